@@ -1,0 +1,329 @@
+"""Loading scenario files: safe YAML, plan overlays, every error with file, key and line.
+
+``load_scenario("riverside.yaml", plans=["plan_a.yaml"])`` reads the base file,
+lays each plan over it (mappings merged key by key, lists replaced whole),
+validates the result and returns a :class:`~emtwin.scenarios.models.Scenario`.
+A name without a path (``riverside``) picks a built-in scenario.
+
+YAML is read with ``yaml.SafeLoader``: tags that would build Python objects are
+refused, so a scenario file shared between agencies cannot run code.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from emtwin.errors import ScenarioError
+from emtwin.scenarios.models import Scenario
+
+__all__ = ["load_scenario", "read_yaml", "merge", "builtin_scenarios", "builtin_path"]
+
+#: Keys whose string values are data paths, resolved against the file that holds them.
+PATH_KEYS = frozenset({"dem", "source", "shelters", "stations", "hospitals", "area", "raster"})
+
+
+# ---------------------------------------------------------------------------- YAML
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict:
+    """Map each key path of a composed YAML tree to its 1-based line number."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+            p = (*path, key)
+            out[p] = k.start_mark.line + 1
+            _line_map(v, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            p = (*path, i)
+            out[p] = v.start_mark.line + 1
+            _line_map(v, p, out)
+    return out
+
+
+def read_yaml(path: Path) -> tuple[dict, dict]:
+    """Read a YAML mapping safely; return (data, {key path: line}).
+
+    Raise :class:`ScenarioError` naming the file (and line) when it is missing,
+    not YAML, uses object tags, or is not a mapping at the top.
+    """
+    label = str(path)
+    if not path.exists():
+        raise ScenarioError("file not found", file=label)
+    if not path.is_file():
+        raise ScenarioError("not a file", file=label)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read the file as UTF-8 text ({exc})", file=label) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except yaml.constructor.ConstructorError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise ScenarioError(
+            f"line {line}: {exc.problem} (tags that build Python objects are not allowed)",
+            file=label,
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{where}malformed YAML: {problem}", file=label) from None
+    if data is None:
+        raise ScenarioError("the file is empty; expected a mapping of scenario keys", file=label)
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"expected a mapping of scenario keys at the top, got a {type(data).__name__}",
+            file=label,
+        )
+    return data, _line_map(node) if node is not None else {}
+
+
+# ---------------------------------------------------------------------------- merging
+
+
+def merge(base: Mapping, over: Mapping) -> dict:
+    """Lay *over* on *base*: mappings merged key by key, everything else replaced.
+
+    Neither argument is changed. ``None`` in *over* removes the key.
+    """
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _resolve_paths(data: Any, base: Path) -> Any:
+    """Make the data paths of a plan absolute against the plan's folder."""
+    from emtwin.scenarios._types import resolve_path
+
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if k in PATH_KEYS and isinstance(v, str):
+                out[k] = resolve_path(v, base)
+            elif k in ("roads", "population") and isinstance(v, str):
+                out[k] = resolve_path(v, base)
+            else:
+                out[k] = _resolve_paths(v, base)
+        return out
+    if isinstance(data, list):
+        return [_resolve_paths(v, base) for v in data]
+    return data
+
+
+# ---------------------------------------------------------------------------- schema walk
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Pydantic model classes reachable through Optional/Union/list/dict/Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if origin in (typing.Union, types.UnionType):
+        out: list[type[BaseModel]] = []
+        for a in typing.get_args(annotation):
+            out += _models_in(a)
+        return out
+    return []
+
+
+def _item_models(annotation: Any) -> tuple[str, list[type[BaseModel]]]:
+    """('list'|'dict'|'one', models) for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _item_models(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        for a in typing.get_args(annotation):
+            kind, models = _item_models(a)
+            if models and kind != "one":
+                return kind, models
+        return "one", _models_in(annotation)
+    if origin is list:
+        return "list", _models_in(typing.get_args(annotation)[0])
+    if origin is dict:
+        return "dict", _models_in(typing.get_args(annotation)[1])
+    return "one", _models_in(annotation)
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, Any]:
+    names = {}
+    for name, f in model.model_fields.items():
+        if f.exclude:
+            continue
+        names[f.alias or name] = f.annotation
+    return names
+
+
+def unknown_keys(data: Any, model: type[BaseModel], path: tuple = ()) -> list[tuple[tuple, str]]:
+    """Every key in *data* that *model* does not know, with a 'did you mean' hint."""
+    out: list[tuple[tuple, str]] = []
+    if not isinstance(data, dict):
+        return out
+    fields = _field_names(model)
+    for key, value in data.items():
+        p = (*path, key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            allowed = ", ".join(sorted(fields))
+            out.append((p, f"unknown key '{key}'{hint} (allowed here: {allowed})"))
+            continue
+        kind, models = _item_models(fields[key])
+        if len(models) != 1:
+            continue
+        sub = models[0]
+        if kind == "list" and isinstance(value, list):
+            for i, item in enumerate(value):
+                out += unknown_keys(item, sub, (*p, i))
+        elif kind == "dict" and isinstance(value, dict):
+            for k, item in value.items():
+                out += unknown_keys(item, sub, (*p, k))
+        elif kind == "one" and isinstance(value, dict):
+            out += unknown_keys(value, sub, p)
+    return out
+
+
+# ---------------------------------------------------------------------------- builtins
+
+
+def builtin_path(name: str) -> Path | None:
+    """The packaged file of built-in scenario *name*, or None."""
+    root = resources.files("emtwin.scenarios") / "builtin"
+    p = root / f"{name}.yaml"
+    return Path(str(p)) if p.is_file() else None
+
+
+def builtin_scenarios() -> dict[str, str]:
+    """Built-in scenario names and their one-line descriptions."""
+    root = Path(str(resources.files("emtwin.scenarios") / "builtin"))
+    out = {}
+    for f in sorted(root.glob("*.yaml")):
+        data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        desc = str(data.get("description", "")).strip().splitlines()
+        out[f.stem] = desc[0] if desc else ""
+    return out
+
+
+def _locate(source: str | Path) -> Path:
+    p = Path(source)
+    if p.suffix.lower() in (".yaml", ".yml") or p.exists() or "/" in str(source):
+        return p
+    b = builtin_path(str(source))
+    if b is None:
+        names = ", ".join(builtin_scenarios())
+        raise ScenarioError(
+            f"no scenario file or built-in scenario named '{source}' (built-ins: {names})"
+        )
+    return b
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _fmt(loc: Iterable, msg: str, origins: list[tuple[str, dict]]) -> str:
+    loc = tuple(loc)
+    keypath = ".".join(str(x) for x in loc) or "(top)"
+    for label, lines in reversed(origins):
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                return f"{label}:{lines[loc[:n]]}: {keypath}: {msg}"
+    return f"{origins[-1][0] if origins else ''}: {keypath}: {msg}".lstrip(": ")
+
+
+def load_scenario(
+    source: str | Path,
+    *,
+    plans: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | None = None,
+    check_files: bool = True,
+) -> Scenario:
+    """Read, merge and validate a scenario file (or built-in name) and its plans.
+
+    Parameters
+    ----------
+    source
+        A scenario file path, or the name of a built-in scenario.
+    plans
+        Partial scenario files laid over the base in order.
+    overrides
+        Top-level values set last (for example ``{"seed": 3, "duration": "2h"}``).
+    check_files
+        Check that data files named in the scenario exist.
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found, each naming the file, the line and the key path.
+    """
+    path = _locate(source)
+    data, lines = read_yaml(path)
+    origins: list[tuple[str, dict]] = [(str(path), lines)]
+    base_dir = path.resolve().parent
+    problems = [_fmt(loc, msg, origins) for loc, msg in unknown_keys(data, Scenario)]
+    for plan in plans:
+        ppath = Path(plan)
+        pdata, plines = read_yaml(ppath)
+        porigin = [(str(ppath), plines)]
+        problems += [_fmt(loc, msg, porigin) for loc, msg in unknown_keys(pdata, Scenario)]
+        data = merge(data, _resolve_paths(pdata, ppath.resolve().parent))
+        origins.append((str(ppath), plines))
+    if overrides:
+        data = merge(data, {k: v for k, v in overrides.items() if v is not None})
+    reported = {p.split(": ", 2)[1] if p.count(": ") >= 2 else p for p in problems}
+    try:
+        scenario = Scenario.model_validate(
+            data, context={"base_dir": str(base_dir), "check_files": check_files}
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(x for x in err["loc"] if not _is_union_tag(x))
+            if err["type"] == "extra_forbidden":
+                key = ".".join(str(x) for x in loc)
+                if key in reported:
+                    continue
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] not in ("value_error", "extra_forbidden", "missing"):
+                msg += f" (got {err.get('input')!r})" if "input" in err else ""
+            problems.append(_fmt(loc, msg, origins))
+        raise ScenarioError(_dedupe(problems), file=str(path)) from None
+    if problems:
+        raise ScenarioError(_dedupe(problems), file=str(path))
+    scenario.source = str(path)
+    return scenario
+
+
+def _is_union_tag(x: Any) -> bool:
+    """Pydantic puts union member names (e.g. 'function-before[...]', 'float') into locs."""
+    return isinstance(x, str) and (
+        "[" in x or x in ("float", "str", "int", "ManningTable", "LevelBoundary")
+        or x.startswith("literal")
+    )
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen, out = set(), []
+    for s in items:
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out

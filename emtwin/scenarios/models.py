@@ -1,0 +1,622 @@
+"""The scenario file as pydantic models (the contract of scenario-format.md).
+
+Every key of the contract parses here, including the sections whose components
+come later, so that files written today keep working. Unknown keys are errors.
+Values are stored in SI units: durations in s, rates in 1/s, depths in m,
+coordinates as (x, y) in the file's ``crs``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from emtwin.scenarios._types import (
+    DataPath,
+    Line,
+    NonNegDuration,
+    Point,
+    PosDuration,
+    Rate,
+    Series,
+    parse_duration,
+)
+
+__all__ = [
+    "Scenario",
+    "World",
+    "Terrain",
+    "Roads",
+    "Population",
+    "FloodHazard",
+    "Inflow",
+    "Breach",
+    "Reservoir",
+    "Evacuation",
+    "Response",
+    "Distribution",
+    "Action",
+    "ACTION_KINDS",
+    "Outputs",
+]
+
+
+class _Model(BaseModel):
+    """Base of every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+# ---------------------------------------------------------------------------- world
+
+
+class ManningTable(_Model):
+    """Manning's n from a land-cover raster and a class -> n table (s/m^(1/3))."""
+
+    raster: DataPath
+    table: dict[int, Annotated[float, Field(gt=0)]]
+
+
+class Terrain(_Model):
+    """`world.terrain`: the DEM, or a built-in synthetic terrain."""
+
+    dem: DataPath | None = Field(None, description="GeoTIFF, ESRI ASCII grid or GPKG:file:layer")
+    builtin: str | None = Field(None, description="name of a built-in terrain, e.g. riverside")
+    scale: Annotated[float, Field(gt=0, le=64)] = Field(
+        1.0, description="growth factor of a built-in terrain (area grows with it)"
+    )
+    resolution: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="resample to this cell size, m"
+    )
+    manning: Annotated[float, Field(gt=0)] | DataPath | ManningTable = Field(
+        0.035, description="Manning's n, s/m^(1/3): a scalar, a raster, or {raster, table}"
+    )
+    crs: str | None = Field(
+        None, description="CRS of the DEM when the file has none or one PROJ cannot use"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Terrain:
+        if (self.dem is None) == (self.builtin is None):
+            raise ValueError("give exactly one of `dem` (a file) or `builtin` (e.g. riverside)")
+        return self
+
+
+class Roads(_Model):
+    """`world.roads`: the road network source (OSM XML/PBF, vector lines or GraphML)."""
+
+    source: DataPath
+
+
+class Population(_Model):
+    """`world.population`: where people live."""
+
+    source: DataPath | None = None
+    total: Annotated[float, Field(ge=0)] | None = Field(None, description="residents")
+    vehicles_per_household: Annotated[float, Field(ge=0)] = 1.0
+    household_size: Annotated[float, Field(gt=0)] = 2.5
+
+    @model_validator(mode="after")
+    def _something(self) -> Population:
+        if self.source is None and self.total is None:
+            raise ValueError("give `source` (points or buildings) or `total` (residents)")
+        return self
+
+
+def _source_shorthand(value: Any) -> Any:
+    """Allow `roads: file.osm` as short for `roads: {source: file.osm}`."""
+    return {"source": value} if isinstance(value, str) else value
+
+
+class World(_Model):
+    """`world`: the place."""
+
+    terrain: Terrain
+    roads: Roads | None = None
+    population: Population | None = None
+    shelters: DataPath | None = None
+    stations: DataPath | None = None
+    hospitals: DataPath | None = None
+    crs: str | None = Field(None, description="working CRS (metric); default: chosen from the DEM")
+
+    @field_validator("roads", "population", mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return _source_shorthand(v)
+
+
+# ---------------------------------------------------------------------------- hazards
+
+Side = Literal["north", "south", "east", "west"]
+
+
+class LevelBoundary(_Model):
+    """A water level series on one side of the DEM, m (tide, surge, river stage)."""
+
+    level: Series
+
+
+class Inflow(_Model):
+    """A point (`at`) or line (`along`) source with a hydrograph in m3/s."""
+
+    name: str | None = None
+    at: Point | None = None
+    along: Line | None = None
+    hydrograph: Series
+
+    @model_validator(mode="after")
+    def _where(self) -> Inflow:
+        if (self.at is None) == (self.along is None):
+            raise ValueError("give exactly one of `at` (a point) or `along` (a line)")
+        if any(q < 0 for _, q in self.hydrograph):
+            raise ValueError("hydrograph discharges must not be negative (m3/s)")
+        return self
+
+
+class Reservoir(_Model):
+    """A body of water held behind a dam and released at a time."""
+
+    area: DataPath | list[Point] = Field(description="polygon file or a list of [x, y] vertices")
+    level: float = Field(description="initial water surface level, m")
+    release_at: NonNegDuration = 0.0
+
+
+class Breach(_Model):
+    """A dam breach: a breach hydrograph at a point/line, or a reservoir released at a time."""
+
+    name: str | None = None
+    at: Point | None = None
+    along: Line | None = None
+    hydrograph: Series | None = None
+    reservoir: Reservoir | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> Breach:
+        if (self.hydrograph is None) == (self.reservoir is None):
+            raise ValueError("give either `hydrograph` (with `at`/`along`) or `reservoir`")
+        if self.hydrograph is not None and (self.at is None) == (self.along is None):
+            raise ValueError("a breach hydrograph needs exactly one of `at` or `along`")
+        return self
+
+
+class Gauge(_Model):
+    """A named point where depth, speed and level are recorded."""
+
+    name: str
+    at: Point
+
+
+class Infiltration(_Model):
+    """A constant infiltration loss."""
+
+    rate_mm_h: Annotated[float, Field(ge=0)]
+
+
+class FloodHazard(_Model):
+    """`hazards: - type: flood`: rain, inflows, boundaries, breaches, gauges."""
+
+    type: Literal["flood"] = "flood"
+    rain: Series | None = Field(None, description="[[t, mm/h], ...], step-wise")
+    inflows: list[Inflow] = Field(default_factory=list)
+    breaches: list[Breach] = Field(default_factory=list)
+    boundary: dict[Side, Literal["closed", "open"] | LevelBoundary] = Field(default_factory=dict)
+    infiltration: Infiltration | None = None
+    gauges: list[Gauge] = Field(default_factory=list)
+    road_closure_depth: Annotated[float, Field(gt=0)] = Field(0.3, description="m")
+    backend: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["float64", "float32"] = "float64"
+    theta: Annotated[float, Field(ge=0, le=1)] = 0.8
+    alpha: Annotated[float, Field(gt=0, le=1)] = 0.7
+    coupling: PosDuration = Field(60.0, description="coupling step with the other components, s")
+    initial_depth: Annotated[float, Field(ge=0)] = Field(0.0, description="m, over the domain")
+
+    @field_validator("rain")
+    @classmethod
+    def _rain(cls, v: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if v and any(r < 0 for _, r in v):
+            raise ValueError("rain rates must not be negative (mm/h)")
+        return v
+
+    @model_validator(mode="after")
+    def _names(self) -> FloodHazard:
+        names = [g.name for g in self.gauges]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"gauge names must be unique, repeated: {', '.join(dup)}")
+        return self
+
+
+
+
+# ---------------------------------------------------------------------------- distributions
+
+
+class Distribution(_Model):
+    """A random duration: exactly one of the keys, values as durations (s).
+
+    ``{exponential: 40min}`` (mean), ``{lognormal: {mean: 30min, sd: 10min}}``,
+    ``{normal: {mean, sd}}`` (truncated at 0), ``{uniform: [a, b]}``,
+    ``{triangular: [low, mode, high]}``, ``{fixed: 20min}``.
+    """
+
+    exponential: PosDuration | None = None
+    lognormal: dict[Literal["mean", "sd"], PosDuration] | None = None
+    normal: dict[Literal["mean", "sd"], NonNegDuration] | None = None
+    uniform: list[NonNegDuration] | None = None
+    triangular: list[NonNegDuration] | None = None
+    fixed: NonNegDuration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, v: Any) -> Any:
+        if isinstance(v, int | float | str) and not isinstance(v, bool):
+            return {"fixed": v}
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> Distribution:
+        given = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of exponential, lognormal, normal, uniform, triangular, fixed"
+            )
+        for key in ("lognormal", "normal"):
+            d = getattr(self, key)
+            if d is not None and set(d) != {"mean", "sd"}:
+                raise ValueError(f"{key} needs `mean` and `sd`")
+        if self.uniform is not None and (len(self.uniform) != 2 or self.uniform[0] > self.uniform[1]):
+            raise ValueError("uniform needs [low, high] with low <= high")
+        if self.triangular is not None:
+            t = self.triangular
+            if len(t) != 3 or not (t[0] <= t[1] <= t[2]) or t[0] == t[2]:
+                raise ValueError("triangular needs [low, mode, high] with low <= mode <= high")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The distribution's name."""
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+    @property
+    def mean_s(self) -> float:
+        """Mean of the distribution, s."""
+        k = self.kind
+        v = getattr(self, k)
+        if k in ("exponential", "fixed"):
+            return float(v)
+        if k in ("lognormal", "normal"):
+            return float(v["mean"])
+        if k == "uniform":
+            return float(sum(v) / 2)
+        return float(sum(v) / 3)
+
+
+# ---------------------------------------------------------------------------- evacuation
+
+
+class WarningSpec(_Model):
+    """When the evacuation order is issued and how it spreads."""
+
+    at: NonNegDuration = 0.0
+    reach: Literal["instant", "exponential", "table"] = Field(
+        "instant", description="how the warning spreads through the population"
+    )
+    reach_time: PosDuration = Field(
+        1800.0, description="mean time to receive the warning for reach: exponential, s"
+    )
+    reach_table: Series | None = Field(None, description="[[t after issue, share warned]]")
+    never: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0, description="share of households that never get the warning"
+    )
+
+
+class Departure(_Model):
+    """The mobilisation curve: delay from warning to departure."""
+
+    curve: Literal["rayleigh", "logistic", "lognormal", "table"] = "rayleigh"
+    sigma: PosDuration | None = Field(None, description="Rayleigh scale, s")
+    midpoint: PosDuration | None = Field(None, description="logistic: time of half departed, s")
+    steepness: Annotated[float, Field(gt=0)] | None = Field(None, description="logistic a, 1/s")
+    mean: PosDuration | None = Field(None, description="lognormal mean, s")
+    sd: PosDuration | None = Field(None, description="lognormal standard deviation, s")
+    table: Series | None = Field(None, description="[[delay, cumulative share]]")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _neg_spread(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for key in ("sigma", "sd"):
+                if key in v:
+                    if parse_duration(v[key]) <= 0:
+                        raise ValueError(
+                            f"departure {key} (the spread) must be positive, got {v[key]!r}"
+                        )
+        return v
+
+    @model_validator(mode="after")
+    def _params(self) -> Departure:
+        need = {
+            "rayleigh": ["sigma"],
+            "logistic": ["midpoint", "steepness"],
+            "lognormal": ["mean", "sd"],
+            "table": ["table"],
+        }[self.curve]
+        missing = [k for k in need if getattr(self, k) is None]
+        if self.curve == "rayleigh" and missing:
+            self.sigma = 900.0
+            missing = []
+        if missing:
+            raise ValueError(f"the {self.curve} curve needs {', '.join(missing)}")
+        if self.curve == "table":
+            shares = [s for _, s in self.table or []]
+            if any(b < a for a, b in zip(shares, shares[1:], strict=False)) or not (
+                0 <= shares[0] and shares[-1] <= 1
+            ):
+                raise ValueError("a departure table needs cumulative shares rising within [0, 1]")
+        return self
+
+
+class Zone(_Model):
+    """A phased-evacuation zone: its area and its own warning."""
+
+    name: str | None = None
+    area: DataPath | list[Point]
+    warning: WarningSpec | None = None
+    shelter: str | None = Field(None, description="shelter assigned to this zone by the plan")
+
+
+class ContraflowRoad(_Model):
+    """A road reversed for the evacuation."""
+
+    road: str
+    at: NonNegDuration = 0.0
+
+
+class Evacuation(_Model):
+    """`evacuation`: warnings, departures, zones, shelters, contraflow."""
+
+    warning: WarningSpec = Field(default_factory=WarningSpec)
+    departure: Departure = Field(default_factory=lambda: Departure(curve="rayleigh", sigma=900))
+    zones: list[Zone] = Field(default_factory=list)
+    shelter_choice: Literal["nearest_with_space", "assigned"] = "nearest_with_space"
+    contraflow: list[ContraflowRoad] = Field(default_factory=list)
+    on_foot_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0, description="share of households that walk"
+    )
+    walk_speed: Annotated[float, Field(gt=0)] = Field(1.2, description="m/s")
+    exits: list[Point] = Field(default_factory=list, description="exit points out of the area")
+    reroute_every: PosDuration = 300.0
+    stuck_time: PosDuration = 300.0
+    exposure_depth: Annotated[float, Field(gt=0)] = Field(
+        0.3, description="depth at home above which people count as exposed, m"
+    )
+
+    @field_validator("contraflow", mode="before")
+    @classmethod
+    def _cf(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"road": x} if isinstance(x, str | int) else x for x in v]
+        return v
+
+    @model_validator(mode="after")
+    def _zone_names(self) -> Evacuation:
+        for i, z in enumerate(self.zones):
+            if z.name is None:
+                z.name = (
+                    z.area.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                    if isinstance(z.area, str)
+                    else f"zone_{i + 1}"
+                )
+        return self
+
+
+# ---------------------------------------------------------------------------- response
+
+
+class UnitType(_Model):
+    """How a type of unit travels."""
+
+    mode: Literal["road", "water", "high_clearance"] = "road"
+    speed: Annotated[float, Field(gt=0)] | None = Field(None, description="m/s (water units)")
+    max_depth: Annotated[float, Field(gt=0)] = Field(
+        0.6, description="deepest water a high-clearance unit drives through, m"
+    )
+
+
+DEFAULT_UNIT_TYPES: dict[str, dict[str, Any]] = {
+    "ambulance": {"mode": "road"},
+    "fire_engine": {"mode": "road"},
+    "police": {"mode": "road"},
+    "boat": {"mode": "water", "speed": 3.0},
+    "truck": {"mode": "high_clearance", "max_depth": 0.6},
+}
+
+
+class ResourceGroup(_Model):
+    """Units of one type at one station."""
+
+    type: str
+    station: str
+    count: Annotated[int, Field(ge=0)] = 1
+
+
+class IncidentType(_Model):
+    """A kind of call in the background mix."""
+
+    name: str
+    share: Annotated[float, Field(ge=0)] = 1.0
+    priority: Annotated[int, Field(ge=1)] = 1
+    needs: str = "ambulance"
+    on_scene: Distribution = Field(default_factory=lambda: Distribution(exponential=1800))
+    to_hospital: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class Incidents(_Model):
+    """Calls: a background Poisson stream and calls from the hazard."""
+
+    background_rate: Rate = 0.0
+    types: list[IncidentType] = Field(default_factory=list)
+    from_hazard: bool = True
+
+    @model_validator(mode="after")
+    def _shares(self) -> Incidents:
+        if self.types and sum(t.share for t in self.types) <= 0:
+            raise ValueError("incident type shares must add up to more than 0")
+        return self
+
+
+class Response(_Model):
+    """`response`: units, dispatch policy and calls."""
+
+    resources: list[ResourceGroup] = Field(default_factory=list)
+    dispatch: str = "closest_idle"
+    incidents: Incidents = Field(default_factory=Incidents)
+    unit_types: dict[str, UnitType] = Field(default_factory=dict)
+
+    @field_validator("dispatch")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        if v in ("closest_idle", "priority_then_closest"):
+            return v
+        mod, sep, fn = v.partition(":")
+        if not sep or not mod or not fn.isidentifier():
+            raise ValueError(
+                "expected closest_idle, priority_then_closest or a Python 'module:function'"
+            )
+        return v
+
+    def unit_type(self, name: str) -> UnitType:
+        """The travel mode of unit type *name* (built-in defaults, then the file's)."""
+        if name in self.unit_types:
+            return self.unit_types[name]
+        return UnitType(**DEFAULT_UNIT_TYPES.get(name, {"mode": "road"}))
+
+
+# ---------------------------------------------------------------------------- actions
+
+#: Action kinds of the plan timeline and the value each takes.
+ACTION_KINDS: dict[str, str] = {
+    "close_road": "a road id or name",
+    "open_road": "a road id or name",
+    "open_shelter": "a shelter name",
+    "close_shelter": "a shelter name",
+    "warn": "a zone name, or 'all'",
+    "move_units": "{type, count, from, to}",
+    "contraflow": "a road id or name",
+}
+
+
+class MoveUnits(_Model):
+    """Move units of a type between stations."""
+
+    type: str
+    count: Annotated[int, Field(ge=1)] = 1
+    from_: str = Field(alias="from")
+    to: str
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Action(_Model):
+    """One timed decision of the plan: `{at: 45min, close_road: bridge-north}`."""
+
+    at: NonNegDuration
+    close_road: str | None = None
+    open_road: str | None = None
+    open_shelter: str | None = None
+    close_shelter: str | None = None
+    warn: str | None = None
+    move_units: MoveUnits | None = None
+    contraflow: str | None = None
+
+    @field_validator("close_road", "open_road", "contraflow", "warn", mode="before")
+    @classmethod
+    def _str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _one(self) -> Action:
+        kinds = [k for k in ACTION_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "an action needs `at` and exactly one of: " + ", ".join(ACTION_KINDS)
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The action's kind, a key of :data:`ACTION_KINDS`."""
+        return next(k for k in ACTION_KINDS if getattr(self, k) is not None)
+
+    @property
+    def value(self) -> Any:
+        """The action's argument."""
+        return getattr(self, self.kind)
+
+
+# ---------------------------------------------------------------------------- outputs
+
+RasterName = Literal["max_depth", "arrival_time", "hazard_class", "max_speed", "max_hr"]
+
+
+class Outputs(_Model):
+    """`outputs`: what a run writes."""
+
+    every: PosDuration = 300.0
+    map: bool = True
+    report: bool = True
+    rasters: list[RasterName] = Field(
+        default_factory=lambda: ["max_depth", "arrival_time", "hazard_class"]
+    )
+
+
+# ---------------------------------------------------------------------------- scenario
+
+
+class Scenario(_Model):
+    """A whole scenario file.
+
+    Attributes hold SI values (s, m, m3/s, 1/s). ``source`` is the file it came
+    from (not a key of the file).
+    """
+
+    name: str = "scenario"
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    duration: PosDuration = 6 * 3600.0
+    crs: str = "EPSG:4326"
+    world: World
+    hazards: list[FloodHazard] = Field(default_factory=list)
+    evacuation: Evacuation | None = None
+    response: Response | None = None
+    actions: list[Action] = Field(default_factory=list)
+    outputs: Outputs = Field(default_factory=Outputs)
+
+    source: str | None = Field(None, exclude=True, description="file the scenario came from")
+
+    @property
+    def flood(self) -> FloodHazard | None:
+        """The flood hazard, if any (one per scenario)."""
+        floods = [h for h in self.hazards if h.type == "flood"]
+        return floods[0] if floods else None
+
+    @model_validator(mode="after")
+    def _checks(self) -> Scenario:
+        if sum(1 for h in self.hazards if h.type == "flood") > 1:
+            raise ValueError("hazards: at most one flood per scenario")
+        for i, a in enumerate(self.actions):
+            if a.at > self.duration:
+                raise ValueError(
+                    f"actions.{i}: at {a.at:g} s is after the end of the run ({self.duration:g} s)"
+                )
+        if not math.isfinite(self.duration):
+            raise ValueError("duration must be finite")
+        return self

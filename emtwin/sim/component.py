@@ -1,0 +1,96 @@
+"""The component protocol: how a process of the twin plugs into the engine.
+
+A component is one process of the event (the flood, the evacuation, the
+dispatch ...), in the manner of a Landlab component with a SimPy clock:
+
+- it declares ``name``, the World parts it ``requires`` (checked when the
+  Simulation is built), the ``actions`` of the plan timeline it carries out,
+  and the time-series columns it ``samples``;
+- :meth:`Component.enabled` says from the scenario whether it takes part;
+- the engine builds it with the Simulation and one private random generator
+  (spawned from the scenario seed), then calls :meth:`start`, where it
+  registers its SimPy processes on ``sim.env`` (1 time unit = 1 s);
+- it reads the World (never writes it) and shared dynamic state on
+  ``sim.roads`` (road closures and speed factors); it writes events through
+  ``sim.recorder.event(...)``;
+- at every output time the engine calls :meth:`sample` for its time-series
+  values, and at the end :meth:`summary` for its section of ``summary.json``
+  and :meth:`outputs` for files (rasters, tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from emtwin.scenarios.models import Action, Scenario
+    from emtwin.sim.engine import Simulation
+
+__all__ = ["Component"]
+
+
+class Component:
+    """Base class of every simulation component.
+
+    Parameters
+    ----------
+    sim
+        The Simulation this component belongs to.
+    rng
+        The component's own random generator (spawned from the scenario seed).
+    """
+
+    #: Short name, also the component's section in ``summary.json`` where it has one.
+    name: ClassVar[str] = "component"
+    #: World parts that must be present: any of "roads", "population", "shelters",
+    #: "stations", "hospitals".
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: Plan action kinds (keys of ACTION_KINDS) this component carries out.
+    actions: ClassVar[frozenset[str]] = frozenset()
+    #: Time-series columns this component fills, with their units.
+    samples: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.world = sim.world
+        self.scenario = sim.scenario
+        self.rng = rng
+
+    @classmethod
+    def enabled(cls, scenario: Scenario) -> bool:
+        """Whether this component takes part in a run of *scenario*."""
+        return False
+
+    def start(self) -> None:
+        """Register the component's SimPy processes on ``self.env``."""
+        self.env.process(self.run())
+
+    def run(self) -> Generator[Any, Any, None]:
+        """The component's main SimPy process (default: nothing to do)."""
+        yield self.env.timeout(0)
+
+    def check_action(self, action: Action) -> str | None:
+        """A message if *action* names something this World lacks, else None."""
+        return None
+
+    def on_action(self, action: Action) -> None:
+        """Carry out a plan action at ``env.now``."""
+        from emtwin.errors import SimulationError
+
+        raise SimulationError(f"component {self.name} has no handler for action {action.kind}")
+
+    def sample(self) -> dict[str, float]:
+        """Time-series values at ``env.now``, keyed as in ``samples``."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """This component's section of ``summary.json`` (SI units)."""
+        return {}
+
+    def outputs(self) -> dict[str, Any]:
+        """Extra results for the output folder (rasters, tables), by name."""
+        return {}

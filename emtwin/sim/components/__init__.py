@@ -1,0 +1,14 @@
+"""The simulation components, in the order the engine starts them.
+
+To add one: subclass :class:`emtwin.sim.component.Component`, declare its
+``name``, ``requires``, ``actions`` and ``samples``, and append the class to
+:data:`REGISTRY`. See docs/engine.md.
+"""
+
+from emtwin.sim.component import Component
+from emtwin.sim.components.roads import RoadsComponent
+
+#: Registered component classes, in start order.
+REGISTRY: list[type[Component]] = [RoadsComponent]
+
+__all__ = ["REGISTRY", "RoadsComponent"]

@@ -1,0 +1,159 @@
+"""Writing a run's Results to its output folder, all or nothing.
+
+Files follow the contract of scenario-format.md. Everything is written to a
+hidden temporary folder beside the target and renamed into place at the end,
+so a failed run leaves no half-written folder; an older folder of the same
+name is replaced only once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emtwin.sim.engine import Results
+
+__all__ = ["write_results", "roads_table"]
+
+#: Rasters and the value written outside the domain / where the quantity never occurred.
+RASTER_NODATA = -9999.0
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe copy: NaN/inf become null, NumPy scalars become Python numbers."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def roads_table(results: Results) -> Any:
+    """Roads as a GeoDataFrame in the World CRS: attributes, first closure time, loads.
+
+    Columns: ``edge``, ``road_id``, ``name``, ``highway``, ``length_m``,
+    ``speed_m_s``, ``lanes``, ``capacity_veh_h``, ``first_closed_s`` (NaN if
+    never), ``max_depth_m``, plus any per-edge columns the components added
+    under ``results.tables["roads"]`` (e.g. ``peak_queue``, ``passed``).
+    """
+    import geopandas as gpd
+
+    world = results.world
+    roads = world.roads
+    rs = results.road_state
+    data = {
+        "edge": np.arange(roads.n_edges),
+        "road_id": roads.road_id,
+        "name": roads.name,
+        "highway": roads.highway,
+        "length_m": np.round(roads.length_m, 2),
+        "speed_m_s": np.round(roads.speed_m_s, 3),
+        "lanes": roads.lanes,
+        "capacity_veh_h": roads.capacity_veh_h,
+        "first_closed_s": rs.first_closed_s if rs is not None else np.nan,
+        "max_depth_m": rs.max_depth_m if rs is not None else 0.0,
+    }
+    extra = results.tables.get("roads")
+    if extra is not None:
+        for col in extra.columns:
+            data[col] = np.asarray(extra[col])
+    return gpd.GeoDataFrame(data, geometry=list(roads.geometry), crs=world.crs)
+
+
+def _write_raster(path: Path, array: np.ndarray, results: Results) -> None:
+    import rasterio
+
+    t = results.world.terrain
+    out = np.where(np.isfinite(array) & t.mask, array, RASTER_NODATA).astype("float32")
+    profile = {
+        "driver": "GTiff",
+        "height": out.shape[0],
+        "width": out.shape[1],
+        "count": 1,
+        "dtype": "float32",
+        "crs": results.world.crs,
+        "transform": t.transform,
+        "nodata": RASTER_NODATA,
+        "compress": "deflate",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(out, 1)
+
+
+def write_results(
+    results: Results,
+    out_dir: str | Path,
+    *,
+    extra: dict[str, Callable[[Path], None]] | None = None,
+) -> Path:
+    """Write *results* to *out_dir* (created or replaced as a whole); return its path.
+
+    Parameters
+    ----------
+    results
+        What :meth:`Simulation.run` returned.
+    out_dir
+        The output folder.
+    extra
+        Further writers by file name, each called with the file's path inside
+        the temporary folder (maps and reports use this).
+    """
+    out = Path(out_dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        _write_all(results, tmp, extra or {})
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{tmp.name.rsplit('-', 1)[-1]}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_all(results: Results, folder: Path, extra: dict[str, Callable[[Path], None]]) -> None:
+    (folder / "summary.json").write_text(
+        json.dumps(_clean(results.summary), indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
+    results.events.to_parquet(folder / "events.parquet", index=False)
+    results.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
+    for name, table in results.tables.items():
+        if name == "roads":
+            continue
+        table.to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")
+    wanted = set(results.scenario.outputs.rasters) if results.scenario else set(results.rasters)
+    for name, array in results.rasters.items():
+        if name in wanted:
+            _write_raster(folder / f"{name}.tif", array, results)
+    if results.world is not None and results.world.roads is not None:
+        # GeoJSON is WGS84 lon/lat by its standard (RFC 7946); rasters stay in the World CRS.
+        roads_table(results).to_crs("EPSG:4326").to_file(
+            folder / "roads.geojson", driver="GeoJSON"
+        )
+    if results.scenario is not None:
+        import yaml
+
+        dumped = results.scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+        (folder / "scenario.yaml").write_text(
+            "# The scenario as run, every default filled in (SI units: s, m, m3/s).\n"
+            + yaml.safe_dump(dumped, sort_keys=False),
+            encoding="utf-8",
+        )
+    for name, writer in extra.items():
+        writer(folder / name)
