@@ -32,7 +32,11 @@ class ScenarioError(EmtwinError, ValueError):
     def __init__(self, errors: list[str] | str, *, file: str | None = None) -> None:
         self.errors = [errors] if isinstance(errors, str) else list(errors)
         self.file = file
-        head = f"{file}: " if file and len(self.errors) == 1 else ""
+        head = (
+            f"{file}: "
+            if file and len(self.errors) == 1 and not self.errors[0].startswith(str(file))
+            else ""
+        )
         if len(self.errors) == 1:
             msg = head + self.errors[0]
         else:

@@ -71,8 +71,10 @@ def small_world() -> World:
     """A flat 20 x 20 grid of 10 m cells and a square of four two-way roads."""
     x0, y0 = 500000.0, 5500200.0
     z = np.zeros((20, 20))
-    terrain = Terrain(z=z, mask=np.ones_like(z, dtype=bool),
-                      transform=Affine(10.0, 0, x0, 0, -10.0, y0), dx=10.0, manning=0.03)  # fmt: skip
+    terrain = Terrain(
+        z=z, mask=np.ones_like(z, dtype=bool), transform=Affine(10.0, 0, x0, 0, -10.0, y0),
+        dx=10.0, manning=0.03,
+    )  # fmt: skip
     nodes = {1: (x0 + 50, y0 - 50), 2: (x0 + 150, y0 - 50),
              3: (x0 + 150, y0 - 150), 4: (x0 + 50, y0 - 150)}  # fmt: skip
     links = []

@@ -65,9 +65,11 @@ def test_action_naming_a_missing_road_is_an_error(small_world) -> None:
         Simulation(sc, world=small_world)
 
 
-def test_action_after_the_end_is_refused() -> None:
-    with pytest.raises(ValueError, match="after the end"):
-        scenario(actions=[{"at": "2h", "close_road": "north"}])
+def test_action_after_the_end_does_not_happen(small_world, caplog) -> None:
+    res = Simulation(scenario(actions=[{"at": "2h", "close_road": "north"}]),
+                     world=small_world).run()  # fmt: skip
+    assert "after the end of the run" in caplog.text
+    assert (res.events.kind != "road_closed").all()
 
 
 def test_component_seeds_do_not_depend_on_other_components() -> None:

@@ -28,7 +28,9 @@ def read_polygon(
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one message
-        raise InputDataError(f"{file_label}: cannot read {path!r} as a vector file ({exc})") from None
+        raise InputDataError(
+            f"{file_label}: cannot read {path!r} as a vector file ({exc})"
+        ) from None
     if gdf.crs is None:
         gdf = gdf.set_crs(default_crs)
     polys = gdf[gdf.geometry.notna() & gdf.geom_type.isin(["Polygon", "MultiPolygon"])]

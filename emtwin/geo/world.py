@@ -62,7 +62,9 @@ class Terrain:
         x0, y0 = self.transform.c, self.transform.f
         return (x0, y0 - nrows * self.dx, x0 + ncols * self.dx, y0)
 
-    def cell_of(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def cell_of(
+        self, x: np.ndarray | float, y: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of the cells holding points (x, y), m in the World CRS.
 
         Points outside the grid get row or column -1 (no clipping).
@@ -77,7 +79,9 @@ class Terrain:
         row = np.where(bad, -1, row)
         return row, col
 
-    def cell_centre(self, row: np.ndarray | int, col: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    def cell_centre(
+        self, row: np.ndarray | int, col: np.ndarray | int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(x, y) of cell centres, m in the World CRS."""
         row = np.asarray(row)
         col = np.asarray(col)
@@ -126,6 +130,9 @@ class RoadNetwork:
         Street name and road class per edge (strings, "" when missing).
     geometry
         Shapely LineStrings per edge, in the World CRS.
+    bridge
+        True for edges on a bridge (OSM ``bridge=*`` or a ``bridge`` column):
+        water under them does not close them; water above their deck does.
     """
 
     graph: nx.MultiDiGraph
@@ -142,6 +149,11 @@ class RoadNetwork:
     name: np.ndarray
     highway: np.ndarray
     geometry: list = field(repr=False, default_factory=list)
+    bridge: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.bridge is None:
+            self.bridge = np.zeros(self.edge_u.shape[0], dtype=bool)
 
     @property
     def n_nodes(self) -> int:
@@ -162,7 +174,9 @@ class RoadNetwork:
         """Indices of the edges whose ``road_id`` or ``name`` equals *key*."""
         return np.flatnonzero((self.road_id == key) | (self.name == key))
 
-    def nearest_node(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_node(
+        self, x: np.ndarray | float, y: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node index and its distance (m) for points (x, y) in the World CRS."""
         from scipy.spatial import cKDTree
 
@@ -212,11 +226,13 @@ class EdgeCellIndex:
 
     The cells of edge ``i`` are ``cells[indptr[i]:indptr[i + 1]]``, each a flat
     index ``row * ncols + col`` into the terrain grid. Edges off the grid have
-    no cells.
+    no cells. ``deck_z`` is the deck elevation of bridge edges, m (NaN for the
+    others): the water on a bridge is the water surface above its deck.
     """
 
     indptr: np.ndarray
     cells: np.ndarray
+    deck_z: np.ndarray | None = None
 
     def of(self, edge: int) -> np.ndarray:
         """Flat cell indices under edge *edge*."""

@@ -117,9 +117,7 @@ def _resolve_paths(data: Any, base: Path) -> Any:
     if isinstance(data, dict):
         out = {}
         for k, v in data.items():
-            if k in PATH_KEYS and isinstance(v, str):
-                out[k] = resolve_path(v, base)
-            elif k in ("roads", "population") and isinstance(v, str):
+            if isinstance(v, str) and (k in PATH_KEYS or k in ("roads", "population")):
                 out[k] = resolve_path(v, base)
             else:
                 out[k] = _resolve_paths(v, base)
@@ -247,7 +245,9 @@ def _fmt(loc: Iterable, msg: str, origins: list[tuple[str, dict]]) -> str:
         for n in range(len(loc), 0, -1):
             if loc[:n] in lines:
                 return f"{label}:{lines[loc[:n]]}: {keypath}: {msg}"
-    return f"{origins[-1][0] if origins else ''}: {keypath}: {msg}".lstrip(": ")
+    label = origins[-1][0] if origins else ""
+    text = f"{keypath}: {msg}" if loc else msg
+    return f"{label}: {text}" if label else text
 
 
 def load_scenario(

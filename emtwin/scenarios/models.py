@@ -272,7 +272,8 @@ class Distribution(_Model):
             d = getattr(self, key)
             if d is not None and set(d) != {"mean", "sd"}:
                 raise ValueError(f"{key} needs `mean` and `sd`")
-        if self.uniform is not None and (len(self.uniform) != 2 or self.uniform[0] > self.uniform[1]):
+        u = self.uniform
+        if u is not None and (len(u) != 2 or u[0] > u[1]):
             raise ValueError("uniform needs [low, high] with low <= high")
         if self.triangular is not None:
             t = self.triangular
@@ -334,11 +335,10 @@ class Departure(_Model):
     def _neg_spread(cls, v: Any) -> Any:
         if isinstance(v, dict):
             for key in ("sigma", "sd"):
-                if key in v:
-                    if parse_duration(v[key]) <= 0:
-                        raise ValueError(
-                            f"departure {key} (the spread) must be positive, got {v[key]!r}"
-                        )
+                if key in v and parse_duration(v[key]) <= 0:
+                    raise ValueError(
+                        f"departure {key} (the spread) must be positive, got {v[key]!r}"
+                    )
         return v
 
     @model_validator(mode="after")
@@ -358,7 +358,7 @@ class Departure(_Model):
         if self.curve == "table":
             shares = [s for _, s in self.table or []]
             if any(b < a for a, b in zip(shares, shares[1:], strict=False)) or not (
-                0 <= shares[0] and shares[-1] <= 1
+                shares[0] >= 0 and shares[-1] <= 1
             ):
                 raise ValueError("a departure table needs cumulative shares rising within [0, 1]")
         return self
@@ -612,11 +612,6 @@ class Scenario(_Model):
     def _checks(self) -> Scenario:
         if sum(1 for h in self.hazards if h.type == "flood") > 1:
             raise ValueError("hazards: at most one flood per scenario")
-        for i, a in enumerate(self.actions):
-            if a.at > self.duration:
-                raise ValueError(
-                    f"actions.{i}: at {a.at:g} s is after the end of the run ({self.duration:g} s)"
-                )
         if not math.isfinite(self.duration):
             raise ValueError("duration must be finite")
         return self

@@ -232,7 +232,11 @@ class Simulation:
         end = float(self.scenario.duration)
         for c in self.components:
             c.start()
-        for a in self.scenario.actions:
+        for i, a in enumerate(self.scenario.actions):
+            if a.at > end:
+                log.warning("actions.%d (%s at %g s) is after the end of the run (%g s); "
+                            "it will not happen", i, a.kind, a.at, end)  # fmt: skip
+                continue
             self.env.process(self._action(a))
         self.env.process(self._sampler(float(self.scenario.outputs.every), end))
         self._advance(end, progress)
