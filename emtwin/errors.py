@@ -7,6 +7,8 @@ path and what was expected.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "EmtwinError",
     "ScenarioError",
@@ -32,11 +34,8 @@ class ScenarioError(EmtwinError, ValueError):
     def __init__(self, errors: list[str] | str, *, file: str | None = None) -> None:
         self.errors = [errors] if isinstance(errors, str) else list(errors)
         self.file = file
-        head = (
-            f"{file}: "
-            if file and len(self.errors) == 1 and not self.errors[0].startswith(str(file))
-            else ""
-        )
+        names_a_file = bool(re.match(r"^\S+\.ya?ml(:\d+)?:", self.errors[0]))
+        head = f"{file}: " if file and len(self.errors) == 1 and not names_a_file else ""
         if len(self.errors) == 1:
             msg = head + self.errors[0]
         else:

@@ -72,6 +72,16 @@ def test_action_after_the_end_does_not_happen(small_world, caplog) -> None:
     assert (res.events.kind != "road_closed").all()
 
 
+def test_subscribers_hear_events_in_order() -> None:
+    from emtwin.sim.recorder import Recorder
+
+    rec, heard = Recorder(), []
+    rec.subscribe("stranded", lambda t, e, **kw: heard.append((t, e, kw["node"], kw["people"])))
+    rec.event(10.0, "departed", "h1", node=3)
+    rec.event(20.0, "stranded", "h2", node=4, people=3)
+    assert heard == [(20.0, "h2", 4, 3)] and rec.n_events == 2
+
+
 def test_component_seeds_do_not_depend_on_other_components() -> None:
     a = np.random.default_rng(_component_seed(7, "evacuation")).random(5)
     b = np.random.default_rng(_component_seed(7, "evacuation")).random(5)

@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 from pyproj import CRS
 
-from emtwin.errors import InputDataError
+from emtwin.errors import InputDataError, NetworkError
 from emtwin.geo import crs as crsmod
 from emtwin.geo.index import edge_cell_index
 from emtwin.geo.places import (
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 __all__ = ["build_world", "to_world_xy", "builtin_town", "bridge_decks"]
 
 log = logging.getLogger(__name__)
+
+#: A shelter, station or hospital farther than this from the (strongly connected)
+#: road network is off the network: an error, m.
+FACILITY_MAX_SNAP_M = 1000.0
 
 
 @functools.lru_cache(maxsize=4)
@@ -136,7 +140,15 @@ def _layer(
         gdf = gdf.assign(name=[f"{key[:-1]}_{i + 1}" for i in range(len(gdf))])
     gdf = gdf.assign(name=gdf["name"].astype(str))
     check_inside(gdf, terrain, what=key, file_label=f"world.{key}")
-    return snap_to_network(gdf, roads, what=key)
+    gdf = snap_to_network(gdf, roads, what=key)
+    far = gdf[gdf["snap_m"] > FACILITY_MAX_SNAP_M]
+    if len(far):
+        shown = ", ".join(f"{n!r} ({d:,.0f} m)" for n, d in zip(far["name"], far["snap_m"], strict=True))
+        raise NetworkError(
+            f"world.{key}: {len(far)} of {len(gdf)} {key} are off the road network, farther than "
+            f"{FACILITY_MAX_SNAP_M:g} m from any reachable road node: {shown}"
+        )
+    return gdf
 
 
 def _population(

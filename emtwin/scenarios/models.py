@@ -50,9 +50,25 @@ __all__ = [
 
 
 class _Model(BaseModel):
-    """Base of every section: unknown keys are errors, values are checked on assignment."""
+    """Base of every section: unknown keys are errors.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    An optional key left empty in YAML (``actions:`` with nothing after it) takes
+    its default.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            fields = cls.model_fields
+            return {
+                k: v
+                for k, v in data.items()
+                if not (v is None and k in fields and not fields[k].is_required())
+            }
+        return data
 
 
 # ---------------------------------------------------------------------------- world

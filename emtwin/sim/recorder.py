@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,22 @@ EVENT_COLUMNS = ["time_s", "kind", "entity", "node", "edge", "details"]
 
 
 class Recorder:
-    """Collects events (one row each) and time-series samples (one row per output time)."""
+    """Collects events (one row each) and time-series samples (one row per output time).
+
+    Components may also :meth:`subscribe` to event kinds: the recorder calls them
+    with each such event as it is recorded (for example, dispatch turns the
+    evacuation's ``stranded`` events into calls). Subscribers are called in the
+    order they subscribed, synchronously, at the event's simulated time.
+    """
 
     def __init__(self) -> None:
         self._events: list[tuple[float, str, str, int, int, str]] = []
         self._rows: list[dict[str, float]] = []
+        self._subscribers: dict[str, list[Callable[..., None]]] = {}
+
+    def subscribe(self, kind: str, callback: Callable[..., None]) -> None:
+        """Call ``callback(time_s, entity, node=, edge=, **details)`` for every *kind* event."""
+        self._subscribers.setdefault(kind, []).append(callback)
 
     def event(
         self,
@@ -35,6 +47,8 @@ class Recorder:
         """Record one event at *time_s* (s since start); *details* become a JSON object."""
         text = json.dumps(details, default=_jsonable, sort_keys=True) if details else "{}"
         self._events.append((float(time_s), kind, str(entity), int(node), int(edge), text))
+        for callback in self._subscribers.get(kind, ()):
+            callback(time_s, entity, node=node, edge=edge, **details)
 
     def sample(self, row: dict[str, float]) -> None:
         """Record one time-series row (must include ``time_s``)."""
