@@ -145,8 +145,8 @@ def _layer(
     if len(far):
         shown = ", ".join(f"{n!r} ({d:,.0f} m)" for n, d in zip(far["name"], far["snap_m"], strict=True))
         raise NetworkError(
-            f"world.{key}: {len(far)} of {len(gdf)} {key} are off the road network, farther than "
-            f"{FACILITY_MAX_SNAP_M:g} m from any reachable road node: {shown}"
+            f"world.{key}: {len(far)} of {len(gdf)} {key} are off the road network, farther "
+            f"than {FACILITY_MAX_SNAP_M:g} m from any reachable road node: {shown}"
         )
     return gdf
 

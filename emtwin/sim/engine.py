@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
     from emtwin.geo.world import World
 
-__all__ = ["Simulation", "Results", "SUMMARY_KEYS", "component_classes", "check_actions"]
+__all__ = [
+    "Simulation", "Results", "Frames", "SUMMARY_KEYS", "component_classes", "check_actions",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,19 @@ def _component_seed(seed: int, name: str) -> np.random.SeedSequence:
 
 
 @dataclass
+class Frames:
+    """A stack of map frames a component returns from ``outputs()``.
+
+    ``times_s`` (n,), ``stack`` (n, rows, cols) and the grid's affine
+    ``transform`` in the World CRS.
+    """
+
+    times_s: np.ndarray
+    stack: np.ndarray
+    transform: Any
+
+
+@dataclass
 class Results:
     """What a run produced.
 
@@ -113,6 +128,12 @@ class Results:
         Named 2-D float arrays on the World grid (NaN outside the domain).
     tables
         Other tables by file stem (for example ``gauges``).
+    frames
+        Named stacks of map frames: ``(times_s, stack)`` with ``stack`` of shape
+        (n_times, rows, cols) on a grid that may be coarser than the World's
+        (see ``frame_transforms``); for example the flood depth at every output time.
+    frame_transforms
+        The affine transform (World CRS) of each frame stack's grid.
     world
         The World the run was played on.
     scenario
@@ -124,6 +145,8 @@ class Results:
     timeseries: pd.DataFrame
     rasters: dict[str, np.ndarray] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    frames: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    frame_transforms: dict[str, Any] = field(default_factory=dict)
     world: World | None = None
     scenario: Scenario | None = None
     road_state: RoadState | None = None
@@ -276,12 +299,20 @@ class Simulation:
         summary: dict[str, Any] = {k: dict.fromkeys(v) for k, v in SUMMARY_KEYS.items()}
         rasters: dict[str, np.ndarray] = {}
         tables: dict[str, Any] = {}
+        frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        transforms: dict[str, Any] = {}
         for c in self.components:
             part = c.summary()
             if part:
                 summary.setdefault(c.name, {}).update(part)
             for k, v in c.outputs().items():
-                (rasters if isinstance(v, np.ndarray) else tables)[k] = v
+                if isinstance(v, np.ndarray):
+                    rasters[k] = v
+                elif isinstance(v, Frames):
+                    frames[k] = (v.times_s, v.stack)
+                    transforms[k] = v.transform
+                else:
+                    tables[k] = v
         summary["run"].update(
             wall_s=round(wall_s, 3),
             seed=int(self.scenario.seed),
@@ -297,6 +328,8 @@ class Simulation:
             timeseries=self.recorder.timeseries(),
             rasters=rasters,
             tables=tables,
+            frames=frames,
+            frame_transforms=transforms,
             world=self.world,
             scenario=self.scenario,
             road_state=self.roads,

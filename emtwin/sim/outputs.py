@@ -136,7 +136,7 @@ def _write_all(results: Results, folder: Path, extra: dict[str, Callable[[Path],
     for name, table in results.tables.items():
         if name == "roads":
             continue
-        table.to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")
+        table.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")
     wanted = set(results.scenario.outputs.rasters) if results.scenario else set(results.rasters)
     for name, array in results.rasters.items():
         if name in wanted:

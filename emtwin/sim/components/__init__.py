@@ -6,9 +6,10 @@ To add one: subclass :class:`emtwin.sim.component.Component`, declare its
 """
 
 from emtwin.sim.component import Component
+from emtwin.sim.components.hazard import HazardComponent
 from emtwin.sim.components.roads import RoadsComponent
 
-#: Registered component classes, in start order.
-REGISTRY: list[type[Component]] = [RoadsComponent]
+#: Registered component classes, in start order (the flood first: others read its state).
+REGISTRY: list[type[Component]] = [HazardComponent, RoadsComponent]
 
-__all__ = ["REGISTRY", "RoadsComponent"]
+__all__ = ["REGISTRY", "HazardComponent", "RoadsComponent"]

@@ -1,0 +1,687 @@
+"""Two-dimensional flood kernel: local inertial shallow water on a raster.
+
+:class:`FloodModel` holds the state of one flood (depth, face discharges,
+forcing, running records, mass ledger) and advances it with the Numba cores
+in :mod:`emtwin.kernels._flood_numba`. Scheme: Bates, Horritt & Fewtrell
+(2010) with the q-centred momentum of de Almeida et al. (2012), as in
+LISFLOOD-FP "ACC" and Landlab's ``OverlandFlow`` (references.md section 1).
+Units are SI (m, s, m3/s); forcing series take times in seconds since the
+start of the run. See docs/flood.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+
+import numba
+import numpy as np
+
+from emtwin.errors import KernelError
+from emtwin.kernels import _flood_numba as _nb
+from emtwin.kernels.hazard_rating import aidr_class, hazard_rating
+
+__all__ = ["FloodModel", "SIDES", "DT_DEPTH_FLOOR_M"]
+
+#: Boundary sides, in the order the kernel stores them. Row 0 is the north edge.
+SIDES = ("north", "south", "west", "east")
+#: The stable step is computed from at least this depth, m, so that a dry or
+#: nearly dry grid does not take one huge step when water arrives.
+DT_DEPTH_FLOOR_M = 0.01
+#: Grids with fewer cells step on one thread (no parallel region).
+PARALLEL_MIN_CELLS = 65_536
+_KINDS = {"closed": _nb.BC_CLOSED, "open": _nb.BC_OPEN, "level": _nb.BC_LEVEL}
+_MM_H = 1.0 / 3.6e6  # mm/h -> m/s
+_WARM: set[str] = set()
+
+
+def _fail(msg: str) -> None:
+    raise KernelError(f"FloodModel: {msg}")
+
+
+def _series(name: str, times_s, values, *, nonneg: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a time series: 1-D, same length, finite, strictly increasing times."""
+    t = np.atleast_1d(np.asarray(times_s, dtype=np.float64))
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if t.ndim != 1 or v.shape != t.shape or t.size == 0:
+        _fail(f"{name}: times and values must be 1-D of equal length >= 1, "
+              f"got shapes {t.shape} and {v.shape}")  # fmt: skip
+    if not (np.isfinite(t).all() and np.isfinite(v).all()):
+        _fail(f"{name}: times and values must be finite (no NaN/inf)")
+    if np.any(np.diff(t) <= 0):
+        i = int(np.argmax(np.diff(t) <= 0))
+        _fail(f"{name}: times must be strictly increasing (sorted), but t[{i}]={t[i]:g} s "
+              f"is followed by t[{i + 1}]={t[i + 1]:g} s")  # fmt: skip
+    if nonneg and np.any(v < 0):
+        _fail(f"{name}: values must be >= 0, got min {v.min():g}")
+    return t, v
+
+
+def _interp(t: list[float], v: list[float], x: float, outside_zero: bool) -> float:
+    """Linear interpolation at x in the series (t, v) (Python lists, for speed).
+
+    Outside [t[0], t[-1]]: 0 when *outside_zero*, else the end values.
+    """
+    if x < t[0] or x > t[-1]:
+        if outside_zero:
+            return 0.0
+        return v[0] if x < t[0] else v[-1]
+    i = bisect.bisect_right(t, x) - 1
+    if i >= len(t) - 1:
+        return v[-1]
+    return v[i] + (x - t[i]) / (t[i + 1] - t[i]) * (v[i + 1] - v[i])
+
+
+class FloodModel:
+    """A local inertial flood on a raster, advanced with :meth:`advance`.
+
+    Parameters
+    ----------
+    z
+        Bed elevation at cell centres, m, shape (nrows, ncols); row 0 is the
+        northern edge. Values outside *mask* are ignored (may be NaN).
+    mask
+        True for cells inside the domain, shape (nrows, ncols). Cells outside
+        never hold water; faces to them are closed walls. None: all inside.
+    dx
+        Cell size, m (square cells).
+    manning
+        Manning's n, s/m^(1/3): a scalar, or per cell shape (nrows, ncols)
+        (a face takes the mean of its two cells).
+    h0
+        Initial depth, m: None (dry), a scalar or shape (nrows, ncols); >= 0
+        inside the mask, ignored outside.
+    theta
+        q-centring weight of de Almeida et al. (2012) in [0, 1]; 1 is Bates 2010.
+    alpha
+        Courant factor in (0, 1] of the step ``dt = alpha dx / sqrt(g h_max)``.
+    dtype
+        np.float64 or np.float32 for the state arrays; the ledger is float64.
+    dry_tol
+        Flow depth below which a face carries no flow, and depth below which a
+        cell counts as dry in the speed and hazard records, m.
+    arrival_depth
+        Depth at which :attr:`arrival_time` records the first arrival, m.
+    debris_factor
+        FD2320 debris factor for :attr:`max_hr` (1.0 urban, 0.5 pasture).
+    max_dt
+        Optional upper bound on the step, s.
+    """
+
+    def __init__(self, z, mask, dx: float, *, manning=0.035, h0=None, theta: float = 0.8,
+                 alpha: float = 0.7, dtype=np.float64, dry_tol: float = 0.001,
+                 arrival_depth: float = 0.05, debris_factor: float = 1.0,
+                 max_dt: float | None = None) -> None:  # fmt: skip
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            _fail(f"dtype must be float32 or float64, got {dtype}")
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1:
+            _fail(f"z must be a 2-D (nrows, ncols) array, got shape {z.shape}")
+        shape = z.shape
+        mask = np.ones(shape, bool) if mask is None else np.asarray(mask)
+        if mask.shape != shape:
+            _fail(f"mask shape {mask.shape} does not match z shape {shape}")
+        mask = mask.astype(bool)
+        if not np.isfinite(z[mask]).all():
+            bad = np.argwhere(mask & ~np.isfinite(z))[0]
+            _fail(f"z has NaN/inf inside the mask, first at row {bad[0]}, col {bad[1]}")
+        if not (np.isfinite(dx) and dx > 0):
+            _fail(f"dx must be a positive cell size in m, got {dx!r}")
+        for name, val, lo, hi, lo_open in (("theta", theta, 0.0, 1.0, False),
+                                           ("alpha", alpha, 0.0, 1.0, True)):  # fmt: skip
+            if not (np.isfinite(val) and (val > lo if lo_open else val >= lo) and val <= hi):
+                rng = f"({lo:g}, {hi:g}]" if lo_open else f"[{lo:g}, {hi:g}]"
+                _fail(f"{name} must be in {rng}, got {val!r}")
+        for name, val in (("dry_tol", dry_tol), ("arrival_depth", arrival_depth)):
+            if not (np.isfinite(val) and val > 0):
+                _fail(f"{name} must be a positive depth in m, got {val!r}")
+        if not (np.isfinite(debris_factor) and debris_factor >= 0):
+            _fail(f"debris_factor must be >= 0, got {debris_factor!r}")
+        if max_dt is not None and not (np.isfinite(max_dt) and max_dt > 0):
+            _fail(f"max_dt must be None or a positive time in s, got {max_dt!r}")
+        nman = np.asarray(manning, dtype=np.float64)
+        if nman.ndim == 0:
+            if not (np.isfinite(nman) and nman > 0):
+                _fail(f"manning n must be > 0, got {float(nman)!r}")
+            self._nsc = True
+            nman = nman.reshape(1, 1)
+        else:
+            if nman.shape != shape:
+                _fail(f"manning shape {nman.shape} does not match z shape {shape}")
+            inside = nman[mask]
+            if not (np.isfinite(inside).all() and (inside > 0).all()):
+                _fail(f"manning n must be finite and > 0 inside the mask, got min {inside.min()!r}")
+            self._nsc = False
+            nman = np.where(mask, nman, 1.0)
+        if h0 is None:
+            h = np.zeros(shape)
+        else:
+            h = np.broadcast_to(np.asarray(h0, dtype=np.float64), shape) if np.ndim(h0) == 0 \
+                else np.asarray(h0, dtype=np.float64)  # fmt: skip
+            if h.shape != shape:
+                _fail(f"h0 shape {h.shape} does not match z shape {shape}")
+            inside = h[mask]
+            if np.isnan(inside).any() or not np.isfinite(inside).all():
+                _fail("h0 has NaN/inf inside the mask")
+            if (inside < 0).any():
+                bad = np.argwhere(mask & (h < 0))[0]
+                _fail(f"h0 must be >= 0 (depth, m), got {h[bad[0], bad[1]]:g} at "
+                      f"row {bad[0]}, col {bad[1]}")  # fmt: skip
+            h = np.where(mask, h, 0.0)
+
+        nr, nc = shape
+        self.nrows, self.ncols, self.dx = nr, nc, float(dx)
+        self.dtype = dtype
+        self.theta, self.alpha = float(theta), float(alpha)
+        self.dry_tol, self.arrival_depth = float(dry_tol), float(arrival_depth)
+        self.debris_factor = float(debris_factor)
+        self.max_dt = None if max_dt is None else float(max_dt)
+        self.mask = mask
+        self._z = np.ascontiguousarray(np.where(mask, z, 0.0), dtype=dtype)
+        self._grp = np.ascontiguousarray(mask, dtype=np.uint8)
+        self._n = np.ascontiguousarray(nman, dtype=dtype)
+        self._h = np.ascontiguousarray(h, dtype=dtype)
+        self._qx = np.zeros((nr, nc + 1), dtype)
+        self._qy = np.zeros((nr + 1, nc), dtype)
+        # running records
+        wet = self._h >= self.dry_tol
+        self._maxd = self._h.copy()
+        self._maxs = np.zeros(shape, dtype)
+        hr0 = hazard_rating(self._h, 0.0, self.debris_factor)
+        self._maxhr = np.where(wet, hr0, 0.0).astype(dtype)
+        self._maxa = np.where(wet, aidr_class(self._h, 0.0), 0).astype(np.int8)
+        self._arr = np.where(mask & (self._h >= self.arrival_depth), 0.0, np.nan)
+        # chunks of rows for the parallel pass and their scratch rows
+        nch = 1
+        if nr * nc >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1:
+            nch = min(nr // 4, 4 * numba.get_num_threads())
+        self._set_chunks(nch)
+        self._qyb = np.zeros((2, nc), dtype)
+        self._rowneg = np.zeros(nr, np.int64)
+        self._stack: np.ndarray | None = None  # allocated on the first negative depth
+        self._instack: np.ndarray | None = None
+        self._p = np.zeros(_nb.N_PARAMS)
+        self._p[[_nb.P_DX, _nb.P_THETA, _nb.P_DRY, _nb.P_ARRIVAL, _nb.P_DEBRIS]] = (
+            self.dx, self.theta, self.dry_tol, self.arrival_depth, self.debris_factor)
+        self._pd = np.zeros(_nb.N_DPARAMS, dtype)
+        self._n_scalar = float(self._n[0, 0]) if self._nsc else 0.0
+        self._bct = np.zeros(4, np.int64)
+        self._bcv = np.zeros(4)
+        # forcing
+        self._rain_t: list[float] = [0.0]
+        self._rain_r: list[float] = [0.0]  # m/s
+        self._rmult = np.ones((1, 1), dtype)
+        self._rsc = True
+        self._rain_cells = float(mask.sum())  # sum of multipliers inside the mask
+        self._rmult_max = 1.0
+        self._inf = 0.0  # m/s
+        self._inflows: list[dict] = []
+        self._in_rows = np.zeros(0, np.int64)
+        self._in_cols = np.zeros(0, np.int64)
+        self._in_dd = np.zeros(0)
+        self._levels: dict[int, tuple[list[float], list[float], float]] = {}
+        self._reservoirs: list[dict] = []
+        self._bp: list[float] = []
+        # clock, ledger, timing
+        self.t = 0.0
+        self.steps = 0
+        self.wall_s = 0.0
+        self._hmax = float(self._h.max())
+        area = self.dx * self.dx
+        self._led = dict.fromkeys(
+            ("rain_in", "inflow_in", "boundary_in", "boundary_out", "infiltration"), 0.0)
+        self._led["initial"] = float(self._h.sum(dtype=np.float64)) * area
+        self._unplaced = 0.0
+        if dtype.name not in _WARM:
+            _WARM.add(dtype.name)
+            _warm_up(dtype)
+
+    # ------------------------------------------------------------------ views
+
+    @staticmethod
+    def _ro(a: np.ndarray) -> np.ndarray:
+        v = a.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def h(self) -> np.ndarray:
+        """Water depth, m, shape (nrows, ncols) (read-only view)."""
+        return self._ro(self._h)
+
+    @property
+    def qx(self) -> np.ndarray:
+        """Unit discharge on x-faces, m2/s, shape (nrows, ncols + 1), + toward east."""
+        return self._ro(self._qx)
+
+    @property
+    def qy(self) -> np.ndarray:
+        """Unit discharge on y-faces, m2/s, shape (nrows + 1, ncols), + toward south (row + 1)."""
+        return self._ro(self._qy)
+
+    @property
+    def z(self) -> np.ndarray:
+        """Bed elevation used by the kernel, m, shape (nrows, ncols) (0 outside the mask)."""
+        return self._ro(self._z)
+
+    @property
+    def max_depth(self) -> np.ndarray:
+        """Maximum depth so far, m, shape (nrows, ncols)."""
+        return self._ro(self._maxd)
+
+    @property
+    def max_speed(self) -> np.ndarray:
+        """Maximum cell speed so far, m/s, shape (nrows, ncols) (see :meth:`speed`)."""
+        return self._ro(self._maxs)
+
+    @property
+    def arrival_time(self) -> np.ndarray:
+        """First time depth >= ``arrival_depth``, s since start; NaN where never (float64)."""
+        return self._ro(self._arr)
+
+    @property
+    def max_hr(self) -> np.ndarray:
+        """Maximum FD2320 hazard rating so far, shape (nrows, ncols)."""
+        return self._ro(self._maxhr)
+
+    @property
+    def max_aidr(self) -> np.ndarray:
+        """Maximum AIDR 7-3 hazard class so far (int8, 0 dry, 1..6 = H1..H6)."""
+        return self._ro(self._maxa)
+
+    def velocity(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cell-centre velocity (u east, v north), m/s, each shape (nrows, ncols).
+
+        The mean of the two face discharges divided by the depth; 0 where the
+        depth is below ``dry_tol``.
+        """
+        h = self._h.astype(np.float64)
+        wet = h >= self.dry_tol
+        inv = np.divide(1.0, h, out=np.zeros_like(h), where=wet)
+        u = 0.5 * (self._qx[:, :-1] + self._qx[:, 1:]) * inv
+        v = -0.5 * (self._qy[:-1, :] + self._qy[1:, :]) * inv
+        return u, v
+
+    def speed(self) -> np.ndarray:
+        """Cell-centre speed ``sqrt(u^2 + v^2)``, m/s, shape (nrows, ncols); 0 where dry."""
+        u, v = self.velocity()
+        return np.hypot(u, v)
+
+    # ------------------------------------------------------------------ forcing
+
+    def set_rain(self, times_s, rate_mm_h, *, multiplier=None) -> None:
+        """Set a step-wise hyetograph (replaces any earlier one).
+
+        Parameters
+        ----------
+        times_s
+            Start of each step, s since the run start, strictly increasing.
+        rate_mm_h
+            Rain rate of each step, mm/h, >= 0; holds from its time to the
+            next one (the last one holds for ever); 0 before the first.
+        multiplier
+            Optional factor per cell, shape (nrows, ncols) (or a scalar), >= 0:
+            the rate in a cell is ``rate * multiplier``.
+        """
+        t, r = _series("set_rain", times_s, rate_mm_h, nonneg=True)
+        if multiplier is None:
+            mult = None
+        else:
+            mult = np.asarray(multiplier, dtype=np.float64)
+            if mult.ndim == 0:
+                mult = np.full((self.nrows, self.ncols), float(mult))
+            if mult.shape != (self.nrows, self.ncols):
+                _fail(f"set_rain: multiplier shape {mult.shape} does not match the grid "
+                      f"{(self.nrows, self.ncols)}")  # fmt: skip
+            inside = mult[self.mask]
+            if not (np.isfinite(inside).all() and (inside >= 0).all()):
+                _fail("set_rain: multiplier must be finite and >= 0 inside the mask")
+        self._rain_t, self._rain_r = t.tolist(), (r * _MM_H).tolist()
+        if mult is None:
+            self._rmult, self._rsc = np.ones((1, 1), self.dtype), True
+            self._rain_cells, self._rmult_max = float(self.mask.sum()), 1.0
+        else:
+            m = np.where(self.mask, mult, 0.0)
+            self._rmult = np.ascontiguousarray(m, dtype=self.dtype)
+            self._rsc = False
+            self._rain_cells = float(self._rmult.sum(dtype=np.float64))
+            self._rmult_max = float(m.max())
+        self._rebuild_breakpoints()
+
+    def set_infiltration(self, rate_mm_h: float) -> None:
+        """Set a constant infiltration loss, mm/h, >= 0 (never more than the water there)."""
+        if not (np.isfinite(rate_mm_h) and rate_mm_h >= 0):
+            _fail(f"set_infiltration: rate must be >= 0 mm/h, got {rate_mm_h!r}")
+        self._inf = float(rate_mm_h) * _MM_H
+
+    def add_inflow(self, rows, cols, times_s, q_m3_s, name: str = "") -> None:
+        """Add a discharge hydrograph spread evenly over cells (point or line source).
+
+        Parameters
+        ----------
+        rows, cols
+            Cell indices, equal length >= 1; all inside the grid and the mask.
+        times_s
+            Hydrograph times, s, strictly increasing.
+        q_m3_s
+            Discharge, m3/s, >= 0; linearly interpolated, 0 outside the time range.
+        name
+            A label for messages.
+        """
+        label = f"add_inflow({name!r})" if name else "add_inflow"
+        r, c = self._cells(label, rows, cols)
+        t, q = _series(label, times_s, q_m3_s, nonneg=True)
+        self._inflows.append(
+            {"name": name, "t": t.tolist(), "q": q.tolist(), "n": len(r), "start": 0})
+        self._in_rows = np.concatenate([self._in_rows, r])
+        self._in_cols = np.concatenate([self._in_cols, c])
+        self._in_dd = np.zeros(len(self._in_rows))
+        start = 0
+        for f in self._inflows:
+            f["start"] = start
+            start += f["n"]
+        self._rebuild_breakpoints()
+
+    def set_boundary(self, side: str, kind: str, *, times_s=None, level_m=None,
+                     slope: float | None = None) -> None:  # fmt: skip
+        """Set the condition on one side of the grid (all sides start closed).
+
+        Parameters
+        ----------
+        side
+            One of {"north", "south", "west", "east"} (north = row 0).
+        kind
+            "closed": a wall. "open": free outflow (normal depth: the water
+            surface keeps its slope across the edge, or falls at *slope* when
+            given; never inflow). "level": a water level series (m) in a ghost
+            cell one dx outside the edge, flow either way.
+        times_s, level_m
+            The level series for "level": times (s, strictly increasing) and
+            levels (m), linearly interpolated, held at the end values outside.
+        slope
+            For "open": a fixed friction slope (m/m, > 0) instead of the
+            local water-surface slope.
+        """
+        if side not in SIDES:
+            _fail(f"set_boundary: side must be one of {SIDES}, got {side!r}")
+        if kind not in _KINDS:
+            _fail(f"set_boundary: kind must be one of {tuple(_KINDS)}, got {kind!r}")
+        s = SIDES.index(side)
+        self._levels.pop(s, None)
+        self._bct[s] = _KINDS[kind]
+        self._bcv[s] = 0.0
+        if kind == "level":
+            if times_s is None or level_m is None:
+                _fail(f"set_boundary({side!r}, 'level') needs times_s and level_m")
+            t, lv = _series(f"set_boundary({side!r}) level", times_s, level_m, nonneg=False)
+            edge = self._edge(s)
+            zmin = float(self._z[edge].min()) if edge.any() else math.inf
+            self._levels[s] = (t.tolist(), lv.tolist(), zmin)
+        elif kind == "open" and slope is not None:
+            if not (np.isfinite(slope) and slope > 0):
+                _fail(f"set_boundary({side!r}, 'open'): slope must be > 0, got {slope!r}")
+            self._bcv[s] = float(slope)
+
+    def add_reservoir(self, cells, level_m: float, release_time_s: float) -> None:
+        """Fill cells to a water level and hold the water there until a release time.
+
+        Parameters
+        ----------
+        cells
+            Boolean array shape (nrows, ncols), or a (rows, cols) pair; inside
+            the grid and the mask.
+        level_m
+            Water level, m; cells whose bed is lower are filled to it (the
+            water counts as initial storage in the ledger).
+        release_time_s
+            Until this time (s) the faces between these cells and the rest are
+            closed walls; from it on the water is free.
+        """
+        if isinstance(cells, np.ndarray) and cells.dtype == bool:
+            if cells.shape != (self.nrows, self.ncols):
+                _fail(f"add_reservoir: cell mask shape {cells.shape} does not match the grid "
+                      f"{(self.nrows, self.ncols)}")  # fmt: skip
+            r, c = np.nonzero(cells)
+            if r.size == 0:
+                _fail("add_reservoir: the cell mask selects no cells")
+        else:
+            try:
+                rows, cols = cells
+            except (TypeError, ValueError):
+                _fail("add_reservoir: cells must be a boolean grid or a (rows, cols) pair")
+            r, c = rows, cols
+        r, c = self._cells("add_reservoir", r, c)
+        if not (np.isfinite(level_m) and np.isfinite(release_time_s)):
+            _fail("add_reservoir: level_m and release_time_s must be finite")
+        gid = 2 + len([v for v in self._reservoirs if not v["released"]])
+        if gid > 255:
+            _fail("add_reservoir: at most 254 reservoirs can be held at once")
+        z = self._z[r, c].astype(np.float64)
+        old = self._h[r, c].astype(np.float64)
+        new = np.maximum(old, np.maximum(float(level_m) - z, 0.0))
+        self._h[r, c] = new
+        added = float((self._h[r, c].astype(np.float64) - old).sum()) * self.dx * self.dx
+        self._led["initial"] += added
+        self._maxd[r, c] = np.maximum(self._maxd[r, c], self._h[r, c])
+        wet = new >= self.dry_tol
+        hr = np.where(wet, hazard_rating(new, 0.0, self.debris_factor), 0.0)
+        self._maxhr[r, c] = np.maximum(self._maxhr[r, c], hr)
+        self._maxa[r, c] = np.maximum(self._maxa[r, c], np.where(wet, aidr_class(new, 0.0), 0))
+        self._arr[r, c] = np.where(np.isnan(self._arr[r, c]) & (new >= self.arrival_depth),
+                                   self.t, self._arr[r, c])  # fmt: skip
+        self._hmax = max(self._hmax, float(new.max()))
+        res = {"rows": r, "cols": c, "release": float(release_time_s), "released": False}
+        self._reservoirs.append(res)
+        if release_time_s > self.t:
+            self._grp[r, c] = gid
+        else:
+            res["released"] = True
+        self._rebuild_breakpoints()
+
+    # ------------------------------------------------------------------ stepping
+
+    def advance(self, t_end_s: float) -> int:
+        """Advance to exactly *t_end_s* (s since start); returns the number of steps taken.
+
+        The step is ``alpha dx / sqrt(g h_max)`` (h_max over the grid and the
+        level-boundary ghost cells, at least :data:`DT_DEPTH_FLOOR_M`), capped
+        at ``max_dt``, at the next forcing change (rain step, hydrograph point,
+        reservoir release) and at *t_end_s*.
+        """
+        t_end = float(t_end_s)
+        if not np.isfinite(t_end) or t_end < self.t:
+            _fail(f"advance: t_end_s must be finite and >= the current time {self.t:g} s, "
+                  f"got {t_end_s!r}")  # fmt: skip
+        t0 = time.perf_counter()
+        n = 0
+        while self.t < t_end:
+            self._release_due()
+            dt, t_new = self._next_dt(t_end)
+            self._one_step(dt, t_new)
+            n += 1
+        self._release_due()
+        self.wall_s += time.perf_counter() - t0
+        return n
+
+    def _one_step(self, dt: float, t_new: float) -> None:
+        area = self.dx * self.dx
+        t = self.t
+        if self._inflows:
+            vol = 0.0
+            for f in self._inflows:
+                q0 = _interp(f["t"], f["q"], t, True)
+                v = 0.5 * dt * (q0 + _interp(f["t"], f["q"], t_new, True))
+                self._in_dd[f["start"] : f["start"] + f["n"]] = v / (f["n"] * area)
+                vol += v
+            if vol > 0.0:
+                hm = _nb.add_depth(self._h, self._in_rows, self._in_cols, self._in_dd)
+                self._hmax = max(self._hmax, hm)
+                self._led["inflow_in"] += vol
+        for s, (lt, lv, _) in self._levels.items():
+            self._bcv[s] = _interp(lt, lv, t, False)
+        rain = self._rain_rate(t) * dt
+        p = self._p
+        p[_nb.P_DT], p[_nb.P_TNEW], p[_nb.P_RAIN], p[_nb.P_INF] = dt, t_new, rain, self._inf * dt
+        _nb.face_params(self._pd, self.theta, dt, self.dx, self.dry_tol, self._n_scalar)
+        # hand the row chunks out one at a time (dynamic scheduling), then restore
+        old = numba.set_parallel_chunksize(1) if self._nch > 1 else None
+        try:
+            hmax, vin, vout, vinf, nneg = _nb.step(
+                self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc,
+                self._qx, self._qy, self._maxd, self._maxs, self._maxhr, self._maxa, self._arr,
+                self._bct, self._bcv, self._starts, self._sq, self._sh, self._sqx, self._qbot,
+                self._qyb, self._pwb, self._chacc, self._rowneg, p, self._pd,
+            )  # fmt: skip
+        finally:
+            if old is not None:
+                numba.set_parallel_chunksize(old)
+        if nneg:
+            if self._stack is None:
+                self._stack = np.zeros(self._h.size, np.int64)
+                self._instack = np.zeros(self._h.size, np.uint8)
+            bcorr, lost = _nb.fix_negative(self._h, self._qx, self._qy, self._rowneg,
+                                           self._stack, self._instack, dt, self.dx)  # fmt: skip
+            vout -= bcorr
+            self._unplaced += lost
+        led = self._led
+        led["rain_in"] += rain * self._rain_cells * area
+        led["boundary_in"] += vin
+        led["boundary_out"] += vout
+        led["infiltration"] += vinf
+        self._hmax = hmax
+        self.t = t_new
+        self.steps += 1
+
+    def _next_dt(self, t_end: float) -> tuple[float, float]:
+        """The next step length and the time it ends at (exactly a cap when capped)."""
+        c = self.alpha * self.dx / math.sqrt(_nb.G)
+        h = max(self._hmax, DT_DEPTH_FLOOR_M)
+        dt = c / math.sqrt(max(h, self._level_depth(self.t)))
+        # anticipate what rain, inflow and rising boundary levels add during the step
+        grow = self._rain_rate(self.t) * self._rmult_max * dt
+        for f in self._inflows:
+            qmax = max(_interp(f["t"], f["q"], self.t, True),
+                       _interp(f["t"], f["q"], self.t + dt, True))  # fmt: skip
+            grow = max(grow, qmax * dt / (f["n"] * self.dx * self.dx))
+        h2 = max(h, self._hmax + grow, self._level_depth(self.t + dt))
+        if h2 > h:
+            dt = c / math.sqrt(h2)
+        if self.max_dt is not None:
+            dt = min(dt, self.max_dt)
+        t_new = self.t + dt
+        i = bisect.bisect_right(self._bp, self.t)
+        if i < len(self._bp) and self._bp[i] <= t_new:
+            t_new = self._bp[i]
+        t_new = min(t_new, t_end)
+        return t_new - self.t, t_new
+
+    def _level_depth(self, t: float) -> float:
+        d = 0.0
+        for lt, lv, zmin in self._levels.values():
+            d = max(d, _interp(lt, lv, t, False) - zmin)
+        return d
+
+    def _rain_rate(self, t: float) -> float:
+        i = bisect.bisect_right(self._rain_t, t) - 1
+        return self._rain_r[i] if i >= 0 else 0.0
+
+    def _release_due(self) -> None:
+        for res in self._reservoirs:
+            if not res["released"] and self.t >= res["release"]:
+                self._grp[res["rows"], res["cols"]] = 1
+                res["released"] = True
+
+    def _rebuild_breakpoints(self) -> None:
+        bp = set(self._rain_t)
+        for f in self._inflows:
+            bp.update(f["t"])
+        bp.update(r["release"] for r in self._reservoirs if not r["released"])
+        self._bp = sorted(bp)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _set_chunks(self, nch: int) -> None:
+        """Cut the rows into *nch* contiguous chunks (one parallel task each).
+
+        Results do not depend on the chunking; 1 chunk runs without a parallel region.
+        """
+        nr, nc, dtype = self.nrows, self.ncols, self.dtype
+        nch = max(1, min(int(nch), nr))
+        self._nch = nch
+        self._starts = np.linspace(0, nr, nch + 1).round().astype(np.int64)
+        self._sq = np.zeros((nch, 3, nc), dtype)  # old qy: row above, two rows below
+        self._sh = np.zeros((nch, 2, nc), dtype)  # old h: row above, row below
+        self._sqx = np.zeros((nch, 2, nc + 1), dtype)  # old qx: row above, row below
+        self._qbot = np.zeros((nch, nc), dtype)  # new qy of the current face row
+        self._pwb = np.zeros((nch, nc + 1), dtype)  # h_flow^(-7/3) of the current faces
+        self._chacc = np.zeros((nch, 4))  # per chunk: in, out, infiltration, h_max
+
+    def _cells(self, label: str, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+        r = np.atleast_1d(np.asarray(rows))
+        c = np.atleast_1d(np.asarray(cols))
+        if r.ndim != 1 or r.shape != c.shape or r.size == 0:
+            _fail(f"{label}: rows and cols must be 1-D of equal length >= 1, "
+                  f"got shapes {r.shape} and {c.shape}")  # fmt: skip
+        if r.dtype.kind not in "iu" or c.dtype.kind not in "iu":
+            _fail(f"{label}: rows and cols must be integer cell indices")
+        out = (r < 0) | (r >= self.nrows) | (c < 0) | (c >= self.ncols)
+        if out.any():
+            i = int(np.argmax(out))
+            _fail(f"{label}: cell (row {int(r[i])}, col {int(c[i])}) is outside the domain "
+                  f"grid of {self.nrows} x {self.ncols} cells")  # fmt: skip
+        outside = ~self.mask[r, c]
+        if outside.any():
+            i = int(np.argmax(outside))
+            _fail(f"{label}: cell (row {int(r[i])}, col {int(c[i])}) is outside the domain "
+                  "mask")
+        return r.astype(np.int64), c.astype(np.int64)
+
+    def _edge(self, s: int) -> tuple:
+        """Index of the in-mask edge cells of side *s* as a boolean grid."""
+        e = np.zeros(self.mask.shape, bool)
+        sl = {0: (0, slice(None)), 1: (-1, slice(None)), 2: (slice(None), 0),
+              3: (slice(None), -1)}[s]  # fmt: skip
+        e[sl] = True
+        return e & self.mask
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger(self) -> dict[str, float]:
+        """Water volumes since the start, m3 (float64).
+
+        Keys: ``initial`` (h0 plus reservoirs), ``rain_in``, ``inflow_in``,
+        ``boundary_in``, ``boundary_out``, ``infiltration``, ``stored`` (now),
+        ``error`` = stored - (initial + rain_in + inflow_in + boundary_in -
+        boundary_out - infiltration), and ``error_rel`` = error / the volume
+        that has entered the system (initial + all inflows).
+        """
+        led = dict(self._led)
+        led["stored"] = float(self._h.sum(dtype=np.float64)) * self.dx * self.dx
+        total = led["initial"] + led["rain_in"] + led["inflow_in"] + led["boundary_in"]
+        led["error"] = led["stored"] - (total - led["boundary_out"] - led["infiltration"])
+        led["error_rel"] = led["error"] / max(total, np.finfo(np.float64).tiny)
+        order = ("initial", "rain_in", "inflow_in", "boundary_in", "boundary_out",
+                 "infiltration", "stored", "error", "error_rel")  # fmt: skip
+        return {k: led[k] for k in order}
+
+
+def _warm_up(dtype: np.dtype) -> None:
+    """Compile (or load from the cache) every core for *dtype* on a tiny grid.
+
+    Run once per dtype and process, at the first construction, so that
+    :attr:`FloodModel.wall_s` never includes compilation.
+    """
+    z = np.add.outer(np.arange(4.0), np.arange(5.0)) * 0.1
+    m = FloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype)
+    m.set_rain([0.0, 1.0], [100.0, 0.0], multiplier=np.ones(z.shape))
+    m.set_infiltration(1.0)
+    m.add_inflow([1], [1], [0.0, 2.0], [0.1, 0.0])
+    m.set_boundary("east", "open")
+    m.set_boundary("north", "level", times_s=[0.0], level_m=[0.5])
+    m.advance(2.0)
+    m._stack = np.zeros(z.size, np.int64)
+    m._instack = np.zeros(z.size, np.uint8)
+    _nb.fix_negative(m._h, m._qx, m._qy, m._rowneg, m._stack, m._instack, 1.0, m.dx)
+    m.ledger()

@@ -1,0 +1,163 @@
+"""The Hazard component: the flood on the clock, road state, outputs, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import LineString
+
+from emtwin.errors import EmtwinError
+from emtwin.scenarios import load_scenario
+from emtwin.sim import Simulation
+from emtwin.sim.outputs import write_results
+
+DATA = Path(__file__).parent / "data"
+X0, Y0, DX = 600000.0, 5600400.0, 10.0
+ROWS, COLS = 40, 30
+
+
+@pytest.fixture()
+def dip(tmp_path: Path) -> Path:
+    """Flat ground at 10 m with a 1 m deep dip running north-south (columns 13-16).
+
+    A road runs west-east across the dip along row 20. Water enters the north
+    end of the dip and leaves over the open south edge.
+    """
+    z = np.full((ROWS, COLS), 10.0)
+    z[:, 13:17] = 9.0
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=ROWS, width=COLS,
+                       count=1, dtype="float64", crs="EPSG:32633",
+                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
+        dst.write(z, 1)
+    y = Y0 - 20.5 * DX
+    road = LineString([(X0 + 15, y), (X0 + COLS * DX - 15, y)])
+    gpd.GeoDataFrame({"id": ["causeway"], "highway": ["residential"]}, geometry=[road],
+                     crs=32633).to_file(tmp_path / "roads.geojson")  # fmt: skip
+    (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
+        name: dip
+        duration: 3h
+        crs: EPSG:32633
+        world:
+          terrain: {{dem: dem.tif, manning: 0.03}}
+          roads: roads.geojson
+        hazards:
+          - type: flood
+            inflows:
+              - along: [[{X0 + 135}, {Y0 - 5}], [{X0 + 165}, {Y0 - 5}]]
+                hydrograph: [[0, 0], [10min, 3], [50min, 3], [1h, 0]]
+            boundary: {{south: open}}
+            gauges:
+              - {{name: road, at: [{X0 + 150}, {y}]}}
+            coupling: 60s
+        outputs: {{every: 60s}}
+        """))
+    return tmp_path / "s.yaml"
+
+
+def test_road_closes_above_closure_depth_and_reopens_as_it_drains(dip: Path) -> None:
+    sim = Simulation(load_scenario(dip))
+    res = sim.run()
+    g = res.tables["gauges"]
+    ev = res.events
+    closed = ev[(ev.kind == "road_closed")]
+    opened = ev[(ev.kind == "road_opened")]
+    assert len(closed) == 2 and len(opened) == 2  # both directions
+    # the gauge on the dip under the road is an independent record of the depth there
+    above = g[g.depth_m >= 0.3].time_s
+    assert closed.time_s.iloc[0] == above.min()
+    after = g[(g.time_s > above.min()) & (g.depth_m < 0.3)].time_s
+    assert opened.time_s.iloc[0] == after.min()
+    assert g.depth_m.max() > 0.3 and g.depth_m.iloc[-1] < 0.3
+    assert res.summary["flood"]["roads_closed"] == 2
+    assert sim.roads.first_closed_s[0] == above.min()
+    # speed factor follows Pregnolato et al. (2017) at the depth now on the road
+    w = sim.roads.flood_depth_m[0] * 1000.0
+    assert w < 300.0
+    expected = (0.0009 * w**2 - 0.5529 * w + 86.9448) / 86.9448
+    assert sim.roads.flood_factor[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_outputs_of_a_flood_run(dip: Path, tmp_path: Path) -> None:
+    res = Simulation(load_scenario(dip, overrides={"duration": "40min"})).run()
+    out = write_results(res, tmp_path / "out")
+    s = json.loads((out / "summary.json").read_text())
+    keys = ("peak_flooded_area_m2", "peak_volume_m3", "roads_closed", "mass_error_rel",
+            "max_depth_by_gauge", "cells", "steps", "kernel_wall_s")  # fmt: skip
+    assert all(s["flood"][k] is not None for k in keys)
+    assert s["flood"]["cells"] == ROWS * COLS
+    # inflow over 10-40 min: a ramp to 3 m3/s then 3 m3/s = 900 + 5400 m3, minus outflow
+    led = s["flood"]["ledger_m3"]
+    assert led["inflow_in"] == pytest.approx(0.5 * 600 * 3 + 1800 * 3, rel=1e-9)
+    assert abs(s["flood"]["mass_error_rel"]) < 1e-9
+    gauges = pd.read_csv(out / "gauges.csv")
+    assert list(gauges.columns) == ["time_s", "gauge", "depth_m", "speed_m_s", "level_m"]
+    assert len(gauges) == 41  # one row per minute, 0 to 40 min
+    np.testing.assert_allclose(gauges.level_m - gauges.depth_m, 9.0)
+    with rasterio.open(out / "arrival_time.tif") as r:
+        arr = r.read(1)
+        assert r.crs.to_epsg() == 32633 and r.nodata == -9999.0
+    # water arrives in the dip (first at its north end) and never on the high ground corner
+    assert 0 < arr[1, 14] < arr[30, 14] and arr[0, 0] == -9999.0
+    with rasterio.open(out / "hazard_class.tif") as r:
+        cls = r.read(1)
+        assert set(np.unique(cls)) <= {0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("[[{x}, {y}], [{x2}, {y}]]", "[[0, 0], [10, 0]]", "crosses no cell inside"),
+        ("{{name: road, at: [{x3}", "{{name: road, at: [{x4}", "outside the DEM"),
+    ],
+)
+def test_sources_outside_the_domain_are_errors(dip: Path, old: str, new: str, message: str) -> None:
+    text = dip.read_text()
+    x, x2, y = X0 + 135, X0 + 165, Y0 - 5
+    coords = {"x": x, "x2": x2, "y": y, "x3": X0 + 150, "x4": X0 - 5000}
+    old_s = old.format(**coords).replace("{{", "{")
+    new_s = new.format(**coords).replace("{{", "{")
+    assert old_s in text
+    dip.write_text(text.replace(old_s, new_s))
+    with pytest.raises(EmtwinError, match=message):
+        Simulation(load_scenario(dip))
+
+
+def test_reservoir_outside_the_domain_is_an_error(dip: Path) -> None:
+    text = dip.read_text().replace(
+        "    boundary:",
+        "    breaches:\n      - reservoir: {area: [[0, 0], [10, 0], [10, 10]], level: 12}\n"
+        "    boundary:",
+    )
+    dip.write_text(text)
+    with pytest.raises(EmtwinError, match="reservoir.area: the polygon covers no cell"):
+        Simulation(load_scenario(dip))
+
+
+def test_flood_only_on_a_real_dem(tmp_path: Path) -> None:
+    """Rain on the Lapinlahti DEM (degrees, reprojected): every flood key, mass closes."""
+    shutil.copy(DATA / "elevation_model_2021_lapinlahti.tif", tmp_path / "dem.tif")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        duration: 20min
+        world: {terrain: {dem: dem.tif, resolution: 4}}
+        hazards:
+          - type: flood
+            rain: [[0, 60], [10min, 0]]
+            gauges: [{name: park, at: [24.9124, 60.1680]}]
+        """))
+    res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
+    f = res.summary["flood"]
+    cells = int(res.world.terrain.mask.sum())
+    assert f["cells"] == cells and f["steps"] > 0 and f["kernel_wall_s"] > 0
+    # 60 mm/h for 10 min = 10 mm over the domain's area, and none of it left a closed box
+    assert f["ledger_m3"]["rain_in"] == pytest.approx(cells * 16.0 * 0.010, rel=1e-9)
+    assert abs(f["mass_error_rel"]) < 1e-9
+    assert set(f["max_depth_by_gauge"]) == {"park"}
