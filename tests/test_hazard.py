@@ -161,3 +161,68 @@ def test_flood_only_on_a_real_dem(tmp_path: Path) -> None:
     assert f["ledger_m3"]["rain_in"] == pytest.approx(cells * 16.0 * 0.010, rel=1e-9)
     assert abs(f["mass_error_rel"]) < 1e-9
     assert set(f["max_depth_by_gauge"]) == {"park"}
+
+
+def test_apron_sources_by_hand() -> None:
+    from emtwin.kernels.apron import apron_sources
+
+    m = np.zeros((5, 6), bool)
+    m[1:4, 2:5] = True
+    m[0, 3] = True
+    src = apron_sources(m, ["west", "north"])
+    want = np.full(m.shape, -1)
+    want[0, :3] = 3  # row 0: its first in-domain cell is (0, 3), flat index 3
+    want[1, :2], want[2, :2], want[3, :2] = 8, 14, 20
+    want[0, 4] = 10  # column 4 from the north: first in-domain cell (1, 4)
+    assert (src == want).all()
+    east = apron_sources(m, ["east"])
+    assert east[0, 4] == 3 and east[0, 5] == 3 and east[2, 5] == 16 and (east[:, :4] < 0).all()
+    assert (apron_sources(np.ones((3, 3), bool), ["west", "south"]) < 0).all()
+
+
+def test_level_boundary_reaches_a_domain_that_stops_short_of_the_grid_edge(
+    tmp_path: Path,
+) -> None:
+    """A flat diamond of data in a nodata square fills to the sea level on its west side.
+
+    As a reprojected (rotated) DEM: almost no in-domain cell lies on the grid
+    edge, so without aprons a level boundary would touch nothing. Independent
+    numbers: the still-water level (1 m over a 0 m bed) and the diamond's own
+    cell count.
+    """
+    n, c = 21, 10
+    r_, c_ = np.mgrid[0:n, 0:n]
+    inside = (np.abs(r_ - c) + np.abs(c_ - c)) <= 9
+    z = np.where(inside, 0.0, -9999.0)
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n, width=n, count=1,
+                       dtype="float64", crs="EPSG:32633", nodata=-9999.0,
+                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
+        dst.write(z, 1)
+    (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
+        name: diamond
+        duration: 2h
+        crs: EPSG:32633
+        world:
+          terrain: {{dem: dem.tif, manning: 0.03}}
+        hazards:
+          - type: flood
+            boundary:
+              west: {{level: [[0, 1.0]]}}
+            gauges:
+              - {{name: middle, at: [{X0 + 105}, {Y0 - 105}]}}
+              - {{name: east_tip, at: [{X0 + 195}, {Y0 - 105}]}}
+        outputs: {{every: 30min}}
+        """))
+    res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
+    fl = res.summary["flood"]
+    assert fl["cells"] == int(inside.sum())
+    assert fl["apron_cells"] > 0
+    g = res.tables["gauges"]
+    last = g[g.time_s == g.time_s.max()].set_index("gauge").depth_m
+    assert last["middle"] == pytest.approx(1.0, abs=0.01)
+    assert last["east_tip"] == pytest.approx(1.0, abs=0.01)
+    # area and volume count the diamond only, not the apron strips
+    ts = res.timeseries
+    assert ts.flooded_area_m2.iloc[-1] == pytest.approx(inside.sum() * DX * DX)
+    assert ts.flood_volume_m3.iloc[-1] == pytest.approx(inside.sum() * DX * DX * 1.0, rel=0.01)
+    assert fl["mass_error_rel"] < 1e-12

@@ -143,7 +143,8 @@ def _layer(
     gdf = snap_to_network(gdf, roads, what=key)
     far = gdf[gdf["snap_m"] > FACILITY_MAX_SNAP_M]
     if len(far):
-        shown = ", ".join(f"{n!r} ({d:,.0f} m)" for n, d in zip(far["name"], far["snap_m"], strict=True))
+        pairs = zip(far["name"], far["snap_m"], strict=True)
+        shown = ", ".join(f"{n!r} ({d:,.0f} m)" for n, d in pairs)
         raise NetworkError(
             f"world.{key}: {len(far)} of {len(gdf)} {key} are off the road network, farther "
             f"than {FACILITY_MAX_SNAP_M:g} m from any reachable road node: {shown}"

@@ -33,7 +33,7 @@ DT_DEPTH_FLOOR_M = 0.01
 PARALLEL_MIN_CELLS = 65_536
 _KINDS = {"closed": _nb.BC_CLOSED, "open": _nb.BC_OPEN, "level": _nb.BC_LEVEL}
 _MM_H = 1.0 / 3.6e6  # mm/h -> m/s
-_WARM: set[str] = set()
+_WARM: set[tuple[str, bool]] = set()
 
 
 def _fail(msg: str) -> None:
@@ -110,7 +110,7 @@ class FloodModel:
     """
 
     def __init__(self, z, mask, dx: float, *, manning=0.035, h0=None, theta: float = 0.8,
-                 alpha: float = 0.7, dtype=np.float64, dry_tol: float = 0.001,
+                 alpha: float = 0.5, dtype=np.float64, dry_tol: float = 0.001,
                  arrival_depth: float = 0.05, debris_factor: float = 1.0,
                  max_dt: float | None = None) -> None:  # fmt: skip
         dtype = np.dtype(dtype)
@@ -234,9 +234,10 @@ class FloodModel:
             ("rain_in", "inflow_in", "boundary_in", "boundary_out", "infiltration"), 0.0)
         self._led["initial"] = float(self._h.sum(dtype=np.float64)) * area
         self._unplaced = 0.0
-        if dtype.name not in _WARM:
-            _WARM.add(dtype.name)
-            _warm_up(dtype)
+        key = (dtype.name, self._parallel)
+        if key not in _WARM:
+            _WARM.add(key)
+            _warm_up(dtype, self._parallel)
 
     # ------------------------------------------------------------------ views
 
@@ -524,19 +525,21 @@ class FloodModel:
         rain = self._rain_rate(t) * dt
         p = self._p
         p[_nb.P_DT], p[_nb.P_TNEW], p[_nb.P_RAIN], p[_nb.P_INF] = dt, t_new, rain, self._inf * dt
-        _nb.face_params(self._pd, self.theta, dt, self.dx, self.dry_tol, self._n_scalar)
-        # hand the row chunks out one at a time (dynamic scheduling), then restore
-        old = numba.set_parallel_chunksize(1) if self._nch > 1 else None
-        try:
-            hmax, vin, vout, vinf, nneg = _nb.step(
-                self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc,
+        _nb.face_params(self._pd, self.theta, dt, self.dx, self.dry_tol, self._n_scalar,
+                        self.debris_factor)
+        args = (self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc,
                 self._qx, self._qy, self._maxd, self._maxs, self._maxhr, self._maxa, self._arr,
                 self._bct, self._bcv, self._starts, self._sq, self._sh, self._sqx, self._qbot,
-                self._qyb, self._pwb, self._chacc, self._rowneg, p, self._pd,
-            )  # fmt: skip
-        finally:
-            if old is not None:
+                self._qyb, self._wk, self._chacc, self._rowneg, p, self._pd)  # fmt: skip
+        if self._parallel:
+            # hand the row chunks out one at a time (dynamic scheduling), then restore
+            old = numba.set_parallel_chunksize(1)
+            try:
+                hmax, vin, vout, vinf, nneg = _nb.step_parallel(*args)
+            finally:
                 numba.set_parallel_chunksize(old)
+        else:
+            hmax, vin, vout, vinf, nneg = _nb.step(*args, self._reverse)
         if nneg:
             if self._stack is None:
                 self._stack = np.zeros(self._h.size, np.int64)
@@ -557,8 +560,8 @@ class FloodModel:
     def _next_dt(self, t_end: float) -> tuple[float, float]:
         """The next step length and the time it ends at (exactly a cap when capped)."""
         c = self.alpha * self.dx / math.sqrt(_nb.G)
-        h = max(self._hmax, DT_DEPTH_FLOOR_M)
-        dt = c / math.sqrt(max(h, self._level_depth(self.t)))
+        h = max(self._hmax, DT_DEPTH_FLOOR_M, self._level_depth(self.t))
+        dt = c / math.sqrt(h)
         # anticipate what rain, inflow and rising boundary levels add during the step
         grow = self._rain_rate(self.t) * self._rmult_max * dt
         for f in self._inflows:
@@ -575,6 +578,8 @@ class FloodModel:
         if i < len(self._bp) and self._bp[i] <= t_new:
             t_new = self._bp[i]
         t_new = min(t_new, t_end)
+        if not t_new > self.t:  # pragma: no cover - only if dt fell below the clock's ulp
+            _fail(f"advance: the time step underflowed at t = {self.t!r} s")
         return t_new - self.t, t_new
 
     def _level_depth(self, t: float) -> float:
@@ -602,20 +607,25 @@ class FloodModel:
 
     # ------------------------------------------------------------------ helpers
 
-    def _set_chunks(self, nch: int) -> None:
+    def _set_chunks(self, nch: int, *, parallel: bool | None = None, reverse: bool = False) -> None:
         """Cut the rows into *nch* contiguous chunks (one parallel task each).
 
-        Results do not depend on the chunking; 1 chunk runs without a parallel region.
+        Results do not depend on the chunking, nor on the order the chunks run
+        in. With ``parallel=False`` the chunks run one after another on the
+        calling thread (in reverse order with *reverse*); by default they run
+        in parallel when there are several.
         """
         nr, nc, dtype = self.nrows, self.ncols, self.dtype
         nch = max(1, min(int(nch), nr))
         self._nch = nch
+        self._parallel = nch > 1 if parallel is None else bool(parallel)
+        self._reverse = bool(reverse)
         self._starts = np.linspace(0, nr, nch + 1).round().astype(np.int64)
         self._sq = np.zeros((nch, 3, nc), dtype)  # old qy: row above, two rows below
         self._sh = np.zeros((nch, 2, nc), dtype)  # old h: row above, row below
         self._sqx = np.zeros((nch, 2, nc + 1), dtype)  # old qx: row above, row below
         self._qbot = np.zeros((nch, nc), dtype)  # new qy of the current face row
-        self._pwb = np.zeros((nch, nc + 1), dtype)  # h_flow^(-7/3) of the current faces
+        self._wk = np.zeros((nch, 5, nc + 1), dtype)  # row work: h_f, n^2 h_f^-7/3, dS, q_t, speed
         self._chacc = np.zeros((nch, 4))  # per chunk: in, out, infiltration, h_max
 
     def _cells(self, label: str, rows, cols) -> tuple[np.ndarray, np.ndarray]:
@@ -661,20 +671,23 @@ class FloodModel:
         led["stored"] = float(self._h.sum(dtype=np.float64)) * self.dx * self.dx
         total = led["initial"] + led["rain_in"] + led["inflow_in"] + led["boundary_in"]
         led["error"] = led["stored"] - (total - led["boundary_out"] - led["infiltration"])
-        led["error_rel"] = led["error"] / max(total, np.finfo(np.float64).tiny)
+        led["error_rel"] = led["error"] / max(total, float(np.finfo(np.float64).tiny))
         order = ("initial", "rain_in", "inflow_in", "boundary_in", "boundary_out",
                  "infiltration", "stored", "error", "error_rel")  # fmt: skip
         return {k: led[k] for k in order}
 
 
-def _warm_up(dtype: np.dtype) -> None:
-    """Compile (or load from the cache) every core for *dtype* on a tiny grid.
+def _warm_up(dtype: np.dtype, parallel: bool) -> None:
+    """Compile (or load from the cache) the cores for *dtype* on a tiny grid.
 
-    Run once per dtype and process, at the first construction, so that
-    :attr:`FloodModel.wall_s` never includes compilation.
+    Run once per process for each dtype and for the parallel step, at the first
+    construction that needs it, so that :attr:`FloodModel.wall_s` never
+    includes compilation.
     """
     z = np.add.outer(np.arange(4.0), np.arange(5.0)) * 0.1
     m = FloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype)
+    if parallel:
+        m._set_chunks(2, parallel=True)
     m.set_rain([0.0, 1.0], [100.0, 0.0], multiplier=np.ones(z.shape))
     m.set_infiltration(1.0)
     m.add_inflow([1], [1], [0.0, 2.0], [0.1, 0.0])

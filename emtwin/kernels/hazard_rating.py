@@ -104,17 +104,15 @@ def aidr_class_nb(d: float, v: float) -> int:
         return 0
     v = abs(v)
     dv = d * v
-    if dv <= 0.3 and d <= 0.3 and v <= 2.0:
-        return 1
-    if dv <= 0.6 and d <= 0.5 and v <= 2.0:
-        return 2
-    if dv <= 0.6 and d <= 1.2 and v <= 2.0:
-        return 3
-    if dv <= 1.0 and d <= 2.0 and v <= 2.0:
-        return 4
-    if dv <= 4.0 and d <= 4.0 and v <= 4.0:
-        return 5
-    return 6
+    # The classes are nested (each holds the one below), so the class is 1 plus
+    # the number of classes whose limits fail: branch-free.
+    c = 1
+    c += not ((dv <= 0.3) & (d <= 0.3) & (v <= 2.0))
+    c += not ((dv <= 0.6) & (d <= 0.5) & (v <= 2.0))
+    c += not ((dv <= 0.6) & (d <= 1.2) & (v <= 2.0))
+    c += not ((dv <= 1.0) & (d <= 2.0) & (v <= 2.0))
+    c += not ((dv <= 4.0) & (d <= 4.0) & (v <= 4.0))
+    return c
 
 
 @njit(cache=True)

@@ -230,7 +230,7 @@ class FloodHazard(_Model):
     backend: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["float64", "float32"] = "float64"
     theta: Annotated[float, Field(ge=0, le=1)] = 0.8
-    alpha: Annotated[float, Field(gt=0, le=1)] = 0.7
+    alpha: Annotated[float, Field(gt=0, le=1)] = 0.5
     coupling: PosDuration = Field(60.0, description="coupling step with the other components, s")
     initial_depth: Annotated[float, Field(ge=0)] = Field(0.0, description="m, over the domain")
 

@@ -21,6 +21,7 @@ from affine import Affine
 from emtwin.errors import ScenarioError
 from emtwin.geo.build import to_world_xy
 from emtwin.geo.world import World
+from emtwin.kernels.apron import apron_sources
 from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import pregnolato_speed_factor
 from emtwin.kernels.road_state import edge_max_depth
@@ -86,11 +87,12 @@ class HazardComponent(Component):
         self.spec: FloodHazard = self.scenario.flood
         t = self.world.terrain
         dtype = np.float32 if self.spec.precision == "float32" else np.float64
+        z, mask, manning = self._domain()
         self.model = FloodModel(
-            t.z,
-            t.mask,
+            z,
+            mask,
             t.dx,
-            manning=t.manning,
+            manning=manning,
             h0=np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth else None,
             theta=self.spec.theta,
             alpha=self.spec.alpha,
@@ -101,7 +103,7 @@ class HazardComponent(Component):
         self.coupling_s = min(float(self.spec.coupling), float(self.scenario.outputs.every))
         self.cell_area = t.dx * t.dx
         self.peak_area = 0.0
-        self.peak_volume = self.model.ledger()["stored"]
+        self.peak_volume = float(self._domain_h().sum(dtype=np.float64)) * self.cell_area
         self.gauge_rows: list[tuple[float, str, float, float, float]] = []
         nrows, ncols = t.shape
         self.frame_factor = max(1, int(np.ceil(np.sqrt(nrows * ncols / FRAME_MAX_CELLS))))
@@ -185,6 +187,30 @@ class HazardComponent(Component):
                 t, lv = zip(*spec.level, strict=True)
                 m.set_boundary(side, "level", times_s=np.array(t), level_m=np.array(lv))
 
+    def _domain(self) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Bed (m), model mask and Manning n, with aprons on the non-closed sides.
+
+        See :mod:`emtwin.kernels.apron`: where the DEM's data stop short of the
+        grid edge on a side with a level or open boundary, a flat strip carries
+        the domain to the edge. ``self.domain`` (the terrain's own mask) is
+        what outputs read; ``self.apron_cells`` counts the added cells.
+        """
+        t = self.world.terrain
+        self.domain = t.mask
+        sides = [side for side, spec in self.spec.boundary.items() if spec != "closed"]
+        src = apron_sources(t.mask, sides)
+        apron = src >= 0
+        self.apron_cells = int(apron.sum())
+        if not self.apron_cells:
+            return t.z, t.mask, t.manning
+        z = np.array(t.z, np.float64, copy=True)
+        z[apron] = z.reshape(-1)[src[apron]]
+        manning = t.manning
+        if np.ndim(manning):
+            manning = np.array(manning, np.float64, copy=True)
+            manning[apron] = manning.reshape(-1)[src[apron]]
+        return z, t.mask | apron, manning
+
     def _reservoir_polygon(self, res: Any, key: str) -> Any:
         from shapely.geometry import Polygon
 
@@ -215,10 +241,15 @@ class HazardComponent(Component):
         if now > self.model.t:
             self.model.advance(now)
         self._publish_roads()
-        h = self.model.h
+        h = self._domain_h()
         area = float(np.count_nonzero(h >= FLOODED_DEPTH_M)) * self.cell_area
         self.peak_area = max(self.peak_area, area)
         self.peak_volume = max(self.peak_volume, float(h.sum(dtype=np.float64)) * self.cell_area)
+
+    def _domain_h(self) -> np.ndarray:
+        """Depths (m) on the terrain's own cells (apron cells left out; flat when any)."""
+        h = self.model.h
+        return h[self.domain] if self.apron_cells else h
 
     def _publish_roads(self) -> None:
         rs = self.sim.roads
@@ -268,6 +299,7 @@ class HazardComponent(Component):
         """Flooded area, volume and depth now; also records the gauges."""
         self.sync()
         h = self.model.h
+        hd = self._domain_h()
         now = float(self.env.now)
         if self.gauge_cells:
             speed = self.model.speed()
@@ -279,9 +311,9 @@ class HazardComponent(Component):
         self.frames.append(_max_pool(np.where(self.world.terrain.mask, h, 0.0), self.frame_factor))
         rs = self.sim.roads
         return {
-            "flooded_area_m2": float(np.count_nonzero(h >= FLOODED_DEPTH_M)) * self.cell_area,
-            "flood_volume_m3": float(h.sum(dtype=np.float64)) * self.cell_area,
-            "max_depth_m": float(h.max()) if h.size else 0.0,
+            "flooded_area_m2": float(np.count_nonzero(hd >= FLOODED_DEPTH_M)) * self.cell_area,
+            "flood_volume_m3": float(hd.sum(dtype=np.float64)) * self.cell_area,
+            "max_depth_m": float(hd.max()) if hd.size else 0.0,
             "roads_closed_by_flood": int(rs.closed_by_flood.sum()) if rs is not None else 0,
             "rain_mm_h": self._rain_now(now),
         }
@@ -314,7 +346,8 @@ class HazardComponent(Component):
             "cells": int(t.mask.sum()),
             "steps": int(self.model.steps),
             "kernel_wall_s": round(float(self.model.wall_s), 3),
-            "max_depth_m": float(np.nanmax(self.model.max_depth)) if t.mask.any() else 0.0,
+            "max_depth_m": float(np.nanmax(self.model.max_depth[t.mask])) if t.mask.any() else 0.0,
+            "apron_cells": self.apron_cells,
             "ledger_m3": {k: float(v) for k, v in ledger.items() if k != "error_rel"},
             "flooded_depth_threshold_m": FLOODED_DEPTH_M,
             "precision": self.spec.precision,
