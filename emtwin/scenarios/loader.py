@@ -26,7 +26,15 @@ from pydantic import BaseModel, ValidationError
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Scenario
 
-__all__ = ["load_scenario", "read_yaml", "merge", "builtin_scenarios", "builtin_path"]
+__all__ = [
+    "load_scenario",
+    "read_yaml",
+    "merge",
+    "locate",
+    "resolve_paths",
+    "builtin_scenarios",
+    "builtin_path",
+]
 
 #: Keys whose string values are data paths, resolved against the file that holds them.
 PATH_KEYS = frozenset({"dem", "source", "shelters", "stations", "hospitals", "area", "raster"})
@@ -110,7 +118,7 @@ def merge(base: Mapping, over: Mapping) -> dict:
     return out
 
 
-def _resolve_paths(data: Any, base: Path) -> Any:
+def resolve_paths(data: Any, base: Path) -> Any:
     """Make the data paths of a plan absolute against the plan's folder."""
     from emtwin.scenarios._types import resolve_path
 
@@ -120,10 +128,10 @@ def _resolve_paths(data: Any, base: Path) -> Any:
             if isinstance(v, str) and (k in PATH_KEYS or k in ("roads", "population")):
                 out[k] = resolve_path(v, base)
             else:
-                out[k] = _resolve_paths(v, base)
+                out[k] = resolve_paths(v, base)
         return out
     if isinstance(data, list):
-        return [_resolve_paths(v, base) for v in data]
+        return [resolve_paths(v, base) for v in data]
     return data
 
 
@@ -222,7 +230,8 @@ def builtin_scenarios() -> dict[str, str]:
     return out
 
 
-def _locate(source: str | Path) -> Path:
+def locate(source: str | Path) -> Path:
+    """Path of a scenario given as a file path or a built-in scenario's name."""
     p = Path(source)
     if p.suffix.lower() in (".yaml", ".yml") or p.exists() or "/" in str(source):
         return p
@@ -275,7 +284,7 @@ def load_scenario(
     ScenarioError
         With every problem found, each naming the file, the line and the key path.
     """
-    path = _locate(source)
+    path = locate(source)
     data, lines = read_yaml(path)
     origins: list[tuple[str, dict]] = [(str(path), lines)]
     base_dir = path.resolve().parent
@@ -285,7 +294,7 @@ def load_scenario(
         pdata, plines = read_yaml(ppath)
         porigin = [(str(ppath), plines)]
         problems += [_fmt(loc, msg, porigin) for loc, msg in unknown_keys(pdata, Scenario)]
-        data = merge(data, _resolve_paths(pdata, ppath.resolve().parent))
+        data = merge(data, resolve_paths(pdata, ppath.resolve().parent))
         origins.append((str(ppath), plines))
     if overrides:
         data = merge(data, {k: v for k, v in overrides.items() if v is not None})

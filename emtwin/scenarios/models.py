@@ -9,12 +9,13 @@ coordinates as (x, y) in the file's ``crs``.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -46,6 +47,9 @@ __all__ = [
     "Action",
     "ACTION_KINDS",
     "Outputs",
+    "Uncertain",
+    "UncertainValue",
+    "ResponseIndex",
 ]
 
 
@@ -345,6 +349,9 @@ class Departure(_Model):
     mean: PosDuration | None = Field(None, description="lognormal mean, s")
     sd: PosDuration | None = Field(None, description="lognormal standard deviation, s")
     table: Series | None = Field(None, description="[[delay, cumulative share]]")
+    max_delay: PosDuration | None = Field(
+        None, description="truncate the curve at this delay (nobody leaves later), s"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -441,10 +448,26 @@ class UnitType(_Model):
     """How a type of unit travels."""
 
     mode: Literal["road", "water", "high_clearance"] = "road"
-    speed: Annotated[float, Field(gt=0)] | None = Field(None, description="m/s (water units)")
+    speed: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="m/s: a water unit's speed on water (default 3); a high-clearance "
+        "unit's speed in water deeper than the road closure depth (default 30 % of the road's)",
+    )
     max_depth: Annotated[float, Field(gt=0)] = Field(
         0.6, description="deepest water a high-clearance unit drives through, m"
     )
+    min_depth: Annotated[float, Field(gt=0)] = Field(
+        0.3, description="shallowest water a water unit can use, m"
+    )
+    launch_time: NonNegDuration = Field(
+        0.0, description="time to put a water unit in the water at its launch point, s"
+    )
+
+    @model_validator(mode="after")
+    def _water_speed(self) -> UnitType:
+        if self.mode == "water" and self.speed is None:
+            self.speed = 3.0
+        return self
 
 
 DEFAULT_UNIT_TYPES: dict[str, dict[str, Any]] = {
@@ -470,9 +493,26 @@ class IncidentType(_Model):
     name: str
     share: Annotated[float, Field(ge=0)] = 1.0
     priority: Annotated[int, Field(ge=1)] = 1
-    needs: str = "ambulance"
+    needs: str | list[str] = Field(
+        "ambulance", description="unit type, or a list of unit types any of which can serve"
+    )
     on_scene: Distribution = Field(default_factory=lambda: Distribution(exponential=1800))
     to_hospital: Annotated[float, Field(ge=0, le=1)] = 0.0
+    handover: NonNegDuration = Field(
+        600.0, description="time to hand a patient over at the hospital, s"
+    )
+
+    @field_validator("needs")
+    @classmethod
+    def _needs(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError("needs: give a unit type or a non-empty list of unit types")
+        return v
+
+    @property
+    def needs_types(self) -> tuple[str, ...]:
+        """The unit types that can serve this kind of call."""
+        return (self.needs,) if isinstance(self.needs, str) else tuple(self.needs)
 
 
 class Incidents(_Model):
@@ -481,12 +521,57 @@ class Incidents(_Model):
     background_rate: Rate = 0.0
     types: list[IncidentType] = Field(default_factory=list)
     from_hazard: bool = True
+    hazard_class: Annotated[int, Field(ge=1, le=6)] = Field(
+        4, description="AIDR class (1-6) at or above which people at home call (no evacuation)"
+    )
+    hazard_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        1.0, description="share of stranded, exposed or flooded households that call"
+    )
+    hazard_types: list[IncidentType] = Field(
+        default_factory=list,
+        description="calls from the hazard, by name: stranded, exposed, flooded",
+    )
+
+    #: Default types of hazard calls: stranded vehicles, exposed households (from the
+    #: evacuation) and people in cells at or above ``hazard_class`` (from the flood).
+    HAZARD_CALL_TYPES: ClassVar[dict[str, dict[str, Any]]] = {
+        "stranded": {"priority": 1, "needs": ["truck", "boat", "fire_engine"],
+                     "on_scene": {"exponential": 1200}, "to_hospital": 0.1},
+        "exposed": {"priority": 2, "needs": ["boat", "truck", "fire_engine"],
+                    "on_scene": {"exponential": 1800}, "to_hospital": 0.1},
+        "flooded": {"priority": 1, "needs": ["boat", "truck"],
+                    "on_scene": {"exponential": 1800}, "to_hospital": 0.2},
+    }  # fmt: skip
 
     @model_validator(mode="after")
     def _shares(self) -> Incidents:
         if self.types and sum(t.share for t in self.types) <= 0:
             raise ValueError("incident type shares must add up to more than 0")
+        names = [t.name for t in self.hazard_types]
+        bad = sorted(set(names) - set(self.HAZARD_CALL_TYPES))
+        if bad:
+            raise ValueError(
+                f"hazard_types: unknown name {', '.join(bad)}; expected one of "
+                + ", ".join(self.HAZARD_CALL_TYPES)
+            )
+        if len(set(names)) != len(names):
+            raise ValueError("hazard_types: each name may appear once")
+        given = set(names)
+        self.hazard_types = list(self.hazard_types) + [
+            IncidentType(name=n, **spec)
+            for n, spec in self.HAZARD_CALL_TYPES.items()
+            if n not in given
+        ]
         return self
+
+    @field_serializer("background_rate")
+    def _rate_out(self, v: float) -> float | str:
+        """Write the rate with its unit (``0.00111.../s``), so a dumped scenario reloads."""
+        return v if v == 0 else f"{v!r}/s"
+
+    def hazard_type(self, name: str) -> IncidentType:
+        """The call type for hazard calls of *name* (stranded, exposed or flooded)."""
+        return next(t for t in self.hazard_types if t.name == name)
 
 
 class Response(_Model):
@@ -496,6 +581,11 @@ class Response(_Model):
     dispatch: str = "closest_idle"
     incidents: Incidents = Field(default_factory=Incidents)
     unit_types: dict[str, UnitType] = Field(default_factory=dict)
+    max_wait: NonNegDuration | None = Field(
+        None,
+        description="s a call waits for a unit before it is lost (none: waits to the end; "
+        "0: a call that finds no free unit is lost at once)",
+    )
 
     @field_validator("dispatch")
     @classmethod
@@ -594,6 +684,114 @@ class Outputs(_Model):
     )
 
 
+# ---------------------------------------------------------------------------- batch runs
+
+
+def _si_value(v: Any) -> float:
+    """A distribution parameter in SI: a number, a duration ("20min", s) or a rate ("4/h", 1/s)."""
+    from emtwin.scenarios._types import parse_rate
+
+    if isinstance(v, str) and "/" in v:
+        return parse_rate(v)
+    if isinstance(v, str):
+        return parse_duration(v)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ValueError(f"expected a number, a duration (20min) or a rate (4/h), got {v!r}")
+    return float(v)
+
+
+class UncertainChoice(_Model):
+    """`choice: {values: [...], weights: [...]}`: one of the values, with weights."""
+
+    values: list[Any] = Field(min_length=1)
+    weights: list[Annotated[float, Field(ge=0)]] | None = None
+
+
+class UncertainValue(_Model):
+    """The distribution of one uncertain value (docs/batch.md); values as written.
+
+    Exactly one of ``uniform: [low, high]``, ``normal: {mean, sd, min?, max?}``,
+    ``lognormal: {mean, sd}`` (of the value itself), ``triangular: [low, mode, high]``,
+    ``choice: [a, b, ...]`` (or ``{values, weights}``), or ``scale: DIST`` (multiply
+    the key's value, or every value of a series, by a draw of DIST).
+    """
+
+    uniform: list[Any] | None = None
+    normal: dict[Literal["mean", "sd", "min", "max"], Any] | None = None
+    lognormal: dict[Literal["mean", "sd"], Any] | None = None
+    triangular: list[Any] | None = None
+    choice: list[Any] | UncertainChoice | None = None
+    scale: UncertainValue | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> UncertainValue:
+        given = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of uniform, normal, lognormal, triangular, "
+                             f"choice, scale (got {', '.join(given) or 'none'})")  # fmt: skip
+        kind, v = given[0], getattr(self, given[0])
+        if kind == "scale":
+            if v.scale is not None:
+                raise ValueError("a scale inside a scale is not allowed")
+            return self
+        if kind == "choice":
+            if not v:
+                raise ValueError("choice needs at least one value")
+            c = v if isinstance(v, UncertainChoice) else UncertainChoice(values=v)
+            if c.weights is not None and (len(c.weights) != len(c.values) or sum(c.weights) <= 0):
+                raise ValueError("choice weights: one weight >= 0 per value, adding up to > 0")
+            return self
+        x = ({k: _si_value(p) for k, p in v.items()} if isinstance(v, dict)
+             else [_si_value(p) for p in v])  # fmt: skip
+        if kind == "uniform" and not (len(x) == 2 and x[0] < x[1]):
+            raise ValueError(f"uniform needs [low, high] with low < high, got {v!r}")
+        if kind == "triangular" and not (len(x) == 3 and x[0] <= x[1] <= x[2] and x[0] < x[2]):
+            raise ValueError(f"triangular needs [low, mode, high] with low <= mode <= high "
+                             f"and low < high, got {v!r}")  # fmt: skip
+        if kind in ("normal", "lognormal"):
+            if "mean" not in x or "sd" not in x or x["sd"] <= 0:
+                raise ValueError(f"{kind} needs `mean` and `sd` with sd > 0, got {v!r}")
+            if kind == "lognormal" and x["mean"] <= 0:
+                raise ValueError(f"lognormal needs mean > 0, got {v!r}")
+            if x.get("min", -math.inf) >= x.get("max", math.inf):
+                raise ValueError(f"normal needs min < max, got {v!r}")
+        return self
+
+
+class Uncertain(_Model):
+    """`uncertain`: what varies between the runs of a batch, and how it is sampled.
+
+    ``parameters`` maps a key path of the scenario (``hazards.0.rain``,
+    ``evacuation.departure.sigma``) to its distribution; ``method`` is
+    ``monte_carlo`` (independent draws) or ``lhs`` (Latin hypercube).
+    """
+
+    method: Literal["monte_carlo", "lhs"] = "monte_carlo"
+    parameters: dict[str, UncertainValue] = Field(default_factory=dict)
+
+
+IndexPart = Literal["safe", "exposed", "response_p1", "response_p2", "unserved"]
+
+
+class ResponseIndex(_Model):
+    """`response_index`: weights and [best, worst] targets of the 0-100 response index.
+
+    Parts not given keep their defaults (docs/batch.md); a weight of 0 drops a part.
+    Targets of response times are durations.
+    """
+
+    weights: dict[IndexPart, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    targets: dict[IndexPart, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for k, pair in v.items():
+            if len(pair) != 2 or _si_value(pair[0]) == _si_value(pair[1]):
+                raise ValueError(f"{k}: expected [best, worst], two different values, got {pair}")
+        return v
+
+
 # ---------------------------------------------------------------------------- scenario
 
 
@@ -615,6 +813,8 @@ class Scenario(_Model):
     response: Response | None = None
     actions: list[Action] = Field(default_factory=list)
     outputs: Outputs = Field(default_factory=Outputs)
+    uncertain: Uncertain | None = Field(None, description="what varies in a batch (emtwin batch)")
+    response_index: ResponseIndex | None = Field(None, description="weights of the response index")
 
     source: str | None = Field(None, exclude=True, description="file the scenario came from")
 

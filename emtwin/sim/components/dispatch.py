@@ -1,0 +1,217 @@
+"""The Dispatch component: units at stations answer the calls of the Incidents component.
+
+It hears ``call`` events, hands them to the queueing core
+(:class:`emtwin.sim.dispatch.DispatchCore`) with the scenario's policy, and
+moves units over the World (:class:`emtwin.sim.dispatch.WorldTravel`): road
+units by current road travel times and closures, high-clearance trucks
+through water up to their ``max_depth``, boats by trailer to the water and
+then over wet cells. Moving units are re-routed when a road ahead closes
+(checked at every flood coupling step and after every ``road_closed`` event).
+Plan action ``move_units`` re-bases units (busy ones finish their call first).
+
+Outputs: events ``dispatch``, ``arrival``, ``on_scene_end``, ``hospital_arrival``,
+``return``, ``reroute``, ``call_lost``, ``units_moved``; time series
+``calls_waiting``, ``units_busy`` and ``units_busy_<type>``; the ``dispatch``
+section of summary.json; tables ``calls``, ``units`` and ``trips`` (kind "unit").
+See docs/dispatch.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from emtwin.errors import ScenarioError
+from emtwin.scenarios.models import Action, Scenario
+from emtwin.sim.component import Component
+from emtwin.sim.dispatch.core import DispatchCore
+from emtwin.sim.dispatch.legs import Call, Unit
+from emtwin.sim.dispatch.metrics import calls_table, dispatch_summary, trips_table, units_table
+from emtwin.sim.dispatch.policies import load_policy
+from emtwin.sim.dispatch.travel import WorldTravel
+
+__all__ = ["DispatchComponent"]
+
+log = logging.getLogger(__name__)
+
+
+class DispatchComponent(Component):
+    """Units, policy and travel: answers calls and measures the response."""
+
+    name: ClassVar[str] = "dispatch"
+    requires: ClassVar[tuple[str, ...]] = ("roads", "stations")
+    actions: ClassVar[frozenset[str]] = frozenset({"move_units"})
+    samples: ClassVar[dict[str, str]] = {
+        "calls_waiting": "calls waiting for a unit now",
+        "units_busy": "units assigned to a call now",
+        "units_busy_<type>": "units of each type assigned to a call now",
+    }
+
+    @classmethod
+    def enabled(cls, scenario: Scenario) -> bool:
+        """Enabled when the scenario has a response section."""
+        return scenario.response is not None
+
+    def __init__(self, sim: Any, rng: np.random.Generator) -> None:
+        super().__init__(sim, rng)
+        resp = self.scenario.response
+        src = self.scenario.source
+        st = self.world.places.stations
+        self.stations = {str(n): int(k) for n, k in zip(st["name"], st["node"], strict=True)}
+        problems = []
+        for i, g in enumerate(resp.resources):
+            if g.station not in self.stations:
+                problems.append(
+                    f"response.resources.{i}.station: no station named '{g.station}' in "
+                    f"world.stations (it has: {', '.join(sorted(self.stations)) or 'none'})"
+                )
+        if problems:
+            raise ScenarioError(problems, file=src)
+        self._warn_types(resp)
+        choose, order = load_policy(resp.dispatch, allow_code=self.sim.allow_code, file=src)
+        units: list[Unit] = []
+        count: dict[str, int] = {}
+        for g in resp.resources:
+            for _ in range(g.count):
+                count[g.type] = count.get(g.type, 0) + 1
+                units.append(Unit(f"{g.type}-{count[g.type]}", g.type, g.station,
+                                  self.stations[g.station]))  # fmt: skip
+        self.types = sorted(count)
+        flood = self.sim.component("flood")
+        self.flood = flood
+        depth = (lambda: (flood.model.h, float(flood.model.t))) if flood is not None else (
+            lambda: None)  # fmt: skip
+        closure = float(self.scenario.flood.road_closure_depth) if flood is not None else 0.3
+        self.travel = WorldTravel(
+            self.world, self.sim.roads, {t: resp.unit_type(t) for t in self.types},
+            depth=depth, closure_depth_m=closure,
+        )  # fmt: skip
+        self.core = DispatchCore(self.env, units, self.travel, choose, order=order,
+                                 recorder=self.sim.recorder, max_wait_s=resp.max_wait)  # fmt: skip
+        self._check_pending = False
+        self.sim.recorder.subscribe("call", self._on_call)
+        self.sim.recorder.subscribe("road_closed", self._on_road_change)
+        self.sim.recorder.subscribe("road_opened", self._on_road_change)
+
+    def _warn_types(self, resp: Any) -> None:
+        """Warn about units no call can use, and call types no unit can serve."""
+        inc = resp.incidents
+        kinds = list(inc.types) + (list(inc.hazard_types) if inc.from_hazard else [])
+        usable = {n for k in kinds for n in k.needs_types}
+        have = {g.type for g in resp.resources if g.count > 0}
+        for i, g in enumerate(resp.resources):
+            if g.type not in usable:
+                log.warning(
+                    "response.resources.%d: no call can use unit type '%s' (calls need: %s); "
+                    "its units will stay at %s", i, g.type, ", ".join(sorted(usable)) or "none",
+                    g.station,
+                )  # fmt: skip
+        for k in inc.types:
+            if not set(k.needs_types) & have:
+                log.warning("response.incidents.types: calls of type '%s' need %s, and no such "
+                            "unit is in response.resources", k.name, " or ".join(k.needs_types))
+
+    # ------------------------------------------------------------------ hearing
+
+    def _on_call(self, time_s: float, entity: str, *, node: int = -1, edge: int = -1,
+                 **d: Any) -> None:  # fmt: skip
+        call = Call(
+            id=str(entity), time_s=float(time_s), node=int(node), x=float(d.get("x", 0.0)),
+            y=float(d.get("y", 0.0)), cell=int(d.get("cell", -1)),
+            priority=int(d.get("priority", 1)), type=str(d.get("type", "call")),
+            needs=tuple(d.get("needs", ("ambulance",))), on_scene_s=float(d.get("on_scene_s", 0)),
+            to_hospital=bool(d.get("to_hospital", False)),
+            handover_s=float(d.get("handover_s", 0.0)), people=int(d.get("people", 1)),
+            source=str(d.get("source", "background")),
+        )  # fmt: skip
+        self.core.submit(call)
+
+    def _on_road_change(self, time_s: float, entity: str, **_: Any) -> None:
+        """Re-check routes once the road state of this instant is complete."""
+        if self._check_pending:
+            return
+        self._check_pending = True
+        ev = self.env.timeout(0)
+        ev.callbacks.append(self._deferred_check)
+
+    def _deferred_check(self, _ev: Any) -> None:
+        self._check_pending = False
+        self.core.check_routes()
+
+    def start(self) -> None:
+        """With a flood: re-check routes and waiting calls every coupling step."""
+        if self.flood is not None:
+            self.env.process(self._watch(float(self.flood.coupling_s)))
+
+    def _watch(self, step: float) -> Generator[Any, Any, None]:
+        while True:
+            yield self.env.timeout(step)
+            self.core.check_routes()
+
+    # ------------------------------------------------------------------ plan actions
+
+    def check_action(self, action: Action) -> str | None:
+        """``move_units`` must name known stations and a type based at ``from``."""
+        mv = action.value
+        for key, name in (("from", mv.from_), ("to", mv.to)):
+            if name not in self.stations:
+                return (f"{key}: no station named '{name}' in world.stations (it has: "
+                        f"{', '.join(sorted(self.stations))})")  # fmt: skip
+        based = {g.type for g in self.scenario.response.resources if g.station == mv.from_}
+        if mv.type not in based and not any(
+            a.kind == "move_units" and a.value.to == mv.from_ and a.value.type == mv.type
+            and a.at <= action.at for a in self.scenario.actions
+        ):  # fmt: skip
+            return f"type: no units of type '{mv.type}' are based at '{mv.from_}'"
+        return None
+
+    def on_action(self, action: Action) -> None:
+        """Re-base units: free ones leave now, busy ones after their call."""
+        mv = action.value
+        moved = self.core.move_units(mv.type, mv.count, mv.from_, mv.to, self.stations[mv.to])
+        if len(moved) < mv.count:
+            log.warning("move_units at %g s: only %d of %d units of type '%s' were based at '%s'",
+                        self.env.now, len(moved), mv.count, mv.type, mv.from_)  # fmt: skip
+        self.sim.recorder.event(self.env.now, "units_moved", mv.type, node=self.stations[mv.to],
+                                units=moved, to=mv.to)  # fmt: skip
+
+    # ------------------------------------------------------------------ records
+
+    def sample(self) -> dict[str, float]:
+        """Calls waiting and units busy (in all and by type) now."""
+        row: dict[str, float] = {
+            "calls_waiting": self.core.waiting,
+            "units_busy": self.core.busy_units(),
+        }
+        for t in self.types:
+            row[f"units_busy_{t}"] = self.core.busy_units(t)
+        return row
+
+    def _busy(self) -> list[float]:
+        now = float(self.env.now)
+        return [self.core.busy_time_s(u, now) for u in self.core.units]
+
+    def summary(self) -> dict[str, Any]:
+        """The ``dispatch`` section: the contract's keys, by priority, type and source."""
+        out = dispatch_summary(self.core.calls, self.core.units, self._busy(),
+                               float(self.scenario.duration))  # fmt: skip
+        out["policy"] = self.scenario.response.dispatch
+        return out
+
+    def outputs(self) -> dict[str, Any]:
+        """Tables ``calls``, ``units`` and ``trips`` (unit movements, kind "unit").
+
+        When an evacuation runs too, the unit movements are returned as
+        ``unit_trips``, so that they do not replace the evacuation's ``trips``
+        (the engine keeps one table per name).
+        """
+        dur = float(self.scenario.duration)
+        trips = "trips" if self.sim.component("evacuation") is None else "unit_trips"
+        return {
+            "calls": calls_table(self.core.calls),
+            "units": units_table(self.core.units, self._busy(), dur),
+            trips: trips_table(self.core.units, float(self.env.now)),
+        }

@@ -1,0 +1,237 @@
+"""The Incidents component: calls for help, from a background stream and from the hazard.
+
+Calls are published as ``call`` events (entity: the call id, node: its road
+node) which the dispatch component hears; every random draw of a call (its
+time, place, type, on-scene time and whether it needs a hospital) comes from
+this component's own generator, so two plans on one seed get the same calls.
+
+Sources (``response.incidents``):
+
+- ``background``: a Poisson stream at ``background_rate`` with the type mix
+  ``types`` (shares), placed at population points drawn in proportion to
+  their people (at road nodes, uniformly, when the World has no population);
+- ``stranded`` and ``exposed``: the evacuation's events of those names (one
+  call per household, with probability ``hazard_share``);
+- ``flooded``: when no evacuation runs, people at home in cells whose AIDR
+  hazard class (depth and speed of the flood) reaches ``hazard_class``: each
+  population point calls once, with probability ``hazard_share``, checked at
+  every flood coupling step.
+
+Hazard calls take their type from ``hazard_types`` (stranded, exposed, flooded).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from emtwin.errors import ScenarioError
+from emtwin.kernels.hazard_rating import aidr_class
+from emtwin.scenarios.models import Distribution, IncidentType, Scenario
+from emtwin.sim.component import Component
+
+__all__ = ["IncidentsComponent", "draw_duration"]
+
+log = logging.getLogger(__name__)
+
+
+def draw_duration(
+    dist: Distribution, rng: np.random.Generator, size: int | None = None
+) -> float | np.ndarray:
+    """Draw durations from *dist*, s.
+
+    Parameters
+    ----------
+    dist
+        ``exponential`` (mean), ``lognormal`` (mean and sd of the duration
+        itself, not of its log), ``normal`` (mean, sd; truncated at 0 by
+        redrawing negative values), ``uniform`` [low, high], ``triangular``
+        [low, mode, high] or ``fixed``.
+    rng
+        The generator to draw from.
+    size
+        Number of draws; None for one float.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Durations, s, all >= 0.
+    """
+    n = 1 if size is None else int(size)
+    kind = dist.kind
+    if kind == "exponential":
+        out = rng.exponential(float(dist.exponential), n)
+    elif kind == "lognormal":
+        m, s = float(dist.lognormal["mean"]), float(dist.lognormal["sd"])
+        sigma2 = np.log1p((s / m) ** 2)
+        out = rng.lognormal(np.log(m) - sigma2 / 2.0, np.sqrt(sigma2), n)
+    elif kind == "normal":
+        m, s = float(dist.normal["mean"]), float(dist.normal["sd"])
+        out = rng.normal(m, s, n) if s > 0 else np.full(n, m)
+        bad = out < 0
+        while bad.any():
+            out[bad] = rng.normal(m, s, int(bad.sum()))
+            bad = out < 0
+    elif kind == "uniform":
+        lo, hi = (float(v) for v in dist.uniform)
+        out = rng.uniform(lo, hi, n)
+    elif kind == "triangular":
+        lo, mode, hi = (float(v) for v in dist.triangular)
+        out = rng.triangular(lo, mode, hi, n)
+    else:
+        out = np.full(n, float(dist.fixed))
+    return float(out[0]) if size is None else out
+
+
+class IncidentsComponent(Component):
+    """Generates calls and publishes them as ``call`` events."""
+
+    name: ClassVar[str] = "incidents"
+    requires: ClassVar[tuple[str, ...]] = ("roads",)
+    samples: ClassVar[dict[str, str]] = {"calls_total": "calls made so far"}
+
+    @classmethod
+    def enabled(cls, scenario: Scenario) -> bool:
+        """Enabled when the scenario has a response section."""
+        return scenario.response is not None
+
+    def __init__(self, sim: Any, rng: np.random.Generator) -> None:
+        super().__init__(sim, rng)
+        self.spec = self.scenario.response.incidents
+        if self.spec.background_rate > 0 and not self.spec.types:
+            raise ScenarioError(
+                "response.incidents.types: background_rate is set but no call types are "
+                "given; add e.g. {name: medical, share: 1, needs: ambulance}",
+                file=self.scenario.source,
+            )
+        shares = np.array([t.share for t in self.spec.types], dtype=float)
+        self._type_p = shares / shares.sum() if shares.size else shares
+        pop = self.world.places.population
+        roads = self.world.roads
+        if len(pop) and float(pop["people"].sum()) > 0:
+            self._px = pop.geometry.x.to_numpy()
+            self._py = pop.geometry.y.to_numpy()
+            self._pnode = pop["node"].to_numpy().astype(np.int64)
+            self._ppeople = pop["people"].to_numpy().astype(float)
+            self._pw = self._ppeople / self._ppeople.sum()
+        else:
+            self._px, self._py = roads.node_x.copy(), roads.node_y.copy()
+            self._pnode = np.arange(roads.n_nodes)
+            self._ppeople = np.ones(roads.n_nodes)
+            self._pw = np.full(roads.n_nodes, 1.0 / roads.n_nodes)
+        self._pcdf = np.cumsum(self._pw)
+        self._nplace = self._pw.shape[0] - 1
+        t = self.world.terrain
+        rows, cols = t.cell_of(self._px, self._py)
+        self._pcell = np.where(rows >= 0, rows * t.shape[1] + cols, -1)
+        self._has_hospital = len(self.world.places.hospitals) > 0
+        self._called = np.zeros(self._px.shape[0], dtype=bool)
+        self._heard: set[tuple[str, str]] = set()
+        self.n = 0
+        self.by_source: dict[str, int] = {}
+        if self.spec.from_hazard:
+            self.sim.recorder.subscribe("stranded", self._on_stranded)
+            self.sim.recorder.subscribe("exposed", self._on_exposed)
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self) -> None:
+        """Start the background stream and, without an evacuation, the flood watch."""
+        if self.spec.background_rate > 0:
+            self.env.process(self._background())
+        flood = self.sim.component("flood")
+        if self.spec.from_hazard and flood is not None and self.sim.component("evacuation") is None:
+            self.env.process(self._flood_watch(flood))
+
+    def _background(self) -> Generator[Any, Any, None]:
+        mean_gap = 1.0 / self.spec.background_rate
+        while True:
+            yield self.env.timeout(self.rng.exponential(mean_gap))
+            k = min(int(np.searchsorted(self._pcdf, self.rng.random(), side="right")), self._nplace)
+            ti = int(self.rng.choice(self._type_p.shape[0], p=self._type_p))
+            self._call(self.spec.types[ti], "background", int(self._pnode[k]),
+                       float(self._px[k]), float(self._py[k]), int(self._pcell[k]), 1)  # fmt: skip
+
+    def _flood_watch(self, flood: Any) -> Generator[Any, Any, None]:
+        """Every coupling step: places whose hazard class reaches ``hazard_class`` call once."""
+        step = float(getattr(flood, "coupling_s", 60.0))
+        ok = self._pcell >= 0
+        cells = self._pcell[ok]
+        idx = np.flatnonzero(ok)
+        ctype = self.spec.hazard_type("flooded")
+        while True:
+            yield self.env.timeout(step)
+            model = flood.model
+            h = model.h.reshape(-1)[cells]
+            wet = h > 0
+            if not wet.any():
+                continue
+            v = model.speed().reshape(-1)[cells]
+            cls = aidr_class(h, v)
+            sel = np.flatnonzero((cls >= self.spec.hazard_class) & ~self._called[idx])
+            for k, d in zip(idx[sel].tolist(), h[sel].tolist(), strict=True):
+                self._called[k] = True
+                if self.rng.random() < self.spec.hazard_share:
+                    self._call(ctype, "flooded", int(self._pnode[k]), float(self._px[k]),
+                               float(self._py[k]), int(self._pcell[k]),
+                               max(1, round(float(self._ppeople[k]))),
+                               depth_m=round(d, 3))  # fmt: skip
+
+    # ------------------------------------------------------------------ hazard events
+
+    def _on_stranded(self, time_s: float, entity: str, **kw: Any) -> None:
+        self._from_event("stranded", entity, kw)
+
+    def _on_exposed(self, time_s: float, entity: str, **kw: Any) -> None:
+        self._from_event("exposed", entity, kw)
+
+    def _from_event(self, source: str, entity: str, kw: dict[str, Any]) -> None:
+        key = (source, str(entity))
+        if key in self._heard:
+            return
+        self._heard.add(key)
+        if self.rng.random() >= self.spec.hazard_share:
+            return
+        node = int(kw.get("node", -1))
+        roads = self.world.roads
+        if node < 0 and "x" not in kw:
+            log.warning("%s event for %s has neither node nor x, y: no call", source, entity)
+            return
+        x = float(kw.get("x", roads.node_x[node] if node >= 0 else 0.0))
+        y = float(kw.get("y", roads.node_y[node] if node >= 0 else 0.0))
+        if node < 0:
+            node = int(roads.nearest_node(x, y)[0][0])
+        t = self.world.terrain
+        r, c = t.cell_of(x, y)
+        cell = int(r * t.shape[1] + c) if int(r) >= 0 else -1
+        extra = {k: kw[k] for k in ("depth_m", "aidr", "vehicle") if k in kw}
+        self._call(self.spec.hazard_type(source), source, node, x, y, cell,
+                   max(1, int(kw.get("people", 1))), household=str(entity), **extra)  # fmt: skip
+
+    # ------------------------------------------------------------------ calls
+
+    def _call(self, ctype: IncidentType, source: str, node: int, x: float, y: float,
+              cell: int, people: int, **extra: Any) -> None:  # fmt: skip
+        """Draw the call's on-scene time and hospital need; publish it."""
+        self.n += 1
+        self.by_source[source] = self.by_source.get(source, 0) + 1
+        on_scene = draw_duration(ctype.on_scene, self.rng)
+        to_hospital = bool(self.rng.random() < ctype.to_hospital)
+        self.sim.recorder.event(
+            self.env.now, "call", f"call-{self.n}", node=node,
+            type=ctype.name, priority=ctype.priority, needs=list(ctype.needs_types),
+            source=source, x=round(x, 2), y=round(y, 2), cell=cell, people=people,
+            on_scene_s=round(on_scene, 3), to_hospital=to_hospital and self._has_hospital,
+            handover_s=float(ctype.handover), **extra,
+        )  # fmt: skip
+
+    def sample(self) -> dict[str, float]:
+        """Calls made so far."""
+        return {"calls_total": self.n}
+
+    def summary(self) -> dict[str, Any]:
+        """The ``incidents`` section: calls by source."""
+        return {"calls": self.n, "by_source": dict(sorted(self.by_source.items()))}

@@ -1,0 +1,170 @@
+"""What the evacuation writes: events, sampled trips, shelter occupancy, summary, tables.
+
+Trips are recorded for a random sample of at most :data:`TRIP_SAMPLE`
+households (drawn once with the component's generator): a vehicle's
+waypoints are its origin node at departure, the tail node of every link it
+enters (at the entry time), and where it arrived or stopped; a walker's are
+the nodes of its path with the times it reaches them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from emtwin.sim.components.evacuation import EvacuationComponent
+
+__all__ = ["EvacuationRecords", "TRIP_SAMPLE", "weighted_quantile"]
+
+#: Households whose trips are kept for the map, at most.
+TRIP_SAMPLE = 2000
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The smallest value with at least a share *q* of the total weight at or below it.
+
+    With unit weights this is the inverted-CDF quantile (``np.quantile(...,
+    method="inverted_cdf")``). NaN for no values.
+    """
+    if values.size == 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    i = int(np.searchsorted(cum, q * cum[-1] - 1e-9 * cum[-1], side="left"))
+    return float(values[order][min(i, values.size - 1)])
+
+
+class EvacuationRecords:
+    """Recording helper of :class:`EvacuationComponent` (events, trips, shelter rows)."""
+
+    def __init__(self, comp: EvacuationComponent, rng: np.random.Generator) -> None:
+        self.c = comp
+        n = len(comp.hh)
+        self.sampled = np.zeros(n, bool)
+        self.sampled[rng.choice(n, size=min(n, TRIP_SAMPLE), replace=False)] = True
+        self.counts: dict[str, int] = {}
+        self._wp: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._shelter_rows: list[tuple[float, str, float, float, bool]] = []
+
+    def event(self, t: float, kind: str, h: int, *, node: int = -1, edge: int = -1,
+              **details: Any) -> None:  # fmt: skip
+        """Record an event of household *h* (entity ``h<index>``) and its trip waypoint."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.c.sim.recorder.event(t, kind, f"h{h}", node=node, edge=edge, **details)
+        if self.sampled[h] and details.get("vehicle") and kind in (
+            "departed", "sheltered", "out", "stranded"
+        ):  # fmt: skip
+            roads = self.c.world.roads
+            x = details.get("x", roads.node_x[node])
+            y = details.get("y", roads.node_y[node])
+            self._wp.append((np.array([h]), np.array([t]), np.array([x]), np.array([y])))
+
+    def link_entries(self, hh: np.ndarray, t: np.ndarray, node: np.ndarray) -> None:
+        """Waypoints of sampled vehicles entering links at *node* at times *t* (s)."""
+        keep = self.sampled[hh]
+        if keep.any():
+            roads = self.c.world.roads
+            nd = node[keep]
+            self._wp.append((hh[keep], t[keep], roads.node_x[nd], roads.node_y[nd]))
+
+    def shelter_rows(self, now: float) -> None:
+        """One ``shelters`` row per shelter at output time *now*."""
+        s = self.c.shelters
+        for i in range(len(s)):
+            self._shelter_rows.append((now, str(s.names[i]), float(s.occupancy[i]),
+                                       float(s.capacity[i]), bool(s.is_open[i])))  # fmt: skip
+
+    # ------------------------------------------------------------------ end of run
+
+    def trips(self) -> pd.DataFrame:
+        """The ``trips`` table: ``id, kind, time_s, x, y``, sorted by id then time."""
+        c = self.c
+        roads = c.world.roads
+        parts = list(self._wp)
+        wp = c.walk.waypoints
+        if wp:
+            w, t, node = (np.array(a) for a in zip(*wp, strict=True))
+            parts.append((c.walk.hh[w], t.astype(float), roads.node_x[node], roads.node_y[node]))
+        cols = ["id", "kind", "time_s", "x", "y"]
+        if not parts:
+            return pd.DataFrame({k: pd.Series([], dtype=d) for k, d in
+                                 zip(cols, [str, str, float, float, float], strict=True)})
+        hh, t, x, y = (np.concatenate(a) for a in zip(*parts, strict=True))
+        df = pd.DataFrame({"hh": hh.astype(np.int64), "time_s": t, "x": x, "y": y})
+        df = df.sort_values(["hh", "time_s"], kind="stable")
+        df = df[~df.duplicated(["hh", "time_s", "x", "y"])]
+        kind = np.where(c.on_foot[df["hh"].to_numpy()], "pedestrian", "vehicle")
+        df.insert(0, "id", "h" + df["hh"].astype(str))
+        df.insert(1, "kind", kind)
+        df = df.drop(columns="hh")
+        # sort by the id string, as the contract says, then by time
+        return df.sort_values(["id", "time_s"], kind="stable").reset_index(drop=True)
+
+    def outputs(self) -> dict[str, Any]:
+        """Tables ``shelters``, ``trips`` and ``roads``."""
+        net = self.c.net
+        shelters = pd.DataFrame(self._shelter_rows,
+                                columns=["time_s", "shelter", "occupancy", "capacity", "open"])
+        roads = pd.DataFrame({"peak_queue": net.link_peak_queue.astype(np.int64),
+                              "passed": net.link_passed.astype(np.int64)})  # fmt: skip
+        return {"shelters": shelters, "trips": self.trips(), "roads": roads}
+
+    def summary(self) -> dict[str, Any]:
+        """The ``evacuation`` section: contract keys in people and seconds, then extras."""
+        from emtwin.sim.components.evacuation import HOME, OUT, SHELTERED, STRANDED, TRAVELLING
+
+        c = self.c
+        states = c.check_conservation()
+        p = c.hh.people
+        st = c.state
+        safe = np.flatnonzero((st == SHELTERED) | (st == OUT))
+        times, w = c.arrive_t[safe], p[safe].astype(float)
+
+        def q(x: float) -> float | None:
+            v = weighted_quantile(times, w, x)
+            return None if np.isnan(v) else round(v, 1)
+
+        by_aidr = {str(k): int(p[c.exposed & (c.exposed_aidr == k)].sum()) for k in range(1, 7)}
+        peak = dict.fromkeys(map(str, range(1, 7)), 0)
+        flood = c.sim.component("flood")
+        stayed = np.flatnonzero(c.exposed & (st == HOME))
+        if flood is not None and stayed.size:
+            worst = np.asarray(flood.model.max_aidr)[c.hh.row[stayed], c.hh.col[stayed]]
+            for k in range(1, 7):
+                peak[str(k)] = int(p[stayed[worst == k]].sum())
+        n_trips = int(self.sampled[st != HOME].sum())
+        return {
+            "households": len(c.hh),
+            "people": int(p.sum()),
+            "sheltered": int(p[st == SHELTERED].sum()),
+            "out": int(p[st == OUT].sum()),
+            "stranded": int(p[st == STRANDED].sum()),
+            "never_left": int(p[st == HOME].sum()),
+            "t50_s": q(0.5),
+            "t90_s": q(0.9),
+            "clearance_s": round(float(times.max()), 1) if times.size else None,
+            "travelling": int(p[st == TRAVELLING].sum()),
+            "households_by_state": states,
+            "warned": int(p[np.isfinite(c.warned_t)].sum()),
+            "exposed": int(p[c.exposed].sum()),
+            "exposed_by_aidr": by_aidr,
+            "stayed_exposed_by_peak_aidr": peak,
+            "exposed_households": int(c.exposed.sum()),
+            "on_foot_households": int(c.on_foot.sum()),
+            "vehicles": int(c.net.n_vehicles),
+            "turned_away": self.counts.get("turned_away", 0),
+            "rerouted": self.counts.get("rerouted", 0),
+            "shelters": {str(n): float(o) for n, o in zip(c.shelters.names,
+                                                          c.shelters.occupancy, strict=True)},
+            "shelter_capacity": float(c.shelters.capacity.sum()),
+            "exits": int(c.exits.size),
+            "quantiles_weighted_by": "people",
+            "trips_sampled": bool(self.sampled.sum() < len(c.hh)),
+            "trips_households": n_trips,
+            "trips_of_households": int((st != HOME).sum()),
+            "traffic_replans": int(c.net.n_replans),
+            "coupling_s": c.step_s,
+        }
