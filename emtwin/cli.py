@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from emtwin import __version__
 from emtwin.errors import EmtwinError, ScenarioError
+
+if TYPE_CHECKING:
+    from emtwin.sim.batch import BatchResult, ComparisonResult
 
 app = typer.Typer(
     add_completion=False,
@@ -113,7 +117,9 @@ def run(
         target = out_dir or Path("out") / sc.name
         sim = Simulation(sc, allow_code=allow_code)
         results = sim.run(progress=not quiet)
-        folder = write_results(results, target)
+        from emtwin.viz import run_writers
+
+        folder = write_results(results, target, extra=run_writers(results))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message and exit 1
         _fail(exc)
     s = results.summary
@@ -185,6 +191,255 @@ def scenarios() -> None:
 
     for name, desc in builtin_scenarios().items():
         out.print(f"[bold]{name:<12}[/bold] {desc}")
+
+
+@app.command()
+def view(
+    outdir: Annotated[Path, typer.Argument(help="An output folder of `emtwin run`.")],
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Serve the folder over HTTP instead of opening a file.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port to serve on (0: any free port).")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Address to bind when serving (default: this machine only).")
+    ] = "127.0.0.1",
+) -> None:
+    """Open a run's report.html in a browser, or serve its folder (only that) with --serve."""
+    from emtwin.viz.view import make_server, open_report
+
+    try:
+        if not serve:
+            out.print(f"Opening {open_report(outdir)}")
+            return
+        server = make_server(outdir, host=host, port=port)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    bound_host, bound_port = server.server_address[:2]
+    url = f"http://{bound_host}:{bound_port}/"
+    out.print(f"Serving {outdir.resolve()} at {url} (Ctrl-C stops)")
+    import webbrowser
+
+    webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+class Executor(StrEnum):
+    """Where the runs of a batch go."""
+
+    local = "local"
+    dask = "dask"
+
+
+class Keep(StrEnum):
+    """Which per-run output files a batch keeps."""
+
+    maps = "maps"
+    all = "all"
+
+
+RunsOpt = Annotated[
+    int, typer.Option("--runs", "-n", min=1, help="Runs per plan, each with its own seed and draw.")
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=0,
+                 help="Worker processes [default: the CPUs]; 0 runs in this process."),
+]  # fmt: skip
+ExecutorOpt = Annotated[Executor, typer.Option(help="local (process pool) or dask.")]
+SchedulerOpt = Annotated[
+    str | None, typer.Option(help="Address of a running Dask scheduler (implies dask).")
+]
+KeepOpt = Annotated[
+    Keep | None,
+    typer.Option(help="Keep per-run output folders: maps (map files) or all [default: none]."),
+]
+RetryOpt = Annotated[
+    bool, typer.Option("--retry-failed", help="Run again the runs recorded as failed.")
+]
+#: Metrics the batch and compare commands print (the full tables are in the folder).
+_SHOWN = ("index.score", "index.safe", "index.exposed", "index.response_p1", "index.response_p2",
+          "index.unserved", "flood.peak_flooded_area_m2", "flood.peak_volume_m3",
+          "flood.roads_closed", "evacuation.sheltered", "evacuation.out", "evacuation.stranded",
+          "evacuation.t90_s", "dispatch.calls", "dispatch.unserved",
+          "dispatch.response_p90_s")  # fmt: skip
+
+
+def _batch_options(workers: int | None, executor: Executor, scheduler: str | None,
+                   keep: Keep | None, allow_code: bool, quiet: bool,
+                   retry_failed: bool) -> dict:  # fmt: skip
+    return {
+        "workers": workers, "executor": executor.value, "scheduler": scheduler,
+        "keep": keep.value if keep else None, "allow_code": allow_code, "progress": not quiet,
+        "console": err, "retry_failed": retry_failed,
+        "writers": "emtwin.viz:run_writers" if keep else None,
+    }  # fmt: skip
+
+
+def _batch_report(res: BatchResult) -> None:
+    """Print how a batch went: counts, distinct warnings, failures, where the table is."""
+    c = res.counts
+    out.print(f"{c['done']} runs done, {c['failed']} failed, {c['pending']} pending "
+              f"({res.executed} run now, {res.skipped} done before); results in "
+              f"{res.folder / 'results.parquet'}")  # fmt: skip
+    for msg, n in sorted(res.warnings.items(), key=lambda kv: -kv[1])[:10]:
+        err.print(f"[yellow]warning[/yellow] ({n} runs): ", end="")
+        err.print(msg, markup=False)
+
+
+def _batch_exit(res: BatchResult) -> None:
+    if res.interrupted:
+        err.print(f"[red]error:[/red] {res.interrupted}. Finished runs are kept; run the same "
+                  "command again to go on.")  # fmt: skip
+        raise typer.Exit(1)
+    if res.counts["failed"]:
+        err.print(f"[red]error:[/red] {res.counts['failed']} runs failed (column `error` of "
+                  f"{res.folder / 'results.parquet'}); --retry-failed runs them again")  # fmt: skip
+        raise typer.Exit(1)
+
+
+@app.command()
+def batch(
+    scenario: Annotated[str, typer.Argument(help="A scenario file, or a built-in name.")],
+    runs: RunsOpt,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = Executor.local,
+    scheduler: SchedulerOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Batch folder [default: out/NAME-batch].")
+    ] = None,
+    keep: KeepOpt = None,
+    plan: PlanOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario seed.")] = None,
+    duration: Annotated[str | None, typer.Option(help="Override the duration.")] = None,
+    retry_failed: RetryOpt = False,
+    allow_code: Annotated[
+        bool, typer.Option("--allow-code", help="Allow Python code named in the scenario to run.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario many times (seeds and `uncertain:` draws); one table row per run.
+
+    Re-running the same command in the same folder skips the runs already done.
+    Exit 1 when a run failed or a worker died (finished runs are kept).
+    """
+    from emtwin.sim.batch import run_batch
+    from emtwin.sim.batch.compare import t_interval
+
+    try:
+        res = run_batch(scenario, runs=runs, plans=plan or [],
+                        overrides={"seed": seed, "duration": duration}, out_dir=out_dir,
+                        **_batch_options(workers, executor, scheduler, keep, allow_code, quiet,
+                                         retry_failed))  # fmt: skip
+    except KeyboardInterrupt:
+        err.print("interrupted; finished runs are kept: run the same command again to go on")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    _batch_report(res)
+    done = res.table[res.table["status"] == "done"]
+    for m in _SHOWN:
+        if m in done and done[m].notna().any():
+            x = done[m].dropna().to_numpy()
+            mean, lo, hi, _ = t_interval(x)
+            ci = f" [95% CI {lo:.4g} to {hi:.4g}]" if x.size > 1 else ""
+            out.print(f"  {m}: mean {mean:.4g}{ci}, range {x.min():.4g} to {x.max():.4g}")
+    out.print(f"  {res.index_note}")
+    _batch_exit(res)
+
+
+@app.command()
+def compare(
+    base: Annotated[str, typer.Argument(help="The base scenario file, or a built-in name.")],
+    plan: Annotated[
+        list[Path], typer.Option("--plan", "-p", help="A plan to compare with the base "
+                                 "(a partial scenario; repeatable).")
+    ],  # fmt: skip
+    runs: RunsOpt,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = Executor.local,
+    scheduler: SchedulerOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder [default: out/NAME-compare].")
+    ] = None,
+    keep: KeepOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario seed.")] = None,
+    duration: Annotated[str | None, typer.Option(help="Override the duration.")] = None,
+    retry_failed: RetryOpt = False,
+    allow_code: Annotated[
+        bool, typer.Option("--allow-code", help="Allow Python code named in the scenario to run.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run the base and every plan on the same seeds and draws; compare with paired intervals.
+
+    Writes comparison.csv/.parquet (every metric: mean and 95% interval per plan, paired
+    difference from the base with its interval and significance) and comparison.html.
+    """
+    from emtwin.sim.batch import run_comparison
+
+    try:
+        res = run_comparison(base, plan, runs=runs, overrides={"seed": seed, "duration": duration},
+                             out_dir=out_dir, **_batch_options(workers, executor, scheduler, keep,
+                                                               allow_code, quiet, retry_failed))
+        report = _comparison_report(res)  # fmt: skip
+    except KeyboardInterrupt:
+        err.print("interrupted; finished runs are kept: run the same command again to go on")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    _batch_report(res.batch)
+    st = res.stats
+    for m in _SHOWN:
+        rows = st[(st["metric"] == m) & (st["n"] > 0)]
+        if rows.empty:
+            continue
+        out.print(f"  [bold]{m}[/bold]")
+        for r in rows.itertuples():
+            text = f"    {r.plan:<14} {r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}]"
+            if r.plan != res.base:
+                text += (f"  diff {r.diff_mean:+.4g} [{r.diff_ci_low:+.4g}, "
+                         f"{r.diff_ci_high:+.4g}] {r.verdict}")  # fmt: skip
+            out.print(text, markup=False)
+    out.print(f"  {res.batch.index_note}")
+    out.print(f"[bold]{res.headline}[/bold]")
+    out.print(f"Comparison: {res.batch.folder / 'comparison.csv'}; report: {report}")
+    _batch_exit(res.batch)
+
+
+def _comparison_report(res: ComparisonResult) -> Path:
+    """comparison.html: the viz comparison page with the paired statistics."""
+    import math
+
+    from emtwin.viz.compare import DEFAULT_METRICS, comparison_html
+
+    table = res.batch.table
+    done = table[table["status"] == "done"]
+    metrics = [c for c in done.columns if c.startswith(("flood.", "evacuation.", "dispatch.",
+                                                        "index.")) and done[c].notna().any()]
+    records = {}
+    for p in [res.base, *res.plans]:
+        recs = []
+        for row in done[done["plan"] == p].to_dict("records"):
+            s: dict = {"run": {"seed": row["seed"], "scenario": p}}
+            for m in metrics:
+                if isinstance(row[m], float) and math.isfinite(row[m]):
+                    sec, _, rest = m.partition(".")
+                    s.setdefault(sec, {})[rest] = row[m]
+            recs.append(s)
+        records[p] = recs or [{}]
+    shown = [m for m in (*_SHOWN[:6], *DEFAULT_METRICS) if m in metrics]
+    page = comparison_html(records, metrics=list(dict.fromkeys(shown)), baseline=res.base,
+                           title=f"Plan comparison: {', '.join(res.plans)} against the base",
+                           paired=res.stats, headline=res.headline,
+                           note=f"{res.batch.index_note}.")  # fmt: skip
+    path = res.batch.folder / "comparison.html"
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def run_cli() -> None:  # pragma: no cover - console entry point helper

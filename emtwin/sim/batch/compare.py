@@ -1,0 +1,197 @@
+"""Statistics of a plan comparison: means with 95 % intervals and paired differences.
+
+Every plan runs on the same seeds and the same sampled uncertainties as the base
+(common random numbers), so plan *p*'s run *i* and the base's run *i* differ only by
+the plan. For each metric the difference is taken run by run, ``d_i = x_p,i - x_base,i``,
+and summarised with the paired t interval (Student 1908):
+``mean(d) +- t(0.975, n-1) * sd(d) / sqrt(n)``, over the runs where both plans finished
+and have the metric. A difference is *significant* when its 95 % interval excludes 0
+(two-sided p < 0.05). Each comparison is tested on its own: with many metrics and
+plans some differences are significant by chance (no multiplicity correction).
+Each plan's own mean has the one-sample t interval. The intervals assume the mean
+(of the differences) is close to normal, which holds for a few dozen runs or more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+__all__ = [
+    "comparison_table",
+    "headline",
+    "outcome_metrics",
+    "better_direction",
+    "t_interval",
+    "LEVEL",
+]
+
+#: Confidence level of every interval.
+LEVEL = 0.95
+
+_LOWER = frozenset({
+    "stranded", "never_left", "t50_s", "t90_s", "clearance_s", "exposed", "exposed_households",
+    "unserved", "response_p50_s", "response_p90_s", "response_mean_s", "wait_mean_s",
+    "peak_flooded_area_m2", "peak_volume_m3", "roads_closed", "turned_away", "travelling",
+    "to_hospital_mean_s",
+})  # fmt: skip
+_HIGHER = frozenset({"sheltered", "out", "served"})
+_NOT_OUTCOMES = ("param.", "scale.", "run.", "world.")
+_META = frozenset({"plan", "run", "seed", "status", "wall_s", "error"})
+
+
+def better_direction(metric: str) -> str | None:
+    """``higher`` or ``lower`` where a metric has a better direction, else None."""
+    if metric.startswith("index."):
+        if not metric.endswith(".value"):
+            return "higher"
+        return "higher" if metric == "index.safe.value" else "lower"
+    parts = metric.split(".")
+    if "exposed_by_aidr" in parts:
+        return "lower"
+    last = parts[-1]
+    if last in _LOWER:
+        return "lower"
+    if last in _HIGHER:
+        return "higher"
+    return None
+
+
+def outcome_metrics(table: pd.DataFrame) -> list[str]:
+    """The numeric outcome columns of a results table that hold a value (not inputs, timings,
+    run or world counts)."""
+    out = []
+    for c in table.columns:
+        if c in _META or c.startswith(_NOT_OUTCOMES) or c.endswith("wall_s"):
+            continue
+        col = table[c]
+        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        if numeric and col.notna().any():
+            out.append(c)
+    return out
+
+
+def t_interval(x: np.ndarray, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(mean, low, high, two-sided p of mean = 0) of the t interval of *x*'s mean.
+
+    NaN bounds for fewer than two values; a zero spread gives a zero-width
+    interval (and p = 1 for a mean of 0, else 0).
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if n == 0:
+        return (math.nan,) * 4
+    m = float(x.mean())
+    if n < 2:
+        return m, math.nan, math.nan, math.nan
+    sd = float(x.std(ddof=1))
+    if sd == 0.0:
+        return m, m, m, 1.0 if m == 0 else 0.0
+    se = sd / math.sqrt(n)
+    h = float(_st.t.ppf(0.5 + level / 2, n - 1)) * se
+    p = float(2 * _st.t.sf(abs(m) / se, n - 1))
+    return m, m - h, m + h, p
+
+
+def comparison_table(
+    table: pd.DataFrame, *, base: str, metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per (metric, plan): mean and 95 % interval; paired difference from *base*.
+
+    Parameters
+    ----------
+    table
+        The results table: columns ``plan``, ``run``, ``status`` and the metrics.
+    base
+        The plan the others are compared with.
+    metrics
+        Columns to compare (default: :func:`outcome_metrics`).
+
+    Returns
+    -------
+    DataFrame with ``metric, plan, n, mean, ci_low, ci_high, diff_n, diff_mean,
+    diff_ci_low, diff_ci_high, diff_rel, p_value, significant, better, verdict``;
+    the base's difference columns are NaN. ``diff_rel`` is the mean difference
+    over the base's mean; ``better`` the metric's good direction (``higher``,
+    ``lower`` or empty); ``verdict`` one of ``better``, ``worse``, ``differs``
+    (significant, no good direction), ``no significant difference`` or ``base``.
+    """
+    done = table[table["status"] == "done"]
+    metrics = list(metrics) if metrics is not None else outcome_metrics(done)
+    plans = list(dict.fromkeys(table["plan"]))
+    by_plan = {p: done[done["plan"] == p].set_index("run") for p in plans}
+    rows: list[dict[str, Any]] = []
+    for m in metrics:
+        direction = better_direction(m)
+        b = by_plan[base][m].dropna() if m in by_plan[base] else pd.Series(dtype=float)
+        for p in plans:
+            x = by_plan[p][m].dropna() if m in by_plan[p] else pd.Series(dtype=float)
+            mean, lo, hi, _ = t_interval(x.to_numpy())
+            row: dict[str, Any] = {"metric": m, "plan": p, "n": int(x.size), "mean": mean,
+                                   "ci_low": lo, "ci_high": hi}  # fmt: skip
+            if p == base:
+                row.update(diff_n=0, diff_mean=math.nan, diff_ci_low=math.nan,
+                           diff_ci_high=math.nan, diff_rel=math.nan, p_value=math.nan,
+                           significant=False, better=direction or "", verdict="base")  # fmt: skip
+            else:
+                runs = x.index.intersection(b.index)
+                d = (x.loc[runs] - b.loc[runs]).to_numpy(dtype=float)
+                dm, dlo, dhi, pv = t_interval(d)
+                sig = bool(d.size >= 2 and (dlo > 0 or dhi < 0))
+                bm = float(b.loc[runs].mean()) if len(runs) else math.nan
+                verdict = "no significant difference"
+                if sig:
+                    good = (dm > 0) == (direction == "higher")
+                    verdict = "differs" if direction is None else ("better" if good else "worse")
+                row.update(diff_n=int(d.size), diff_mean=dm, diff_ci_low=dlo, diff_ci_high=dhi,
+                           diff_rel=dm / abs(bm) if bm else math.nan, p_value=pv,
+                           significant=sig, better=direction or "", verdict=verdict)  # fmt: skip
+            rows.append(row)
+    cols = ["metric", "plan", "n", "mean", "ci_low", "ci_high", "diff_n", "diff_mean",
+            "diff_ci_low", "diff_ci_high", "diff_rel", "p_value", "significant", "better",
+            "verdict"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+#: Metrics tried, in order, for the headline of a comparison.
+HEADLINE_METRICS = ("index.score", "evacuation.stranded", "dispatch.response_p90_s",
+                    "evacuation.t90_s", "dispatch.unserved")  # fmt: skip
+
+
+def _fmt(x: float) -> str:
+    return f"{x:+,.4g}"
+
+
+def headline(stats: pd.DataFrame, *, base: str) -> str:
+    """One sentence: which plan won on the headline metric, by how much, with its interval.
+
+    The headline metric is the response index where the runs have one, else the
+    first of :data:`HEADLINE_METRICS` they have.
+    """
+    have = stats[(stats["n"] > 0)]
+    metric = next((m for m in HEADLINE_METRICS if (have["metric"] == m).any()), None)
+    if metric is None:
+        metric = next((m for m in have["metric"] if better_direction(m)), None)
+    if metric is None:
+        return "no metric with a better direction to compare on"
+    rows = stats[(stats["metric"] == metric) & (stats["plan"] != base)]
+    if rows.empty:
+        return f"{metric}: only the base ran"
+    direction = better_direction(metric)
+    sign = 1.0 if direction == "higher" else -1.0
+    best = rows.loc[(sign * rows["diff_mean"]).fillna(-math.inf).idxmax()]
+    what = f"{metric} {'(higher is better)' if sign > 0 else '(lower is better)'}"
+    interval = (f"{_fmt(best['diff_mean'])} (95% CI {_fmt(best['diff_ci_low'])} to "
+                f"{_fmt(best['diff_ci_high'])}, paired over {best['diff_n']} runs)")  # fmt: skip
+    if best["verdict"] == "better":
+        return f"{best['plan']} wins on {what}: {interval} against {base}"
+    if (rows["verdict"] == "worse").all():
+        return f"{base} wins on {what}: every plan is worse; the least bad, {best['plan']}: " \
+               f"{interval}"  # fmt: skip
+    return f"no plan differs significantly from {base} on {what}; best: {best['plan']} " \
+           f"{interval}"  # fmt: skip

@@ -1,0 +1,308 @@
+"""Executors of a batch: in this process, a local process pool, or Dask.
+
+:func:`execute` hands :class:`~emtwin.sim.batch.worker.RunTask` objects to workers and
+calls back as each run starts and finishes, so the caller can commit every run to the
+catalog at once. Workers return small dicts (metrics or an error), never Results.
+
+- ``local``: a ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start
+  method (safe with threads and Numba); at most one run per worker is in flight, so a
+  worker that dies (a crash, ``os._exit``, out of memory) is charged to the runs then
+  running, and the batch stops with :class:`WorkerLostError`; ``workers=0`` runs every task
+  in this process (no pool: for debugging and toy components).
+- ``dask``: ``dask.distributed`` on a ``LocalCluster`` of *workers* single-threaded
+  processes, or on a running scheduler given by its address.
+
+One rich progress bar over the runs, with an ETA, is drawn when stderr is a terminal;
+failures are logged as they happen.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from typing import Any
+
+from emtwin.errors import SimulationError
+from emtwin.sim.batch.worker import RunTask, init_worker, run_task
+
+__all__ = ["execute", "WorkerLostError", "EXECUTORS", "default_workers"]
+
+log = logging.getLogger(__name__)
+
+#: Executors by name.
+EXECUTORS = ("local", "dask")
+
+OnStart = Callable[[RunTask], None]
+OnDone = Callable[[RunTask, dict[str, Any]], None]
+
+
+class WorkerLostError(SimulationError):
+    """A worker process died; the runs it may have been running are in ``runs``."""
+
+    def __init__(self, message: str, runs: Sequence[RunTask]) -> None:
+        super().__init__(message)
+        self.runs = list(runs)
+
+
+def default_workers() -> int:
+    """The CPUs this process may use (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _failed(exc: BaseException) -> dict[str, Any]:
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return {"status": "failed", "error": f"{type(exc).__name__}: {msg}", "warnings": []}
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """One bar over the runs (on a terminal only); counts done and failed runs."""
+
+    def __init__(self, total: int, done: int, *, show: bool, console: Any, label: str) -> None:
+        self.bar = None
+        self.failed = 0
+        if show:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            console = console or Console(stderr=True)
+            if console.is_terminal:
+                self.bar = Progress(
+                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("runs, {task.fields[failed]} failed"), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+                )  # fmt: skip
+                self.task = self.bar.add_task(label, total=total, completed=done, failed=0)
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self, failed: bool) -> None:
+        self.failed += int(failed)
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, failed=self.failed)
+
+
+# ---------------------------------------------------------------------------- executors
+
+
+def _in_process(tasks: Sequence[RunTask], on_start: OnStart, on_done: OnDone) -> None:
+    for t in tasks:
+        on_start(t)
+        on_done(t, run_task(t))
+
+
+def _local(tasks: Sequence[RunTask], workers: int, on_start: OnStart, on_done: OnDone) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker)
+    queue = deque(tasks)
+    running: dict[Future, RunTask] = {}
+    clean = False
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                t = queue.popleft()
+                on_start(t)
+                running[pool.submit(run_task, t)] = t
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                t = running.pop(f)
+                try:
+                    out = f.result()
+                except BrokenProcessPool:
+                    lost = [t, *running.values()]
+                    running.clear()
+                    raise WorkerLostError(
+                        "a worker process died (a crash, os._exit or out of memory) while "
+                        f"running {_names(lost)}", lost,
+                    ) from None  # fmt: skip
+                except Exception as exc:  # noqa: BLE001 - e.g. a task that cannot be pickled
+                    out = _failed(exc)
+                on_done(t, out)
+        clean = True
+    finally:
+        if clean:
+            pool.shutdown(wait=True)
+        else:  # interrupted or a worker died: do not wait for the runs still going
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+
+
+def _names(tasks: Sequence[RunTask]) -> str:
+    return ", ".join(f"run {t.run}" + (f" of {t.plan}" if t.plan else "") for t in tasks)
+
+
+def _dask_client(workers: int, scheduler: str | None) -> tuple[Any, AbstractContextManager]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
+        raise SimulationError(f"the dask executor needs dask.distributed ({exc})") from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except OSError as exc:
+            raise SimulationError(f"cannot reach the Dask scheduler at {scheduler} "
+                                  f"({exc})") from None  # fmt: skip
+        return client, nullcontext()
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+    return Client(cluster), cluster
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Keep a library's info logs (Dask's scheduler chatter) out of the batch's output,
+    unless debug logs are on."""
+    lg = logging.getLogger(name)
+    old = lg.level
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lg.setLevel(old)
+
+
+def _dask(
+    tasks: Sequence[RunTask], workers: int, scheduler: str | None, on_start: OnStart,
+    on_done: OnDone,
+) -> None:  # fmt: skip
+    from distributed import as_completed
+
+    with ExitStack() as stack:
+        stack.enter_context(_quiet("distributed"))
+        client, cluster = _dask_client(workers, scheduler)
+        stack.enter_context(cluster)
+        stack.enter_context(client)
+        slots = sum(client.nthreads().values()) or max(workers, 1)
+        window = 2 * slots
+        queue = deque(tasks)
+        futures: dict[Any, RunTask] = {}
+        ac = as_completed()
+
+        def submit() -> None:
+            t = queue.popleft()
+            on_start(t)
+            key = f"emtwin-run-{t.plan}-{t.run}-{uuid.uuid4().hex[:8]}"
+            f = client.submit(run_task, t, pure=False, key=key)
+            futures[f] = t
+            ac.add(f)
+
+        try:
+            while queue and len(futures) < window:
+                submit()
+            for f in ac:
+                t = futures.pop(f)
+                try:
+                    out = f.result()
+                except Exception as exc:  # noqa: BLE001 - KilledWorker and friends
+                    out = _failed(exc)
+                on_done(t, out)
+                f.release()
+                if queue:
+                    submit()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def execute(
+    tasks: Sequence[RunTask],
+    *,
+    on_start: OnStart,
+    on_done: OnDone,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    console: Any = None,
+    total: int | None = None,
+    done: int = 0,
+    label: str = "batch",
+) -> None:
+    """Run *tasks*, calling *on_start* as each is handed out and *on_done* with its outcome.
+
+    Parameters
+    ----------
+    tasks
+        The runs to do, in the order they are handed out.
+    on_start, on_done
+        Callbacks, called in this process.
+    executor
+        ``local`` (a process pool; ``workers=0``: in this process) or ``dask``.
+    workers
+        Worker processes (default: the CPUs available, at most one per task).
+    scheduler
+        The address of a running Dask scheduler (``tcp://host:8786``); implies dask.
+    progress
+        Show a progress bar over the runs (on a terminal only).
+    console
+        The rich console of the bar (default: stderr).
+    total, done
+        Runs of the whole batch and runs already finished, for the bar.
+    label
+        The bar's label.
+
+    Raises
+    ------
+    WorkerLostError
+        When a worker process of the local pool died; the runs it may have been
+        running are returned to the caller in ``runs`` (already-finished runs were
+        reported through *on_done*).
+    """
+    if scheduler:
+        executor = "dask"
+    if executor not in EXECUTORS:
+        raise SimulationError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is None:
+        workers = min(default_workers(), max(len(tasks), 1))
+    if workers < 0:
+        raise SimulationError(f"workers must be >= 0, got {workers}")
+    bar = _Progress(total if total is not None else len(tasks), done, show=progress,
+                    console=console, label=label)  # fmt: skip
+
+    def finished(t: RunTask, out: dict[str, Any]) -> None:
+        on_done(t, out)
+        failed = out.get("status") != "done"
+        if failed:
+            log.warning("%s failed: %s", _names([t]), out.get("error"))
+        bar.advance(failed)
+
+    if not tasks:
+        return
+    with bar:
+        if executor == "dask":
+            _dask(tasks, max(workers, 1), scheduler, on_start, finished)
+        elif workers == 0:
+            _in_process(tasks, on_start, finished)
+        else:
+            _local(tasks, workers, on_start, finished)
