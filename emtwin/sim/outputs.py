@@ -20,18 +20,20 @@ import numpy as np
 
 from emtwin.sim.engine import Results
 
-__all__ = ["write_results", "roads_table"]
+__all__ = ["write_results", "roads_table", "json_safe"]
 
 #: Rasters and the value written outside the domain / where the quantity never occurred.
 RASTER_NODATA = -9999.0
 
 
-def _clean(x: Any) -> Any:
-    """JSON-safe copy: NaN/inf become null, NumPy scalars become Python numbers."""
+def json_safe(x: Any) -> Any:
+    """JSON-safe copy: NaN/inf become null, NumPy arrays and scalars Python lists and numbers."""
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -129,7 +131,7 @@ def write_results(
 
 def _write_all(results: Results, folder: Path, extra: dict[str, Callable[[Path], None]]) -> None:
     (folder / "summary.json").write_text(
-        json.dumps(_clean(results.summary), indent=2, sort_keys=False) + "\n", encoding="utf-8"
+        json.dumps(json_safe(results.summary), indent=2, sort_keys=False) + "\n", encoding="utf-8"
     )
     results.events.to_parquet(folder / "events.parquet", index=False)
     results.timeseries.to_parquet(folder / "timeseries.parquet", index=False)

@@ -29,7 +29,6 @@ __all__ = [
     "png_data_uri",
     "depth_palette_image",
     "clock",
-    "clean",
     "max_pool",
 ]
 
@@ -173,16 +172,3 @@ def clock(t_s: float | None) -> str:
     return f"T{sign}{h}:{m:02d}" + (f":{s:02d}" if s else "")
 
 
-def clean(x: Any) -> Any:
-    """A JSON-safe copy: NaN/inf become None, NumPy scalars become Python numbers."""
-    if isinstance(x, dict):
-        return {str(k): clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return clean(x.tolist())
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pydeck as pdk
 
-from emtwin.viz._common import PIXELS, PRIORITY_COLORS, MapLayer, clean, to_lonlat
+from emtwin.sim.outputs import json_safe
+from emtwin.viz._common import PIXELS, PRIORITY_COLORS, MapLayer, to_lonlat
 
 __all__ = [
     "trips_layer",
@@ -178,7 +179,7 @@ def shelters_layer(results: Any) -> MapLayer | None:
         d = {"name": name, "pos": [round(float(lon[i]), 6), round(float(lat[i]), 6)],
              "cap": caps.get(name, 0.0), "o": series.get(name, [])}  # fmt: skip
         d["rc"] = round(4.0 + 26.0 * float(np.sqrt(d["cap"] / cmax)), 2)
-        data.append(clean(d))
+        data.append(json_safe(d))
     ring = pdk.Layer(
         "ScatterplotLayer", id="shelter-capacity", data=data, get_position="pos",
         get_radius="rc", radius_units=PIXELS, stroked=True, filled=False,
@@ -226,7 +227,7 @@ def calls_layer(results: Any) -> MapLayer | None:
             get["needs"], get["state"], get["unit"], strict=True)
     ]  # fmt: skip
     layer = pdk.Layer(
-        "ScatterplotLayer", id="calls", data=clean(data), get_position="pos", get_radius=6,
+        "ScatterplotLayer", id="calls", data=json_safe(data), get_position="pos", get_radius=6,
         radius_units=PIXELS, stroked=True, line_width_units=PIXELS, get_line_width=2,
         get_fill_color=[0, 0, 0, 0], get_line_color=[0, 0, 0, 0], pickable=True,
     )  # fmt: skip

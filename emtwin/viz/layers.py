@@ -16,6 +16,7 @@ import numpy as np
 import pydeck as pdk
 from affine import Affine
 
+from emtwin.sim.outputs import json_safe
 from emtwin.viz._common import (
     DEPTH_CLASSES_M,
     DEPTH_COLORS,
@@ -23,7 +24,6 @@ from emtwin.viz._common import (
     ROAD_STATE_COLORS,
     ROAD_STATE_NAMES,
     MapLayer,
-    clean,
     depth_palette_image,
     grid_corners_lonlat,
     max_pool,
@@ -399,7 +399,7 @@ def roads_layer(results: Any, *, simplify_m: float = 1.0) -> MapLayer | None:
         data.append(d)
     all_t = sorted({c[0] for ch in changes for c in ch})
     layer = pdk.Layer(
-        "PathLayer", id="roads", data=clean(data), get_path="p", get_width="w",
+        "PathLayer", id="roads", data=json_safe(data), get_path="p", get_width="w",
         width_units=PIXELS, width_min_pixels=1, get_color=list(ROAD_STATE_COLORS[0]),
         pickable=True, auto_highlight=True, cap_rounded=True, joint_rounded=True,
     )  # fmt: skip

@@ -24,8 +24,9 @@ import numpy as np
 import pydeck as pdk
 
 from emtwin.errors import EmtwinError
+from emtwin.sim.outputs import json_safe
 from emtwin.viz import agents, layers
-from emtwin.viz._common import ROAD_STATE_NAMES, MapLayer, clean, clock, to_lonlat
+from emtwin.viz._common import ROAD_STATE_NAMES, MapLayer, clock, to_lonlat
 from emtwin.viz._template import BODY, CSS, SCRIPT
 
 __all__ = ["build_map", "write_map", "map_layers", "BASEMAPS", "MAX_MAP_BYTES"]
@@ -114,7 +115,7 @@ def _script_json(obj: Any) -> str:
     try:
         text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
     except ValueError:  # a NaN somewhere: clean the whole (slower)
-        text = json.dumps(clean(obj), separators=(",", ":"), allow_nan=False)
+        text = json.dumps(json_safe(obj), separators=(",", ":"), allow_nan=False)
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
