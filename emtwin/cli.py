@@ -88,6 +88,14 @@ PlanOpt = Annotated[
 ]
 
 
+class Backend(StrEnum):
+    """Where the flood kernel runs (``emtwin run --backend``)."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="A scenario file, or a built-in name.")],
@@ -104,6 +112,11 @@ def run(
         typer.Option("--allow-code", help="Allow Python code named in the scenario to run."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: Annotated[
+        Backend | None,
+        typer.Option("--backend", help="Flood kernel backend, overriding the scenario's "
+                     "hazards[0].backend: auto (CUDA if a GPU is found), cpu or cuda."),
+    ] = None,
 ) -> None:
     """Run a scenario and write its results to an output folder."""
     from emtwin.scenarios import load_scenario
@@ -114,6 +127,8 @@ def run(
         sc = load_scenario(
             scenario, plans=plan or [], overrides={"seed": seed, "duration": duration}
         )
+        if backend is not None and sc.flood is not None:
+            sc.flood.backend = backend.value
         target = out_dir or Path("out") / sc.name
         sim = Simulation(sc, allow_code=allow_code)
         results = sim.run(progress=not quiet)

@@ -4,10 +4,13 @@
 - Hazard to people and vehicles: FD2320 hazard rating and classes, AIDR 7-3
   classes, the Pregnolato et al. (2017) vehicle speed factor.
 - :func:`edge_max_depth`: deepest water under each road edge (CSR edge->cells index).
+- :func:`select_backend`: "cpu" or "cuda" for the flood (``CudaFloodModel`` in
+  :mod:`emtwin.kernels.flood_cuda`, imported on demand; docs/gpu.md).
 """
 
 from __future__ import annotations
 
+from emtwin.kernels.backend import select_backend
 from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import (
     AIDR_CLASS_NAMES,
@@ -40,4 +43,5 @@ __all__ = [
     "DEBRIS_URBAN",
     "DEBRIS_PASTURE",
     "edge_max_depth",
+    "select_backend",
 ]

@@ -109,6 +109,9 @@ class FloodModel:
         Optional upper bound on the step, s.
     """
 
+    #: Where the step runs ("cpu" here; :class:`~emtwin.kernels.flood_cuda.CudaFloodModel`: "cuda").
+    backend = "cpu"
+
     def __init__(self, z, mask, dx: float, *, manning=0.035, h0=None, theta: float = 0.8,
                  alpha: float = 0.5, dtype=np.float64, dry_tol: float = 0.001,
                  arrival_depth: float = 0.05, debris_factor: float = 1.0,
@@ -509,6 +512,7 @@ class FloodModel:
     def _one_step(self, dt: float, t_new: float) -> None:
         area = self.dx * self.dx
         t = self.t
+        inflow = False
         if self._inflows:
             vol = 0.0
             for f in self._inflows:
@@ -517,12 +521,32 @@ class FloodModel:
                 self._in_dd[f["start"] : f["start"] + f["n"]] = v / (f["n"] * area)
                 vol += v
             if vol > 0.0:
-                hm = _nb.add_depth(self._h, self._in_rows, self._in_cols, self._in_dd)
-                self._hmax = max(self._hmax, hm)
+                inflow = True
                 self._led["inflow_in"] += vol
         for s, (lt, lv, _) in self._levels.items():
             self._bcv[s] = _interp(lt, lv, t, False)
         rain = self._rain_rate(t) * dt
+        hmax, vin, vout, vinf = self._kernel_step(dt, t_new, rain, inflow)
+        led = self._led
+        led["rain_in"] += rain * self._rain_cells * area
+        led["boundary_in"] += vin
+        led["boundary_out"] += vout
+        led["infiltration"] += vinf
+        self._hmax = hmax
+        self.t = t_new
+        self.steps += 1
+
+    def _kernel_step(self, dt: float, t_new: float, rain: float,
+                     inflow: bool) -> tuple[float, float, float, float]:  # fmt: skip
+        """One step of the state on the CPU cores (the hook a GPU backend overrides).
+
+        *rain* is the rain depth of the step (m, before the per-cell
+        multiplier); with *inflow* the depths in ``_in_dd`` (m) are added to
+        the inflow cells first. Returns (h_max m, boundary inflow m3, boundary
+        outflow m3, infiltration m3) of the step.
+        """
+        if inflow:
+            _nb.add_depth(self._h, self._in_rows, self._in_cols, self._in_dd)
         p = self._p
         p[_nb.P_DT], p[_nb.P_TNEW], p[_nb.P_RAIN], p[_nb.P_INF] = dt, t_new, rain, self._inf * dt
         _nb.face_params(self._pd, self.theta, dt, self.dx, self.dry_tol, self._n_scalar,
@@ -548,14 +572,7 @@ class FloodModel:
                                            self._stack, self._instack, dt, self.dx)  # fmt: skip
             vout -= bcorr
             self._unplaced += lost
-        led = self._led
-        led["rain_in"] += rain * self._rain_cells * area
-        led["boundary_in"] += vin
-        led["boundary_out"] += vout
-        led["infiltration"] += vinf
-        self._hmax = hmax
-        self.t = t_new
-        self.steps += 1
+        return hmax, vin, vout, vinf
 
     def _next_dt(self, t_end: float) -> tuple[float, float]:
         """The next step length and the time it ends at (exactly a cap when capped)."""

@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from emtwin.errors import ScenarioError
+from emtwin.errors import KernelError, ScenarioError
 from emtwin.geo.build import to_world_xy
 from emtwin.geo.world import World
 from emtwin.kernels.apron import apron_sources
+from emtwin.kernels.backend import select_backend
 from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import pregnolato_speed_factor
 from emtwin.kernels.road_state import edge_max_depth
@@ -86,18 +87,24 @@ class HazardComponent(Component):
         super().__init__(sim, rng)
         self.spec: FloodHazard = self.scenario.flood
         t = self.world.terrain
-        dtype = np.float32 if self.spec.precision == "float32" else np.float64
+        model_cls, self.precision = self._backend()
         z, mask, manning = self._domain()
-        self.model = FloodModel(
-            z,
-            mask,
-            t.dx,
-            manning=manning,
-            h0=np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth else None,
-            theta=self.spec.theta,
-            alpha=self.spec.alpha,
-            dtype=dtype,
-        )
+        kwargs = {
+            "manning": manning,
+            "h0": np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth
+            else None,
+            "theta": self.spec.theta,
+            "alpha": self.spec.alpha,
+        }  # fmt: skip
+        try:
+            self.model = model_cls(z, mask, t.dx, dtype=self.precision, **kwargs)
+        except KernelError as exc:
+            if model_cls is FloodModel or self.spec.backend != "auto":
+                raise
+            log.warning("flood backend 'auto': the GPU could not be used (%s); "
+                        "running the flood on the CPU", exc)  # fmt: skip
+            self.precision = self.spec.precision
+            self.model = FloodModel(z, mask, t.dx, dtype=self.precision, **kwargs)
         self._forcing()
         self._gauges()
         self.coupling_s = min(float(self.spec.coupling), float(self.scenario.outputs.every))
@@ -113,6 +120,23 @@ class HazardComponent(Component):
             np.zeros(self.world.roads.n_edges, dtype=bool) if self.world.roads else None
         )
         self._bridge_cells()
+
+    def _backend(self) -> tuple[type[FloodModel], str]:
+        """The model class for ``hazards[0].backend`` and the precision it runs in.
+
+        On the CPU the precision is the scenario's (default float64). On CUDA
+        it is the scenario's when the scenario sets ``precision``, else float32.
+        """
+        try:
+            backend = select_backend(self.spec.backend)
+        except KernelError as exc:
+            raise KernelError(f"hazards.0.backend: {exc}") from None
+        if backend == "cpu":
+            return FloodModel, self.spec.precision
+        from emtwin.kernels.flood_cuda import CudaFloodModel
+
+        set_here = "precision" in self.spec.model_fields_set
+        return CudaFloodModel, self.spec.precision if set_here else "float32"
 
     def _bridge_cells(self) -> None:
         """Cells under bridge edges, gathered once for the deck rule."""
@@ -350,7 +374,8 @@ class HazardComponent(Component):
             "apron_cells": self.apron_cells,
             "ledger_m3": {k: float(v) for k, v in ledger.items() if k != "error_rel"},
             "flooded_depth_threshold_m": FLOODED_DEPTH_M,
-            "precision": self.spec.precision,
+            "precision": self.precision,
+            "backend": self.model.backend,
         }
 
     def gauge_table(self) -> pd.DataFrame:

@@ -1,0 +1,316 @@
+"""Numba CUDA kernels of the flood step (private; see :mod:`emtwin.kernels.flood_cuda`).
+
+The same physics as the CPU step in :mod:`emtwin.kernels._flood_numba`
+(docs/flood.md), laid out for a GPU: one thread per face or cell, in three
+launches per step.
+
+1. :func:`faces`: the new discharge on every face from the old state (x-face
+   ``(i, j)`` and y-face ``(i, j)`` for thread ``(i, j)``, boundary faces
+   included), written to a second pair of arrays (double buffer), so that
+   every face reads old values whatever the thread order. Boundary in/out
+   volumes go into the float64 ledger accumulators by atomics (only edge
+   threads add).
+2. :func:`continuity`: per cell, rain, infiltration and the net face flow,
+   in float64, then the running records. The infiltration (sum) and the new
+   h_max (max) are reduced per block in shared memory and added to the
+   accumulators with one atomic per block; cells left negative are counted
+   per row and in total (the flag the host reads).
+3. Only when that flag is set: :func:`fix_negative_kernel`, one thread that
+   runs the CPU's sequential repair (:func:`emtwin.kernels._flood_numba.fix_negative`,
+   the same Python source compiled for the device).
+
+Face momentum runs in the state dtype (its constants come in ``pd``, typed),
+continuity and boundary faces in float64, as on the CPU. ``h_f^(-7/3)`` is a
+plain power here (no bit tricks). Arrays ``acc`` (float64, 4): boundary
+inflow, boundary outflow, infiltration (m3, running totals since the start)
+and unplaced volume; ``stepbuf`` (float64, 2): h_max (m) and the number of
+negative cells of the last step, the only values the host reads per step.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+from numba import cuda, float64
+
+from emtwin.kernels._flood_numba import BC_CLOSED, BC_LEVEL, G, fix_negative
+
+#: Threads per block of the 2-D kernels (x along columns, y along rows); the
+#: product must be a power of two no larger than :data:`MAX_THREADS`.
+BLOCK = (32, 8)
+MAX_THREADS = 256
+
+# Indices into the state-dtype constant vector ``pd`` (see :func:`device_params`).
+(C_THETA, C_C1, C_INVDX, C_DRY, C_N2, C_ZERO, C_ONE, C_HALF, C_QUARTER, C_M73, C_DEBRIS,
+ C_03, C_06, C_12, C_2, C_4) = range(16)  # fmt: skip
+N_CONST = 16
+# Indices into the float64 accumulators ``acc`` and the per-step buffer ``stepbuf``.
+A_IN, A_OUT, A_INF, A_LOST = range(4)
+S_HMAX, S_NNEG = range(2)
+
+
+def device_params(theta: float, dx: float, dry_tol: float, n_scalar: float,
+                  debris: float) -> tuple[float, ...]:  # fmt: skip
+    """The values of ``pd`` (to be stored in the state dtype): see the ``C_*`` indices."""
+    return (theta, 0.5 * (1.0 - theta), 1.0 / dx, dry_tol, n_scalar * n_scalar, 0.0, 1.0,
+            0.5, 0.25, -7.0 / 3.0, debris, 0.3, 0.6, 1.2, 2.0, 4.0)  # fmt: skip
+
+
+# The built-in max/min of two numbers do not compile for the CUDA target of
+# Numba 0.68 (their overload takes *args; "Signature mismatch"), and the
+# simulator, which runs plain Python, would not notice: hence these two.
+
+
+@cuda.jit(device=True)
+def _max(a, b):
+    """The larger of a and b (a when equal)."""
+    return a if a >= b else b
+
+
+@cuda.jit(device=True)
+def _min(a, b):
+    """The smaller of a and b (a when equal)."""
+    return a if a <= b else b
+
+
+@cuda.jit(device=True)
+def _bnd_q(q_out, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx):
+    """New outward unit discharge on a domain-edge face, m2/s (as the CPU ``_bnd_q``).
+
+    Everything in float64; ``kind`` BC_LEVEL: ghost level ``val`` (m);
+    BC_OPEN: free outflow with friction slope ``val`` when > 0, else the
+    extrapolated water-surface slope, floored at 0.
+    """
+    if kind == BC_CLOSED:
+        return 0.0
+    eta_c = z_c + h_c
+    if kind == BC_LEVEL:
+        hf = _max(val, eta_c) - z_c
+        if hf <= dry_tol:
+            return 0.0
+        fr = gdt * n2 * abs(q_out) * hf ** (-7.0 / 3.0)
+        return (q_out - gdt * hf * (val - eta_c) * inv_dx) / (1.0 + fr)
+    hf = h_c
+    if hf <= dry_tol:
+        return 0.0
+    if val > 0.0:
+        s = val
+    elif has_in:
+        s = _max(eta_in - eta_c, 0.0) * inv_dx
+    else:
+        s = 0.0
+    q0 = _max(q_out, 0.0)
+    fr = gdt * n2 * q0 * hf ** (-7.0 / 3.0)
+    return (q0 + gdt * hf * s) / (1.0 + fr)
+
+
+@cuda.jit(device=True)
+def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt):
+    """New discharge on an interior face between cells 0 and 1 (state dtype), m2/s.
+
+    ``q+ = (theta q + (1-theta)/2 (q_l + q_r) - g h_f dt (eta1 - eta0)/dx)
+    / (1 + g dt n^2 sqrt(q^2 + q_t^2) / h_f^(7/3))``; 0 where the face is
+    closed (group codes differ or 0) or ``h_f <= dry_tol``.
+    """
+    hf = _max(e0, e1) - _max(z0, z1)
+    if g0 == 0 or g0 != g1 or not hf > pd[C_DRY]:
+        return pd[C_ZERO]
+    if nsc:
+        pw = pd[C_N2] * hf ** pd[C_M73]
+    else:
+        nf = pd[C_HALF] * (n0 + n1)
+        pw = (pd[C_ONE] * hf ** pd[C_M73]) * (nf * nf)
+    num = pd[C_THETA] * q + pd[C_C1] * (ql + qr) - gdt * hf * (e1 - e0) * pd[C_INVDX]
+    den = pd[C_ONE] + gdt * math.sqrt(q * q + qt * qt) * pw
+    return num / den
+
+
+@cuda.jit
+def faces(h, z, grp, nman, nsc, qx, qy, qxn, qyn, pd, gdt, bct, bv0, bv1, bv2, bv3, dt, dx,
+          dry, acc, stepbuf, rowneg):  # fmt: skip
+    """New discharges of all faces into ``qxn`` (nr, nc + 1) and ``qyn`` (nr + 1, nc).
+
+    Launch on at least (nc + 1) x (nr + 1) threads (x = column, y = row).
+    ``gdt`` = g dt in the state dtype; ``bct`` the boundary kinds (north,
+    south, west, east) and ``bv0..bv3`` their values (level m, or open
+    slope); ``dt`` s, ``dx`` m, ``dry`` m in float64. Also resets
+    ``stepbuf`` and ``rowneg`` for :func:`continuity`.
+    """
+    j, i = cuda.grid(2)
+    nr, nc = h.shape
+    if i == 0 and j == 0:
+        stepbuf[S_HMAX] = 0.0
+        stepbuf[S_NNEG] = 0.0
+    if j == 0 and i < nr:
+        rowneg[i] = 0
+    gdt64 = G * dt
+    inv_dx = 1.0 / dx
+    vin = 0.0
+    vout = 0.0
+    # ---- x-face j of row i (west of cell j)
+    if i < nr and j <= nc:
+        if j == 0 or j == nc:
+            west = j == 0
+            c = 0 if west else nc - 1
+            kind = bct[2] if west else bct[3]
+            qout = 0.0
+            if kind != BC_CLOSED and grp[i, c] == 1:
+                ci = 1 if west else nc - 2
+                has_in = ci >= 0 and ci < nc and grp[i, ci] != 0
+                eta_in = float(z[i, ci]) + float(h[i, ci]) if has_in else 0.0
+                sgn = -1.0 if west else 1.0
+                nn = nman[0, 0] if nsc else nman[i, c]
+                qout = _bnd_q(sgn * float(qx[i, j]), kind, bv2 if west else bv3,
+                              float(h[i, c]), float(z[i, c]), eta_in, has_in, float(nn * nn),
+                              gdt64, dry, inv_dx)  # fmt: skip
+                if qout > 0.0:
+                    vout += qout * dx * dt
+                else:
+                    vin -= qout * dx * dt
+            qxn[i, j] = -qout if west else qout
+        else:
+            qt = pd[C_QUARTER] * ((qy[i, j - 1] + qy[i, j]) + (qy[i + 1, j - 1] + qy[i + 1, j]))
+            qxn[i, j] = _face_q(z[i, j - 1] + h[i, j - 1], z[i, j] + h[i, j], z[i, j - 1],
+                                z[i, j], grp[i, j - 1], grp[i, j], nman[i, j - 1] if not nsc
+                                else pd[C_ZERO], nman[i, j] if not nsc else pd[C_ZERO], nsc,
+                                qx[i, j], qx[i, j - 1], qx[i, j + 1], qt, pd, gdt)  # fmt: skip
+    # ---- y-face row i (north of cell row i) at column j
+    if j < nc and i <= nr:
+        if i == 0 or i == nr:
+            north = i == 0
+            r = 0 if north else nr - 1
+            kind = bct[0] if north else bct[1]
+            qout = 0.0
+            if kind != BC_CLOSED and grp[r, j] == 1:
+                ri = 1 if north else nr - 2
+                has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
+                eta_in = float(z[ri, j]) + float(h[ri, j]) if has_in else 0.0
+                sgn = -1.0 if north else 1.0
+                nn = nman[0, 0] if nsc else nman[r, j]
+                qout = _bnd_q(sgn * float(qy[i, j]), kind, bv0 if north else bv1,
+                              float(h[r, j]), float(z[r, j]), eta_in, has_in, float(nn * nn),
+                              gdt64, dry, inv_dx)  # fmt: skip
+                if qout > 0.0:
+                    vout += qout * dx * dt
+                else:
+                    vin -= qout * dx * dt
+            qyn[i, j] = -qout if north else qout
+        else:
+            qt = pd[C_QUARTER] * ((qx[i - 1, j] + qx[i - 1, j + 1]) + (qx[i, j] + qx[i, j + 1]))
+            qyn[i, j] = _face_q(z[i - 1, j] + h[i - 1, j], z[i, j] + h[i, j], z[i - 1, j],
+                                z[i, j], grp[i - 1, j], grp[i, j], nman[i - 1, j] if not nsc
+                                else pd[C_ZERO], nman[i, j] if not nsc else pd[C_ZERO], nsc,
+                                qy[i, j], qy[i - 1, j], qy[i + 1, j], qt, pd, gdt)  # fmt: skip
+    if vin != 0.0:
+        cuda.atomic.add(acc, A_IN, vin)
+    if vout != 0.0:
+        cuda.atomic.add(acc, A_OUT, vout)
+
+
+@cuda.jit
+def continuity(h, grp, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, rain_dt, inf_dt,
+               dtdx, area, t_new, arr_depth, acc, stepbuf, rowneg):  # fmt: skip
+    """Continuity and records of every cell, with the new discharges ``qx``, ``qy``.
+
+    ``h+ = h + rain - min(inf, h + rain) + dt/dx (q_in - q_out)`` in float64
+    (``rain_dt``, ``inf_dt`` m over the step; ``rmult`` the per-cell rain
+    factor unless ``rsc``); then max depth, max speed, max FD2320 HR, max
+    AIDR class and the arrival time (``t_new`` s, at ``arr_depth`` m).
+    Infiltration (m3, times ``area`` m2) and h_max are reduced per block.
+    Launch on at least nc x nr threads with blocks of a power-of-two size.
+    """
+    j, i = cuda.grid(2)
+    nr, nc = h.shape
+    tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    nt = cuda.blockDim.x * cuda.blockDim.y
+    s_inf = cuda.shared.array(MAX_THREADS, float64)
+    s_max = cuda.shared.array(MAX_THREADS, float64)
+    loss = 0.0
+    hm = 0.0
+    if i < nr and j < nc:
+        if grp[i, j] != 0:
+            rain = rain_dt if rsc else rain_dt * float(rmult[i, j])
+            avail = float(h[i, j]) + rain
+            loss = _min(inf_dt, avail)
+            h[i, j] = (avail - loss) + dtdx * ((float(qx[i, j]) - float(qx[i, j + 1]))
+                                               + (float(qy[i, j]) - float(qy[i + 1, j])))
+        d = h[i, j]  # back in the state dtype
+        hm = _max(float(d), 0.0)
+        zero = pd[C_ZERO]
+        if d < zero:
+            cuda.atomic.add(rowneg, i, 1)
+            cuda.atomic.add(stepbuf, S_NNEG, 1.0)
+        if d > maxd[i, j]:
+            maxd[i, j] = d
+        wet = d >= pd[C_DRY]
+        v = zero
+        if wet:
+            u2 = qx[i, j] + qx[i, j + 1]
+            v2 = qy[i, j] + qy[i + 1, j]
+            v = pd[C_HALF] * math.sqrt(u2 * u2 + v2 * v2) / d
+            if v > maxs[i, j]:
+                maxs[i, j] = v
+            hz = d * (v + pd[C_HALF]) + (pd[C_DEBRIS] if d >= pd[C_QUARTER] else zero)
+            if hz > maxhr[i, j]:
+                maxhr[i, j] = hz
+            dv = d * v
+            c = 1
+            if not ((dv <= pd[C_03]) and (d <= pd[C_03]) and (v <= pd[C_2])):
+                c += 1
+            if not ((dv <= pd[C_06]) and (d <= pd[C_HALF]) and (v <= pd[C_2])):
+                c += 1
+            if not ((dv <= pd[C_06]) and (d <= pd[C_12]) and (v <= pd[C_2])):
+                c += 1
+            if not ((dv <= pd[C_ONE]) and (d <= pd[C_2]) and (v <= pd[C_2])):
+                c += 1
+            if not ((dv <= pd[C_4]) and (d <= pd[C_4]) and (v <= pd[C_4])):
+                c += 1
+            if c > maxa[i, j]:
+                maxa[i, j] = c
+        if math.isnan(arr[i, j]) and d >= arr_depth:
+            arr[i, j] = t_new
+    s_inf[tid] = loss
+    s_max[tid] = hm
+    cuda.syncthreads()
+    k = nt // 2
+    while k > 0:
+        if tid < k:
+            s_inf[tid] += s_inf[tid + k]
+            s_max[tid] = _max(s_max[tid], s_max[tid + k])
+        cuda.syncthreads()
+        k //= 2
+    if tid == 0:
+        if s_inf[0] != 0.0:
+            cuda.atomic.add(acc, A_INF, s_inf[0] * area)
+        cuda.atomic.max(stepbuf, S_HMAX, s_max[0])
+
+
+@cuda.jit
+def add_depth(h, rows, cols, dd):
+    """Add ``dd[k]`` (m, state dtype) to cell (rows[k], cols[k]); one thread per entry."""
+    k = cuda.grid(1)
+    if k < rows.shape[0]:
+        cuda.atomic.add(h, (rows[k], cols[k]), dd[k])
+
+
+# The CPU's repair, the same Python source compiled for the device, with the
+# built-in max/min it calls bound to the device versions above.
+_fix_negative_dev = cuda.jit(device=True)(types.FunctionType(
+    fix_negative.py_func.__code__,
+    {**fix_negative.py_func.__globals__, "max": _max, "min": _min},
+    "fix_negative_device",
+))  # fmt: skip
+
+
+@cuda.jit
+def fix_negative_kernel(h, qx, qy, rowneg, stack, instack, dt, dx, acc):
+    """The CPU's sequential negative-depth repair, on one device thread.
+
+    Launch as ``[1, 1]``. The boundary outflow it takes back is subtracted
+    from ``acc[A_OUT]``; any unplaced volume (m3) is added to ``acc[A_LOST]``.
+    """
+    if cuda.grid(1) == 0:
+        bcorr, lost = _fix_negative_dev(h, qx, qy, rowneg, stack, instack, dt, dx)
+        acc[A_OUT] -= bcorr
+        acc[A_LOST] += lost

@@ -1,0 +1,278 @@
+"""The flood kernel on a CUDA GPU (Numba CUDA): :class:`CudaFloodModel`.
+
+A subclass of :class:`~emtwin.kernels.flood.FloodModel` that keeps all the
+host logic (input checks, forcing, breakpoints, the step length and its caps,
+the rain and inflow ledger) and replaces only the step itself
+(:meth:`FloodModel._kernel_step`) with the kernels of
+:mod:`emtwin.kernels._flood_cuda`. The state (``h``, ``qx``, ``qy``) and the
+records stay on the device between :meth:`advance` calls; the properties copy
+them back on demand (only what is read, only when the device copy is newer).
+Per step one 16-byte buffer comes back: h_max (m) for the next step length
+and the count of negative depths. The boundary and infiltration volumes are
+summed on the device and read by :meth:`ledger`. See docs/gpu.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from emtwin.errors import KernelError
+from emtwin.kernels import _flood_cuda as _k
+from emtwin.kernels._flood_numba import G
+from emtwin.kernels.backend import cuda_available, simulator_enabled
+from emtwin.kernels.flood import FloodModel
+
+__all__ = ["CudaFloodModel"]
+
+# device name -> host attribute, for the state that the step changes
+_STATE = {"h": "_h", "qx": "_qx", "qy": "_qy", "maxd": "_maxd", "maxs": "_maxs",
+          "maxhr": "_maxhr", "maxa": "_maxa", "arr": "_arr"}  # fmt: skip
+_WARM: set[str] = set()
+
+
+class CudaFloodModel(FloodModel):
+    """:class:`FloodModel` stepped by Numba CUDA kernels (same arguments and methods).
+
+    The only difference in the arguments is the default *dtype*: float32 (the
+    face momentum runs in the state dtype; continuity, boundary faces and the
+    ledger stay float64). Raises :class:`KernelError` when Numba has no CUDA
+    device (nor the simulator, ``NUMBA_ENABLE_CUDASIM=1``).
+    """
+
+    backend = "cuda"
+
+    def __init__(self, z, mask, dx: float, *, dtype=np.float32, **kwargs) -> None:
+        if not cuda_available():
+            raise KernelError("CudaFloodModel: Numba finds no usable CUDA GPU (nor the "
+                              "simulator, NUMBA_ENABLE_CUDASIM=1); use FloodModel on the CPU")
+        super().__init__(z, mask, dx, dtype=dtype, **kwargs)
+        nr, nc = self.nrows, self.ncols
+        self._block = (8, 8) if simulator_enabled() else _k.BLOCK
+        bx, by = self._block
+        self._grid_f = (math.ceil((nc + 1) / bx), math.ceil((nr + 1) / by))
+        self._grid_c = (math.ceil(nc / bx), math.ceil(nr / by))
+        d: dict = {}
+        self._dev = d
+        d["z"] = cuda.to_device(self._z)
+        d["n"] = cuda.to_device(self._n)
+        d["grp"] = cuda.to_device(self._grp)
+        for name, attr in _STATE.items():
+            d[name] = cuda.to_device(getattr(self, attr))
+        d["qxn"] = cuda.device_array_like(self._qx)
+        d["qyn"] = cuda.device_array_like(self._qy)
+        pd = np.array(_k.device_params(self.theta, self.dx, self.dry_tol, self._n_scalar,
+                                       self.debris_factor), dtype=self.dtype)  # fmt: skip
+        d["pd"] = cuda.to_device(pd)
+        d["acc"] = cuda.to_device(np.zeros(4))
+        d["stepbuf"] = cuda.to_device(np.zeros(2))
+        d["rowneg"] = cuda.to_device(np.zeros(nr, np.int32))
+        d["bct"] = cuda.to_device(self._bct)
+        self._sb = cuda.pinned_array(2, np.float64)
+        self._stale: set[str] = set()  # host copies older than the device ones
+        self._push_state = False  # host state newer than the device: upload before stepping
+        self._push_rmult = True
+        self._n_in = -1  # inflow cells on the device
+        key = self.dtype.name
+        if key not in _WARM and not simulator_enabled():
+            _WARM.add(key)
+            try:
+                _cuda_warm_up(self.dtype)
+            except KernelError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. no NVVM/libdevice for the JIT
+                _WARM.discard(key)
+                raise KernelError(
+                    f"CudaFloodModel: the CUDA kernels failed to compile or run "
+                    f"({type(exc).__name__}: {exc}); a CUDA toolkit (NVVM, libdevice) must "
+                    "be installed for Numba, e.g. pip install 'numba-cuda[cu12]'"
+                ) from exc
+
+    # ------------------------------------------------------------------ transfers
+
+    def _pull(self, *names: str) -> None:
+        """Copy the named state arrays (keys of ``_STATE``) back when the host is stale."""
+        for name in names or tuple(_STATE):
+            if name in self._stale:
+                self._dev[name].copy_to_host(getattr(self, _STATE[name]))
+                self._stale.discard(name)
+
+    def _to_device(self) -> None:
+        """Upload what the host changed since the last step (forcing set-up, reservoirs)."""
+        d = self._dev
+        if self._push_state:
+            for name, attr in _STATE.items():
+                d[name].copy_to_device(getattr(self, attr))
+            d["grp"].copy_to_device(self._grp)
+            self._push_state = False
+        if self._push_rmult:
+            d["rmult"] = cuda.to_device(self._rmult)
+            self._push_rmult = False
+        d["bct"].copy_to_device(self._bct)
+        if self._n_in != len(self._in_rows):
+            self._n_in = len(self._in_rows)
+            if self._n_in:
+                d["in_rows"] = cuda.to_device(self._in_rows)
+                d["in_cols"] = cuda.to_device(self._in_cols)
+                d["dd"] = cuda.device_array(self._n_in, self.dtype)
+
+    # ------------------------------------------------------------------ host hooks
+
+    def set_rain(self, times_s, rate_mm_h, *, multiplier=None) -> None:  # noqa: D102
+        super().set_rain(times_s, rate_mm_h, multiplier=multiplier)
+        self._push_rmult = True
+
+    set_rain.__doc__ = FloodModel.set_rain.__doc__
+
+    def add_reservoir(self, cells, level_m: float, release_time_s: float) -> None:  # noqa: D102
+        self._pull()
+        super().add_reservoir(cells, level_m, release_time_s)
+        self._push_state = True
+
+    add_reservoir.__doc__ = FloodModel.add_reservoir.__doc__
+
+    def advance(self, t_end_s: float) -> int:  # noqa: D102
+        self._to_device()
+        return super().advance(t_end_s)
+
+    advance.__doc__ = FloodModel.advance.__doc__
+
+    def _release_due(self) -> None:
+        before = sum(r["released"] for r in self._reservoirs)
+        super()._release_due()
+        if sum(r["released"] for r in self._reservoirs) != before:
+            self._dev["grp"].copy_to_device(self._grp)
+
+    def _kernel_step(self, dt: float, t_new: float, rain: float,
+                     inflow: bool) -> tuple[float, float, float, float]:  # fmt: skip
+        """One step on the device; returns (h_max m, 0, 0, 0): the volumes stay there."""
+        d = self._dev
+        if inflow:
+            d["dd"].copy_to_device(self._in_dd.astype(self.dtype))
+            n = self._n_in
+            _k.add_depth[math.ceil(n / 64), 64](d["h"], d["in_rows"], d["in_cols"], d["dd"])
+        bcv = self._bcv
+        _k.faces[self._grid_f, self._block](
+            d["h"], d["z"], d["grp"], d["n"], self._nsc, d["qx"], d["qy"], d["qxn"], d["qyn"],
+            d["pd"], self.dtype.type(G * dt), d["bct"], float(bcv[0]), float(bcv[1]),
+            float(bcv[2]), float(bcv[3]), float(dt), self.dx, self.dry_tol, d["acc"],
+            d["stepbuf"], d["rowneg"],
+        )  # fmt: skip
+        d["qx"], d["qxn"] = d["qxn"], d["qx"]
+        d["qy"], d["qyn"] = d["qyn"], d["qy"]
+        _k.continuity[self._grid_c, self._block](
+            d["h"], d["grp"], d["rmult"], self._rsc, d["qx"], d["qy"], d["maxd"], d["maxs"],
+            d["maxhr"], d["maxa"], d["arr"], d["pd"], float(rain), float(self._inf * dt),
+            float(dt / self.dx), self.dx * self.dx, float(t_new), self.arrival_depth,
+            d["acc"], d["stepbuf"], d["rowneg"],
+        )  # fmt: skip
+        d["stepbuf"].copy_to_host(self._sb)
+        self._stale.update(_STATE)
+        hmax, nneg = float(self._sb[_k.S_HMAX]), float(self._sb[_k.S_NNEG])
+        if nneg:
+            if "stack" not in d:
+                d["stack"] = cuda.to_device(np.zeros(self._h.size, np.int64))
+                d["instack"] = cuda.to_device(np.zeros(self._h.size, np.uint8))
+            _k.fix_negative_kernel[1, 1](d["h"], d["qx"], d["qy"], d["rowneg"], d["stack"],
+                                         d["instack"], float(dt), self.dx, d["acc"])  # fmt: skip
+        return hmax, 0.0, 0.0, 0.0
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def h(self) -> np.ndarray:
+        """Water depth, m, shape (nrows, ncols) (read-only copy of the device state)."""
+        self._pull("h")
+        return self._ro(self._h)
+
+    @property
+    def qx(self) -> np.ndarray:
+        """Unit discharge on x-faces, m2/s, shape (nrows, ncols + 1), + toward east."""
+        self._pull("qx")
+        return self._ro(self._qx)
+
+    @property
+    def qy(self) -> np.ndarray:
+        """Unit discharge on y-faces, m2/s, shape (nrows + 1, ncols), + toward south."""
+        self._pull("qy")
+        return self._ro(self._qy)
+
+    @property
+    def max_depth(self) -> np.ndarray:
+        """Maximum depth so far, m, shape (nrows, ncols)."""
+        self._pull("maxd")
+        return self._ro(self._maxd)
+
+    @property
+    def max_speed(self) -> np.ndarray:
+        """Maximum cell speed so far, m/s, shape (nrows, ncols)."""
+        self._pull("maxs")
+        return self._ro(self._maxs)
+
+    @property
+    def arrival_time(self) -> np.ndarray:
+        """First time depth >= ``arrival_depth``, s since start; NaN where never (float64)."""
+        self._pull("arr")
+        return self._ro(self._arr)
+
+    @property
+    def max_hr(self) -> np.ndarray:
+        """Maximum FD2320 hazard rating so far, shape (nrows, ncols)."""
+        self._pull("maxhr")
+        return self._ro(self._maxhr)
+
+    @property
+    def max_aidr(self) -> np.ndarray:
+        """Maximum AIDR 7-3 hazard class so far (int8, 0 dry, 1..6 = H1..H6)."""
+        self._pull("maxa")
+        return self._ro(self._maxa)
+
+    def velocity(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cell-centre velocity (u east, v north), m/s, from the device state."""
+        self._pull("h", "qx", "qy")
+        return super().velocity()
+
+    def ledger(self) -> dict[str, float]:
+        """Water volumes since the start, m3 (float64); as :meth:`FloodModel.ledger`.
+
+        Boundary in/out and infiltration come from the device accumulators.
+        """
+        self._pull("h")
+        acc = self._dev["acc"].copy_to_host()
+        saved = dict(self._led)
+        self._led["boundary_in"] += float(acc[_k.A_IN])
+        self._led["boundary_out"] += float(acc[_k.A_OUT])
+        self._led["infiltration"] += float(acc[_k.A_INF])
+        try:
+            return super().ledger()
+        finally:
+            self._led = saved
+
+    @property
+    def unplaced_m3(self) -> float:
+        """Volume the negative-depth repair could not place, m3 (0 unless something broke)."""
+        return float(self._dev["acc"].copy_to_host()[_k.A_LOST]) + self._unplaced
+
+
+def _cuda_warm_up(dtype: np.dtype) -> None:
+    """Compile the kernels for *dtype* on a tiny grid (once per process and dtype).
+
+    So that :attr:`FloodModel.wall_s` never includes the CUDA JIT.
+    """
+    z = np.add.outer(np.arange(4.0), np.arange(5.0)) * 0.1
+    m = CudaFloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype)
+    m.set_rain([0.0, 1.0], [100.0, 0.0], multiplier=np.ones(z.shape))
+    m.set_infiltration(1.0)
+    m.add_inflow([1], [1], [0.0, 2.0], [0.1, 0.0])
+    m.set_boundary("east", "open")
+    m.set_boundary("north", "level", times_s=[0.0], level_m=[0.5])
+    m.advance(2.0)
+    d = m._dev
+    d["stack"] = cuda.to_device(np.zeros(z.size, np.int64))
+    d["instack"] = cuda.to_device(np.zeros(z.size, np.uint8))
+    _k.fix_negative_kernel[1, 1](d["h"], d["qx"], d["qy"], d["rowneg"], d["stack"],
+                                 d["instack"], 1.0, m.dx, d["acc"])  # fmt: skip
+    m.ledger()
+    cuda.synchronize()

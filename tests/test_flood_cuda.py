@@ -1,0 +1,413 @@
+"""The CUDA flood backend against the CPU kernel, under Numba's CUDA simulator.
+
+The simulator must be switched on (``NUMBA_ENABLE_CUDASIM=1``) before
+``numba.cuda`` is first imported, and pytest's own process may already have
+imported it without. So the CUDA runs happen in a subprocess: this file run as
+a script (``python tests/test_flood_cuda.py sim``) builds the same small cases
+on the CPU kernel and on :class:`CudaFloodModel`, and prints the differences
+as JSON, which the tests below check. The simulator interprets every thread in
+Python, hence the small grids (7 x 7 cells: one 8 x 8 block of face threads)
+and short runs (<= 30 steps). The simulator runs the kernels as Python, so a
+second child compiles them to PTX (when Numba finds NVVM) to catch what the
+CUDA compiler would refuse. The backend selection without a GPU is checked
+in a subprocess without the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[1]
+
+
+# ---------------------------------------------------------------- the cases (run in the child)
+
+
+def case_mixed(cls, dtype):
+    """Rain with a per-cell multiplier, infiltration, a two-cell inflow, open west
+    and south (fixed slope) boundaries, a rising level on the east, per-cell
+    Manning and a masked block plus a masked corner; 7 x 7 cells of 5 m."""
+    nr, nc = 7, 7
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:nr, 0:nc]
+    z = 0.02 * xx + 0.01 * np.abs(yy - nr / 2) + rng.uniform(0, 0.05, (nr, nc))
+    mask = np.ones((nr, nc), bool)
+    mask[4:6, 2:4] = False
+    mask[0, 0] = False
+    man = np.where(xx < nc // 2, 0.03, 0.05)
+    h0 = np.where(rng.uniform(size=(nr, nc)) < 0.3, 0.05, 0.0)
+    m = cls(z, mask, 5.0, manning=man, h0=h0, dtype=dtype)
+    m.set_rain([0, 20], [200, 100], multiplier=np.where(yy < nr // 2, 1.0, 0.5))
+    m.set_infiltration(5.0)
+    m.add_inflow([2, 3], [nc - 3, nc - 3], [0, 30, 60], [0.0, 0.5, 0.1])
+    m.set_boundary("west", "open")
+    m.set_boundary("east", "level", times_s=[0, 60], level_m=[0.4, 0.5])
+    m.set_boundary("south", "open", slope=0.01)
+    return m
+
+
+def case_film(cls, dtype):
+    """A thin film off a steep rough slope (negative depths repaired), scalar Manning
+    and scalar rain, open east edge; 7 x 7 cells of 2 m."""
+    rng = np.random.default_rng(1)
+    _, x = np.mgrid[0:7, 0:7]
+    z = -0.1 * x + rng.uniform(0, 0.3, x.shape)
+    m = cls(z, None, 2.0, manning=0.02, h0=0.004, dtype=dtype)
+    m.set_boundary("east", "open")
+    m.set_rain([0, 10], [200, 150])
+    m.set_infiltration(30)
+    return m
+
+
+def case_reservoir(cls, dtype):
+    """Water held behind closed faces until 10 s, then released; 7 x 7 cells of 5 m."""
+    z = np.add.outer(np.zeros(7), np.linspace(0.5, 0.0, 7))
+    m = cls(z, None, 5.0, manning=0.04, dtype=dtype)
+    cells = np.zeros(z.shape, bool)
+    cells[2:5, 0:3] = True
+    m.add_reservoir(cells, 1.0, 10.0)
+    m.set_boundary("north", "level", times_s=[0], level_m=[0.2])
+    return m
+
+
+RECORDS = ("h", "max_depth", "max_speed", "max_hr", "arrival_time")
+
+
+def _compare(a, b) -> dict:
+    out = {"steps": [a.steps, b.steps]}
+    for name in RECORDS:
+        x = np.asarray(getattr(a, name), np.float64)
+        y = np.asarray(getattr(b, name), np.float64)
+        fin = np.isfinite(x) & np.isfinite(y)
+        out[name] = {
+            "abs": float(np.max(np.abs(x - y)[fin], initial=0.0)),
+            "scale": float(np.max(np.abs(x[fin]), initial=0.0)),
+            "nan_same": bool(np.array_equal(np.isnan(x), np.isnan(y))),
+        }
+    out["aidr_equal"] = bool(np.array_equal(a.max_aidr, b.max_aidr))
+    out["aidr_max"] = int(a.max_aidr.max())
+    out["speed_now"] = float(np.max(np.abs(a.speed() - b.speed())))
+    out["ledger_cpu"] = a.ledger()
+    out["ledger_gpu"] = b.ledger()
+    out["h_min_gpu"] = float(b.h.min())
+    return out
+
+
+def child_sim() -> dict:
+    """Everything that needs the simulator; returns the measured differences."""
+    import logging
+    import time
+
+    from emtwin.errors import KernelError
+    from emtwin.kernels import _flood_numba as nb
+    from emtwin.kernels.backend import select_backend
+    from emtwin.kernels.flood import FloodModel
+    from emtwin.kernels.flood_cuda import CudaFloodModel
+
+    logging.basicConfig(level=logging.WARNING)
+    sys.setswitchinterval(5e-4)  # the simulator's block loop polls its threads; hand over sooner
+    res: dict = {"select": {"cuda": select_backend("cuda"), "auto": select_backend("auto")}}
+    t0 = time.perf_counter()
+    for dtype in ("float64", "float32"):
+        a = case_mixed(FloodModel, np.float64)
+        b = case_mixed(CudaFloodModel, dtype)
+        mid = {}
+        for t in (15.0, 40.0):  # two advance calls: the state stays on the device between them
+            a.advance(t)
+            b.advance(t)
+            mid[t] = float(np.max(np.abs(a.h - b.h)))
+        res[f"mixed_{dtype}"] = _compare(a, b) | {"mid": mid[15.0]}
+    # the negative-depth repair: count the CPU calls; the device allocates its stack on use
+    calls = []
+    orig = nb.fix_negative
+
+    def counting(*args):
+        calls.append(1)
+        return orig(*args)
+
+    nb.fix_negative = counting
+    try:
+        a = case_film(FloodModel, np.float64)
+        a.advance(40.0)
+    finally:
+        nb.fix_negative = orig
+    b = case_film(CudaFloodModel, np.float64)
+    b.advance(40.0)
+    res["film"] = _compare(a, b) | {"cpu_repairs": len(calls), "gpu_stack": "stack" in b._dev}
+    a = case_reservoir(FloodModel, np.float64)
+    b = case_reservoir(CudaFloodModel, np.float64)
+    filled = b.h[2:5, 0:3].copy()
+    for t in (8.0, 30.0):
+        a.advance(t)
+        b.advance(t)
+        if t == 8.0:  # the reservoir's depths have not moved before the release
+            res["reservoir_held"] = float(np.abs(b.h[2:5, 0:3] - filled).max())
+            res["reservoir_wet_outside"] = float(b.h[:, 4:].max())
+    res["reservoir_moved"] = float(np.abs(b.h[2:5, 0:3] - filled).max())
+    res["reservoir"] = _compare(a, b)
+    try:
+        CudaFloodModel(np.zeros((3, 3)), None, 1.0, dtype=np.int32)
+    except KernelError as exc:
+        res["bad_dtype"] = str(exc)
+    res["wall_s"] = time.perf_counter() - t0
+    res["steps"] = {k: v["steps"][1] for k, v in res.items()
+                    if isinstance(v, dict) and "steps" in v}  # fmt: skip
+    return res
+
+
+def child_nogpu() -> dict:
+    """Backend selection with neither a GPU nor the simulator."""
+    from numba import cuda
+
+    from emtwin.errors import KernelError
+    from emtwin.kernels import select_backend
+
+    if cuda.is_available():
+        return {"has_gpu": True}
+    out: dict = {"has_gpu": False, "auto": select_backend("auto"), "cpu": select_backend("cpu")}
+    try:
+        select_backend("cuda")
+    except KernelError as exc:
+        out["cuda_error"] = str(exc)
+    try:
+        from emtwin.kernels.flood_cuda import CudaFloodModel
+
+        CudaFloodModel(np.zeros((3, 3)), None, 1.0)
+    except KernelError as exc:
+        out["model_error"] = str(exc)
+    return out
+
+
+def child_ptx() -> dict:
+    """Compile every kernel to PTX for both dtypes (needs NVVM, not a GPU).
+
+    The simulator runs the kernels as plain Python, so it cannot see what the
+    CUDA compiler would refuse (it did refuse the built-in max/min). Device
+    functions are compiled for the current device's compute capability; with
+    no device, this child tells Numba it is 8.0.
+    """
+    import types as pytypes
+
+    from numba import cuda
+    from numba import types as nt
+    from numba.cuda import dispatcher
+    from numba.cuda.cudadrv import nvvm
+
+    try:
+        nvvm.NVVM()
+    except Exception as exc:  # noqa: BLE001
+        return {"skip": f"no NVVM for Numba: {exc}"}
+    if not cuda.is_available():
+        cc8 = pytypes.SimpleNamespace(compute_capability=(8, 0))
+        dispatcher.get_current_device = lambda: cc8
+    from emtwin.kernels import _flood_cuda as k
+
+    out = {}
+    for f in (nt.float32, nt.float64):
+        a2, u8, f64, i32 = f[:, ::1], nt.uint8[:, ::1], nt.float64, nt.int32[::1]
+        acc = nt.float64[::1]
+        sigs = {
+            "faces": (a2, a2, u8, a2, nt.boolean, a2, a2, a2, a2, f[::1], f, nt.int64[::1])
+            + (f64,) * 7 + (acc, acc, i32),
+            "continuity": (a2, u8, a2, nt.boolean, a2, a2, a2, a2, a2, nt.int8[:, ::1],
+                           nt.float64[:, ::1], f[::1]) + (f64,) * 6 + (acc, acc, i32),
+            "add_depth": (a2, nt.int64[::1], nt.int64[::1], f[::1]),
+            "fix_negative_kernel": (a2, a2, a2, i32, nt.int64[::1], nt.uint8[::1], f64, f64,
+                                    acc),
+        }  # fmt: skip
+        for name, sig in sigs.items():
+            ptx, _ = cuda.compile_ptx(getattr(k, name).py_func, sig, cc=(8, 0))
+            out[f"{name}_{f}"] = ".entry" in ptx
+    return out
+
+
+# ---------------------------------------------------------------- the parent side
+
+
+def _start(which: str, *, sim: bool) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if sim:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.Popen([sys.executable, str(HERE), which], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _wait(p: subprocess.Popen, timeout: float = 150.0) -> tuple[dict, str]:
+    stdout, stderr = p.communicate(timeout=timeout)
+    assert p.returncode == 0, stderr[-4000:]
+    return json.loads(stdout.strip().splitlines()[-1]), stderr
+
+
+def _child(which: str, *, sim: bool) -> tuple[dict, str]:
+    return _wait(_start(which, sim=sim))
+
+
+@pytest.fixture(scope="module")
+def children() -> dict:
+    """The simulator runs and the PTX compilation, in two processes at once."""
+    ps = {"sim": _start("sim", sim=True), "ptx": _start("ptx", sim=False)}
+    return {k: _wait(p)[0] for k, p in ps.items()}
+
+
+@pytest.fixture(scope="module")
+def sim(children: dict) -> dict:
+    return children["sim"]
+
+
+def test_kernels_compile_for_the_gpu(children: dict) -> None:
+    r = children["ptx"]
+    if "skip" in r:
+        pytest.skip(r["skip"])
+    assert len(r) == 8 and all(r.values()), r
+
+
+def _rel(d: dict) -> float:
+    return d["abs"] / max(d["scale"], 1e-30)
+
+
+def test_float64_matches_the_cpu_kernel(sim: dict) -> None:
+    r = sim["mixed_float64"]
+    assert r["steps"][0] == r["steps"][1] >= 15
+    assert r["ledger_cpu"]["boundary_in"] > 0 and r["ledger_cpu"]["boundary_out"] > 0
+    assert r["ledger_cpu"]["infiltration"] > 0 and r["aidr_max"] >= 1
+    assert r["mid"] < 1e-12  # after the first advance, before the state is read back
+    for name in RECORDS:
+        assert r[name]["nan_same"], name
+        assert _rel(r[name]) < 1e-5, (name, r[name])
+    # measured: differences of 1e-16..1e-15 (only the order of float round-off differs)
+    assert r["h"]["abs"] < 1e-12 and r["speed_now"] < 1e-10
+    assert r["aidr_equal"]
+
+
+def test_float64_ledger_closes_and_matches(sim: dict) -> None:
+    for case in ("mixed_float64", "film", "reservoir"):
+        cpu, gpu = sim[case]["ledger_cpu"], sim[case]["ledger_gpu"]
+        assert abs(gpu["error_rel"]) < 1e-9, (case, gpu)
+        for k in ("boundary_in", "boundary_out", "infiltration", "stored", "rain_in"):
+            assert gpu[k] == pytest.approx(cpu[k], rel=1e-9, abs=1e-12), (case, k)
+
+
+def test_float32_on_the_device_is_close_to_float64_on_the_cpu(sim: dict) -> None:
+    """float32 carries ~7 digits: the water level z + h (z ~ 0.3 m) is rounded to
+    ~3e-8 m each step, and the face slopes (mm over 5 m) to ~1e-5 relative, so
+    after ~20 steps depths may differ by 1e-6 m; we allow 1e-5 m (10 um) and 1e-4
+    on speeds (divided by shallow depths). Measured: 3e-8 m, 1.4e-6 m/s."""
+    r = sim["mixed_float32"]
+    assert r["h"]["abs"] < 1e-5 and r["max_depth"]["abs"] < 1e-5
+    assert r["max_hr"]["abs"] < 1e-4 and r["max_speed"]["abs"] < 1e-4
+    assert r["arrival_time"]["nan_same"] and r["arrival_time"]["abs"] < 1e-3
+    assert r["aidr_equal"]
+    assert abs(r["ledger_gpu"]["error_rel"]) < 1e-7
+
+
+def test_negative_depth_repair_runs_on_the_device(sim: dict) -> None:
+    r = sim["film"]
+    assert r["cpu_repairs"] > 3 and r["gpu_stack"], "the repair was not exercised"
+    assert r["h_min_gpu"] >= 0.0
+    for name in RECORDS:
+        assert _rel(r[name]) < 1e-5, (name, r[name])
+    assert r["ledger_gpu"]["boundary_out"] > 0 and r["ledger_gpu"]["infiltration"] > 0
+
+
+def test_reservoir_held_then_released(sim: dict) -> None:
+    assert sim["reservoir_held"] == 0.0  # closed faces until the release at 10 s
+    assert sim["reservoir_wet_outside"] > 0.0  # while the level boundary floods the rest
+    assert sim["reservoir_moved"] > 0.01
+    r = sim["reservoir"]
+    for name in RECORDS:
+        assert _rel(r[name]) < 1e-5, (name, r[name])
+    assert r["ledger_gpu"]["boundary_in"] > 0 or r["ledger_gpu"]["boundary_out"] > 0
+
+
+def test_selection_under_the_simulator(sim: dict) -> None:
+    assert sim["select"] == {"cuda": "cuda", "auto": "cpu"}  # auto never picks the simulator
+    assert "dtype must be float32 or float64" in sim["bad_dtype"]
+
+
+def test_selection_without_a_gpu() -> None:
+    out, stderr = _child("nogpu", sim=False)
+    if out["has_gpu"]:
+        pytest.skip("this machine has a CUDA GPU")
+    assert out["auto"] == "cpu" and out["cpu"] == "cpu"
+    assert "no CUDA GPU found, running the flood on the CPU" in stderr
+    assert "backend 'cuda'" in out["cuda_error"] and "NUMBA_ENABLE_CUDASIM" in out["cuda_error"]
+    assert "no usable CUDA GPU" in out["model_error"]
+
+
+# ---------------------------------------------------------------- the scenario and the CLI
+
+
+def _scenario(tmp: Path) -> Path:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    z = np.add.outer(np.linspace(0.2, 0.0, 7), np.linspace(0.3, 0.0, 7)) + 10.0
+    with rasterio.open(tmp / "dem.tif", "w", driver="GTiff", height=7, width=7, count=1,
+                       dtype="float64", crs="EPSG:32633",
+                       transform=from_origin(600000.0, 5600070.0, 10.0, 10.0)) as dst:  # fmt: skip
+        dst.write(z, 1)
+    (tmp / "s.yaml").write_text(textwrap.dedent("""\
+        name: tiny
+        duration: 2min
+        crs: EPSG:32633
+        world:
+          terrain: {dem: dem.tif, manning: 0.03}
+        hazards:
+          - type: flood
+            initial_depth: 0.02
+            rain: [[0, 300]]
+            boundary: {east: open}
+            coupling: 60s
+        outputs: {every: 60s}
+        """))
+    return tmp / "s.yaml"
+
+
+def test_cli_backend_option(tmp_path: Path) -> None:
+    """``emtwin run --backend``: cpu in this process; cuda (simulator) in a child."""
+    from typer.testing import CliRunner
+
+    from emtwin.cli import app
+    from emtwin.kernels.backend import simulator_enabled
+
+    s = _scenario(tmp_path)
+    res = CliRunner().invoke(app, ["run", str(s), "--out", str(tmp_path / "cpu"), "-q",
+                                   "--backend", "cpu"], catch_exceptions=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    cpu = json.loads((tmp_path / "cpu" / "summary.json").read_text())["flood"]
+    assert cpu["backend"] == "cpu" and cpu["precision"] == "float64"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    code = "import sys; sys.setswitchinterval(5e-4); from emtwin.cli import app; app()"
+    cmd = [sys.executable, "-c", code, "run", str(s), "-q",
+           "--out", str(tmp_path / "gpu"), "--backend", "cuda"]  # fmt: skip
+    from numba import cuda
+
+    if not simulator_enabled() and not cuda.is_available():  # no GPU here: a clear error
+        bad = CliRunner().invoke(app, ["run", str(s), "--out", str(tmp_path / "bad"), "-q",
+                                       "--backend", "cuda"], catch_exceptions=False)  # fmt: skip
+        assert bad.exit_code == 1 and "hazards.0.backend" in bad.output
+        assert "no usable CUDA GPU" in bad.output and not (tmp_path / "bad").exists()
+    p = subprocess.run(cmd, env=env | {"NUMBA_ENABLE_CUDASIM": "1"}, cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    gpu = json.loads((tmp_path / "gpu" / "summary.json").read_text())["flood"]
+    assert gpu["backend"] == "cuda" and gpu["precision"] == "float32"  # the GPU default
+    assert gpu["steps"] == cpu["steps"]
+    assert gpu["max_depth_m"] == pytest.approx(cpu["max_depth_m"], abs=1e-5)
+    assert gpu["peak_volume_m3"] == pytest.approx(cpu["peak_volume_m3"], rel=1e-5)
+    assert abs(gpu["mass_error_rel"]) < 1e-6
+
+
+if __name__ == "__main__":  # the child: python tests/test_flood_cuda.py sim|nogpu|ptx
+    result = {"sim": child_sim, "nogpu": child_nogpu, "ptx": child_ptx}[sys.argv[1]]()
+    print(json.dumps(result))
