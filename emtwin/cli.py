@@ -86,6 +86,14 @@ PlanOpt = Annotated[
     list[Path] | None,
     typer.Option("--plan", "-p", help="A partial scenario laid over the base (repeatable)."),
 ]
+SeedOpt = Annotated[int | None, typer.Option(help="Override the scenario seed.")]
+DurationOpt = Annotated[
+    str | None, typer.Option(help="Override the duration (e.g. 2h, 90min).")
+]
+AllowCodeOpt = Annotated[
+    bool, typer.Option("--allow-code", help="Allow Python code named in the scenario to run.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 class Backend(StrEnum):
@@ -102,16 +110,11 @@ def run(
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder [default: out/NAME].")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Override the scenario seed.")] = None,
-    duration: Annotated[
-        str | None, typer.Option(help="Override the duration (e.g. 2h, 90min).")
-    ] = None,
+    seed: SeedOpt = None,
+    duration: DurationOpt = None,
     plan: PlanOpt = None,
-    allow_code: Annotated[
-        bool,
-        typer.Option("--allow-code", help="Allow Python code named in the scenario to run."),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    allow_code: AllowCodeOpt = False,
+    quiet: QuietOpt = False,
     backend: Annotated[
         Backend | None,
         typer.Option("--backend", help="Flood kernel backend, overriding the scenario's "
@@ -329,13 +332,11 @@ def batch(
     ] = None,
     keep: KeepOpt = None,
     plan: PlanOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Override the scenario seed.")] = None,
-    duration: Annotated[str | None, typer.Option(help="Override the duration.")] = None,
+    seed: SeedOpt = None,
+    duration: DurationOpt = None,
     retry_failed: RetryOpt = False,
-    allow_code: Annotated[
-        bool, typer.Option("--allow-code", help="Allow Python code named in the scenario to run.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    allow_code: AllowCodeOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a scenario many times (seeds and `uncertain:` draws); one table row per run.
 
@@ -382,13 +383,11 @@ def compare(
         Path | None, typer.Option("--out", "-o", help="Folder [default: out/NAME-compare].")
     ] = None,
     keep: KeepOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Override the scenario seed.")] = None,
-    duration: Annotated[str | None, typer.Option(help="Override the duration.")] = None,
+    seed: SeedOpt = None,
+    duration: DurationOpt = None,
     retry_failed: RetryOpt = False,
-    allow_code: Annotated[
-        bool, typer.Option("--allow-code", help="Allow Python code named in the scenario to run.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    allow_code: AllowCodeOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the base and every plan on the same seeds and draws; compare with paired intervals.
 
