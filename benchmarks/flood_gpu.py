@@ -78,6 +78,63 @@ def rate(m, seconds: float, min_steps: int = 3) -> tuple[float, int, float]:
     return m.nrows * m.ncols * steps / wall, steps, wall
 
 
+def kernel_rate(m, seconds: float) -> float:
+    """Cell-updates/s of the two step kernels alone, launched back to back.
+
+    The state of *m* is stepped with a fixed dt (its last one) and no host
+    work or read-back between steps: the device's own speed, for comparison
+    with :func:`rate` (the difference is the per-step host and launch cost).
+    """
+    from numba import cuda
+
+    from emtwin.kernels import _flood_cuda as k
+    from emtwin.kernels._flood_numba import G
+
+    d, dt = m._dev, 0.5 * m.alpha * m.dx / max(np.sqrt(G * m._hmax), 1e-9)
+    bcv = [float(v) for v in m._bcv]
+
+    def step():
+        m._faces[m._grid_f, m._block](
+            d["h"], d["z"], d["grp"], d["n"], m._nsc, d["qx"], d["qy"], d["qxn"], d["qyn"],
+            d["pd"], m.dtype.type(G * dt), d["bct"], *bcv, float(dt), m.dx, m.dry_tol,
+            d["acc"], d["stepbuf"], d["rowneg"])  # fmt: skip
+        d["qx"], d["qxn"] = d["qxn"], d["qx"]
+        d["qy"], d["qyn"] = d["qyn"], d["qy"]
+        k.continuity[m._grid_c, m._block](
+            d["h"], d["grp"], d["rmult"], m._rsc, d["qx"], d["qy"], d["maxd"], d["maxs"],
+            d["maxhr"], d["maxa"], d["arr"], d["pd"], 0.0, 0.0, float(dt / m.dx),
+            m.dx * m.dx, float(m.t), m.arrival_depth, d["acc"], d["stepbuf"],
+            d["rowneg"])  # fmt: skip
+
+    step()
+    cuda.synchronize()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or n < 4:
+        for _ in range(10):
+            step()
+        n += 10
+        cuda.synchronize()
+    return m.nrows * m.ncols * n / (time.perf_counter() - t0)
+
+
+def accuracy(n: int, t_end: float) -> None:
+    """Max depth differences GPU - CPU on the benchmark case after *t_end* s."""
+    from emtwin.kernels.flood import FloodModel
+    from emtwin.kernels.flood_cuda import CudaFloodModel
+
+    c = make_model(FloodModel, n, np.float64)
+    c.advance(t_end)
+    for dt_name in ("float64", "float32"):
+        g = make_model(CudaFloodModel, n, np.dtype(dt_name))
+        g.advance(t_end)
+        diff = np.abs(g.h.astype(np.float64) - c.h)
+        print(f"accuracy {n} x {n}, {t_end:g} s, {c.steps} CPU / {g.steps} GPU steps, "
+              f"GPU {dt_name} vs CPU float64: max |dh| {diff.max():.2e} m (depths to "
+              f"{c.h.max():.3f} m), max |d max_depth| "
+              f"{np.abs(g.max_depth - c.max_depth).max():.2e} m, GPU error_rel "
+              f"{g.ledger()['error_rel']:.1e}, CPU {c.ledger()['error_rel']:.1e}")  # fmt: skip
+
+
 def d2d_bandwidth(cuda, nbytes: int = 1 << 30, repeats: int = 10) -> float:
     """Best read + write bandwidth of a device-to-device copy of *nbytes*, B/s."""
     a = cuda.device_array(nbytes // 4, np.float32)
@@ -100,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-seconds", type=float, default=5.0)
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--sim", action="store_true", help="a tiny grid on the CUDA simulator")
+    ap.add_argument(
+        "--accuracy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also compare GPU and CPU depths on an N x N grid after 300 s",
+    )
     args = ap.parse_args(argv)
     if args.sim:
         # must be set before numba is imported (its config reads the environment once)
@@ -134,19 +198,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {dev.name.decode() if isinstance(dev.name, bytes) else dev.name}; "
           f"device-to-device copy {bw / 1e9:.0f} GB/s (read + write); {dtype.name}; "
           f"{per_cell} B per cell-step")  # fmt: skip
+    tiny = make_model(CudaFloodModel, 64, dtype)
+    tr, ts, tw = rate(tiny, 1.0)
+    print(f"per-step host + launch cost (64 x 64 grid): {1e6 * tw / ts:.0f} us")
     print(f"{'cells':>10} {'GPU Mcell/s':>12} {'steps':>6} {'CPU Mcell/s':>12} {'ratio':>7} "
-          f"{'GB/s':>7} {'of copy':>8}")  # fmt: skip
+          f"{'GB/s':>7} {'of copy':>8} {'kernels only':>13}")  # fmt: skip
     for n in args.sizes:
         g = make_model(CudaFloodModel, n, dtype)
         gr, gs, _ = rate(g, args.seconds)
         err = g.ledger()["error_rel"]
+        kr = kernel_rate(g, min(args.seconds, 2.0))
         del g
         c = make_model(FloodModel, n, dtype)
         cr, _, _ = rate(c, args.cpu_seconds, min_steps=2)
         del c
         moved = gr * per_cell
         print(f"{n * n:>10} {gr / 1e6:>12.1f} {gs:>6} {cr / 1e6:>12.1f} {gr / cr:>6.1f}x "
-              f"{moved / 1e9:>7.0f} {moved / bw:>7.0%}   (GPU error_rel {err:.1e})")  # fmt: skip
+              f"{moved / 1e9:>7.0f} {moved / bw:>7.0%} {kr * per_cell / bw:>12.0%}"
+              f"   (GPU error_rel {err:.1e})")  # fmt: skip
+    if args.accuracy:
+        accuracy(args.accuracy, 300.0)
     return 0
 
 

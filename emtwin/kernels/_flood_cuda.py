@@ -20,11 +20,13 @@ launches per step.
    the same Python source compiled for the device).
 
 Face momentum runs in the state dtype (its constants come in ``pd``, typed),
-continuity and boundary faces in float64, as on the CPU. ``h_f^(-7/3)`` is a
-plain power here (no bit tricks). Arrays ``acc`` (float64, 4): boundary
-inflow, boundary outflow, infiltration (m3, running totals since the start)
-and unplaced volume; ``stepbuf`` (float64, 2): h_max (m) and the number of
-negative cells of the last step, the only values the host reads per step.
+continuity and boundary faces in float64, as on the CPU. ``h_f^(-7/3)`` is
+``1 / (h_f^2 cbrt(h_f))`` with libdevice's cube root on a GPU (``FACES``; the
+simulator, which has no libdevice, runs the plain power of :func:`faces`).
+Arrays ``acc`` (float64, 4): boundary inflow, boundary outflow, infiltration
+(m3, running totals since the start) and unplaced volume; ``stepbuf``
+(float64, 2): h_max (m) and the number of negative cells of the last step,
+the only values the host reads per step.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import math
 import types
 
 from numba import cuda, float64
+from numba.cuda import libdevice
 
 from emtwin.kernels._flood_numba import BC_CLOSED, BC_LEVEL, G, fix_negative
 
@@ -72,6 +75,34 @@ def _max(a, b):
 def _min(a, b):
     """The smaller of a and b (a when equal)."""
     return a if a <= b else b
+
+
+@cuda.jit(device=True)
+def _m73_pow(x, pd):
+    """``x^(-7/3)`` as a plain power (the simulator's version: it has no libdevice)."""
+    return x ** pd[C_M73]
+
+
+@cuda.jit(device=True)
+def _m73_f64(x, pd):
+    """``x^(-7/3)`` for x > 0 in float64 as ``1 / (x^2 cbrt(x))``.
+
+    libdevice's cbrt is exact to about 1 ulp like pow, and about 4 times
+    cheaper (80 PTX instructions against 311): the face kernel is bound by
+    arithmetic, not memory, and this power is most of it.
+    """
+    return pd[C_ONE] / (x * x * libdevice.cbrt(x))
+
+
+@cuda.jit(device=True)
+def _m73_f32(x, pd):
+    """``x^(-7/3)`` for x > 0 in float32 as ``1 / (x^2 cbrtf(x))`` (48 PTX instructions
+    against 156 for powf)."""
+    return pd[C_ONE] / (x * x * libdevice.cbrtf(x))
+
+
+# The power used by _face_q; the per-dtype kernels below rebind it.
+_m73 = _m73_pow
 
 
 @cuda.jit(device=True)
@@ -117,10 +148,10 @@ def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt):
     if g0 == 0 or g0 != g1 or not hf > pd[C_DRY]:
         return pd[C_ZERO]
     if nsc:
-        pw = pd[C_N2] * hf ** pd[C_M73]
+        pw = pd[C_N2] * _m73(hf, pd)
     else:
         nf = pd[C_HALF] * (n0 + n1)
-        pw = (pd[C_ONE] * hf ** pd[C_M73]) * (nf * nf)
+        pw = (pd[C_ONE] * _m73(hf, pd)) * (nf * nf)
     num = pd[C_THETA] * q + pd[C_C1] * (ql + qr) - gdt * hf * (e1 - e0) * pd[C_INVDX]
     den = pd[C_ONE] + gdt * math.sqrt(q * q + qt * qt) * pw
     return num / den
@@ -314,3 +345,21 @@ def fix_negative_kernel(h, qx, qy, rowneg, stack, instack, dt, dx, acc):
         bcorr, lost = _fix_negative_dev(h, qx, qy, rowneg, stack, instack, dt, dx)
         acc[A_OUT] -= bcorr
         acc[A_LOST] += lost
+
+
+def _rebind(fn, name: str, **names):
+    """The Python source of the CUDA function *fn* with the global *names* replaced."""
+    py = fn.py_func
+    return types.FunctionType(py.__code__, {**py.__globals__, **names}, name)
+
+
+def _face_kernel(m73, suffix: str):
+    """:func:`faces` compiled with ``h_f^(-7/3)`` from the device function *m73*."""
+    face_q = cuda.jit(device=True)(_rebind(_face_q, f"_face_q_{suffix}", _m73=m73))
+    return cuda.jit(_rebind(faces, f"faces_{suffix}", _face_q=face_q))
+
+
+#: The face kernel a real GPU runs, by state dtype name: the power through
+#: libdevice's cube root. :func:`faces` itself (a plain power) is what the
+#: simulator runs, since it has no libdevice.
+FACES = {"float32": _face_kernel(_m73_f32, "f32"), "float64": _face_kernel(_m73_f64, "f64")}

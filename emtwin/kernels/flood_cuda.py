@@ -54,6 +54,7 @@ class CudaFloodModel(FloodModel):
         bx, by = self._block
         self._grid_f = (math.ceil((nc + 1) / bx), math.ceil((nr + 1) / by))
         self._grid_c = (math.ceil(nc / bx), math.ceil(nr / by))
+        self._faces = _k.faces if simulator_enabled() else _k.FACES[self.dtype.name]
         d: dict = {}
         self._dev = d
         d["z"] = cuda.to_device(self._z)
@@ -154,7 +155,7 @@ class CudaFloodModel(FloodModel):
             n = self._n_in
             _k.add_depth[math.ceil(n / 64), 64](d["h"], d["in_rows"], d["in_cols"], d["dd"])
         bcv = self._bcv
-        _k.faces[self._grid_f, self._block](
+        self._faces[self._grid_f, self._block](
             d["h"], d["z"], d["grp"], d["n"], self._nsc, d["qx"], d["qy"], d["qxn"], d["qyn"],
             d["pd"], self.dtype.type(G * dt), d["bct"], float(bcv[0]), float(bcv[1]),
             float(bcv[2]), float(bcv[3]), float(dt), self.dx, self.dry_tol, d["acc"],
