@@ -102,6 +102,21 @@ def _compare(a, b) -> dict:
     return out
 
 
+def _probe(a, b) -> dict:
+    """Differences of the coupling reads (edge depths, point depths, stats) CPU - GPU."""
+    indptr, cells = np.array([0, 3, 3, 7]), np.array([0, 8, 15, 48, 1, 2, 3])
+    region = np.zeros((7, 7), bool)
+    region[:4] = True
+    out = {"edges": float(np.abs(a.edge_depths(indptr, cells)
+                                 - b.edge_depths(indptr, cells)).max()),
+           "at": float(np.abs(a.depths_at(cells) - b.depths_at(cells)).max()),
+           "edges_max": float(a.edge_depths(indptr, cells).max())}  # fmt: skip
+    for key, reg in (("all", None), ("region", region)):
+        sa, sb = a.depth_stats(0.05, reg), b.depth_stats(0.05, reg)
+        out[key] = [sa[0], sb[0], abs(sa[1] - sb[1]), abs(sa[2] - sb[2])]
+    return out
+
+
 def child_sim() -> dict:
     """Everything that needs the simulator; returns the measured differences."""
     import logging
@@ -125,7 +140,7 @@ def child_sim() -> dict:
             a.advance(t)
             b.advance(t)
             mid[t] = float(np.max(np.abs(a.h - b.h)))
-        res[f"mixed_{dtype}"] = _compare(a, b) | {"mid": mid[15.0]}
+        res[f"mixed_{dtype}"] = _compare(a, b) | {"mid": mid[15.0], "probe": _probe(a, b)}
     # the negative-depth repair: count the CPU calls; the device allocates its stack on use
     calls = []
     orig = nb.fix_negative
@@ -210,6 +225,7 @@ def child_ptx() -> dict:
         cc8 = pytypes.SimpleNamespace(compute_capability=(8, 0))
         dispatcher.get_current_device = lambda: cc8
     from emtwin.kernels import _flood_cuda as k
+    from emtwin.kernels import _probe_cuda as pk
 
     out = {}
     for f in (nt.float32, nt.float64):
@@ -226,6 +242,13 @@ def child_ptx() -> dict:
         }  # fmt: skip
         for name, sig in sigs.items():
             ptx, _ = cuda.compile_ptx(getattr(k, name).py_func, sig, cc=(8, 0))
+            out[f"{name}_{f}"] = ".entry" in ptx
+        for name, sig in {
+            "edge_max": (nt.int64[::1], nt.int64[::1], a2, acc),
+            "gather": (a2, nt.int64[::1], acc),
+            "stats": (a2, u8, nt.boolean, f64, acc),
+        }.items():
+            ptx, _ = cuda.compile_ptx(getattr(pk, name).py_func, sig, cc=(8, 0))
             out[f"{name}_{f}"] = ".entry" in ptx
         # the face kernel a real GPU runs (the power through libdevice's cbrt)
         ptx, _ = cuda.compile_ptx(k.FACES[str(f)].py_func, sigs["faces"], cc=(8, 0))
@@ -271,7 +294,7 @@ def test_kernels_compile_for_the_gpu(children: dict) -> None:
     r = children["ptx"]
     if "skip" in r:
         pytest.skip(r["skip"])
-    assert len(r) == 10 and all(r.values()), r
+    assert len(r) == 16 and all(r.values()), r
 
 
 def _rel(d: dict) -> float:
@@ -290,6 +313,18 @@ def test_float64_matches_the_cpu_kernel(sim: dict) -> None:
     # measured: differences of 1e-16..1e-15 (only the order of float round-off differs)
     assert r["h"]["abs"] < 1e-12 and r["speed_now"] < 1e-10
     assert r["aidr_equal"]
+
+
+def test_coupling_reads_match_the_cpu(sim: dict) -> None:
+    """edge_depths, depths_at and depth_stats computed on the device = on the CPU."""
+    for dtype, tol in (("float64", 1e-12), ("float32", 1e-5)):
+        r = sim[f"mixed_{dtype}"]["probe"]
+        assert r["edges_max"] > 0.01  # the edges are wet: the comparison means something
+        assert r["edges"] < tol and r["at"] < tol, (dtype, r)
+        for key in ("all", "region"):
+            n_cpu, n_gpu, dsum, dmax = r[key]
+            assert n_cpu > 0 and abs(n_cpu - n_gpu) <= (0 if dtype == "float64" else 1)
+            assert dsum < 100 * tol and dmax < tol, (dtype, key, r[key])
 
 
 def test_float64_ledger_closes_and_matches(sim: dict) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from emtwin.errors import KernelError
 from emtwin.kernels import _flood_numba as _nb
 from emtwin.kernels.hazard_rating import aidr_class, hazard_rating
+from emtwin.kernels.road_state import edge_max_depth
 
 __all__ = ["FloodModel", "SIDES", "DT_DEPTH_FLOOR_M"]
 
@@ -312,6 +313,39 @@ class FloodModel:
         """Cell-centre speed ``sqrt(u^2 + v^2)``, m/s, shape (nrows, ncols); 0 where dry."""
         u, v = self.velocity()
         return np.hypot(u, v)
+
+    # ------------------------------------------------------------------ coupling reads
+    # What a coupled component needs every coupling step, as small results: a GPU
+    # backend computes them on the device and copies back only these.
+
+    def edge_depths(self, indptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """Deepest water (m) under each road edge of a CSR edge->cell index.
+
+        *indptr* (n_edges + 1) and *cells* (flat ``row * ncols + col``) as in
+        :func:`emtwin.kernels.road_state.edge_max_depth`; negative depths count
+        as 0. A GPU backend uploads the index once per pair of array objects:
+        pass new arrays, not changed ones, when the index changes. Returns
+        shape (n_edges,), the state dtype on the CPU.
+        """
+        return edge_max_depth(indptr, cells, self.h.reshape(-1))
+
+    def depths_at(self, cells: np.ndarray) -> np.ndarray:
+        """Depth (m) at flat cell indices *cells* (``row * ncols + col``), float64."""
+        return self.h.reshape(-1)[np.asarray(cells, np.int64)].astype(np.float64)
+
+    def depth_stats(self, threshold_m: float,
+                    region: np.ndarray | None = None) -> tuple[int, float, float]:  # fmt: skip
+        """(cells with depth >= *threshold_m*, sum of depths m, max depth m) over *region*.
+
+        *region*: bool mask of the grid's shape (all cells when None; a GPU
+        backend uploads it once per array object). The sum is accumulated in
+        float64; the max is 0 for an empty region.
+        """
+        h = self.h if region is None else self.h[region]
+        if not h.size:
+            return 0, 0.0, 0.0
+        return (int(np.count_nonzero(h >= threshold_m)), float(h.sum(dtype=np.float64)),
+                float(h.max()))  # fmt: skip
 
     # ------------------------------------------------------------------ forcing
 

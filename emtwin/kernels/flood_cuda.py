@@ -21,9 +21,11 @@ from numba import cuda
 
 from emtwin.errors import KernelError
 from emtwin.kernels import _flood_cuda as _k
+from emtwin.kernels import _probe_cuda as _probe
 from emtwin.kernels._flood_numba import G
 from emtwin.kernels.backend import cuda_available, simulator_enabled
 from emtwin.kernels.flood import FloodModel
+from emtwin.kernels.road_state import edge_max_depth
 
 __all__ = ["CudaFloodModel"]
 
@@ -76,6 +78,7 @@ class CudaFloodModel(FloodModel):
         self._push_state = False  # host state newer than the device: upload before stepping
         self._push_rmult = True
         self._n_in = -1  # inflow cells on the device
+        self._probe: dict = {}  # coupling-read indices on the device (see _cached)
         key = self.dtype.name
         if key not in _WARM and not simulator_enabled():
             _WARM.add(key)
@@ -255,6 +258,77 @@ class CudaFloodModel(FloodModel):
     def unplaced_m3(self) -> float:
         """Volume the negative-depth repair could not place, m3 (0 unless something broke)."""
         return float(self._dev["acc"].copy_to_host()[_k.A_LOST]) + self._unplaced
+
+    # ------------------------------------------------------------------ coupling reads
+
+    def _cached(self, key: tuple, make):
+        """A device-side object built once per key (which holds the host arrays it
+        was made from, so that their ids stay theirs)."""
+        hit = self._probe.get(key)
+        if hit is None:
+            hit = self._probe[key] = make()
+        return hit
+
+    def edge_depths(self, indptr: np.ndarray, cells: np.ndarray) -> np.ndarray:  # noqa: D102
+        n_edges = len(indptr) - 1
+
+        def make():
+            edge_max_depth(indptr, cells, np.zeros(self.nrows * self.ncols))  # checks the index
+            return (indptr, cells, cuda.to_device(np.asarray(indptr, np.int64)),
+                    cuda.to_device(np.asarray(cells, np.int64)),
+                    cuda.device_array(max(n_edges, 1), np.float64))  # fmt: skip
+
+        _, _, d_ptr, d_cells, d_out = self._cached(("edges", id(indptr), id(cells)), make)
+        if n_edges == 0:
+            return np.zeros(0)
+        _probe.edge_max[math.ceil(n_edges / _probe.THREADS), _probe.THREADS](
+            d_ptr, d_cells, self._dev["h"], d_out)  # fmt: skip
+        return d_out.copy_to_host()[:n_edges]
+
+    edge_depths.__doc__ = FloodModel.edge_depths.__doc__
+
+    def depths_at(self, cells: np.ndarray) -> np.ndarray:  # noqa: D102
+        n = len(cells)
+        if n == 0:
+            return np.zeros(0)
+
+        def make():
+            flat = np.asarray(cells, np.int64)
+            if flat.min() < 0 or flat.max() >= self.nrows * self.ncols:
+                raise KernelError(f"depths_at: cell indices must be in [0, "
+                                  f"{self.nrows * self.ncols}), got {flat.min()}..{flat.max()}")
+            return cells, cuda.to_device(flat), cuda.device_array(n, np.float64)
+
+        _, d_cells, d_out = self._cached(("cells", id(cells)), make)
+        _probe.gather[math.ceil(n / _probe.THREADS), _probe.THREADS](
+            self._dev["h"], d_cells, d_out)  # fmt: skip
+        return d_out.copy_to_host()
+
+    depths_at.__doc__ = FloodModel.depths_at.__doc__
+
+    def depth_stats(self, threshold_m: float,
+                    region: np.ndarray | None = None) -> tuple[int, float, float]:  # fmt: skip
+        if region is None:
+            n_region, d_region = self.nrows * self.ncols, self._dev["grp"]
+        else:
+            def make():
+                r = np.ascontiguousarray(region, np.uint8)
+                return region, int(r.sum()), cuda.to_device(r)
+
+            _, n_region, d_region = self._cached(("region", id(region)), make)
+        if n_region == 0:
+            return 0, 0.0, 0.0
+        buf = self._dev.get("stats")
+        if buf is None:
+            buf = self._dev["stats"] = cuda.device_array(3, np.float64)
+        buf.copy_to_device(np.array([0.0, 0.0, -1.0e300]))
+        blocks = min(math.ceil(self.nrows * self.ncols / _probe.THREADS), 1024)
+        _probe.stats[blocks, _probe.THREADS](self._dev["h"], d_region, region is not None,
+                                            float(threshold_m), buf)  # fmt: skip
+        cnt, tot, mx = buf.copy_to_host()
+        return int(round(cnt)), float(tot), float(mx)
+
+    depth_stats.__doc__ = FloodModel.depth_stats.__doc__
 
 
 def _cuda_warm_up(dtype: np.dtype) -> None:

@@ -25,7 +25,6 @@ from emtwin.kernels.apron import apron_sources
 from emtwin.kernels.backend import select_backend
 from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import pregnolato_speed_factor
-from emtwin.kernels.road_state import edge_max_depth
 from emtwin.scenarios.models import FloodHazard, Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.engine import Frames
@@ -265,10 +264,12 @@ class HazardComponent(Component):
         if now > self.model.t:
             self.model.advance(now)
         self._publish_roads()
-        h = self._domain_h()
-        area = float(np.count_nonzero(h >= FLOODED_DEPTH_M)) * self.cell_area
-        self.peak_area = max(self.peak_area, area)
-        self.peak_volume = max(self.peak_volume, float(h.sum(dtype=np.float64)) * self.cell_area)
+        # small reductions only: on a GPU the depth grid stays on the device
+        wet, total, _ = self.model.depth_stats(
+            FLOODED_DEPTH_M, self.domain if self.apron_cells else None
+        )
+        self.peak_area = max(self.peak_area, float(wet) * self.cell_area)
+        self.peak_volume = max(self.peak_volume, total * self.cell_area)
 
     def _domain_h(self) -> np.ndarray:
         """Depths (m) on the terrain's own cells (apron cells left out; flat when any)."""
@@ -280,12 +281,11 @@ class HazardComponent(Component):
         if rs is None or self.world.edge_cells is None:
             return
         idx = self.world.edge_cells
-        h = self.model.h.reshape(-1)
-        depth = edge_max_depth(idx.indptr, idx.cells, h)
+        depth = self.model.edge_depths(idx.indptr, idx.cells)
         if self._bridges.size:
             # a bridge carries the water above its deck, not the river under it
             cells = self._bridge_cells_flat
-            eta = self.world.terrain.z.reshape(-1)[cells] + h[cells]
+            eta = self.world.terrain.z.reshape(-1)[cells] + self.model.depths_at(cells)
             top = np.maximum.reduceat(eta, self._bridge_starts)
             depth[self._bridges] = np.maximum(top - self._bridge_deck, 0.0)
         closed = depth >= self.spec.road_closure_depth
