@@ -169,25 +169,27 @@ def _x_hf(zr, hr, gr, neg, hfb):
         hfb[j] = hf if (g0 != 0) & (g0 == gr[j]) else neg
 
 
-def _pw(hfb, dry, n2, lo, hi, pw):
-    """n^2 h_flow^(-7/3) (h_flow floored at dry) on faces lo..hi-1, in the dtype of pw."""
+def _pw(hfb, dry, n2, first, n, pw):
+    """n^2 h_flow^(-7/3) (h_flow floored at dry) on faces first..n-1, first 0 or 1."""
 
 
 @overload(_pw, jit_options={"error_model": "numpy"})
-def _pw_impl(hfb, dry, n2, lo, hi, pw):
-    if hfb.dtype == types.float32:
+def _pw_impl(hfb, dry, n2, first, n, pw):
+    # Each loop starts at a constant: with a start known only at run time the
+    # index may be negative as far as LLVM can tell, Numba's wraparound select
+    # stays in the address, and the loop vectorises as gather/scatter, which
+    # made the whole step 2.2 times slower (benchmarks/flood_kernel.py).
+    pow_ = pow_m73_f32 if hfb.dtype == types.float32 else pow_m73
 
-        def impl32(hfb, dry, n2, lo, hi, pw):
-            for j in range(lo, hi):
-                pw[j] = n2 * pow_m73_f32(max(hfb[j], dry))
+    def impl(hfb, dry, n2, first, n, pw):
+        if first == 0:
+            for j in range(n):
+                pw[j] = n2 * pow_(max(hfb[j], dry))
+        else:
+            for j in range(1, n):
+                pw[j] = n2 * pow_(max(hfb[j], dry))
 
-        return impl32
-
-    def impl64(hfb, dry, n2, lo, hi, pw):
-        for j in range(lo, hi):
-            pw[j] = n2 * pow_m73(max(hfb[j], dry))
-
-    return impl64
+    return impl
 
 
 @njit(cache=True, error_model="numpy")
