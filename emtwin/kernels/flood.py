@@ -74,6 +74,23 @@ def _interp(t: list[float], v: list[float], x: float, outside_zero: bool) -> flo
     return v[i] + (x - t[i]) / (t[i + 1] - t[i]) * (v[i + 1] - v[i])
 
 
+def _written(a: np.ndarray, dtype) -> np.ndarray:
+    """A C-contiguous copy of *a* in *dtype*, every page of it written.
+
+    The cores update the records (and depths inside the mask) as
+    ``x = new if new > x else x``, which LLVM compiles to AVX-512 masked
+    stores. Memory from ``np.zeros`` (calloc) stays mapped to the shared zero
+    page until first written, and on the AMD EPYC development machine a masked
+    store to such a page is slow every time, even with nothing to store: on
+    dry ground, where the max speed never changes, that made the riverside
+    step three times slower (docs/flood.md, Performance). Filling a fresh
+    array writes every page.
+    """
+    out = np.empty(np.shape(a), dtype)
+    out[...] = a
+    return out
+
+
 class FloodModel:
     """A local inertial flood on a raster, advanced with :meth:`advance`.
 
@@ -186,17 +203,18 @@ class FloodModel:
         self._z = np.ascontiguousarray(np.where(mask, z, 0.0), dtype=dtype)
         self._grp = np.ascontiguousarray(mask, dtype=np.uint8)
         self._n = np.ascontiguousarray(nman, dtype=dtype)
-        self._h = np.ascontiguousarray(h, dtype=dtype)
-        self._qx = np.zeros((nr, nc + 1), dtype)
-        self._qy = np.zeros((nr + 1, nc), dtype)
+        self._h = _written(h, dtype)
+        self._qx = _written(np.zeros((nr, nc + 1)), dtype)
+        self._qy = _written(np.zeros((nr + 1, nc)), dtype)
         # running records
         wet = self._h >= self.dry_tol
-        self._maxd = self._h.copy()
-        self._maxs = np.zeros(shape, dtype)
+        self._maxd = _written(self._h, dtype)
+        self._maxs = _written(np.zeros(shape), dtype)
         hr0 = hazard_rating(self._h, 0.0, self.debris_factor)
-        self._maxhr = np.where(wet, hr0, 0.0).astype(dtype)
-        self._maxa = np.where(wet, aidr_class(self._h, 0.0), 0).astype(np.int8)
-        self._arr = np.where(mask & (self._h >= self.arrival_depth), 0.0, np.nan)
+        self._maxhr = _written(np.where(wet, hr0, 0.0), dtype)
+        self._maxa = _written(np.where(wet, aidr_class(self._h, 0.0), 0), np.int8)
+        self._arr = _written(np.where(mask & (self._h >= self.arrival_depth), 0.0, np.nan),
+                             np.float64)  # fmt: skip
         # chunks of rows for the parallel pass and their scratch rows
         nch = 1
         if nr * nc >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1:
