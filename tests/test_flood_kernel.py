@@ -284,8 +284,8 @@ def _grid(**kw):
         (lambda: FloodModel(np.zeros((6, 8)), None, 0.0), "dx must be a positive"),
         (lambda: _grid(manning=0.0), "manning n must be > 0"),
         (lambda: _grid(theta=1.5), "theta must be in [0, 1]"),
-        (lambda: _grid(alpha=0.0), "alpha must be in (0, 1]"),
-        (lambda: _grid(alpha=1.2), "alpha must be in (0, 1]"),
+        (lambda: _grid(alpha=0.0), "alpha must be in (0, 0.7071]"),
+        (lambda: _grid(alpha=0.75), "alpha must be in (0, 0.7071] (1/sqrt(2)"),
         (lambda: _grid().add_inflow([1], [1], [0, 60, 30], [1, 2, 3]), "strictly increasing"),
         (lambda: _grid().set_rain([10, 0], [1, 2]), "strictly increasing"),
         (lambda: _grid().add_inflow([6], [1], [0, 60], [1, 1]), "outside the domain grid"),
@@ -312,3 +312,68 @@ def test_inflow_outside_mask_and_nan_outside_mask_allowed():
         m.add_inflow([0], [3], [0, 60], [1, 1])
     with pytest.raises(KernelError, match="outside the domain mask"):
         m.add_reservoir(([0], [3]), 1.0, 60.0)
+
+
+def test_blow_up_is_a_clear_error():
+    """A non-finite depth stops the run at the step it appears, naming the step."""
+    m = FloodModel(np.zeros((8, 8)), None, 5.0, h0=0.1)
+    m.advance(5.0)
+    m._h[3, 4] = np.inf  # what an unstable step leaves behind
+    with pytest.raises(KernelError, match="became unstable in the step from t = 5.000 s"):
+        m.advance(10.0)
+    m2 = FloodModel(np.zeros((8, 8)), None, 5.0, h0=0.1)
+    m2._h[1, 1] = np.nan
+    with pytest.raises(KernelError, match="depth is no longer finite"):
+        m2.advance(1.0)
+
+
+def test_infiltration_empties_a_still_pond_at_its_rate():
+    """Flat closed pond, 0.1 m deep, 36 mm/h for 1 h: 0.064 m left everywhere."""
+    m = FloodModel(np.zeros((6, 7)), None, 10.0, h0=0.1)
+    m.set_infiltration(36.0)
+    m.advance(3600.0)
+    assert np.abs(np.asarray(m.h) - 0.064).max() < 1e-12
+    led = m.ledger()
+    assert led["infiltration"] == pytest.approx(0.036 * 42 * 100.0, rel=1e-12)
+    # and never more than is there: 2 h more at 36 mm/h leaves an empty pond
+    m.advance(3600.0 * 3)
+    assert np.abs(np.asarray(m.h)).max() < 1e-12
+    assert m.ledger()["infiltration"] == pytest.approx(0.1 * 42 * 100.0, rel=1e-12)
+
+
+def test_rain_grid_adds_the_multiplied_volume():
+    """Rain with a per-cell multiplier: volume = sum(mult) x rate x t x dx^2."""
+    rng = np.random.default_rng(3)
+    z = rng.uniform(0.0, 0.5, (9, 11))
+    mult = rng.uniform(0.0, 2.0, z.shape)
+    m = FloodModel(z, None, 5.0)
+    m.set_rain([0.0, 1200.0], [30.0, 0.0], multiplier=mult)
+    m.advance(1800.0)
+    expected = mult.sum() * 30.0 / 1000.0 * (1200.0 / 3600.0) * 25.0
+    stored = float(np.asarray(m.h, dtype=np.float64).sum()) * 25.0
+    assert stored == pytest.approx(expected, rel=1e-12)
+    assert m.ledger()["rain_in"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_open_boundary_with_a_slope_carries_manning_normal_depth():
+    """Steady uniform flow down a plane channel: h = (q n / sqrt(S))^(3/5) (Manning).
+
+    A 3-cell-wide channel of 10 m cells on slope S = 0.001, Q = 3 m3/s put in
+    at its head, open outlet with friction slope S. At steady state the
+    momentum equation of the scheme reduces to Manning's, so the depth along
+    the channel and at the outlet is the normal depth, and outflow equals Q.
+    """
+    s_bed, n, q_in, dx = 0.001, 0.03, 3.0, 10.0
+    cols = 60
+    x = np.arange(cols) * dx
+    z = np.tile(1.0 - s_bed * x, (3, 1))
+    m = FloodModel(z, None, dx, manning=n)
+    m.add_inflow([0, 1, 2], [0, 0, 0], [0.0, 1e6], [q_in, q_in])
+    m.set_boundary("east", "open", slope=s_bed)
+    m.advance(3 * 3600.0)
+    h_normal = (q_in / (3 * dx) * n / np.sqrt(s_bed)) ** 0.6  # 0.2436 m
+    h = np.asarray(m.h)
+    assert np.abs(h[:, 10:] - h_normal).max() < 1e-9 * h_normal  # measured 4e-14
+    v0 = m.ledger()["boundary_out"]
+    m.advance(m.t + 600.0)
+    assert (m.ledger()["boundary_out"] - v0) / 600.0 == pytest.approx(q_in, rel=1e-4)

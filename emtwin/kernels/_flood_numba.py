@@ -301,21 +301,29 @@ def _cont(hr, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx):
 
 @njit(cache=True, error_model="numpy")
 def _stats(hr):
-    """(max depth, number of negative depths) of a row; four chains for speed."""
+    """(max depth, number of negative depths) of a row; four chains for speed.
+
+    The max is NaN when any depth is NaN or infinite (``x - x`` is 0 for a
+    finite x and NaN otherwise, and is summed alongside), so that a blow-up
+    is caught at the step it happens.
+    """
     n = hr.shape[0]
     m0 = m1 = m2 = m3 = 0.0
+    bad = 0.0
     neg = 0
     j = 0
     while j + 4 <= n:
         a, b, c, d = hr[j], hr[j + 1], hr[j + 2], hr[j + 3]
         m0, m1, m2, m3 = max(m0, a), max(m1, b), max(m2, c), max(m3, d)
+        bad += ((a - a) + (b - b)) + ((c - c) + (d - d))
         neg += (a < 0) + (b < 0) + (c < 0) + (d < 0)
         j += 4
     while j < n:
         m0 = max(m0, hr[j])
+        bad += hr[j] - hr[j]
         neg += hr[j] < 0
         j += 1
-    return max(max(m0, m1), max(m2, m3)), neg
+    return max(max(m0, m1), max(m2, m3)) + bad, neg
 
 
 @njit(cache=True, error_model="numpy")
@@ -498,6 +506,7 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
     vout = 0.0
     infil = 0.0
     hmax = 0.0
+    nonfinite = 0.0  # NaN once a row had a NaN or infinite depth (see _stats)
     for f in range(a, b + 1):
         own = f < b or last
         # old qy of face row f + 1 (the cross-flow of the x-faces of row f)
@@ -563,6 +572,7 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
             _cont(hr_, gr, qxr, qyN, qb, rain_dt, rrow, rsc, inf_dt, dtdx)
             hm, nneg = _stats(hr_)
             hmax = max(hmax, hm)
+            nonfinite += hm - hm
             rowneg[r] = nneg
             _rec_depth(hr_, maxd[r])
             _rec_speed(hr_, qxr, qyN, qb, pd, sp, maxs[r])
@@ -571,7 +581,7 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
     chacc[k, 0] = vin
     chacc[k, 1] = vout
     chacc[k, 2] = infil * dx * dx
-    chacc[k, 3] = hmax
+    chacc[k, 3] = hmax + nonfinite
 
 
 @njit(cache=True, error_model="numpy")
@@ -599,16 +609,18 @@ def _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, starts, sq, sh, sqx, qyb, p
 @njit(cache=True, error_model="numpy")
 def _finish(chacc, rowneg, vin, vout):
     hmax = 0.0
+    nonfinite = 0.0
     infil = 0.0
     for k in range(chacc.shape[0]):
         vin += chacc[k, 0]
         vout += chacc[k, 1]
         infil += chacc[k, 2]
         hmax = max(hmax, chacc[k, 3])
+        nonfinite += chacc[k, 3] - chacc[k, 3]
     nneg = 0
     for r in range(rowneg.shape[0]):
         nneg += rowneg[r]
-    return hmax, vin, vout, infil, nneg
+    return hmax + nonfinite, vin, vout, infil, nneg
 
 
 @njit(cache=True, error_model="numpy")

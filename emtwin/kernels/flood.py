@@ -23,7 +23,7 @@ from emtwin.kernels import _flood_numba as _nb
 from emtwin.kernels.hazard_rating import aidr_class, hazard_rating
 from emtwin.kernels.road_state import edge_max_depth
 
-__all__ = ["FloodModel", "SIDES", "DT_DEPTH_FLOOR_M"]
+__all__ = ["FloodModel", "SIDES", "DT_DEPTH_FLOOR_M", "ALPHA_MAX"]
 
 #: Boundary sides, in the order the kernel stores them. Row 0 is the north edge.
 SIDES = ("north", "south", "west", "east")
@@ -32,6 +32,9 @@ SIDES = ("north", "south", "west", "east")
 DT_DEPTH_FLOOR_M = 0.01
 #: Grids with fewer cells step on one thread (no parallel region).
 PARALLEL_MIN_CELLS = 65_536
+#: Largest Courant factor accepted: 1/sqrt(2), the 2-D stability limit of the
+#: frictionless staggered scheme (docs/flood.md, Stability).
+ALPHA_MAX = 1.0 / math.sqrt(2.0)
 _KINDS = {"closed": _nb.BC_CLOSED, "open": _nb.BC_OPEN, "level": _nb.BC_LEVEL}
 _MM_H = 1.0 / 3.6e6  # mm/h -> m/s
 _WARM: set[tuple[str, bool]] = set()
@@ -113,7 +116,7 @@ class FloodModel:
     theta
         q-centring weight of de Almeida et al. (2012) in [0, 1]; 1 is Bates 2010.
     alpha
-        Courant factor in (0, 1] of the step ``dt = alpha dx / sqrt(g h_max)``.
+        Courant factor in (0, 1/sqrt(2)] of the step ``dt = alpha dx / sqrt(g h_max)``.
     dtype
         np.float64 or np.float32 for the state arrays; the ledger is float64.
     dry_tol
@@ -151,10 +154,13 @@ class FloodModel:
         if not (np.isfinite(dx) and dx > 0):
             _fail(f"dx must be a positive cell size in m, got {dx!r}")
         for name, val, lo, hi, lo_open in (("theta", theta, 0.0, 1.0, False),
-                                           ("alpha", alpha, 0.0, 1.0, True)):  # fmt: skip
+                                           ("alpha", alpha, 0.0, ALPHA_MAX, True)):  # fmt: skip
             if not (np.isfinite(val) and (val > lo if lo_open else val >= lo) and val <= hi):
-                rng = f"({lo:g}, {hi:g}]" if lo_open else f"[{lo:g}, {hi:g}]"
-                _fail(f"{name} must be in {rng}, got {val!r}")
+                rng = f"({lo:g}, {hi:.4g}]" if lo_open else f"[{lo:g}, {hi:g}]"
+                why = (" (1/sqrt(2): above it the step c dt/dx goes past the 2-D stability"
+                       " limit of the staggered scheme; 0.5 is the tested default)"
+                       if name == "alpha" else "")  # fmt: skip
+                _fail(f"{name} must be in {rng}{why}, got {val!r}")
         for name, val in (("dry_tol", dry_tol), ("arrival_depth", arrival_depth)):
             if not (np.isfinite(val) and val > 0):
                 _fail(f"{name} must be a positive depth in m, got {val!r}")
@@ -579,6 +585,11 @@ class FloodModel:
             self._bcv[s] = _interp(lt, lv, t, False)
         rain = self._rain_rate(t) * dt
         hmax, vin, vout, vinf = self._kernel_step(dt, t_new, rain, inflow)
+        if not math.isfinite(hmax):
+            _fail(f"the flood became unstable in the step from t = {t:.3f} s to "
+                  f"{t_new:.3f} s (dt {dt:.4g} s): the depth is no longer finite. Lower "
+                  f"alpha (now {self.alpha:g}) or theta (now {self.theta:g}), or check "
+                  "the forcing")  # fmt: skip
         led = self._led
         led["rain_in"] += rain * self._rain_cells * area
         led["boundary_in"] += vin
@@ -648,7 +659,9 @@ class FloodModel:
             t_new = self._bp[i]
         t_new = min(t_new, t_end)
         if not t_new > self.t:  # pragma: no cover - only if dt fell below the clock's ulp
-            _fail(f"advance: the time step underflowed at t = {self.t!r} s")
+            _fail(f"advance: the time step underflowed at t = {self.t!r} s (max depth "
+                  f"{self._hmax:.3g} m): the flood probably became unstable; lower alpha "
+                  f"(now {self.alpha:g})")  # fmt: skip
         return t_new - self.t, t_new
 
     def _level_depth(self, t: float) -> float:
