@@ -22,6 +22,8 @@ from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Scenario
 from emtwin.sim import Component
 from emtwin.sim.batch import CatalogError, run_batch, run_seed
+from emtwin.sim.batch.index import response_index
+from emtwin.sim.batch.worker import flatten
 
 # rain of 50 mm/h for 10 min on a closed 1 km x 1 km box stays on it: 8333.3 m3
 RAIN_M3 = 1e6 * 0.050 / 6
@@ -152,6 +154,19 @@ def test_killed_batch_resumes_and_matches_two_workers_and_dask(
     pd.testing.assert_frame_equal(timeless(dask.table), ref)
 
 
+def test_dask_without_a_scheduler_starts_its_own_process_cluster(
+    town: Path, tmp_path: Path
+) -> None:
+    """executor="dask" with no scheduler: a LocalCluster of worker processes (workers=1)
+    gives the same table as the runs done in this process."""
+    local = run_batch(town, runs=2, out_dir=tmp_path / "local", workers=0)
+    dask = run_batch(town, runs=2, out_dir=tmp_path / "dask", executor="dask", workers=1)
+    assert dask.counts == {"pending": 0, "done": 2, "failed": 0} and dask.executed == 2
+    ref = timeless(local.table)
+    assert ref["flood.peak_volume_m3"].nunique() == 2
+    pd.testing.assert_frame_equal(timeless(dask.table), ref)
+
+
 def test_keyboard_interrupt_loses_no_finished_run(
     town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,6 +213,25 @@ def test_a_folder_of_another_batch_is_refused(town: Path, tmp_path: Path) -> Non
         run_batch(town, runs=0, out_dir=tmp_path / "c", workers=0)
 
 
+def test_index_counts_people_whose_class_rose_to_h3_after_their_first_exposure() -> None:
+    """100 residents, 95 safe; 3 first exposed at H2 whose home water then reached H3, 1 at
+    H1 throughout: the exposed part is 3/100 = 0.03 on [best 0, worst 0.05] -> 40."""
+    aidr = dict.fromkeys(map(str, range(1, 7)), 0)
+    summary = {"evacuation": {
+        "people": 100, "out": 90, "sheltered": 5,
+        "exposed_by_aidr": {**aidr, "1": 1, "2": 3},
+        "exposed_by_peak_aidr": {**aidr, "1": 1, "3": 3},
+    }}  # fmt: skip
+    ix = response_index(flatten(summary))
+    assert ix.values["exposed"] == pytest.approx(0.03)
+    assert ix.scores["safe"] == pytest.approx(95.0) and ix.scores["exposed"] == pytest.approx(40.0)
+    assert ix.score == pytest.approx((0.3 * 95 + 0.3 * 40) / 0.6)  # no calls: 2 parts
+    # a run written before the peak key: the class at first exposure (H2) is all there is
+    del summary["evacuation"]["exposed_by_peak_aidr"]
+    old = response_index(flatten(summary))
+    assert old.values["exposed"] == 0 and old.scores["exposed"] == 100
+
+
 runner = CliRunner()
 
 
@@ -216,6 +250,17 @@ def test_batch_command_prints_intervals_and_keeps_map_files(town: Path, tmp_path
     again = runner.invoke(app, ["batch", str(town), "--runs", "3", "--workers", "0", "--out",
                                 str(out), "--quiet"])  # fmt: skip
     assert again.exit_code == 0 and "(0 run now, 3 done before)" in again.output
+
+
+def test_keep_all_keeps_every_output_file_with_the_report(town: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    res = runner.invoke(app, ["batch", str(town), "--runs", "1", "--workers", "0", "--out",
+                              str(out), "--keep", "all", "--quiet"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    files = {p.name for p in (out / "runs" / "00000").iterdir()}
+    assert {"summary.json", "max_depth.tif", "map.html", "report.html",
+            "events.parquet"} <= files  # fmt: skip
+    assert (out / "runs" / "00000" / "report.html").stat().st_size > 0
 
 
 def test_batch_command_bad_input(town: Path, tmp_path: Path) -> None:

@@ -213,7 +213,9 @@ def test_adding_units_never_worsens_a_seeds_response(tmp_path: Path, toy_only) -
 
 METRICS = {"evacuation.people": 1000, "evacuation.out": 600, "evacuation.sheltered": 200,
            **{f"evacuation.exposed_by_aidr.{k}": v for k, v in
-              zip(range(1, 7), [50, 0, 10, 0, 0, 0], strict=True)},
+              zip(range(1, 7), [50, 0, 0, 0, 0, 0], strict=True)},  # first class met
+           **{f"evacuation.exposed_by_peak_aidr.{k}": v for k, v in
+              zip(range(1, 7), [40, 0, 10, 0, 0, 0], strict=True)},  # worst class met
            "dispatch.calls": 20, "dispatch.unserved": 2,
            "dispatch.by_priority.1.response_p90_s": 1800.0,
            "dispatch.by_priority.2.response_p90_s": 2400.0}  # fmt: skip

@@ -372,6 +372,25 @@ def test_map_is_sampled_to_its_size_budget(small_world) -> None:
         build_map(res, basemap="satellite-hd")
 
 
+def test_map_says_when_the_evacuation_recorded_a_sample_of_trips(small_world) -> None:
+    # as in the riverside run: 7,766 households left home, the trips of 1,957 were recorded
+    res = fake_results(small_world)
+    res.summary["evacuation"].update(trips_sampled=True, trips_households=1957,
+                                     trips_of_households=7766)  # fmt: skip
+    page = build_map(res)
+    tags, _, cfg = parse_map(page)
+    note = "evacuation trips: trips of 1,957 of 7,766 households recorded (evacuation sample)"
+    assert cfg["notes"] == [note] and cfg["sampled"] is True
+    meta = next(a for t, a in tags.tags if t == "meta" and a.get("name") == "emtwin-sampled")
+    assert meta["content"] == note
+    # every household's trips recorded: nothing to say
+    res.summary["evacuation"].update(trips_sampled=False, trips_households=3,
+                                     trips_of_households=3)  # fmt: skip
+    tags, _, cfg = parse_map(build_map(res))
+    meta = next(a for t, a in tags.tags if t == "meta" and a.get("name") == "emtwin-sampled")
+    assert cfg["notes"] == [] and cfg["sampled"] is False and meta["content"] == "no"
+
+
 # ---------------------------------------------------------------- charts and report
 
 

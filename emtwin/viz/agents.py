@@ -82,6 +82,22 @@ def _trip_data(results: Any, t: pd.DataFrame) -> list[dict[str, Any]]:
             for a, b in zip(starts, ends, strict=True) if b - a >= 2]  # fmt: skip
 
 
+def _evacuation_sample_note(results: Any) -> str | None:
+    """What the evacuation's own trip sample left out (summary ``evacuation.trips_sampled``).
+
+    The evacuation records the trips of a random sample of households only (see
+    :mod:`emtwin.sim.evacuation.records`); None when it recorded them all.
+    """
+    evac = (getattr(results, "summary", None) or {}).get("evacuation") or {}
+    if evac.get("trips_sampled") is not True:
+        return None
+    n, of = evac.get("trips_households"), evac.get("trips_of_households")
+    if isinstance(n, int | float) and isinstance(of, int | float):
+        return (f"evacuation trips: trips of {int(n):,} of {int(of):,} households recorded "
+                "(evacuation sample)")  # fmt: skip
+    return "evacuation trips: only a sample of households' trips recorded (evacuation sample)"
+
+
 def trips_layer(
     results: Any,
     *,
@@ -102,7 +118,9 @@ def trips_layer(
         Which trip kinds to draw.
     max_points
         Waypoint budget; beyond it whole trips are sampled at random (seed 0)
-        and the map says how many are shown.
+        and the map says how many are shown. When the evacuation itself recorded
+        only a sample of households (summary ``evacuation.trips_sampled``) the map
+        says that too.
     trail_s
         Length of the fading trail behind each mover, s.
     table
@@ -125,6 +143,10 @@ def trips_layer(
     )  # fmt: skip
     anim = {"type": "trips", "colors": colors}
     notes = []
+    if table == "trips" and "unit" not in kinds:
+        sampled = _evacuation_sample_note(results)
+        if sampled:
+            notes.append(sampled)
     if n_kept < n_all:
         notes.append(f"{group.lower()}: {n_kept:,} of {n_all:,} trips shown (random sample, "
                      "file size budget)")  # fmt: skip

@@ -52,7 +52,7 @@ def better_direction(metric: str) -> str | None:
             return "higher"
         return "higher" if metric == "index.safe.value" else "lower"
     parts = metric.split(".")
-    if "exposed_by_aidr" in parts:
+    if {"exposed_by_aidr", "exposed_by_peak_aidr", "stayed_exposed_by_peak_aidr"} & set(parts):
         return "lower"
     last = parts[-1]
     if last in _LOWER:

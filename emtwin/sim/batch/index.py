@@ -16,8 +16,11 @@ safe         share of residents out or sheltered at the end: people      0.30 1,
              whose roads closed before they got away are stranded or
              still at home and do not count (evacuation.out +
              evacuation.sheltered) / evacuation.people
-exposed      share of residents exposed at home to AIDR hazard class     0.30 0, 0.05
-             H3 or worse (evacuation.exposed_by_aidr.3..6 / people)
+exposed      share of residents who met AIDR hazard class H3 or worse    0.30 0, 0.05
+             while exposed at home, by the worst class each met
+             (evacuation.exposed_by_peak_aidr.3..6 / people; runs
+             without that key: exposed_by_aidr, the class at first
+             exposure, which can only be lower)
 response_p1  90th percentile response time of priority-1 calls, s        0.15 15 min, 60 min
 response_p2  90th percentile response time of priority-2 calls, s        0.10 40 min, 160 min
 unserved     share of calls no unit reached (dispatch.unserved / calls)  0.15 0, 0.2
@@ -85,13 +88,21 @@ def _get(m: Mapping[str, float], key: str) -> float:
     return float(v) if v is not None and math.isfinite(float(v)) else math.nan
 
 
+def _exposure_key(metrics: Mapping[str, float]) -> str:
+    """``exposed_by_peak_aidr`` where the run has it, else (older runs) ``exposed_by_aidr``."""
+    peak = (_get(metrics, f"evacuation.exposed_by_peak_aidr.{k}") for k in range(1, 7))
+    return "exposed_by_peak_aidr" if any(math.isfinite(v) for v in peak) \
+        else "exposed_by_aidr"  # fmt: skip
+
+
 def part_values(metrics: Mapping[str, float]) -> dict[str, float]:
     """Each part's metric from a run's flattened metrics (NaN where the run lacks it)."""
     people = _get(metrics, "evacuation.people")
     if not people > 0:  # also NaN: no evacuation in the run
         people = math.nan
     safe = (_get(metrics, "evacuation.out") + _get(metrics, "evacuation.sheltered")) / people
-    exposed = sum(_get(metrics, f"evacuation.exposed_by_aidr.{k}") for k in range(3, 7)) / people
+    exposed = sum(_get(metrics, f"evacuation.{_exposure_key(metrics)}.{k}")
+                  for k in range(3, 7)) / people  # fmt: skip
     calls = _get(metrics, "dispatch.calls")
     unserved = _get(metrics, "dispatch.unserved") / calls if calls > 0 else math.nan
     return {

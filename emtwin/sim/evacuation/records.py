@@ -5,6 +5,15 @@ households (drawn once with the component's generator): a vehicle's
 waypoints are its origin node at departure, the tail node of every link it
 enters (at the entry time), and where it arrived or stopped; a walker's are
 the nodes of its path with the times it reaches them.
+
+Exposure peaks: for each exposed household the records keep the AIDR class at
+its exposure and the flood's running maximum class at its home cell then
+(``M_e``). When it leaves home (departs, or is stranded setting off), or at the
+end if it never does, the running maximum ``M_d`` is read again. Its peak class
+while exposed is ``M_d`` if that rose after the exposure (so the rise happened
+while it was exposed), else the class at exposure: a lower bound only where the
+cell had met a worse class before the exposure (shallow fast water). Leaving is
+seen at the coupling step after it, so the class met up to that step counts.
 """
 
 from __future__ import annotations
@@ -21,6 +30,9 @@ __all__ = ["EvacuationRecords", "TRIP_SAMPLE", "weighted_quantile"]
 
 #: Households whose trips are kept for the map, at most.
 TRIP_SAMPLE = 2000
+
+#: Events that end a household's time at home (the first one ends its exposure).
+_LEAVE_HOME = frozenset({"departed", "stranded", "sheltered", "out"})
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -48,12 +60,24 @@ class EvacuationRecords:
         self.counts: dict[str, int] = {}
         self._wp: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._shelter_rows: list[tuple[float, str, float, float, bool]] = []
+        # AIDR class (0 none, 1..6) at exposure, the cell's running maximum then, and the
+        # peak while exposed (set at departure, or at the end for those still at home)
+        self._exp_aidr = np.zeros(n, np.int8)
+        self._exp_max = np.zeros(n, np.int8)
+        self._peak = np.zeros(n, np.int8)
+        self._left = np.zeros(n, bool)
 
     def event(self, t: float, kind: str, h: int, *, node: int = -1, edge: int = -1,
               **details: Any) -> None:  # fmt: skip
         """Record an event of household *h* (entity ``h<index>``) and its trip waypoint."""
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self.c.sim.recorder.event(t, kind, f"h{h}", node=node, edge=edge, **details)
+        if kind == "exposed":
+            self._exp_aidr[h] = self._peak[h] = int(details.get("aidr", 0))
+            self._exp_max[h] = self._cell_max(np.array([h]))[0]
+        elif kind in _LEAVE_HOME and self.c.exposed[h] and not self._left[h]:
+            self._peak[h] = self._peak_now(np.array([h]))[0]
+            self._left[h] = True
         if self.sampled[h] and details.get("vehicle") and kind in (
             "departed", "sheltered", "out", "stranded"
         ):  # fmt: skip
@@ -61,6 +85,18 @@ class EvacuationRecords:
             x = details.get("x", roads.node_x[node])
             y = details.get("y", roads.node_y[node])
             self._wp.append((np.array([h]), np.array([t]), np.array([x]), np.array([y])))
+
+    def _cell_max(self, hh: np.ndarray) -> np.ndarray:
+        """The flood's running maximum AIDR class (int8) at the home cells of *hh* now."""
+        flood = self.c.sim.component("flood")
+        if flood is None:
+            return np.zeros(hh.size, np.int8)
+        return np.asarray(flood.model.max_aidr)[self.c.hh.row[hh], self.c.hh.col[hh]]
+
+    def _peak_now(self, hh: np.ndarray) -> np.ndarray:
+        """Peak class while exposed of exposed households *hh* whose exposure ends now."""
+        now = self._cell_max(hh)
+        return np.where(now > self._exp_max[hh], now, self._exp_aidr[hh]).astype(np.int8)
 
     def link_entries(self, hh: np.ndarray, t: np.ndarray, node: np.ndarray) -> None:
         """Waypoints of sampled vehicles entering links at *node* at times *t* (s)."""
@@ -128,9 +164,11 @@ class EvacuationRecords:
             return None if np.isnan(v) else round(v, 1)
 
         by_aidr = {str(k): int(p[c.exposed & (c.exposed_aidr == k)].sum()) for k in range(1, 7)}
+        stayed = np.flatnonzero(c.exposed & (st == HOME))
+        self._peak[stayed] = self._peak_now(stayed)  # their exposure ends with the run
+        by_peak = {str(k): int(p[c.exposed & (self._peak == k)].sum()) for k in range(1, 7)}
         peak = dict.fromkeys(map(str, range(1, 7)), 0)
         flood = c.sim.component("flood")
-        stayed = np.flatnonzero(c.exposed & (st == HOME))
         if flood is not None and stayed.size:
             worst = np.asarray(flood.model.max_aidr)[c.hh.row[stayed], c.hh.col[stayed]]
             for k in range(1, 7):
@@ -151,6 +189,7 @@ class EvacuationRecords:
             "warned": int(p[np.isfinite(c.warned_t)].sum()),
             "exposed": int(p[c.exposed].sum()),
             "exposed_by_aidr": by_aidr,
+            "exposed_by_peak_aidr": by_peak,
             "stayed_exposed_by_peak_aidr": peak,
             "exposed_households": int(c.exposed.sum()),
             "on_foot_households": int(c.on_foot.sum()),
