@@ -17,6 +17,7 @@ from shapely.geometry import LineString, Point, Polygon
 from emtwin.errors import CRSError, InputDataError, NetworkError
 from emtwin.geo.places import (
     check_inside,
+    check_not_cut_off,
     check_reachable,
     population_from,
     read_points,
@@ -138,6 +139,29 @@ def test_read_points_from_csv_and_polygons(tmp_path):
     assert set(b.geom_type) == {"Point"} and len(b) == 144
 
 
+def test_read_points_from_one_column_wkt_csv(tmp_path):
+    # one column only: a separator guesser must not split the header into letters
+    csv = tmp_path / "shelters.csv"
+    csv.write_text("geometry\nPOINT (120.5 80)\nPOINT (10 10)\n")
+    gdf = read_points(csv, crs=UTM33, default_crs=UTM33)
+    assert shapely.get_coordinates(gdf.geometry.values).tolist() == [[120.5, 80.0], [10.0, 10.0]]
+    assert list(gdf.columns) == ["geometry"]
+
+
+def test_read_points_from_semicolon_and_tab_csv(tmp_path):
+    semi = tmp_path / "shelters.csv"
+    semi.write_text("name;capacity;geometry\nSchool;300;POINT (120.5 80)\nHall;150;POINT (10 10)\n")
+    gdf = read_points(semi, crs=UTM33, required_columns=("capacity",), default_crs=UTM33)
+    assert gdf["name"].tolist() == ["School", "Hall"]
+    assert gdf["capacity"].tolist() == [300, 150]
+    assert shapely.get_coordinates(gdf.geometry.values).tolist() == [[120.5, 80.0], [10.0, 10.0]]
+    tab = tmp_path / "stations.tsv"
+    tab.write_text("name\tx\ty\nNorth\t5\t6\n")
+    gdf = read_points(tab, crs=UTM33, default_crs=UTM33)
+    assert gdf["name"].tolist() == ["North"]
+    assert shapely.get_coordinates(gdf.geometry.values).tolist() == [[5.0, 6.0]]
+
+
 def test_read_points_without_geometry(tmp_path):
     csv = tmp_path / "shelters.csv"
     csv.write_text("name,capacity\nSchool,300\n")
@@ -256,3 +280,59 @@ def test_check_reachable(grid_roads):
         check_reachable(net, [0], [1, 3], what="shelters")
     with pytest.raises(NetworkError, match=r"1 of 2 origin nodes reach no shelters"):
         check_reachable(net, [0, 2], [1], what="shelters")
+
+
+def _grid_and_island() -> RoadNetwork:
+    """The 3 x 3 grid (0..200 m) plus a two-way island of 3 nodes at y = 1000 m."""
+    lines = [LineString([(0, y), (100, y), (200, y)]) for y in (0, 100, 200)]
+    lines += [LineString([(x, 0), (x, 100), (x, 200)]) for x in (0, 100, 200)]
+    lines += [LineString([(1000, 1000), (1100, 1000)]), LineString([(1100, 1000), (1200, 1000)])]
+    return roads_from_lines(gpd.GeoDataFrame(geometry=lines, crs=UTM33), crs=UTM33)
+
+
+def test_dropped_island_is_remembered():
+    net = _grid_and_island()
+    assert net.n_nodes == 9
+    assert sorted(map(tuple, net.dropped_xy.tolist())) == [
+        (1000.0, 1000.0), (1100.0, 1000.0), (1200.0, 1000.0)
+    ]  # fmt: skip
+    assert np.bincount(net.dropped_part).tolist() == [3]
+
+
+def test_shelter_on_a_cut_off_island_is_an_error():
+    net = _grid_and_island()
+    gdf = gpd.GeoDataFrame(
+        {"name": ["Grid School", "Island Hall"]},
+        geometry=[Point(110, 90), Point(1100, 1010)],
+        crs=UTM33,
+    )
+    snapped = snap_to_network(gdf, net, what="shelters")
+    # the island shelter is silently snapped to the grid corner (200, 200):
+    # hypot(900, 810) = 1210.8 m away
+    assert snapped["snap_m"].iloc[1] == pytest.approx(np.hypot(900.0, 810.0))
+    check_not_cut_off(snapped.iloc[:1], net, what="shelters", file_label="world.shelters")
+    with pytest.raises(NetworkError) as exc:
+        check_not_cut_off(snapped, net, what="shelters", file_label="world.shelters")
+    msg = str(exc.value)
+    assert msg.startswith("world.shelters: 1 of 2 shelters cannot be reached by road")
+    assert "'Island Hall' (#1) is on a part of the road network cut off from the rest " \
+        "(3 nodes dropped)" in msg
+    assert "1,211 m away" in msg and "Grid School" not in msg
+
+
+def test_nothing_dropped_nothing_to_check(grid_roads):
+    gdf = gpd.GeoDataFrame({"name": ["far"]}, geometry=[Point(1100, 1010)], crs=UTM33)
+    assert len(grid_roads.dropped_xy) == 0
+    check_not_cut_off(snap_to_network(gdf, grid_roads), grid_roads, what="shelters")
+
+
+def test_place_beside_a_cut_off_stub_is_snapped_with_a_warning(caplog):
+    """Within near_m of the kept network (a one-way stub at a clip edge) it is a warning."""
+    net = _grid_and_island()
+    gdf = gpd.GeoDataFrame({"name": ["Island Hall"]}, geometry=[Point(1100, 1010)], crs=UTM33)
+    snapped = snap_to_network(gdf, net, what="shelters")
+    with caplog.at_level("WARNING"):
+        check_not_cut_off(snapped, net, what="shelters", file_label="world.shelters",
+                          near_m=1500.0)  # fmt: skip
+    assert "1 shelters stand on pieces of road cut off from the network" in caplog.text
+    assert "(at most 1211 m)" in caplog.text

@@ -309,3 +309,71 @@ def test_overrides(folder: Path) -> None:
 def test_unknown_builtin_lists_the_builtins() -> None:
     with pytest.raises(ScenarioError, match="built-ins: .*riverside"):
         load_scenario("atlantis")
+
+
+# ---------------------------------------------------------------- crs, YAML marks, unions
+
+
+def test_bad_crs_is_a_validation_error_with_line(folder: Path) -> None:
+    text = (
+        FULL.replace("crs: EPSG:4326", "crs: not a crs")
+        .replace("manning: 0.035", "manning: 0.035\n    crs: EPSG:99999")
+        .replace("  shelters: data", "  crs: EPSG:4326\n  shelters: data")
+    )
+    p = write(folder, text)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    errors = exc.value.errors
+    assert len(errors) == 3, errors
+    assert errors[0].startswith(f"{p}:4: crs: cannot parse CRS 'not a crs' (expected e.g.")
+    assert errors[1].startswith(f"{p}:10: world.terrain.crs: cannot parse CRS 'EPSG:99999'")
+    # the World CRS must be projected in metres; EPSG:4326 is in degrees
+    assert errors[2].startswith(f"{p}:18: world.crs: expected a projected CRS in metres")
+    assert "got EPSG:4326" in errors[2]
+
+
+def test_good_crs_is_kept_as_written(folder: Path) -> None:
+    text = FULL.replace("crs: EPSG:4326", "crs: 32633").replace(
+        "  shelters: data", "  crs: epsg:32633\n  shelters: data"
+    )
+    sc = load_scenario(write(folder, text))
+    assert sc.crs == "EPSG:32633" and sc.world.crs == "epsg:32633"
+    assert load_scenario(write(folder, FULL)).crs == "EPSG:4326"
+
+
+def test_malformed_yaml_says_where_the_bracket_opened(folder: Path) -> None:
+    p = write(folder, "name: x\nworld:\n  terrain: {dem: data/dem.tif\nseed: 1\n")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    (msg,) = exc.value.errors
+    # noticed on line 4 (seed:), but the `{` that was never closed is on line 3, column 12
+    assert msg.startswith("line 4, column 5: malformed YAML:")
+    assert msg.endswith("(while parsing a flow mapping opened at line 3, column 12)")
+
+
+def test_typo_in_a_union_key_gives_one_error(folder: Path) -> None:
+    p = write(folder, FULL.replace("manning: 0.035", "manning: {rastr: data/dem.tif}"))
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    (msg,) = exc.value.errors
+    assert msg.startswith(f"{p}:9: world.terrain.manning.rastr: unknown key 'rastr'")
+    assert "did you mean 'raster'?" in msg
+
+
+def test_union_typo_keeps_other_real_errors(folder: Path) -> None:
+    text = (
+        FULL.replace("manning: 0.035", "manning: {rastr: data/dem.tif, table: {1: -1}}")
+        .replace("west: {level:", "west: {levl:")
+        .replace("dispatch: closest_idle", "dispatch: closest_idle\n  unit_types:\n"
+                 "    boat-2: {mode: wter}")
+    )  # fmt: skip
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(folder, text))
+    errors = exc.value.errors
+    keys = [e.split(": ")[1] for e in errors]
+    assert keys == [
+        "world.terrain.manning.rastr",
+        "hazards.0.boundary.west.levl",
+        "world.terrain.manning.table.1",  # a bad value next to the typo is still shown
+        "response.unit_types.boat-2.mode",  # a user key with a hyphen is not a pydantic tag
+    ], errors

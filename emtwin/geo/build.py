@@ -3,7 +3,8 @@
 ``build_world(scenario)`` picks one metric CRS (``world.crs``; else the DEM's own
 projected CRS; else the local UTM zone of a geographic DEM; the built-in town
 has its own), reads every layer into it, snaps places to the road network and
-checks that everything is usable: places inside the DEM, shelters reachable.
+checks that everything is usable: places inside the DEM, facilities not on a piece
+of road cut off from the kept network, shelters reachable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from emtwin.geo import crs as crsmod
 from emtwin.geo.index import edge_cell_index
 from emtwin.geo.places import (
     check_inside,
+    check_not_cut_off,
     check_reachable,
     population_from,
     read_points,
@@ -141,6 +143,7 @@ def _layer(
     gdf = gdf.assign(name=gdf["name"].astype(str))
     check_inside(gdf, terrain, what=key, file_label=f"world.{key}")
     gdf = snap_to_network(gdf, roads, what=key)
+    check_not_cut_off(gdf, roads, what=key, file_label=f"world.{key}")
     far = gdf[gdf["snap_m"] > FACILITY_MAX_SNAP_M]
     if len(far):
         pairs = zip(far["name"], far["snap_m"], strict=True)

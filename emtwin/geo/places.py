@@ -5,6 +5,7 @@ All functions return GeoDataFrames in the World ``crs`` (projected, metres).
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "population_from",
     "snap_to_network",
     "check_inside",
+    "check_not_cut_off",
     "check_reachable",
 ]
 
@@ -311,6 +313,80 @@ def check_inside(
     )
 
 
+def check_not_cut_off(
+    gdf: gpd.GeoDataFrame,
+    roads: RoadNetwork | None,
+    *,
+    what: str = "shelters",
+    file_label: str = "places",
+    near_m: float = 250.0,
+) -> None:
+    """Raise if a place stands on a piece of road the reader cut off from the network.
+
+    The road readers keep only the largest strongly connected component; a
+    place whose nearest node in the network as read (before that pruning) is a
+    dropped node is on an island (or a one-way stub) that no vehicle can drive
+    to and back from. Within *near_m* of the kept network it is snapped there
+    with a warning (clipped OSM extracts leave one-way stubs at their edges,
+    and a facility beside one is still a few steps from a kept road); farther
+    away snapping would move it silently across whatever cuts it off, so it is
+    an error.
+
+    Parameters
+    ----------
+    gdf
+        Places snapped by :func:`snap_to_network` (column ``snap_m``, m).
+    roads
+        The road network, with the dropped nodes it remembers.
+    what
+        Name of the places in messages (``"shelters"``).
+    file_label
+        The scenario key the places came from.
+    near_m
+        Distance to the kept network, m, up to which such a place is snapped
+        with a warning instead.
+
+    Raises
+    ------
+    NetworkError
+        Naming the key, each such place (name and row) and the size of its piece.
+    """
+    if roads is None or len(gdf) == 0 or len(roads.dropped_xy) == 0:
+        return
+    from scipy.spatial import cKDTree
+
+    xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.values))
+    d_drop, i_drop = cKDTree(roads.dropped_xy).query(xy)
+    snap = gdf["snap_m"].to_numpy(dtype=float)
+    on_piece = d_drop < snap
+    near = np.flatnonzero(on_piece & (snap <= near_m))
+    if len(near):
+        log.warning("%s: %d %s stand on pieces of road cut off from the network and were "
+                    "snapped to the kept network (at most %.0f m)", file_label, len(near),
+                    what, float(snap[near].max()))  # fmt: skip
+    cut = np.flatnonzero(on_piece & (snap > near_m))
+    if len(cut) == 0:
+        return
+    sizes = np.bincount(roads.dropped_part)
+    names = gdf["name"].astype(str).to_numpy() if "name" in gdf.columns else None
+    shown = []
+    for i in cut[:_SHOW]:
+        label = f"{names[i]!r} (#{i})" if names is not None else f"#{i}"
+        shown.append(
+            f"{label} is on a part of the road network cut off from the rest "
+            f"({sizes[roads.dropped_part[i_drop[i]]]} nodes dropped); the nearest kept road "
+            f"node is {float(gdf['snap_m'].iloc[i]):,.0f} m away"
+        )
+    more = f"; and {len(cut) - _SHOW} more" if len(cut) > _SHOW else ""
+    raise NetworkError(
+        f"{file_label}: {len(cut)} of {len(gdf)} {what} cannot be reached by road: "
+        + "; ".join(shown)
+        + more
+        + ". Only the largest strongly connected part of the roads is kept: join that "
+        "part to it (in both directions) or move the place onto the main network"
+    )
+
+
 def check_reachable(
     roads: RoadNetwork,
     from_nodes: Sequence[int] | np.ndarray,
@@ -382,7 +458,7 @@ def _read_table(path: str | Path, *, file_label: str, default_crs: Any) -> tuple
         raise InputDataError(f"{file_label}: file not found: {p}")
     try:
         if p.suffix.lower() in (".csv", ".txt", ".tsv"):
-            return pd.read_csv(p, sep=None, engine="python"), where
+            return pd.read_csv(p, sep=_csv_separator(p)), where
         if p.suffix.lower() == ".parquet":
             return gpd.read_parquet(p), where
         return gpd.read_file(p, layer=layer), where
@@ -393,6 +469,21 @@ def _read_table(path: str | Path, *, file_label: str, default_crs: Any) -> tuple
         if "geometry" in msg.lower() and "no" in msg.lower():
             raise InputDataError(f"{where}: no geometry in the file ({msg})") from exc
         raise InputDataError(f"{where}: cannot read: {msg}") from exc
+
+
+def _csv_separator(path: Path) -> str:
+    """The field separator of a CSV file: ``,``, ``;``, tab or ``|``.
+
+    Sniffed from the first 64 KiB among those four only (the sniffer would take
+    a letter of a one-column file's header for a separator); ``,`` when the
+    sample does not settle it, e.g. a file with a single column.
+    """
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        sample = f.read(65536)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
 def _active_geometry(gdf: gpd.GeoDataFrame) -> Any:

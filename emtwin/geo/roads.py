@@ -519,6 +519,13 @@ def _assemble(
             source, dropped_nodes, int(used.sum()),
             length[~ekeep].sum() / 1000.0, length.sum() / 1000.0,
         )  # fmt: skip
+    # the dropped nodes and the pieces they form (joined by edges between them)
+    dropped = used & ~in_scc
+    both = dropped[e_u] & dropped[e_v]
+    dadj = sparse.coo_matrix((np.ones(int(both.sum())), (e_u[both], e_v[both])), shape=(n, n))
+    _, dlab = connected_components(dadj, directed=False)
+    dropped_xy = node_xy[dropped].copy()
+    dropped_part = np.unique(dlab[dropped], return_inverse=True)[1].ravel().astype(np.int64)
     e_u, e_v, geoms, length = e_u[ekeep], e_v[ekeep], geoms[ekeep], length[ekeep]
     attrs = {k: v[ekeep] for k, v in attrs.items()}
     new_id = np.cumsum(in_scc) - 1
@@ -552,7 +559,7 @@ def _assemble(
         graph=G, node_id=keys, node_x=nx_, node_y=ny_, edge_u=e_u.astype(np.int64),
         edge_v=e_v.astype(np.int64), length_m=length.astype(np.float64), speed_m_s=speed_m_s,
         lanes=lanes, capacity_veh_h=capacity, road_id=road_id, name=name, highway=hw,
-        geometry=list(geoms), bridge=bridge,
+        geometry=list(geoms), bridge=bridge, dropped_xy=dropped_xy, dropped_part=dropped_part,
     )  # fmt: skip
     log.info("%s: road network with %d nodes, %d directed edges, %.3f km",
              source, net.n_nodes, net.n_edges, net.total_km)  # fmt: skip

@@ -133,6 +133,12 @@ class RoadNetwork:
     bridge
         True for edges on a bridge (OSM ``bridge=*`` or a ``bridge`` column):
         water under them does not close them; water above their deck does.
+    dropped_xy, dropped_part
+        Nodes the reader dropped when it kept the largest strongly connected
+        component: coordinates, m, shape (k, 2), and for each the label of the
+        dropped piece it belongs to (pieces joined by dropped edges), shape (k,).
+        Empty when nothing was dropped. Used to refuse a facility standing on a
+        piece of road cut off from the rest.
     """
 
     graph: nx.MultiDiGraph
@@ -150,6 +156,10 @@ class RoadNetwork:
     highway: np.ndarray
     geometry: list = field(repr=False, default_factory=list)
     bridge: np.ndarray | None = None
+    dropped_xy: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 2)))
+    dropped_part: np.ndarray = field(
+        repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
 
     def __post_init__(self) -> None:
         if self.bridge is None:

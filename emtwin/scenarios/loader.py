@@ -88,6 +88,13 @@ def read_yaml(path: Path) -> tuple[dict, dict]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        # The parser notices a problem where it reads on, which may be lines
+        # after the cause: say where the construct it was reading opened.
+        opened = getattr(exc, "context_mark", None)
+        if opened is not None:
+            context = (getattr(exc, "context", None) or "").strip()
+            start = f"line {opened.line + 1}, column {opened.column + 1}"
+            problem += f" ({context} opened at {start})" if context else f" (opened at {start})"
         raise ScenarioError(f"{where}malformed YAML: {problem}", file=label) from None
     if data is None:
         raise ScenarioError("the file is empty; expected a mapping of scenario keys", file=label)
@@ -298,22 +305,14 @@ def load_scenario(
         origins.append((str(ppath), plines))
     if overrides:
         data = merge(data, {k: v for k, v in overrides.items() if v is not None})
-    reported = {p.split(": ", 2)[1] if p.count(": ") >= 2 else p for p in problems}
+    unknown = [loc for loc, _ in unknown_keys(data, Scenario)]
     try:
         scenario = Scenario.model_validate(
             data, context={"base_dir": str(base_dir), "check_files": check_files}
         )
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(x for x in err["loc"] if not _is_union_tag(x))
-            if err["type"] == "extra_forbidden":
-                key = ".".join(str(x) for x in loc)
-                if key in reported:
-                    continue
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] not in ("value_error", "extra_forbidden", "missing"):
-                msg += f" (got {err.get('input')!r})" if "input" in err else ""
-            problems.append(_fmt(loc, msg, origins))
+        found = _validation_problems(exc, data, unknown)
+        problems += [_fmt(loc, msg, origins) for loc, msg in found]
         raise ScenarioError(_dedupe(problems), file=str(path)) from None
     if problems:
         raise ScenarioError(_dedupe(problems), file=str(path))
@@ -321,12 +320,89 @@ def load_scenario(
     return scenario
 
 
+#: Names pydantic gives the members of a union (and other inner schemas) in error
+#: locations: ``float``, ``constrained-float``, ``function-after[...]``,
+#: ``literal['a','b']``, a model's class name.
+_TYPE_TAGS = frozenset(
+    {"float", "int", "str", "bool", "bytes", "none", "list", "dict", "tuple", "set",
+     "frozenset", "any", "date", "time", "datetime", "timedelta", "decimal", "url",
+     "uuid", "json", "callable", "generator", "model", "dataclass", "enum", "literal"}
+)  # fmt: skip
+
+
 def _is_union_tag(x: Any) -> bool:
-    """Pydantic puts union member names (e.g. 'function-before[...]', 'float') into locs."""
-    return isinstance(x, str) and (
-        "[" in x or x in ("float", "str", "int", "ManningTable", "LevelBoundary")
-        or x.startswith("literal")
+    """True if loc part *x* looks like a pydantic schema tag rather than a key.
+
+    Tags are bracketed (``function-before[...]``), hyphenated (``constrained-float``,
+    ``lax-or-strict``), a core type name (``float``) or a class name (``ManningTable``);
+    scenario keys are lower case without hyphens.
+    """
+    return isinstance(x, str) and bool(x) and (
+        "[" in x or "-" in x or x in _TYPE_TAGS or x[0].isupper()
     )
+
+
+def _strip_tags(loc: tuple, data: Any) -> tuple[tuple, tuple | None]:
+    """Key path of an error location without pydantic's tags, and the union point.
+
+    A loc part is a tag only if it looks like one and is not a key (or index) of
+    the data at that point, so a user's key such as ``boat-2`` stays. Returns the
+    cleaned path and the path up to the first tag (where a union was tried), or
+    None when the location has no tag.
+    """
+    out: list = []
+    union_at: tuple | None = None
+    node = data
+    for x in loc:
+        is_key = (isinstance(node, dict) and x in node) or (
+            isinstance(node, list) and isinstance(x, int) and 0 <= x < len(node)
+        )
+        if not is_key and _is_union_tag(x):
+            if union_at is None:
+                union_at = tuple(out)
+            continue
+        out.append(x)
+        node = node[x] if is_key else None
+    return tuple(out), union_at
+
+
+def _under(loc: tuple, prefix: tuple) -> bool:
+    return loc[: len(prefix)] == prefix
+
+
+def _validation_problems(
+    exc: ValidationError, data: Any, unknown: list[tuple]
+) -> list[tuple[tuple, str]]:
+    """(key path, message) for each pydantic error worth showing.
+
+    *unknown* holds the key paths already reported as unknown keys. Dropped: an
+    error at or under such a path, and the errors of a union's members at a key
+    whose value holds an unknown key (``manning: {rastr: x.tif}`` is a mistyped
+    ``{raster: ...}``, not also "not a number" and "not a file path"); an error
+    deeper inside a member (a bad value next to the typo) is kept.
+    """
+    errors = exc.errors()
+    stripped = [_strip_tags(tuple(e["loc"]), data) for e in errors]
+    extra = [loc for (loc, _), e in zip(stripped, errors, strict=True)
+             if e["type"] == "extra_forbidden"]  # fmt: skip
+    suspects = unknown + extra
+    out: list[tuple[tuple, str]] = []
+    for err, (loc, union_at) in zip(errors, stripped, strict=True):
+        if err["type"] == "extra_forbidden":
+            shown_already = loc in unknown
+        else:
+            shown_already = any(_under(loc, u) for u in unknown) or (
+                union_at is not None
+                and (loc == union_at or err["type"] == "missing")
+                and any(_under(u, union_at) for u in suspects)
+            )
+        if shown_already:
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] not in ("value_error", "extra_forbidden", "missing"):
+            msg += f" (got {err.get('input')!r})" if "input" in err else ""
+        out.append((loc, msg))
+    return out
 
 
 def _dedupe(items: list[str]) -> list[str]:

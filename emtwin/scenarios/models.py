@@ -8,6 +8,7 @@ coordinates as (x, y) in the file's ``crs``.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -78,6 +79,50 @@ class _Model(BaseModel):
 # ---------------------------------------------------------------------------- world
 
 
+@functools.lru_cache(maxsize=64)
+def _crs_problem(value: str, metric: bool) -> str | None:
+    """What is wrong with CRS *value* (None if nothing); cached, batch runs re-validate."""
+    from emtwin.errors import CRSError
+    from emtwin.geo.crs import crs_label, is_metric_projected, parse_crs
+
+    try:
+        crs = parse_crs(value, what="crs")
+    except CRSError as exc:
+        return str(exc).removeprefix("crs: ")
+    if metric and not is_metric_projected(crs):
+        return (
+            f"expected a projected CRS in metres (e.g. a UTM zone such as 'EPSG:32633'), "
+            f"got {crs_label(crs)} ({crs.type_name})"
+        )
+    return None
+
+
+def _check_crs(value: Any, *, metric: bool = False) -> Any:
+    """Check that a ``crs`` value is a CRS PROJ can use; keep it as written.
+
+    An integer EPSG code (``crs: 32633``) is stored as ``"EPSG:32633"``. With
+    *metric*, the CRS must also be projected with metre units (the World's).
+
+    Raises
+    ------
+    ValueError
+        Naming the value and what was expected, for the loader to report with
+        the file, line and key.
+    """
+    if value is None:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"EPSG:{value}"
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected a CRS such as 'EPSG:32633', an EPSG code or WKT, got {value!r}"
+        )
+    problem = _crs_problem(value, metric)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class ManningTable(_Model):
     """Manning's n from a land-cover raster and a class -> n table (s/m^(1/3))."""
 
@@ -102,6 +147,11 @@ class Terrain(_Model):
     crs: str | None = Field(
         None, description="CRS of the DEM when the file has none or one PROJ cannot use"
     )
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _crs(cls, v: Any) -> Any:
+        return _check_crs(v)
 
     @model_validator(mode="after")
     def _one_source(self) -> Terrain:
@@ -151,6 +201,11 @@ class World(_Model):
     @classmethod
     def _short(cls, v: Any) -> Any:
         return _source_shorthand(v)
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _crs(cls, v: Any) -> Any:
+        return _check_crs(v, metric=True)
 
 
 # ---------------------------------------------------------------------------- hazards
@@ -817,6 +872,11 @@ class Scenario(_Model):
     response_index: ResponseIndex | None = Field(None, description="weights of the response index")
 
     source: str | None = Field(None, exclude=True, description="file the scenario came from")
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _crs(cls, v: Any) -> Any:
+        return _check_crs(v)
 
     @property
     def flood(self) -> FloodHazard | None:
