@@ -377,3 +377,20 @@ def test_union_typo_keeps_other_real_errors(folder: Path) -> None:
         "world.terrain.manning.table.1",  # a bad value next to the typo is still shown
         "response.unit_types.boat-2.mode",  # a user key with a hyphen is not a pydantic tag
     ], errors
+
+
+def test_one_point_hydrograph_and_unstable_alpha_are_refused(folder: Path) -> None:
+    """A one-point hydrograph would put in nothing (0 outside its range); alpha > 1/sqrt(2)
+    would step past the 2-D stability limit: both are errors naming the key."""
+    text = FULL.replace("[[0, 0], [1h, 300], [4h, 0]]", "[[0, 300]]")
+    assert text != FULL
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(folder, text))
+    joined = "\n".join(exc.value.errors)
+    assert "hazards.0.inflows.0" in joined and "at least two points" in joined
+    text = FULL.replace("  - type: flood\n", "  - type: flood\n    alpha: 0.75\n", 1)
+    assert text != FULL
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(folder, text))
+    joined = "\n".join(exc.value.errors)
+    assert "hazards.0.alpha" in joined and "2-D stability limit" in joined

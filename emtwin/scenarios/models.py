@@ -219,6 +219,12 @@ class LevelBoundary(_Model):
     level: Series
 
 
+_HYDROGRAPH_POINTS = (
+    "a hydrograph needs at least two points [[t, m3/s], ...]: the discharge is 0 outside its "
+    "time range (for a constant flow give [[0, q], [end, q]])"
+)
+
+
 class Inflow(_Model):
     """A point (`at`) or line (`along`) source with a hydrograph in m3/s."""
 
@@ -231,6 +237,8 @@ class Inflow(_Model):
     def _where(self) -> Inflow:
         if (self.at is None) == (self.along is None):
             raise ValueError("give exactly one of `at` (a point) or `along` (a line)")
+        if len(self.hydrograph) < 2:
+            raise ValueError(_HYDROGRAPH_POINTS)
         if any(q < 0 for _, q in self.hydrograph):
             raise ValueError("hydrograph discharges must not be negative (m3/s)")
         return self
@@ -259,6 +267,8 @@ class Breach(_Model):
             raise ValueError("give either `hydrograph` (with `at`/`along`) or `reservoir`")
         if self.hydrograph is not None and (self.at is None) == (self.along is None):
             raise ValueError("a breach hydrograph needs exactly one of `at` or `along`")
+        if self.hydrograph is not None and len(self.hydrograph) < 2:
+            raise ValueError(_HYDROGRAPH_POINTS)
         return self
 
 
@@ -289,9 +299,21 @@ class FloodHazard(_Model):
     backend: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["float64", "float32"] = "float64"
     theta: Annotated[float, Field(ge=0, le=1)] = 0.8
-    alpha: Annotated[float, Field(gt=0, le=1)] = 0.5
+    alpha: Annotated[float, Field(gt=0)] = Field(
+        0.5, description="Courant factor of the flood step, <= 1/sqrt(2) (2-D stability)"
+    )
     coupling: PosDuration = Field(60.0, description="coupling step with the other components, s")
     initial_depth: Annotated[float, Field(ge=0)] = Field(0.0, description="m, over the domain")
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, v: float) -> float:
+        if v > 1.0 / math.sqrt(2.0):
+            raise ValueError(
+                f"alpha must be <= 0.7071 (1/sqrt(2), the 2-D stability limit of the flood "
+                f"scheme; 0.5 is the tested default), got {v!r}"
+            )
+        return v
 
     @field_validator("rain")
     @classmethod
