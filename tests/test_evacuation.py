@@ -106,6 +106,14 @@ def test_bottleneck_clears_in_n_over_c_plus_free_time() -> None:
     s = res.summary["evacuation"]
     expected = n / c * 3600 + 750 / 15 + 500 / 10  # 4100 s
     assert abs(s["clearance_s"] - expected) / expected < 0.01
+    # Arrival quantiles (people-weighted, one person per car). The first car needs
+    # the free-flow time 750/15 + 500/10 = 100 s; a (20 lanes, 36,000 veh/h) feeds
+    # b faster than b's C = 1800 veh/h (one car per 2 s) lets out, so the k-th car
+    # is out at about 100 + k x 3600/C s: t50 (1000th car) ~ 0.5 N/C x 3600 + 100 =
+    # 2100 s, t90 (1800th) ~ 0.9 N/C x 3600 + 100 = 3700 s.
+    for key, share in (("t50_s", 0.5), ("t90_s", 0.9)):
+        want = share * n / c * 3600 + 100
+        assert abs(s[key] - want) / want < 0.01, (key, s[key], want)
     assert s["out"] == n and s["households_by_state"]["out"] == n
     assert res.tables["roads"]["passed"].tolist() == [n, n]
 
@@ -177,6 +185,22 @@ def test_shelter_capacity_is_hard_and_the_turned_away_go_on(on_foot: float) -> N
         assert (later.d.map(lambda d: d["shelter"]) == "B").all()
         assert (later.time_s.to_numpy() > away.time_s.to_numpy()).all()
     assert res.summary["evacuation"]["sheltered"] == 12
+    # A fills once: one shelter_full event, for A (B, 7 of 100, never fills)
+    full = res.events[res.events.kind == "shelter_full"]
+    assert full.entity.tolist() == ["A"] and json.loads(full.details.iloc[0])["occupancy"] == 5
+    # the time series against the households: all 12 warned at 0 (instant reach);
+    # who left home is on the road, sheltered, out or stranded; the sheltered and
+    # departed columns are the people of those events up to each row's time. (The
+    # t = 0 row is the state before what happens at 0, the warning included.)
+    ts = res.timeseries[res.timeseries.time_s > 0]
+    assert len(ts) == 24 and (ts.warned == 12).all()
+    assert (ts.departed == ts.on_road + ts.sheltered + ts.out + ts.stranded).all()
+    for col in ("departed", "sheltered"):
+        ev = hh_events(res, col)
+        upto = [int(ev.d[ev.time_s <= t].map(lambda d: d["people"]).sum()) for t in ts.time_s]
+        assert ts[col].tolist() == upto
+    last = ts.iloc[-1]
+    assert (last.sheltered, last.departed, last.on_road, last.out) == (12, 12, 0, 0)
 
 
 @pytest.mark.parametrize("on_foot", [0.0, 1.0])
@@ -399,6 +423,36 @@ def test_water_stalls_vehicles_and_exposes_people_at_home() -> None:
     assert s["stranded"] == 2 and s["never_left"] == 3 and s["exposed_by_aidr"]["2"] == 3
     # still home at the end (30 min): 0.55 m of still water is H3 (d <= 1.2 m, dv <= 0.6)
     assert s["stayed_exposed_by_peak_aidr"]["3"] == 3
+    # first met H2, then H3 while still exposed at home: the peak key counts H3
+    assert s["exposed_by_peak_aidr"] == {"1": 0, "2": 0, "3": 3, "4": 0, "5": 0, "6": 0}
+
+
+def test_the_peak_class_while_exposed_stops_when_the_household_leaves() -> None:
+    # Flat closed square, rain 1100 mm/h: depth 1.1/3600 m/s x t everywhere, still
+    # water, so the AIDR class goes by depth alone: H2 above 0.3 m, H3 above 0.5 m
+    # (t = 1636 s), H4 above 1.2 m (t = 3927 s). Both households are exposed at
+    # the 1320 s step (0.403 m, H2). h0's zone is warned at 1700 s (0.519 m, H3):
+    # its car sets off into closed roads and is stranded, which ends its exposure
+    # at H3. h1 is never warned and meets 1.375 m (H4) at the end (75 min).
+    w = world_of({0: (20, 150), 1: (270, 150), 2: (20, 50)}, [(0, 1, "a", 0.1)],
+                 homes=[(0, 2), (2, 3)], cells=30)  # fmt: skip
+    sc = scenario(
+        {"departure": AT_ONCE, "exits": [node_xy(w, 1)], "exposure_depth": 0.4,
+         "warning": {"at": "10h"},
+         "zones": [{"name": "z", "area": [[X0, Y0 - 100], [X0 + 300, Y0 - 100],
+                                          [X0 + 300, Y0 - 200], [X0, Y0 - 200]],
+                    "warning": {"at": "1700s"}}]},
+        duration="75min", hazards=[{"type": "flood", "rain": [[0, 1100]]}],
+        world={"terrain": {"dem": "d.tif"}, "roads": "r.geojson",
+               "population": {"total": 5, "household_size": 5}},
+    )  # fmt: skip
+    _, res = run(sc, w)
+    (_, row), = hh_events(res, "stranded").iterrows()
+    assert row.time_s == 1700.0 and row.entity == "h0"
+    s = res.summary["evacuation"]
+    assert s["exposed_by_aidr"] == {"1": 0, "2": 5, "3": 0, "4": 0, "5": 0, "6": 0}
+    assert s["exposed_by_peak_aidr"] == {"1": 0, "2": 0, "3": 2, "4": 3, "5": 0, "6": 0}
+    assert s["stayed_exposed_by_peak_aidr"]["4"] == 3
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -258,7 +258,7 @@ class EvacuationComponent(Component):
         v = str(action.value)
         if action.kind == "warn":
             zones = range(len(self.issued)) if v == "all" else [self.zone_names.index(v)]
-            self._issue([z for z in zones if not self.issued[z]], v)
+            self._issue(list(zones), v)
         elif action.kind == "contraflow":
             self._apply_contraflow(self._resolve_contraflow(v, "contraflow"), v)
         else:
@@ -290,7 +290,13 @@ class EvacuationComponent(Component):
     # ------------------------------------------------------------------ warnings
 
     def _issue(self, zones: list[int], label: str) -> None:
-        """Issue the warning in *zones* now: draw who gets it when, and when they leave."""
+        """Issue the warning in *zones* now: draw who gets it when, and when they leave.
+
+        Zones already warned are skipped (the first order counts): a scheduled
+        ``warning.at`` after an earlier ``warn`` action, or a second action,
+        changes nothing and records no ``warning`` event.
+        """
+        zones = [z for z in zones if not self.issued[z]]
         if not zones:
             return
         now = float(self.env.now)
@@ -599,6 +605,7 @@ class EvacuationComponent(Component):
             if bad.size:
                 problems.append(f"{bad.size} households by car disagree with the traffic model "
                                 f"(e.g. h{bad[0]}: {STATE_NAMES[st[bad[0]]]})")  # fmt: skip
+        problems += self._check_vehicles()
         foot = np.flatnonzero(self.walker >= 0)
         ws = self.walk.state[self.walker[foot]]
         wmap = np.array([HOME, TRAVELLING, -1, STRANDED])
@@ -619,6 +626,46 @@ class EvacuationComponent(Component):
             raise SimulationError("evacuation: conservation of households failed: "
                                   + "; ".join(problems))  # fmt: skip
         return {STATE_NAMES[i]: int(counts[i]) for i in range(5)}
+
+    def _check_vehicles(self) -> list[str]:
+        """What is wrong with the vehicles and walkers per household (empty if nothing).
+
+        Every kernel vehicle belongs to one household and is its current one
+        (``self.vehicle``), except the first vehicle of a household transferred
+        from its assigned shelter: that one ended ``stranded`` in the kernel, was
+        bound for an assigned group, and is the household's only superseded
+        vehicle. Every walker is its household's current one (walkers are never
+        replaced). A household warned twice, or given a second vehicle by
+        mistake, fails here.
+        """
+        problems = []
+        nv = int(self.net.n_vehicles)
+        if self._veh_hh.size != nv:
+            problems.append(f"{nv} vehicles in the traffic model, {self._veh_hh.size} booked")
+            return problems
+        ids = np.arange(nv)
+        car = np.flatnonzero(self.vehicle >= 0)
+        if np.any(self._veh_hh[self.vehicle[car]] != car):
+            problems.append("a household's vehicle belongs to another household")
+        old = ids[self.vehicle[self._veh_hh] != ids]
+        h_old = self._veh_hh[old]
+        stranded = tk.VEHICLE_STATES.index("stranded")
+        legit = ((self.net.vehicle_state[old] == stranded) & self._veh_assigned[old]
+                 & self.transferred[h_old])  # fmt: skip
+        if not legit.all():
+            h = int(h_old[~legit][0])
+            problems.append(f"{int((~legit).sum())} vehicles are neither their household's "
+                            f"current one nor left behind by a transfer (e.g. h{h})")  # fmt: skip
+        n_old = np.bincount(h_old, minlength=len(self.hh))
+        if np.any(n_old != self.transferred):
+            h = int(np.flatnonzero(n_old != self.transferred)[0])
+            problems.append(f"household h{h} has {int(n_old[h])} superseded vehicles and was "
+                            f"{'' if self.transferred[h] else 'not '}transferred")  # fmt: skip
+        nw = len(self.walk)
+        if nw and np.any(self.walker[self.walk.hh] != np.arange(nw)):
+            problems.append(f"{int((self.walker[self.walk.hh] != np.arange(nw)).sum())} walkers "
+                            "are not their household's current one")  # fmt: skip
+        return problems
 
     def summary(self) -> dict[str, Any]:
         """The ``evacuation`` section of summary.json (people, seconds)."""
