@@ -20,7 +20,7 @@ import numpy as np
 
 from emtwin.sim.engine import Results
 
-__all__ = ["write_results", "roads_table", "json_safe"]
+__all__ = ["write_results", "roads_table", "calls_layer", "units_layer", "json_safe"]
 
 #: Rasters and the value written outside the domain / where the quantity never occurred.
 RASTER_NODATA = -9999.0
@@ -71,6 +71,59 @@ def roads_table(results: Results) -> Any:
         for col in extra.columns:
             data[col] = np.asarray(extra[col])
     return gpd.GeoDataFrame(data, geometry=list(roads.geometry), crs=world.crs)
+
+
+def _dispatch_ran(results: Results) -> bool:
+    """True when the dispatch component took part and left its calls and units tables."""
+    run = results.summary.get("run") or {}
+    return (
+        "dispatch" in (run.get("components") or [])
+        and "calls" in results.tables
+        and "units" in results.tables
+    )
+
+
+def calls_layer(results: Results) -> Any:
+    """Calls as points in the World CRS: one feature per row of ``calls.csv``.
+
+    The point is the call's ``x, y`` (m, World CRS; kept as columns too), with
+    every column of the calls table: ``id``, ``time_s``, ``priority``, ``type``,
+    ``needs``, ``state``, ``response_s``, ``wait_s``, ``unit``, ``source``,
+    ``people``, ``to_hospital``, ``hospital``, ``hospital_s`` (times in s; NaN
+    where the call never got there).
+    """
+    import geopandas as gpd
+
+    calls = results.tables["calls"].reset_index(drop=True)
+    geom = gpd.points_from_xy(calls["x"].astype(float), calls["y"].astype(float))
+    return gpd.GeoDataFrame(calls.copy(), geometry=geom, crs=results.world.crs)
+
+
+def units_layer(results: Results) -> Any:
+    """Units as points at their station in the World CRS: one feature per row of ``units.csv``.
+
+    A unit stands at the road node its (final) home station is snapped to,
+    where it starts and ends its trips; a station without a node falls back to
+    the station's own point. Columns as in the units table: ``id``, ``type``,
+    ``station``, ``busy_s`` (s), ``calls``, ``utilisation`` (share of the
+    run), ``state``.
+    """
+    import geopandas as gpd
+
+    units = results.tables["units"].reset_index(drop=True)
+    world = results.world
+    st = world.places.stations
+    roads = world.roads
+    where: dict[str, tuple[float, float]] = {}
+    for name, node, pt in zip(st["name"], st["node"], st.geometry, strict=True):
+        k = int(node)
+        if k >= 0 and roads is not None:
+            where[str(name)] = (float(roads.node_x[k]), float(roads.node_y[k]))
+        else:
+            where[str(name)] = (float(pt.x), float(pt.y))
+    xy = [where.get(str(s), (np.nan, np.nan)) for s in units["station"]]
+    geom = gpd.points_from_xy([p[0] for p in xy], [p[1] for p in xy])
+    return gpd.GeoDataFrame(units.copy(), geometry=geom, crs=world.crs)
 
 
 def _write_raster(path: Path, array: np.ndarray, results: Results) -> None:
@@ -148,6 +201,12 @@ def _write_all(results: Results, folder: Path, extra: dict[str, Callable[[Path],
         roads_table(results).to_crs("EPSG:4326").to_file(
             folder / "roads.geojson", driver="GeoJSON"
         )
+        if _dispatch_ran(results):
+            # the dispatch's calls and units for the map, in the same CRS as roads.geojson
+            for name, layer in (("calls", calls_layer), ("units", units_layer)):
+                layer(results).to_crs("EPSG:4326").to_file(
+                    folder / f"{name}.geojson", driver="GeoJSON"
+                )
     if results.scenario is not None:
         import yaml
 
