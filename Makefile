@@ -6,7 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
+# emtwin needs Python >= 3.11: say so plainly (and how to pick another) before making the venv.
 $(BIN)/python:
+	@v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "error: emtwin needs Python 3.11 or newer; PYTHON=$(PYTHON) is" \
+	    "$${v:+Python }$${v:-not a working Python}." >&2; \
+	  echo "Install Python >= 3.11 and run e.g. 'make PYTHON=python3.11 $(MAKECMDGOALS)'." >&2; \
+	  exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 

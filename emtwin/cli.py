@@ -8,6 +8,7 @@ option, missing argument). ``--debug`` shows the Python traceback.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -62,10 +63,15 @@ def main(
     logging.captureWarnings(True)
 
 
-def _fail(exc: BaseException) -> None:
-    """Print a user-facing error and exit 1 (traceback only with --debug)."""
+def _fail(exc: BaseException, overrides: dict[str, object] | None = None) -> None:
+    """Print a user-facing error and exit 1 (traceback only with --debug).
+
+    *overrides* are the values given on the command line (``{"seed": 3}``):
+    a problem with one of them is labelled ``--seed``, not the file line it replaced.
+    """
     if _state["debug"]:
         err.print_exception()
+    exc = _label_overrides(exc, overrides or {})
     if isinstance(exc, ScenarioError) and len(exc.errors) > 1:
         where = f" in {exc.file}" if exc.file else ""
         err.print(f"[red]error:[/red] {len(exc.errors)} problems{where}:")
@@ -82,6 +88,31 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
+def _label_overrides(exc: BaseException, overrides: dict[str, object]) -> BaseException:
+    """*exc* with its problems about command-line *overrides* labelled by their option.
+
+    The loader reports an override as the scenario line it replaced
+    (``riverside.yaml:6: duration: ...``); the user typed ``--duration``.
+    """
+    given = [k for k, v in overrides.items() if v is not None]
+    if not isinstance(exc, ScenarioError) or not given:
+        return exc
+    keys = "|".join(re.escape(k) for k in given)
+    # "FILE:LINE: key: message", "FILE: key: message" or "key: message"
+    pattern = re.compile(rf"^(?:(?:(?!: ).)*: )?({keys}): (.*)$", re.DOTALL)
+    errors, relabelled = [], 0
+    for e in exc.errors:
+        m = pattern.match(e)
+        if m:
+            errors.append(f"--{m.group(1)}: {m.group(2)}")
+            relabelled += 1
+        else:
+            errors.append(e)
+    if not relabelled:
+        return exc
+    return ScenarioError(errors, file=exc.file if relabelled < len(errors) else None)
+
+
 PlanOpt = Annotated[
     list[Path] | None,
     typer.Option("--plan", "-p", help="A partial scenario laid over the base (repeatable)."),
@@ -94,6 +125,14 @@ AllowCodeOpt = Annotated[
     bool, typer.Option("--allow-code", help="Allow Python code named in the scenario to run.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+class Basemap(StrEnum):
+    """Background map tiles of ``map.html`` (``emtwin.viz.map.BASEMAPS``)."""
+
+    light = "light"
+    dark = "dark"
+    road = "road"
 
 
 class Backend(StrEnum):
@@ -120,16 +159,20 @@ def run(
         typer.Option("--backend", help="Flood kernel backend, overriding the scenario's "
                      "hazards[0].backend: auto (CUDA if a GPU is found), cpu or cuda."),
     ] = None,
+    basemap: Annotated[
+        Basemap | None,
+        typer.Option("--basemap", help="Background tiles of map.html, fetched from the network "
+                     "(CARTO) when the map is opened [default: none, the map works offline]."),
+    ] = None,
 ) -> None:
     """Run a scenario and write its results to an output folder."""
     from emtwin.scenarios import load_scenario
     from emtwin.sim import Simulation
     from emtwin.sim.outputs import write_results
 
+    overrides = {"seed": seed, "duration": duration}
     try:
-        sc = load_scenario(
-            scenario, plans=plan or [], overrides={"seed": seed, "duration": duration}
-        )
+        sc = load_scenario(scenario, plans=plan or [], overrides=overrides)
         if backend is not None and sc.flood is not None:
             sc.flood.backend = backend.value
         target = out_dir or Path("out") / sc.name
@@ -137,9 +180,10 @@ def run(
         results = sim.run(progress=not quiet)
         from emtwin.viz import run_writers
 
-        folder = write_results(results, target, extra=run_writers(results))
+        writers = run_writers(results, basemap=basemap.value if basemap else None)
+        folder = write_results(results, target, extra=writers)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message and exit 1
-        _fail(exc)
+        _fail(exc, overrides)
     s = results.summary
     out.print(f"[bold]{sc.name}[/bold]: seed {sc.seed}, {sc.duration / 3600:g} h simulated "
               f"in {s['run']['wall_s']:.1f} s wall time")
@@ -164,10 +208,16 @@ def validate(
     scenario: Annotated[str, typer.Argument(help="A scenario file, or a built-in name.")],
     plan: PlanOpt = None,
     world: Annotated[
-        bool, typer.Option("--world/--no-world", help="Also build the World from the data.")
+        bool, typer.Option("--world/--no-world", help="Also build the World from the data "
+                           "and set up the components on it.")
     ] = True,
+    allow_code: AllowCodeOpt = False,
 ) -> None:
-    """Check a scenario (and plans): print every problem, or a short summary."""
+    """Check a scenario (and plans): print every problem, or a short summary.
+
+    With the World, the components are set up as ``emtwin run`` sets them up
+    (``--allow-code`` imports a user dispatch policy to check it), but nothing runs.
+    """
     from emtwin.scenarios import load_scenario
     from emtwin.sim.engine import check_actions
 
@@ -180,7 +230,10 @@ def validate(
         if world:
             from emtwin.sim import Simulation
 
-            summary = Simulation(sc).world.summary()
+            if sc.flood is not None and sc.flood.backend == "auto":
+                # nothing runs: no GPU probe, and no "no CUDA GPU, using the CPU" notice
+                sc.flood.backend = "cpu"
+            summary = Simulation(sc, allow_code=allow_code).world.summary()
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     out.print(f"[green]valid[/green]: {sc.source}")
@@ -346,16 +399,16 @@ def batch(
     from emtwin.sim.batch import run_batch
     from emtwin.sim.batch.compare import t_interval
 
+    overrides = {"seed": seed, "duration": duration}
     try:
-        res = run_batch(scenario, runs=runs, plans=plan or [],
-                        overrides={"seed": seed, "duration": duration}, out_dir=out_dir,
+        res = run_batch(scenario, runs=runs, plans=plan or [], overrides=overrides, out_dir=out_dir,
                         **_batch_options(workers, executor, scheduler, keep, allow_code, quiet,
                                          retry_failed))  # fmt: skip
     except KeyboardInterrupt:
         err.print("interrupted; finished runs are kept: run the same command again to go on")
         raise typer.Exit(130) from None
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, overrides)
     _batch_report(res)
     done = res.table[res.table["status"] == "done"]
     for m in _SHOWN:
@@ -396,8 +449,9 @@ def compare(
     """
     from emtwin.sim.batch import run_comparison
 
+    overrides = {"seed": seed, "duration": duration}
     try:
-        res = run_comparison(base, plan, runs=runs, overrides={"seed": seed, "duration": duration},
+        res = run_comparison(base, plan, runs=runs, overrides=overrides,
                              out_dir=out_dir, **_batch_options(workers, executor, scheduler, keep,
                                                                allow_code, quiet, retry_failed))
         report = _comparison_report(res)  # fmt: skip
@@ -405,7 +459,7 @@ def compare(
         err.print("interrupted; finished runs are kept: run the same command again to go on")
         raise typer.Exit(130) from None
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, overrides)
     _batch_report(res.batch)
     st = res.stats
     for m in _SHOWN:

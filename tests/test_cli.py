@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -229,3 +231,126 @@ def test_data_errors_exit_1_with_one_message(make, town: Path, tmp_path: Path) -
 def test_usage_error_exits_2() -> None:
     assert runner.invoke(app, ["run"]).exit_code == 2
     assert runner.invoke(app, ["run", "x.yaml", "--frobnicate"]).exit_code == 2
+
+
+# ---------------------------------------------------------------- options and reporting
+
+
+POLICY = '''
+def first_unit(call, units, now_s, travel_time_s):
+    """Send the first free unit."""
+    return units[0] if units else None
+'''
+
+
+def test_validate_allow_code_checks_a_user_policy(
+    town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mod = tmp_path / "cli_user_policy.py"
+    mod.write_text(POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cli_user_policy", raising=False)
+    edit(town, "outputs: {every: 5min}", textwrap.dedent("""\
+        response:
+          dispatch: "cli_user_policy:first_unit"
+          resources: [{type: ambulance, station: North, count: 2}]
+        outputs: {every: 5min}"""))
+    refused = run("validate", str(town / "s.yaml"))
+    assert refused.exit_code == 1
+    assert "names Python code" in refused.output and "--allow-code" in refused.output
+    ok = run("validate", str(town / "s.yaml"), "--allow-code")
+    assert ok.exit_code == 0, ok.output
+    assert "response (2 units)" in ok.output
+    edit(town, "cli_user_policy:first_unit", "cli_user_policy:missing")
+    res = run("validate", str(town / "s.yaml"), "--allow-code")
+    assert res.exit_code == 1 and "has no function 'missing'" in res.output
+
+
+def _deck(page: str) -> dict:
+    m = re.search(r'<script type="application/json" id="deck-json">(.*?)</script>', page, re.S)
+    assert m, "no deck-json in map.html"
+    return json.loads(m.group(1))
+
+
+def test_run_basemap_reaches_the_map(town: Path, tmp_path: Path) -> None:
+    from emtwin.cli import Basemap
+    from emtwin.viz.map import BASEMAPS
+
+    assert {b.value for b in Basemap} == set(BASEMAPS)
+    res = run("run", str(town / "s.yaml"), "--out", str(tmp_path / "tiles"), "--basemap", "light",
+              "--duration", "5min", "--quiet")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    deck = _deck((tmp_path / "tiles" / "map.html").read_text(encoding="utf-8"))
+    assert deck["mapProvider"] == "carto" and "positron" in deck["mapStyle"]
+    res = run("run", str(town / "s.yaml"), "--out", str(tmp_path / "offline"),
+              "--duration", "5min", "--quiet")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "mapProvider" not in _deck((tmp_path / "offline" / "map.html").read_text("utf-8"))
+    assert runner.invoke(app, ["run", str(town / "s.yaml"), "--basemap", "satellite"]
+                         ).exit_code == 2  # fmt: skip
+
+
+def test_bad_overrides_are_named_by_their_option(town: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = run("run", str(town / "s.yaml"), "--out", str(out), "--duration=-1h")
+    assert res.exit_code == 1
+    assert "error: --duration: a duration must be positive, got '-1h'" in res.output
+    assert "s.yaml:3" not in res.output and not out.exists()
+    res = run("run", str(town / "s.yaml"), "--out", str(out), "--duration=-1h", "--seed=-1")
+    assert res.exit_code == 1
+    assert "2 problems" in res.output and "  - --seed: " in res.output
+    assert "  - --duration: " in res.output and "s.yaml:2" not in res.output
+    # a problem in the file itself keeps its file and line
+    edit(town, "seed: 3", "seed: three")
+    res = run("run", str(town / "s.yaml"), "--out", str(out), "--duration=-1h")
+    assert "s.yaml:2: seed" in res.output and "--duration: a duration" in res.output
+
+
+def test_debug_shows_the_traceback(town: Path, tmp_path: Path) -> None:
+    edit(town, "dem: dem.tif", "dem: nowhere.tif")
+    res = run("--debug", "run", str(town / "s.yaml"), "--out", str(tmp_path / "out"))
+    assert res.exit_code == 1
+    assert "Traceback" in res.output and "ScenarioError" in res.output
+    assert "world.terrain.dem: file not found" in res.output
+    res = run("run", str(town / "s.yaml"), "--out", str(tmp_path / "out"))
+    assert res.exit_code == 1 and "Traceback" not in res.output
+
+
+def test_validate_reports_every_problem(town: Path) -> None:
+    edit(town, "seed: 3", "seed: three")
+    edit(town, "duration: 30min", "duraton: 30min")
+    res = run("validate", str(town / "s.yaml"))
+    assert res.exit_code == 1
+    assert "2 problems in" in res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("  - ")]
+    assert len(lines) == 2
+    assert any("s.yaml:2: seed" in ln for ln in lines)
+    assert any("did you mean 'duration'" in ln for ln in lines)
+
+
+def test_validate_with_a_plan(town: Path) -> None:
+    (town / "plan.yaml").write_text("seed: 11\nduration: 2h\n"
+                                    "actions:\n  - {at: 5min, close_road: r2}\n"
+                                    "  - {at: 20min, open_road: r2}\n")  # fmt: skip
+    res = run("validate", str(town / "s.yaml"), "--plan", str(town / "plan.yaml"))
+    assert res.exit_code == 0, res.output
+    assert "valid" in res.output and "seed: 11" in res.output and "duration: 2 h" in res.output
+    assert "actions: 2" in res.output and "100 people" in res.output
+    (town / "plan.yaml").write_text("actions:\n  - {at: 5min, close_road: nowhere}\n")
+    res = run("validate", str(town / "s.yaml"), "--plan", str(town / "plan.yaml"))
+    assert res.exit_code == 1 and "no road with id" in res.output
+
+
+def test_validate_does_not_warn_about_the_gpu(town: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emtwin.kernels import backend
+
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    monkeypatch.setattr(backend, "cuda_available", lambda: False)
+    monkeypatch.setattr(backend, "_noticed", set())
+    res = run("validate", str(town / "s.yaml"))
+    assert res.exit_code == 0, res.output
+    assert "CUDA" not in res.output
+    # `run` with backend auto still says it fell back to the CPU
+    res = run("run", str(town / "s.yaml"), "--out", str(town / "out"), "--duration", "5min")
+    assert res.exit_code == 0, res.output
+    assert "no CUDA GPU found" in res.output

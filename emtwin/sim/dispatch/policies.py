@@ -151,8 +151,8 @@ def load_policy(spec: str, *, allow_code: bool, file: str | None = None) -> tupl
         raise ScenarioError(
             f"response.dispatch: '{spec}' names Python code, and scenario files are shared "
             "between agencies, so emtwin runs no code from them unless asked: pass "
-            "--allow-code (emtwin run) or allow_code=True (Simulation) to run it, or use "
-            "closest_idle or priority_then_closest",
+            "--allow-code (emtwin run or validate) or allow_code=True (Simulation) to run "
+            "it, or use closest_idle or priority_then_closest",
             file=file,
         )
     try:
