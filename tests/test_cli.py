@@ -354,3 +354,18 @@ def test_validate_does_not_warn_about_the_gpu(town: Path, monkeypatch: pytest.Mo
     res = run("run", str(town / "s.yaml"), "--out", str(town / "out"), "--duration", "5min")
     assert res.exit_code == 0, res.output
     assert "no CUDA GPU found" in res.output
+
+
+def test_action_error_names_the_plan_file_and_line(town: Path, tmp_path: Path) -> None:
+    """An action that came from a plan is reported at the plan's file and line, not the base's."""
+    plan = town / "plan.yaml"
+    plan.write_text("# a plan\nactions:\n  - {at: 5min, close_road: r2}\n"
+                    "  - {at: 10min, close_road: nowhere}\n")  # fmt: skip
+    res = run("validate", str(town / "s.yaml"), "--plan", str(plan))
+    assert res.exit_code == 1
+    assert "plan.yaml:4: actions.1: close_road: no road with id" in res.output
+    # the base file's own action still points at the base file
+    edit(town, "close_road: r1", "close_road: nowhere")
+    res = run("validate", str(town / "s.yaml"))
+    assert res.exit_code == 1
+    assert "s.yaml:16: actions.0: close_road: no road with id" in res.output

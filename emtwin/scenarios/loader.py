@@ -34,6 +34,7 @@ __all__ = [
     "resolve_paths",
     "builtin_scenarios",
     "builtin_path",
+    "locate_key",
 ]
 
 #: Keys whose string values are data paths, resolved against the file that holds them.
@@ -254,16 +255,29 @@ def locate(source: str | Path) -> Path:
 # ---------------------------------------------------------------------------- loading
 
 
-def _fmt(loc: Iterable, msg: str, origins: list[tuple[str, dict]]) -> str:
+def locate_key(loc: Iterable, origins: list[tuple[str, dict]]) -> str:
+    """``file:line: key.path`` for key path *loc* (``file: key.path`` without a line).
+
+    The longest prefix of *loc* that a file or plan wrote wins, the last one
+    merged first among equals (plans replace lists whole, so a list item is
+    always in the file that set the list).
+    """
     loc = tuple(loc)
     keypath = ".".join(str(x) for x in loc) or "(top)"
-    for label, lines in reversed(origins):
-        for n in range(len(loc), 0, -1):
+    for n in range(len(loc), 0, -1):
+        for label, lines in reversed(origins):
             if loc[:n] in lines:
-                return f"{label}:{lines[loc[:n]]}: {keypath}: {msg}"
+                return f"{label}:{lines[loc[:n]]}: {keypath}"
     label = origins[-1][0] if origins else ""
-    text = f"{keypath}: {msg}" if loc else msg
-    return f"{label}: {text}" if label else text
+    return f"{label}: {keypath}" if label else keypath
+
+
+def _fmt(loc: Iterable, msg: str, origins: list[tuple[str, dict]]) -> str:
+    loc = tuple(loc)
+    if not loc:
+        label = origins[-1][0] if origins else ""
+        return f"{label}: {msg}" if label else msg
+    return f"{locate_key(loc, origins)}: {msg}"
 
 
 def load_scenario(
@@ -317,6 +331,7 @@ def load_scenario(
     if problems:
         raise ScenarioError(_dedupe(problems), file=str(path))
     scenario.source = str(path)
+    scenario._origins = origins
     return scenario
 
 

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_serializer,
     field_validator,
     model_validator,
@@ -894,6 +895,19 @@ class Scenario(_Model):
     response_index: ResponseIndex | None = Field(None, description="weights of the response index")
 
     source: str | None = Field(None, exclude=True, description="file the scenario came from")
+    #: (file, {key path: line}) of the base file and each plan, in merge order
+    #: (set by the loader; used to name the file and line in later errors)
+    _origins: list[tuple[str, dict]] = PrivateAttr(default_factory=list)
+
+    def where(self, *loc: str | int) -> str:
+        """``file:line: key.path`` of a key path as written in the file or plan that set it.
+
+        Falls back to ``source: key.path`` where no line is known (a scenario
+        built in Python, or a key filled by a default).
+        """
+        from emtwin.scenarios.loader import locate_key
+
+        return locate_key(loc, self._origins or [(self.source or "", {})])
 
     @field_validator("crs", mode="before")
     @classmethod

@@ -77,7 +77,7 @@ def check_actions(scenario: Scenario) -> list[str]:
                 if who
                 else "no component of this version carries it out"
             )
-            problems.append(f"actions.{i}: {a.kind}: {hint}")
+            problems.append(f"{scenario.where('actions', i)}: {a.kind}: {hint}")
     return problems
 
 
@@ -204,7 +204,7 @@ class Simulation:
         for i, a in enumerate(scenario.actions):
             msg = self._handlers[a.kind].check_action(a)
             if msg:
-                problems.append(f"actions.{i}: {a.kind}: {msg}")
+                problems.append(f"{scenario.where('actions', i)}: {a.kind}: {msg}")
         if problems:
             raise ScenarioError(problems, file=scenario.source)
 
