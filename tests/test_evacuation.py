@@ -390,13 +390,10 @@ def test_departure_delays_follow_the_rayleigh_curve() -> None:
 # ---------------------------------------------------------------------------- water
 
 
-def test_water_stalls_vehicles_and_exposes_people_at_home() -> None:
-    # Flat closed 300 m square, rain 1100 mm/h: depth = 1.1/3600 m/s x t on
-    # every cell (no flow on a flat bed). Roads close at 0.3 m (t = 981.8 s),
-    # seen at the 1020 s coupling step: the car crawling along a (250 m at
-    # 0.1 m/s, left at 0) stalls there, 1020/2500 of the way along. The
-    # household outside the warned zone stays home and is exposed when the
-    # depth passes 0.4 m (t = 1309 s -> 1320 s step), depth 0.403 m, AIDR H2.
+def _rain_square(zone_warned_at: object, duration: str):
+    """A flat closed 300 m square under 1100 mm/h of rain; a 250 m road with an
+    exit at its end; h0 (2 people) in a zone warned at *zone_warned_at*, h1 (3)
+    never warned; exposure from 0.4 m. Returns (world, scenario)."""
     w = world_of({0: (20, 150), 1: (270, 150), 2: (20, 50)}, [(0, 1, "a", 0.1)],
                  homes=[(0, 2), (2, 3)], cells=30)  # fmt: skip
     sc = scenario(
@@ -404,11 +401,22 @@ def test_water_stalls_vehicles_and_exposes_people_at_home() -> None:
          "warning": {"at": "10h"},
          "zones": [{"name": "z", "area": [[X0, Y0 - 100], [X0 + 300, Y0 - 100],
                                           [X0 + 300, Y0 - 200], [X0, Y0 - 200]],
-                    "warning": {"at": 0}}]},
-        duration="30min", hazards=[{"type": "flood", "rain": [[0, 1100]]}],
+                    "warning": {"at": zone_warned_at}}]},
+        duration=duration, hazards=[{"type": "flood", "rain": [[0, 1100]]}],
         world={"terrain": {"dem": "d.tif"}, "roads": "r.geojson",
                "population": {"total": 5, "household_size": 5}},
     )  # fmt: skip
+    return w, sc
+
+
+def test_water_stalls_vehicles_and_exposes_people_at_home() -> None:
+    # Flat closed 300 m square, rain 1100 mm/h: depth = 1.1/3600 m/s x t on
+    # every cell (no flow on a flat bed). Roads close at 0.3 m (t = 981.8 s),
+    # seen at the 1020 s coupling step: the car crawling along a (250 m at
+    # 0.1 m/s, left at 0) stalls there, 1020/2500 of the way along. The
+    # household outside the warned zone stays home and is exposed when the
+    # depth passes 0.4 m (t = 1309 s -> 1320 s step), depth 0.403 m, AIDR H2.
+    w, sc = _rain_square(zone_warned_at=0, duration="30min")
     heard: list = []
     _, res = run(sc, w, heard)
     (t, entity, kw), = heard
@@ -434,18 +442,7 @@ def test_the_peak_class_while_exposed_stops_when_the_household_leaves() -> None:
     # the 1320 s step (0.403 m, H2). h0's zone is warned at 1700 s (0.519 m, H3):
     # its car sets off into closed roads and is stranded, which ends its exposure
     # at H3. h1 is never warned and meets 1.375 m (H4) at the end (75 min).
-    w = world_of({0: (20, 150), 1: (270, 150), 2: (20, 50)}, [(0, 1, "a", 0.1)],
-                 homes=[(0, 2), (2, 3)], cells=30)  # fmt: skip
-    sc = scenario(
-        {"departure": AT_ONCE, "exits": [node_xy(w, 1)], "exposure_depth": 0.4,
-         "warning": {"at": "10h"},
-         "zones": [{"name": "z", "area": [[X0, Y0 - 100], [X0 + 300, Y0 - 100],
-                                          [X0 + 300, Y0 - 200], [X0, Y0 - 200]],
-                    "warning": {"at": "1700s"}}]},
-        duration="75min", hazards=[{"type": "flood", "rain": [[0, 1100]]}],
-        world={"terrain": {"dem": "d.tif"}, "roads": "r.geojson",
-               "population": {"total": 5, "household_size": 5}},
-    )  # fmt: skip
+    w, sc = _rain_square(zone_warned_at="1700s", duration="75min")
     _, res = run(sc, w)
     (_, row), = hh_events(res, "stranded").iterrows()
     assert row.time_s == 1700.0 and row.entity == "h0"
