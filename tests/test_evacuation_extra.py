@@ -107,6 +107,26 @@ def test_the_never_share_of_households_is_never_warned() -> None:
     assert res.summary["evacuation"]["warned"] == int((~unwarned).sum())
 
 
+def test_warned_counts_only_those_reached_before_the_end() -> None:
+    # 2,000 households of one warned at 0 with exponential reach, mean 10 min, in a
+    # 10 min run: a share 1 - exp(-1) = 0.632 have heard it by the end; the others'
+    # reach times lie after it and must not count as warned (within 3 sigma).
+    n = 2_000
+    w = world_of({0: (0, 0), 1: (1000, 0)}, [(0, 1, "a", 10.0)], homes=[(0, n)])
+    sc = scenario({"departure": AT_ONCE, "exits": [node_xy(w, 1)],
+                   "warning": {"at": 0, "reach": "exponential", "reach_time": "10min"}},
+                  duration="10min", seed=11,
+                  world={**WORLD, "population": {"total": 1, "household_size": 1}})  # fmt: skip
+    sim, res = run(sc, w)
+    comp = sim.component("evacuation")
+    heard = int((comp.warned_t <= 600.0).sum())
+    assert 0 < heard < n  # some reach times fall after the end
+    p = 1 - np.exp(-1.0)
+    assert abs(heard / n - p) < 3 * np.sqrt(p * (1 - p) / n)
+    assert res.summary["evacuation"]["warned"] == heard
+    assert res.timeseries["warned"].iloc[-1] == heard
+
+
 # ---------------------------------------------------------------------------- records
 
 

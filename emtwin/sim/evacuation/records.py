@@ -186,7 +186,8 @@ class EvacuationRecords:
             "clearance_s": round(float(times.max()), 1) if times.size else None,
             "travelling": int(p[st == TRAVELLING].sum()),
             "households_by_state": states,
-            "warned": int(p[np.isfinite(c.warned_t)].sum()),
+            # reach times are drawn ahead; those after the end had not heard it yet
+            "warned": int(p[c.warned_t <= float(c.env.now)].sum()),
             "exposed": int(p[c.exposed].sum()),
             "exposed_by_aidr": by_aidr,
             "exposed_by_peak_aidr": by_peak,
