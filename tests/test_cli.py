@@ -369,3 +369,16 @@ def test_action_error_names_the_plan_file_and_line(town: Path, tmp_path: Path) -
     res = run("validate", str(town / "s.yaml"))
     assert res.exit_code == 1
     assert "s.yaml:16: actions.0: close_road: no road with id" in res.output
+
+
+def test_validate_reports_every_bad_place_layer(town: Path) -> None:
+    """Two place layers wrong at once: both are reported, in one error, exit 1."""
+    gpd.GeoDataFrame({"name": ["Away"]}, geometry=[Point(X0 + 5000, Y0 - 100)],
+                     crs=32633).to_file(town / "stations.geojson")  # fmt: skip
+    gpd.GeoDataFrame({"name": ["Gone"], "capacity": [10]}, geometry=[Point(X0 - 3000, Y0)],
+                     crs=32633).to_file(town / "shelters.geojson")  # fmt: skip
+    res = run("validate", str(town / "s.yaml"))
+    assert res.exit_code == 1
+    assert "2 problems with the World's layers" in res.output
+    assert "world.shelters" in res.output and "world.stations" in res.output
+    assert "Traceback" not in res.output

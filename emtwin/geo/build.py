@@ -213,12 +213,25 @@ def build_world(scenario: Scenario) -> World:
     t0 = time.perf_counter()
     terrain, crs, _ = _terrain(scenario)
     roads = _roads(scenario, crs)
-    places = Places(
-        population=_population(scenario, crs, roads, terrain),
-        shelters=_layer(scenario, "shelters", crs, roads, terrain),
-        stations=_layer(scenario, "stations", crs, roads, terrain),
-        hospitals=_layer(scenario, "hospitals", crs, roads, terrain),
-    )
+    # the place layers depend on the terrain and roads only, not on each other:
+    # read them all and report every one that fails, not only the first
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    failed: list[InputDataError] = []
+    for key in ("population", "shelters", "stations", "hospitals"):
+        try:
+            layers[key] = (_population(scenario, crs, roads, terrain) if key == "population"
+                           else _layer(scenario, key, crs, roads, terrain))  # fmt: skip
+        except InputDataError as exc:
+            failed.append(exc)
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        # the most specific class all of them share (NetworkError, CRSError or InputDataError)
+        cls = type(failed[0]) if all(type(e) is type(failed[0]) for e in failed) \
+            else InputDataError  # fmt: skip
+        raise cls(f"{len(failed)} problems with the World's layers:\n"
+                  + "\n".join(f"  - {e}" for e in failed))  # fmt: skip
+    places = Places(**layers)
     if roads is not None and len(places.shelters) and len(places.population):
         check_reachable(
             roads,
