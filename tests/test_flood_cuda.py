@@ -169,6 +169,16 @@ def child_sim() -> dict:
             res["reservoir_wet_outside"] = float(b.h[:, 4:].max())
     res["reservoir_moved"] = float(np.abs(b.h[2:5, 0:3] - filled).max())
     res["reservoir"] = _compare(a, b)
+    # a NaN depth on the device stops the run with the CPU's message
+    b = CudaFloodModel(np.zeros((6, 6)), None, 5.0, h0=0.1)
+    b.advance(3.0)
+    _ = b.h  # bring the state back, spoil one cell, send it up again
+    b._h[2, 3] = np.nan
+    b._push_state = True
+    try:
+        b.advance(6.0)
+    except KernelError as exc:
+        res["blowup"] = str(exc)
     try:
         CudaFloodModel(np.zeros((3, 3)), None, 1.0, dtype=np.int32)
     except KernelError as exc:
@@ -365,6 +375,10 @@ def test_reservoir_held_then_released(sim: dict) -> None:
     for name in RECORDS:
         assert _rel(r[name]) < 1e-5, (name, r[name])
     assert r["ledger_gpu"]["boundary_in"] > 0 or r["ledger_gpu"]["boundary_out"] > 0
+
+
+def test_a_nan_on_the_device_is_a_clear_error(sim: dict) -> None:
+    assert "became unstable" in sim.get("blowup", ""), sim.get("blowup")
 
 
 def test_selection_under_the_simulator(sim: dict) -> None:

@@ -267,7 +267,7 @@ def continuity(h, grp, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, rai
             h[i, j] = (avail - loss) + dtdx * ((float(qx[i, j]) - float(qx[i, j + 1]))
                                                + (float(qy[i, j]) - float(qy[i + 1, j])))
         d = h[i, j]  # back in the state dtype
-        hm = _max(float(d), 0.0)
+        hm = _max(float(d), 0.0) if d == d else math.inf  # NaN: make the step's max inf
         zero = pd[C_ZERO]
         if d < zero:
             cuda.atomic.add(rowneg, i, 1)
