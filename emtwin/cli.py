@@ -8,7 +8,6 @@ option, missing argument). ``--debug`` shows the Python traceback.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -63,15 +62,10 @@ def main(
     logging.captureWarnings(True)
 
 
-def _fail(exc: BaseException, overrides: dict[str, object] | None = None) -> None:
-    """Print a user-facing error and exit 1 (traceback only with --debug).
-
-    *overrides* are the values given on the command line (``{"seed": 3}``):
-    a problem with one of them is labelled ``--seed``, not the file line it replaced.
-    """
+def _fail(exc: BaseException) -> None:
+    """Print a user-facing error and exit 1 (traceback only with --debug)."""
     if _state["debug"]:
         err.print_exception()
-    exc = _label_overrides(exc, overrides or {})
     if isinstance(exc, ScenarioError) and len(exc.errors) > 1:
         where = f" in {exc.file}" if exc.file else ""
         err.print(f"[red]error:[/red] {len(exc.errors)} problems{where}:")
@@ -86,31 +80,6 @@ def _fail(exc: BaseException, overrides: dict[str, object] | None = None) -> Non
         if not _state["debug"]:
             err.print("(this is a bug in emtwin; run again with --debug for the traceback)")
     raise typer.Exit(1)
-
-
-def _label_overrides(exc: BaseException, overrides: dict[str, object]) -> BaseException:
-    """*exc* with its problems about command-line *overrides* labelled by their option.
-
-    The loader reports an override as the scenario line it replaced
-    (``riverside.yaml:6: duration: ...``); the user typed ``--duration``.
-    """
-    given = [k for k, v in overrides.items() if v is not None]
-    if not isinstance(exc, ScenarioError) or not given:
-        return exc
-    keys = "|".join(re.escape(k) for k in given)
-    # "FILE:LINE: key: message", "FILE: key: message" or "key: message"
-    pattern = re.compile(rf"^(?:(?:(?!: ).)*: )?({keys}): (.*)$", re.DOTALL)
-    errors, relabelled = [], 0
-    for e in exc.errors:
-        m = pattern.match(e)
-        if m:
-            errors.append(f"--{m.group(1)}: {m.group(2)}")
-            relabelled += 1
-        else:
-            errors.append(e)
-    if not relabelled:
-        return exc
-    return ScenarioError(errors, file=exc.file if relabelled < len(errors) else None)
 
 
 PlanOpt = Annotated[
@@ -183,7 +152,7 @@ def run(
         writers = run_writers(results, basemap=basemap.value if basemap else None)
         folder = write_results(results, target, extra=writers)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message and exit 1
-        _fail(exc, overrides)
+        _fail(exc)
     s = results.summary
     out.print(f"[bold]{sc.name}[/bold]: seed {sc.seed}, {sc.duration / 3600:g} h simulated "
               f"in {s['run']['wall_s']:.1f} s wall time")
@@ -408,7 +377,7 @@ def batch(
         err.print("interrupted; finished runs are kept: run the same command again to go on")
         raise typer.Exit(130) from None
     except Exception as exc:  # noqa: BLE001
-        _fail(exc, overrides)
+        _fail(exc)
     _batch_report(res)
     done = res.table[res.table["status"] == "done"]
     for m in _SHOWN:
@@ -459,7 +428,7 @@ def compare(
         err.print("interrupted; finished runs are kept: run the same command again to go on")
         raise typer.Exit(130) from None
     except Exception as exc:  # noqa: BLE001
-        _fail(exc, overrides)
+        _fail(exc)
     _batch_report(res.batch)
     st = res.stats
     for m in _SHOWN:

@@ -296,7 +296,9 @@ def load_scenario(
     plans
         Partial scenario files laid over the base in order.
     overrides
-        Top-level values set last (for example ``{"seed": 3, "duration": "2h"}``).
+        Top-level values set last (for example ``{"seed": 3, "duration": "2h"}``;
+        None values are ignored). A problem with one is named ``--KEY``, the
+        command-line option that gives it.
     check_files
         Check that data files named in the scenario exist.
 
@@ -317,8 +319,9 @@ def load_scenario(
         problems += [_fmt(loc, msg, porigin) for loc, msg in unknown_keys(pdata, Scenario)]
         data = merge(data, resolve_paths(pdata, ppath.resolve().parent))
         origins.append((str(ppath), plines))
-    if overrides:
-        data = merge(data, {k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if given:
+        data = merge(data, given)
     unknown = [loc for loc, _ in unknown_keys(data, Scenario)]
     try:
         scenario = Scenario.model_validate(
@@ -326,8 +329,13 @@ def load_scenario(
         )
     except ValidationError as exc:
         found = _validation_problems(exc, data, unknown)
-        problems += [_fmt(loc, msg, origins) for loc, msg in found]
-        raise ScenarioError(_dedupe(problems), file=str(path)) from None
+        # an override is named as the command-line option that gave it, not the
+        # file line it replaced
+        ours = [(loc, msg) for loc, msg in found if loc and str(loc[0]) in given]
+        problems += [_fmt(loc, msg, origins) for loc, msg in found if (loc, msg) not in ours]
+        from_files = bool(problems)
+        problems += [f"--{'.'.join(map(str, loc))}: {msg}" for loc, msg in ours]
+        raise ScenarioError(_dedupe(problems), file=str(path) if from_files else None) from None
     if problems:
         raise ScenarioError(_dedupe(problems), file=str(path))
     scenario.source = str(path)
