@@ -541,6 +541,43 @@ def test_background_run_fills_the_contract_and_writes_tables(tmp_path) -> None:
     assert list(trips.columns) == ["id", "kind", "time_s", "x", "y"]
     assert (trips.kind == "unit").all()
     assert (trips.groupby("id").time_s.diff().dropna() >= 0).all()
+    # the calls and units as map layers (GeoJSON, EPSG:4326 as roads.geojson)
+    _check_map_layers(out)
+
+
+def _check_map_layers(out) -> None:
+    """calls.geojson / units.geojson agree with calls.csv / units.csv and stand where
+    the calls were and at the units' stations (bridge_world: A at (X0, Y0 - 1000), B
+    at (X0 + 3000, Y0 - 1000))."""
+    import geopandas as gpd
+
+    calls_csv, units_csv = pd.read_csv(out / "calls.csv"), pd.read_csv(out / "units.csv")
+    calls = gpd.read_file(out / "calls.geojson")
+    units = gpd.read_file(out / "units.geojson")
+    roads = gpd.read_file(out / "roads.geojson")
+    assert len(calls_csv) > 0
+    assert len(calls) == len(calls_csv) and len(units) == len(units_csv) == 2
+    assert calls.crs == roads.crs and units.crs == roads.crs
+    assert (calls.geom_type == "Point").all() and (units.geom_type == "Point").all()
+    assert calls.id.tolist() == calls_csv.id.tolist()
+    for col in ("priority", "type", "source", "state"):
+        assert calls[col].tolist() == calls_csv[col].tolist()
+    for col in ("time_s", "response_s", "wait_s"):
+        np.testing.assert_allclose(calls[col].astype(float), calls_csv[col], rtol=1e-9)
+    # the points are the calls' x, y (World CRS) ...
+    back = calls.to_crs(UTM33)
+    np.testing.assert_allclose(back.geometry.x, calls_csv.x, atol=1e-3)
+    np.testing.assert_allclose(back.geometry.y, calls_csv.y, atol=1e-3)
+    # ... and each unit stands at its station: A at a (X0, Y0 - 1000), B at b (X0 + 3000, ...)
+    u = units.to_crs(UTM33).set_index("id")
+    assert u.loc["ambulance-1", "station"] == "A" and u.loc["ambulance-2", "station"] == "B"
+    assert (u.loc["ambulance-1"].geometry.x, u.loc["ambulance-1"].geometry.y) == pytest.approx(
+        (X0, Y0 - 1000), abs=1e-3)  # fmt: skip
+    assert (u.loc["ambulance-2"].geometry.x, u.loc["ambulance-2"].geometry.y) == pytest.approx(
+        (X0 + 3000, Y0 - 1000), abs=1e-3)  # fmt: skip
+    ucsv = units_csv.set_index("id")
+    assert u.calls.tolist() == ucsv.calls.tolist()
+    np.testing.assert_allclose(u.utilisation, ucsv.utilisation, rtol=1e-9)
 
 
 def test_summary_by_priority_gives_response_percentiles_per_priority() -> None:
@@ -573,45 +610,6 @@ def test_summary_by_priority_gives_response_percentiles_per_priority() -> None:
     # p2 sorted 25, 50, 78.10, 90 -> p50 (50 + 78.10) / 2, p90 78.10 + 0.7 x 11.90
     assert by["2"]["response_p50_s"] == pytest.approx((50 + to_d) / 2)
     assert by["2"]["response_p90_s"] == pytest.approx(to_d + 0.7 * (90 - to_d))
-
-
-def test_calls_and_units_layers_for_the_map(tmp_path) -> None:
-    import geopandas as gpd
-
-    sc = scenario(duration="2h", response={
-        "incidents": {"background_rate": "6/h",
-                      "types": [{"name": "medical", "share": 1, "priority": 2,
-                                 "on_scene": {"exponential": "20min"}, "to_hospital": 0.5}]},
-    })  # fmt: skip
-    res = Simulation(sc, world=bridge_world()).run()
-    out = write_results(res, tmp_path / "run")
-    calls_csv, units_csv = pd.read_csv(out / "calls.csv"), pd.read_csv(out / "units.csv")
-    calls = gpd.read_file(out / "calls.geojson")
-    units = gpd.read_file(out / "units.geojson")
-    roads = gpd.read_file(out / "roads.geojson")
-    assert len(calls_csv) > 0
-    assert len(calls) == len(calls_csv) and len(units) == len(units_csv) == 2
-    assert calls.crs == roads.crs and units.crs == roads.crs
-    assert (calls.geom_type == "Point").all() and (units.geom_type == "Point").all()
-    assert calls.id.tolist() == calls_csv.id.tolist()
-    for col in ("priority", "type", "source", "state"):
-        assert calls[col].tolist() == calls_csv[col].tolist()
-    for col in ("time_s", "response_s", "wait_s"):
-        np.testing.assert_allclose(calls[col].astype(float), calls_csv[col], rtol=1e-9)
-    # the points are the calls' x, y (World CRS) ...
-    back = calls.to_crs(UTM33)
-    np.testing.assert_allclose(back.geometry.x, calls_csv.x, atol=1e-3)
-    np.testing.assert_allclose(back.geometry.y, calls_csv.y, atol=1e-3)
-    # ... and each unit stands at its station: A at a (X0, Y0 - 1000), B at b (X0 + 3000, ...)
-    u = units.to_crs(UTM33).set_index("id")
-    assert u.loc["ambulance-1", "station"] == "A" and u.loc["ambulance-2", "station"] == "B"
-    assert (u.loc["ambulance-1"].geometry.x, u.loc["ambulance-1"].geometry.y) == pytest.approx(
-        (X0, Y0 - 1000), abs=1e-3)  # fmt: skip
-    assert (u.loc["ambulance-2"].geometry.x, u.loc["ambulance-2"].geometry.y) == pytest.approx(
-        (X0 + 3000, Y0 - 1000), abs=1e-3)  # fmt: skip
-    ucsv = units_csv.set_index("id")
-    assert u.calls.tolist() == ucsv.calls.tolist()
-    np.testing.assert_allclose(u.utilisation, ucsv.utilisation, rtol=1e-9)
 
 
 def test_no_dispatch_no_calls_or_units_layers(tmp_path) -> None:

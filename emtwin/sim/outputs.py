@@ -96,7 +96,7 @@ def calls_layer(results: Results) -> Any:
 
     calls = results.tables["calls"].reset_index(drop=True)
     geom = gpd.points_from_xy(calls["x"].astype(float), calls["y"].astype(float))
-    return gpd.GeoDataFrame(calls.copy(), geometry=geom, crs=results.world.crs)
+    return gpd.GeoDataFrame(calls, geometry=geom, crs=results.world.crs)
 
 
 def units_layer(results: Results) -> Any:
@@ -123,7 +123,7 @@ def units_layer(results: Results) -> Any:
             where[str(name)] = (float(pt.x), float(pt.y))
     xy = [where.get(str(s), (np.nan, np.nan)) for s in units["station"]]
     geom = gpd.points_from_xy([p[0] for p in xy], [p[1] for p in xy])
-    return gpd.GeoDataFrame(units.copy(), geometry=geom, crs=world.crs)
+    return gpd.GeoDataFrame(units, geometry=geom, crs=world.crs)
 
 
 def _write_raster(path: Path, array: np.ndarray, results: Results) -> None:
