@@ -137,14 +137,14 @@ def run(
     """Run a scenario and write its results to an output folder."""
     from emtwin.scenarios import load_scenario
     from emtwin.sim import Simulation
-    from emtwin.sim.outputs import write_results
+    from emtwin.sim.outputs import prepare_out_dir, write_results
 
     overrides = {"seed": seed, "duration": duration}
     try:
         sc = load_scenario(scenario, plans=plan or [], overrides=overrides)
         if backend is not None and sc.flood is not None:
             sc.flood.backend = backend.value
-        target = out_dir or Path("out") / sc.name
+        target = prepare_out_dir(out_dir or Path("out") / sc.name)  # before the run, not after
         sim = Simulation(sc, allow_code=allow_code)
         results = sim.run(progress=not quiet)
         from emtwin.viz import run_writers
@@ -239,7 +239,9 @@ def view(
     serve: Annotated[
         bool, typer.Option("--serve", help="Serve the folder over HTTP instead of opening a file.")
     ] = False,
-    port: Annotated[int, typer.Option(help="Port to serve on (0: any free port).")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to serve on (0: any free port).")
+    ] = 8000,
     host: Annotated[
         str, typer.Option(help="Address to bind when serving (default: this machine only).")
     ] = "127.0.0.1",
@@ -367,9 +369,12 @@ def batch(
     """
     from emtwin.sim.batch import run_batch
     from emtwin.sim.batch.compare import t_interval
+    from emtwin.sim.outputs import prepare_out_dir
 
     overrides = {"seed": seed, "duration": duration}
     try:
+        if out_dir is not None:
+            prepare_out_dir(out_dir, replace=False)  # writable, before any run
         res = run_batch(scenario, runs=runs, plans=plan or [], overrides=overrides, out_dir=out_dir,
                         **_batch_options(workers, executor, scheduler, keep, allow_code, quiet,
                                          retry_failed))  # fmt: skip
@@ -417,9 +422,12 @@ def compare(
     difference from the base with its interval and significance) and comparison.html.
     """
     from emtwin.sim.batch import run_comparison
+    from emtwin.sim.outputs import prepare_out_dir
 
     overrides = {"seed": seed, "duration": duration}
     try:
+        if out_dir is not None:
+            prepare_out_dir(out_dir, replace=False)  # writable, before any run
         res = run_comparison(base, plan, runs=runs, overrides=overrides,
                              out_dir=out_dir, **_batch_options(workers, executor, scheduler, keep,
                                                                allow_code, quiet, retry_failed))

@@ -17,6 +17,7 @@ __all__ = [
     "NetworkError",
     "SimulationError",
     "KernelError",
+    "OutputError",
 ]
 
 
@@ -64,3 +65,7 @@ class SimulationError(EmtwinError, RuntimeError):
 
 class KernelError(EmtwinError, ValueError):
     """A numerical kernel got arrays or parameters it cannot work with."""
+
+
+class OutputError(EmtwinError, OSError):
+    """An output folder cannot be written, or is not one emtwin may replace."""

@@ -51,7 +51,7 @@ def test_shelter_on_a_road_island_fails_the_build(tmp_path: Path) -> None:
     with pytest.raises(NetworkError) as exc:
         build_world(load_scenario(p))
     msg = str(exc.value)
-    assert msg.startswith("world.shelters: 1 of 2 shelters cannot be reached by road: ")
+    assert msg.startswith(f"{p}:6: world.shelters: 1 of 2 shelters cannot be reached by road: ")
     assert ("'Island Hall' (#1) is on a part of the road network cut off from the rest "
             "(3 nodes dropped); the nearest kept road node is 400 m away") in msg  # fmt: skip
 

@@ -118,6 +118,14 @@ def _roads(scenario: Scenario, crs: CRS) -> RoadNetwork | None:
     return read_roads(r.source, crs=crs, file_label="world.roads.source")
 
 
+class _LayerProblemsError(InputDataError):
+    """Every problem found in one place layer (each a one-line message)."""
+
+    def __init__(self, problems: list[str], cls: type[InputDataError] = InputDataError) -> None:
+        self.problems, self.cls = problems, cls
+        super().__init__("\n".join(problems))
+
+
 def _layer(
     scenario: Scenario, key: str, crs: CRS, roads: RoadNetwork | None, terrain: Terrain
 ) -> gpd.GeoDataFrame:
@@ -126,33 +134,54 @@ def _layer(
     if value is None:
         cols = {"name": object, "capacity": float} if key == "shelters" else {"name": object}
         return _empty_points(crs, **cols)
+    # messages name the scenario file and line of the key that named the data file
+    label = scenario.where("world", key)
     name = _builtin_name(value)
     if name:
         gdf = getattr(_town(scenario, name), key).to_crs(crs)
     else:
-        gdf = read_points(
-            value,
-            crs=crs,
-            kind=key,
-            required_columns=required,
-            default_crs=scenario.crs,
-            file_label=f"world.{key}",
-        )
+        gdf = read_points(value, crs=crs, kind=key, default_crs=scenario.crs, file_label=label)
+    # a missing column and places outside the DEM are reported together
+    problems = []
+    missing = [c for c in required if c not in gdf.columns]
+    if missing:
+        have = ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name) or "none"
+        problems.append(f"{label}: {value}: missing required column "
+                        f"{', '.join(repr(c) for c in missing)}; columns present: {have}")
     if "name" not in gdf.columns:
         gdf = gdf.assign(name=[f"{key[:-1]}_{i + 1}" for i in range(len(gdf))])
     gdf = gdf.assign(name=gdf["name"].astype(str))
-    check_inside(gdf, terrain, what=key, file_label=f"world.{key}")
+    try:
+        check_inside(gdf, terrain, what=key, file_label=label)
+    except InputDataError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise _LayerProblemsError(problems)
     gdf = snap_to_network(gdf, roads, what=key)
-    check_not_cut_off(gdf, roads, what=key, file_label=f"world.{key}")
+    check_not_cut_off(gdf, roads, what=key, file_label=label)
     far = gdf[gdf["snap_m"] > FACILITY_MAX_SNAP_M]
     if len(far):
         pairs = zip(far["name"], far["snap_m"], strict=True)
         shown = ", ".join(f"{n!r} ({d:,.0f} m)" for n, d in pairs)
         raise NetworkError(
-            f"world.{key}: {len(far)} of {len(gdf)} {key} are off the road network, farther "
+            f"{label}: {len(far)} of {len(gdf)} {key} are off the road network, farther "
             f"than {FACILITY_MAX_SNAP_M:g} m from any reachable road node: {shown}"
         )
     return gdf
+
+
+def _unknown_stations(scenario: Scenario, stations: gpd.GeoDataFrame) -> list[str]:
+    """A problem for each ``response.resources`` group based at a station the World lacks."""
+    if scenario.response is None:
+        return []
+    names = {str(n) for n in stations["name"]}
+    have = ", ".join(sorted(names)) or "none"
+    return [
+        f"{scenario.where('response', 'resources', i, 'station')}: no station named "
+        f"'{g.station}' in world.stations (it has: {have})"
+        for i, g in enumerate(scenario.response.resources)
+        if g.station not in names
+    ]
 
 
 def _population(
@@ -162,6 +191,7 @@ def _population(
     if p is None:
         return _empty_points(crs, people=float)
     src: Any = None
+    label = scenario.where("world", "population", "source")
     name = _builtin_name(p.source)
     if name:
         src = _town(scenario, name).buildings.to_crs(crs)
@@ -171,11 +201,11 @@ def _population(
             crs=crs,
             kind="population",
             default_crs=scenario.crs,
-            file_label="world.population.source",
+            file_label=label,
             keep_polygons=True,
         )
-    pop = population_from(src, total=p.total, roads=roads, crs=crs)
-    check_inside(pop, terrain, what="population", file_label="world.population.source")
+    pop = population_from(src, total=p.total, roads=roads, crs=crs, file_label=label)
+    check_inside(pop, terrain, what="population", file_label=label)
     return snap_to_network(pop, roads, what="population")
 
 
@@ -216,21 +246,24 @@ def build_world(scenario: Scenario) -> World:
     # the place layers depend on the terrain and roads only, not on each other:
     # read them all and report every one that fails, not only the first
     layers: dict[str, gpd.GeoDataFrame] = {}
-    failed: list[InputDataError] = []
+    failed: list[tuple[type[InputDataError], str]] = []
     for key in ("population", "shelters", "stations", "hospitals"):
         try:
             layers[key] = (_population(scenario, crs, roads, terrain) if key == "population"
                            else _layer(scenario, key, crs, roads, terrain))  # fmt: skip
+        except _LayerProblemsError as exc:
+            failed += [(exc.cls, p) for p in exc.problems]
         except InputDataError as exc:
-            failed.append(exc)
+            failed.append((type(exc), str(exc)))
+    if "stations" in layers:
+        failed += [(InputDataError, p) for p in _unknown_stations(scenario, layers["stations"])]
     if len(failed) == 1:
-        raise failed[0]
+        raise failed[0][0](failed[0][1])
     if failed:
         # the most specific class all of them share (NetworkError, CRSError or InputDataError)
-        cls = type(failed[0]) if all(type(e) is type(failed[0]) for e in failed) \
-            else InputDataError  # fmt: skip
+        cls = failed[0][0] if all(c is failed[0][0] for c, _ in failed) else InputDataError
         raise cls(f"{len(failed)} problems with the World's layers:\n"
-                  + "\n".join(f"  - {e}" for e in failed))  # fmt: skip
+                  + "\n".join(f"  - {m}" for _, m in failed))  # fmt: skip
     places = Places(**layers)
     if roads is not None and len(places.shelters) and len(places.population):
         check_reachable(

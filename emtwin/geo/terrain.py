@@ -56,6 +56,7 @@ from emtwin.geo.world import Terrain
 __all__ = [
     "DEFAULT_MANNING",
     "MAX_CELLS",
+    "MAX_READ_CELLS",
     "read_terrain",
     "world_crs_for_raster",
     "choose_world_crs",
@@ -69,6 +70,11 @@ DEFAULT_MANNING = 0.035
 
 #: Largest grid (cells) read_terrain will build; a finer ``resolution`` is an error.
 MAX_CELLS = 200_000_000
+
+#: Most source cells of a raster (DEM, Manning) read into memory at once. A larger
+#: raster (by the size its header declares) is read decimated when the scenario's
+#: ``resolution`` is coarse enough, else refused with the resolution that fits.
+MAX_READ_CELLS = 50_000_000
 
 #: Elevations beyond this magnitude (m) are fill values, not ground.
 _ABSURD_Z = 1.0e30
@@ -114,10 +120,20 @@ def _open(source: str | os.PathLike[str], label: str) -> rasterio.io.DatasetRead
     return ds
 
 
-def _read_band(ds: rasterio.io.DatasetReader) -> np.ndarray:
-    """Band 1 as float64 with NaN wherever the cell holds no data."""
-    raw = ds.read(1)
-    invalid = ds.read_masks(1) == 0
+def _read_band(
+    ds: rasterio.io.DatasetReader, out_shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Band 1 as float64 with NaN wherever the cell holds no data.
+
+    With *out_shape*, the band is read decimated to that shape (cell average,
+    GDAL uses overviews where the file has them), never whole.
+    """
+    if out_shape is None:
+        raw = ds.read(1)
+        invalid = ds.read_masks(1) == 0
+    else:
+        raw = ds.read(1, out_shape=out_shape, resampling=Resampling.average)
+        invalid = ds.read_masks(1, out_shape=out_shape, resampling=Resampling.nearest) == 0
     nodata = ds.nodata
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
         invalid |= raw == np.asarray(nodata).astype(raw.dtype)
@@ -125,6 +141,51 @@ def _read_band(ds: rasterio.io.DatasetReader) -> np.ndarray:
     invalid |= ~np.isfinite(z) | (np.abs(z) > _ABSURD_Z)
     z[invalid] = np.nan
     return z
+
+
+def _read_plan(
+    ds: rasterio.io.DatasetReader,
+    pixel_m: float,
+    resolution: float | None,
+    *,
+    label: str,
+    src: str,
+    key: str = "world.terrain.resolution",
+) -> tuple[tuple[int, int] | None, Affine]:
+    """How to read a raster within :data:`MAX_READ_CELLS`: (out_shape or None, transform).
+
+    The size comes from the header only. A raster over the limit is read
+    decimated by a whole factor that keeps its cells no coarser than
+    *resolution* (m); without a resolution that coarse it is refused.
+
+    Raises
+    ------
+    InputDataError
+        The raster is over the limit and *resolution* is None or too fine to
+        read it decimated within the limit; the message gives the resolution
+        that fits.
+    """
+    h, w = int(ds.height), int(ds.width)
+    if h * w <= MAX_READ_CELLS:
+        return None, ds.transform
+    need = math.ceil(math.sqrt(h * w / MAX_READ_CELLS))
+    while math.ceil(h / need) * math.ceil(w / need) > MAX_READ_CELLS:
+        need += 1
+    fit = nice_cell_size(pixel_m * need)
+    if fit < pixel_m * need:
+        fit = nice_cell_size(fit * 1.6)
+    factor = int(math.floor(resolution / pixel_m + 1e-9)) if resolution else 0
+    if factor < need:
+        given = f"world.terrain.resolution {resolution:g} m is too fine to read it decimated" \
+            if resolution else "no resolution is set"  # fmt: skip
+        raise InputDataError(
+            f"{label}: {src}: the raster's header declares {w:,} x {h:,} cells "
+            f"({h * w:,}; limit {MAX_READ_CELLS:,} read at once), and {given}; set {key} "
+            f"to {fit:g} m or coarser (its cells are {pixel_m:.3g} m), or crop the raster"
+        )
+    shape = (math.ceil(h / factor), math.ceil(w / factor))
+    log.info("%s: %s: %d x %d cells read decimated to %d x %d", label, src, w, h, *shape[::-1])
+    return shape, ds.transform * Affine.scale(w / shape[1], h / shape[0])
 
 
 def _bounds(t: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -401,7 +462,7 @@ def _check_n(values: np.ndarray, label: str) -> None:
     bad = ~np.isfinite(values) | (values <= 0.0)
     if bad.any():
         shown = sorted({float(v) for v in values[bad][:1000]})[:10]
-        raise InputDataError(f"{label}: Manning's n must be > 0, got {shown}")
+        raise InputDataError(f"{label}: Manning's n must be > 0 and finite, got {shown}")
 
 
 def _manning_grid(
@@ -439,7 +500,6 @@ def _manning_grid(
 
     src = os.fspath(manning)
     with _open(src, label) as ds:
-        data = _read_band(ds)
         m_crs: CRS
         if ds.crs:
             try:
@@ -448,7 +508,18 @@ def _manning_grid(
                 m_crs = fallback_crs
         else:
             m_crs = fallback_crs
-        grid = _warp(data, ds.transform, m_crs, transform, world_crs, shape, Resampling.nearest)
+        pixel_m = _pixel_size_m(ds.transform, (ds.height, ds.width), m_crs, world_crs)
+        out_shape, m_transform = _read_plan(
+            ds, pixel_m, float(transform.a), label=label, src=src
+        )
+        if out_shape is not None and manning_table is not None:
+            # classes must not be averaged: read the nearest cell
+            raw = ds.read(1, out_shape=out_shape, resampling=Resampling.nearest).astype(float)
+            nodata = ds.nodata
+            data = np.where(raw == nodata, np.nan, raw) if nodata is not None else raw
+        else:
+            data = _read_band(ds, out_shape)
+        grid = _warp(data, m_transform, m_crs, transform, world_crs, shape, Resampling.nearest)
     inside = mask & np.isfinite(grid)
     if not inside.any():
         raise InputDataError(f"{label}: {src}: the raster does not cover the DEM")
@@ -552,15 +623,17 @@ def read_terrain(
         raise InputDataError(f"world.terrain.resolution: must be > 0 m, got {resolution!r}")
 
     with _open(src, label) as ds:
-        z_src = _read_band(ds)
-        src_transform = ds.transform
         bounds = _bounds(ds.transform, (ds.height, ds.width))
-        if not np.isfinite(z_src).any():
-            raise InputDataError(f"{label}: {src}: every cell is nodata")
         src_crs = _resolve_source_crs(
             ds.crs, crs_override, label=label, src=src, what_override="world.terrain.crs"
         )
-    world_crs = choose_world_crs(src_crs, bounds, target_crs=target_crs, what=label)
+        world_crs = choose_world_crs(src_crs, bounds, target_crs=target_crs, what=label)
+        # the size from the header, before any cell is read
+        pixel_m = _pixel_size_m(ds.transform, (ds.height, ds.width), src_crs, world_crs)
+        out_shape, src_transform = _read_plan(ds, pixel_m, resolution, label=label, src=src)
+        z_src = _read_band(ds, out_shape)
+        if not np.isfinite(z_src).any():
+            raise InputDataError(f"{label}: {src}: every cell is nodata")
 
     same_grid = src_crs == world_crs and _is_square_north_up(src_transform)
     if same_grid and (resolution is None or math.isclose(resolution, src_transform.a)):

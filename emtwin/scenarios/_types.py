@@ -37,10 +37,16 @@ _UNIT_S = {
     "d": 86400.0, "day": 86400.0, "days": 86400.0,
 }  # fmt: skip
 _PART = re.compile(r"\s*(-?\d+(?:\.\d*)?|-?\.\d+)\s*([a-zA-Z]+)\s*")
+#: hours:minutes or hours:minutes:seconds (``3:00`` is 3 h, ``1:30:00`` 1.5 h)
+_CLOCK = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d*)?))?$")
 
 
 def parse_duration(value: Any) -> float:
     """Seconds from a number (seconds) or a string such as "90s", "15min", "2h", "1h30min".
+
+    ``H:MM`` and ``H:MM:SS`` are hours and minutes (and seconds): ``3:00`` is
+    3 h and ``1:30:00`` 1.5 h (the loader keeps YAML 1.1 from reading them as
+    base-60 numbers).
 
     Raise ``ValueError`` for anything else (booleans, units other than s, min,
     h, d, or a string that is not a duration).
@@ -57,12 +63,17 @@ def parse_duration(value: Any) -> float:
             return float(text)
         except ValueError:
             pass
+        clock = _CLOCK.match(text)
+        if clock:
+            h, m, sec = clock.groups()
+            return int(h) * 3600.0 + int(m) * 60.0 + float(sec or 0.0)
         pos, total, seen = 0, 0.0, False
         while pos < len(text):
             m = _PART.match(text, pos)
             if not m or m.group(2).lower() not in _UNIT_S:
                 raise ValueError(
-                    f"expected a duration such as 90s, 15min, 2h or 1h30min, got {value!r}"
+                    "expected a duration such as 90s, 15min, 2h, 1h30min or 1:30 (h:mm), "
+                    f"got {value!r}"
                 )
             total += float(m.group(1)) * _UNIT_S[m.group(2).lower()]
             pos, seen = m.end(), True

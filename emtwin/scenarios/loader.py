@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from emtwin.errors import ScenarioError
+from emtwin.scenarios.limits import limit_problems
 from emtwin.scenarios.models import Scenario
 
 __all__ = [
@@ -44,20 +46,130 @@ PATH_KEYS = frozenset({"dem", "source", "shelters", "stations", "hospitals", "ar
 # ---------------------------------------------------------------------------- YAML
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict:
-    """Map each key path of a composed YAML tree to its 1-based line number."""
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
-            p = (*path, key)
-            out[p] = k.start_mark.line + 1
-            _line_map(v, p, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            p = (*path, i)
-            out[p] = v.start_mark.line + 1
-            _line_map(v, p, out)
+#: Largest scenario or plan file read, bytes. Tables (households, calls, places)
+#: belong in CSV or Parquet files that the scenario names.
+MAX_YAML_BYTES = 1_000_000
+#: Most values (mappings, lists and scalars) a file may hold once its aliases
+#: (``*name``) are expanded: a few aliases nested ten deep reach billions.
+MAX_YAML_VALUES = 200_000
+#: Deepest nesting of mappings and lists a file may have.
+MAX_YAML_DEPTH = 50
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+# YAML 1.1 int and float without the base-60 forms (``3:00`` is 180 there): such a
+# value stays a string, which the duration parser reads as hours:minutes.
+_INT_RE = re.compile(
+    r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$""", re.X
+)
+_FLOAT_RE = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without base-60 numbers (``1:30`` is the string "1:30", not 90)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, _INT_RE if tag == _INT else _FLOAT_RE if tag == _FLOAT else rx)
+        for tag, rx in resolvers
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _line_map(root: yaml.Node) -> dict:
+    """Map each key path of a composed YAML tree to its 1-based line number.
+
+    An alias (``*name``) is not followed: its keys keep the line of the alias.
+    """
+    out: dict = {}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+                p = (*path, key)
+                out.setdefault(p, k.start_mark.line + 1)
+                stack.append((v, p))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                p = (*path, i)
+                out.setdefault(p, v.start_mark.line + 1)
+                stack.append((v, p))
+    return out
+
+
+def _check_tree(root: yaml.Node) -> list[str]:
+    """Problems of a composed tree: duplicate keys, too many values, too deep, cycles.
+
+    Counts the values the tree holds with every alias expanded, without
+    expanding them: the composer shares an anchor's node between its aliases,
+    so each node's count is computed once and reused.
+    """
+    problems: list[str] = []
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]  # iterative post-order walk
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if key in size:
+            continue
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            kids = [v for _, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        if not done:
+            if key in entered:
+                line = node.start_mark.line + 1
+                return [*problems, f"line {line}: an alias (*name) refers to a value that "
+                        "holds the alias itself"]  # fmt: skip
+            entered.add(key)
+            if isinstance(node, yaml.MappingNode):
+                problems += _duplicates(node)
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in size)
+            continue
+        size[key] = 1 + sum(size[id(k)] for k in kids)
+        depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+        if size[key] > MAX_YAML_VALUES:
+            return [*problems, (
+                f"the file holds more than {MAX_YAML_VALUES:,} values once its aliases "
+                "(*name) are expanded (limit); large tables belong in CSV or Parquet files "
+                "that the scenario names")]  # fmt: skip
+        if depth[key] > MAX_YAML_DEPTH:
+            return [*problems, f"mappings and lists are nested more than {MAX_YAML_DEPTH} "
+                    "levels deep (limit)"]  # fmt: skip
+    return problems
+
+
+def _duplicates(node: yaml.MappingNode) -> list[str]:
+    """``line N: key 'k' appears twice (lines A and B)`` for each repeated key."""
+    first: dict[str, int] = {}
+    out = []
+    for k, _ in node.value:
+        if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = k.start_mark.line + 1
+        if k.value in first:
+            out.append(
+                f"line {line}: duplicate key '{k.value}' (lines {first[k.value]} and {line}); "
+                "a key may appear once in a mapping"
+            )
+        else:
+            first[k.value] = line
     return out
 
 
@@ -65,20 +177,39 @@ def read_yaml(path: Path) -> tuple[dict, dict]:
     """Read a YAML mapping safely; return (data, {key path: line}).
 
     Raise :class:`ScenarioError` naming the file (and line) when it is missing,
-    not YAML, uses object tags, or is not a mapping at the top.
+    too large, not YAML, uses object tags, repeats a key, expands to too many
+    values through aliases, is nested too deep, or is not a mapping at the top.
     """
     label = str(path)
     if not path.exists():
         raise ScenarioError("file not found", file=label)
     if not path.is_file():
         raise ScenarioError("not a file", file=label)
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ScenarioError(
+            f"the file is {size / 1e6:.1f} MB; a scenario file may be at most "
+            f"{MAX_YAML_BYTES / 1e6:g} MB. Put large tables (households, places, series) "
+            "in CSV or Parquet files and name them in the scenario",
+            file=label,
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read the file as UTF-8 text ({exc})", file=label) from None
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        node = loader.get_single_node()
+        if node is not None:
+            problems = _check_tree(node)
+            if problems:
+                raise ScenarioError(problems, file=label)
+        data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise ScenarioError(
+            f"mappings and lists are nested too deep (the limit is {MAX_YAML_DEPTH} levels)",
+            file=label,
+        ) from None
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise ScenarioError(
@@ -97,6 +228,8 @@ def read_yaml(path: Path) -> tuple[dict, dict]:
             start = f"line {opened.line + 1}, column {opened.column + 1}"
             problem += f" ({context} opened at {start})" if context else f" (opened at {start})"
         raise ScenarioError(f"{where}malformed YAML: {problem}", file=label) from None
+    finally:
+        loader.dispose()
     if data is None:
         raise ScenarioError("the file is empty; expected a mapping of scenario keys", file=label)
     if not isinstance(data, dict):
@@ -336,8 +469,16 @@ def load_scenario(
         from_files = bool(problems)
         problems += [f"--{'.'.join(map(str, loc))}: {msg}" for loc, msg in ours]
         raise ScenarioError(_dedupe(problems), file=str(path) if from_files else None) from None
+    for loc, msg in limit_problems(scenario):
+        if str(loc[0]) in given:
+            problems.append(f"--{loc[0]}: {msg}")
+        elif loc[0] == "outputs" and "duration" in given:
+            problems.append(f"--duration: {msg}")
+        else:
+            problems.append(_fmt(loc, msg, origins))
     if problems:
-        raise ScenarioError(_dedupe(problems), file=str(path))
+        from_files = any(not p.startswith("--") for p in problems)
+        raise ScenarioError(_dedupe(problems), file=str(path) if from_files else None)
     scenario.source = str(path)
     scenario._origins = origins
     return scenario

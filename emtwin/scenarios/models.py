@@ -128,7 +128,7 @@ class ManningTable(_Model):
     """Manning's n from a land-cover raster and a class -> n table (s/m^(1/3))."""
 
     raster: DataPath
-    table: dict[int, Annotated[float, Field(gt=0)]]
+    table: dict[int, Annotated[float, Field(gt=0, allow_inf_nan=False)]]
 
 
 class Terrain(_Model):
@@ -153,6 +153,13 @@ class Terrain(_Model):
     @classmethod
     def _crs(cls, v: Any) -> Any:
         return _check_crs(v)
+
+    @field_validator("manning", mode="before")
+    @classmethod
+    def _finite_n(cls, v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"Manning's n must be > 0 and finite (s/m^(1/3)), got {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> Terrain:
@@ -873,6 +880,37 @@ class ResponseIndex(_Model):
 # ---------------------------------------------------------------------------- scenario
 
 
+#: Longest scenario name, characters (it names the default output folder out/NAME).
+MAX_NAME_CHARS = 100
+
+
+def check_plain_name(v: str) -> str:
+    """*v* if it is a plain file name (the default output folder is ``out/NAME``).
+
+    Refused: empty, ``.`` and ``..``, a leading dot or space, path separators,
+    control characters, a drive (``C:``) and more than :data:`MAX_NAME_CHARS`.
+    """
+    why = None
+    if not v.strip():
+        why = "it is empty"
+    elif v in (".", ".."):
+        why = f"'{v}' names a folder above or at the output folder"
+    elif "/" in v or "\\" in v:
+        why = "it holds a path separator (/ or \\)"
+    elif v[0] in ". " or v[-1] in ". ":
+        why = "it starts or ends with a dot or a space"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in v) or ":" in v:
+        why = "it holds a control character or ':'"
+    elif len(v) > MAX_NAME_CHARS:
+        why = f"it is longer than {MAX_NAME_CHARS} characters"
+    if why:
+        raise ValueError(
+            f"the name must be a plain file name, since it names the output folder out/NAME; "
+            f"{why} (got {v!r})"
+        )
+    return v
+
+
 class Scenario(_Model):
     """A whole scenario file.
 
@@ -913,6 +951,11 @@ class Scenario(_Model):
     @classmethod
     def _crs(cls, v: Any) -> Any:
         return _check_crs(v)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        return check_plain_name(v)
 
     @property
     def flood(self) -> FloodHazard | None:

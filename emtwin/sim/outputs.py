@@ -4,13 +4,27 @@ Files follow the contract of scenario-format.md. Everything is written to a
 hidden temporary folder beside the target and renamed into place at the end,
 so a failed run leaves no half-written folder; an older folder of the same
 name is replaced only once the new one is complete.
+
+Safety rules (checked by :func:`prepare_out_dir` before a run starts, and
+again by :func:`write_results`):
+
+* emtwin marks every folder it writes with a small ``.emtwin-output`` file,
+  and replaces only a folder so marked (or an empty one). Any other existing
+  folder, a file, the current folder or one above it, the home folder and
+  the root are refused.
+* The folder's parent must be writable.
+* Temporary folders ``.NAME.tmp-*`` (and ``.NAME.old-*``) left by a killed
+  run are removed once the process that made them is gone; only folders that
+  hold emtwin's marker are touched.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +32,21 @@ from typing import Any
 
 import numpy as np
 
+from emtwin.errors import OutputError
 from emtwin.sim.engine import Results
 
-__all__ = ["write_results", "roads_table", "calls_layer", "units_layer", "json_safe"]
+__all__ = [
+    "write_results",
+    "prepare_out_dir",
+    "OUTPUT_MARKER",
+    "roads_table",
+    "calls_layer",
+    "units_layer",
+    "json_safe",
+]
+
+#: The file that marks a folder as written by emtwin (and so replaceable by it).
+OUTPUT_MARKER = ".emtwin-output"
 
 #: Rasters and the value written outside the domain / where the quantity never occurred.
 RASTER_NODATA = -9999.0
@@ -146,6 +172,92 @@ def _write_raster(path: Path, array: np.ndarray, results: Results) -> None:
         dst.write(out, 1)
 
 
+def _mark(folder: Path) -> None:
+    """Write the marker: which process on which host is writing *folder*."""
+    info = {"writer": "emtwin", "pid": os.getpid(), "host": socket.gethostname()}
+    (folder / OUTPUT_MARKER).write_text(json.dumps(info) + "\n", encoding="utf-8")
+
+
+def _is_stale(folder: Path) -> bool:
+    """True if *folder* holds emtwin's marker and the process that wrote it is gone."""
+    try:
+        info = json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf-8"))
+        pid, host = int(info["pid"]), str(info["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if host != socket.gethostname():
+        return False  # another machine's run: cannot tell, leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove ``.NAME.tmp-*`` and ``.NAME.old-*`` folders of dead emtwin runs beside *out*."""
+    parent = out.parent
+    if not parent.is_dir():
+        return
+    for pattern in (f".{out.name}.tmp-*", f".{out.name}.old-*"):
+        for p in parent.glob(pattern):
+            if p.is_dir() and not p.is_symlink() and _is_stale(p):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def prepare_out_dir(out_dir: str | Path, *, replace: bool = True) -> Path:
+    """Check, before a run, that *out_dir* may be written; return its absolute path.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder.
+    replace
+        True (``emtwin run``): the folder will be replaced as a whole, so an
+        existing one must be empty or hold the ``.emtwin-output`` marker.
+        False (a batch folder, added to in place): only writability is checked.
+
+    Raises
+    ------
+    OutputError
+        The folder is a file, the current folder or one above it, the home
+        folder or the root; exists and was not written by emtwin; or its
+        parent cannot be created or written.
+    """
+    given = str(out_dir)
+    out = Path(out_dir).expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    if out == Path(out.anchor) or out == Path.home().resolve() or cwd.is_relative_to(out):
+        raise OutputError(
+            f"output folder {given!r} ({out}) is the current folder, one above it, the home "
+            "folder or the root, which emtwin never replaces; name a new folder with --out"
+        )
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise OutputError(f"output folder {given!r} exists and is not a folder")
+        if replace and not (out / OUTPUT_MARKER).is_file() and any(out.iterdir()):
+            raise OutputError(
+                f"output folder {given!r} ({out}) exists and was not written by emtwin (it has "
+                f"no {OUTPUT_MARKER} file); emtwin replaces only folders it wrote. Choose "
+                "another --out, or move the folder away yourself"
+            )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent)
+        os.rmdir(probe)
+        if out.is_dir() and not replace:
+            probe = tempfile.mkdtemp(prefix=".emtwin-probe-", dir=out)
+            os.rmdir(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"output folder {given!r} cannot be written: {exc.strerror or exc}"
+        ) from None
+    _clean_stale(out)
+    return out
+
+
 def write_results(
     results: Results,
     out_dir: str | Path,
@@ -153,6 +265,9 @@ def write_results(
     extra: dict[str, Callable[[Path], None]] | None = None,
 ) -> Path:
     """Write *results* to *out_dir* (created or replaced as a whole); return its path.
+
+    Only a folder emtwin wrote (marked ``.emtwin-output``) or an empty one is
+    replaced; see :func:`prepare_out_dir`, which the CLI calls before the run.
 
     Parameters
     ----------
@@ -163,11 +278,16 @@ def write_results(
     extra
         Further writers by file name, each called with the file's path inside
         the temporary folder (maps and reports use this).
+
+    Raises
+    ------
+    OutputError
+        When *out_dir* may not be replaced or written.
     """
-    out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        _mark(tmp)
         _write_all(results, tmp, extra or {})
         if out.exists():
             old = out.parent / f".{out.name}.old-{tmp.name.rsplit('-', 1)[-1]}"

@@ -65,7 +65,8 @@ class DispatchComponent(Component):
         for i, g in enumerate(resp.resources):
             if g.station not in self.stations:
                 problems.append(
-                    f"response.resources.{i}.station: no station named '{g.station}' in "
+                    f"{self.scenario.where('response', 'resources', i, 'station')}: no station "
+                    f"named '{g.station}' in "
                     f"world.stations (it has: {', '.join(sorted(self.stations)) or 'none'})"
                 )
         if problems:

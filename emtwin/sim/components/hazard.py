@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 FLOODED_DEPTH_M = 0.05
 #: Map frames of depth are max-pooled to at most this many cells each.
 FRAME_MAX_CELLS = 250_000
+#: At most this many depth frames are held (float32, so at most ~300 MB): over
+#: it, every other frame is dropped and only every 2nd, 4th, ... output time is
+#: kept from then on, so the kept frames stay evenly spaced; the last output
+#: time is always kept too.
+MAX_FRAMES = 300
 
 
 def line_cells(world: World, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +120,8 @@ class HazardComponent(Component):
         self.frame_factor = max(1, int(np.ceil(np.sqrt(nrows * ncols / FRAME_MAX_CELLS))))
         self.frame_times: list[float] = []
         self.frames: list[np.ndarray] = []
+        self._frame_stride, self._samples = 1, 0
+        self._last_frame: tuple[float, np.ndarray] | None = None
         self.ever_closed = (
             np.zeros(self.world.roads.n_edges, dtype=bool) if self.world.roads else None
         )
@@ -319,6 +326,19 @@ class HazardComponent(Component):
 
     # ------------------------------------------------------------------ records
 
+    def _keep_frame(self, now: float, h: np.ndarray) -> None:
+        """Keep the depth frame of this output time under the :data:`MAX_FRAMES` rule."""
+        i, self._samples = self._samples, self._samples + 1
+        frame = _max_pool(np.where(self.world.terrain.mask, h, 0.0), self.frame_factor)
+        self._last_frame = (now, frame)
+        if i % self._frame_stride:
+            return
+        self.frame_times.append(now)
+        self.frames.append(frame)
+        if len(self.frames) > MAX_FRAMES:
+            self.frame_times, self.frames = self.frame_times[::2], self.frames[::2]
+            self._frame_stride *= 2
+
     def sample(self) -> dict[str, float]:
         """Flooded area, volume and depth now; also records the gauges."""
         self.sync()
@@ -331,8 +351,7 @@ class HazardComponent(Component):
             for name, (r, c), z in gauges:
                 d = float(h[r, c])
                 self.gauge_rows.append((now, name, d, float(speed[r, c]), float(z) + d))
-        self.frame_times.append(now)
-        self.frames.append(_max_pool(np.where(self.world.terrain.mask, h, 0.0), self.frame_factor))
+        self._keep_frame(now, h)
         rs = self.sim.roads
         return {
             "flooded_area_m2": float(np.count_nonzero(hd >= FLOODED_DEPTH_M)) * self.cell_area,
@@ -398,6 +417,9 @@ class HazardComponent(Component):
         }
         if self.gauge_names:
             out["gauges"] = self.gauge_table()
+        if self._last_frame is not None and self.frame_times[-1] != self._last_frame[0]:
+            self.frame_times.append(self._last_frame[0])
+            self.frames.append(self._last_frame[1])
         if self.frames:
             f = self.frame_factor
             out["depth"] = Frames(

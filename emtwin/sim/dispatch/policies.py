@@ -25,13 +25,14 @@ code (``emtwin run --allow-code``, ``Simulation(..., allow_code=True)``).
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from emtwin.errors import ScenarioError, SimulationError
+from emtwin.errors import EmtwinError, ScenarioError, SimulationError
 from emtwin.sim.dispatch.legs import Call, Unit
 
 __all__ = [
@@ -171,6 +172,16 @@ def load_policy(spec: str, *, allow_code: bool, file: str | None = None) -> tupl
             "expected policy(call, units, now_s, travel_time_s) -> unit or None",
             file=file,
         )
+    try:
+        inspect.signature(fn).bind(None, None, None, None)
+    except TypeError as exc:
+        raise ScenarioError(
+            f"response.dispatch: policy '{spec}' cannot be called as policy(call, units, "
+            f"now_s, travel_time_s) ({exc}); it must take those four arguments",
+            file=file,
+        ) from None
+    except ValueError:
+        pass  # no signature to inspect (a builtin): the call will tell
     return _user_chooser(fn, spec), "fifo"
 
 
@@ -204,7 +215,16 @@ def _user_chooser(fn: Callable, spec: str) -> Chooser:
                 )
             return float(etas([by_id[unit.id]], call)[0])
 
-        picked = fn(_call_view(call), list(views), float(now_s), travel_time_s)
+        try:
+            picked = fn(_call_view(call), list(views), float(now_s), travel_time_s)
+        except EmtwinError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's code failed, not emtwin
+            raise SimulationError(
+                f"the user dispatch policy '{spec}' (response.dispatch) failed on call "
+                f"{call.id} at {now_s:g} s: {type(exc).__name__}: {exc}; this is an error in "
+                "that policy's code, not in emtwin"
+            ) from exc
         if picked is None:
             return None
         pid = getattr(picked, "id", None)
