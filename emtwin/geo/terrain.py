@@ -185,7 +185,7 @@ def _read_plan(
         )
     shape = (math.ceil(h / factor), math.ceil(w / factor))
     log.info("%s: %s: %d x %d cells read decimated to %d x %d", label, src, w, h, *shape[::-1])
-    return shape, ds.transform * Affine.scale(w / shape[1], h / shape[0])
+    return shape, ds.transform @ Affine.scale(w / shape[1], h / shape[0])
 
 
 def _bounds(t: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:
