@@ -172,8 +172,8 @@ def _layer(
 
 def _unknown_stations(scenario: Scenario, stations: gpd.GeoDataFrame) -> list[str]:
     """A problem for each ``response.resources`` group based at a station the World lacks."""
-    if scenario.response is None:
-        return []
+    if scenario.response is None or scenario.world.stations is None:
+        return []  # no stations file: the dispatch component says what it lacks
     names = {str(n) for n in stations["name"]}
     have = ", ".join(sorted(names)) or "none"
     return [
