@@ -341,13 +341,40 @@ def test_a_failing_run_is_recorded_and_the_batch_goes_on(town: Path, tmp_path: P
 
 def test_a_folder_of_another_batch_is_refused(town: Path, tmp_path: Path) -> None:
     run_batch(town, runs=2, out_dir=tmp_path / "b", workers=0)
-    with pytest.raises(CatalogError, match=r"holds another batch .*2 runs.* this one is .*3 runs"):
+    with pytest.raises(CatalogError, match=r"holds another batch .*Latin hypercube draws for 2 "
+                       r"runs.* this one is .*3 runs.*method: lhs"):
         run_batch(town, runs=3, out_dir=tmp_path / "b", workers=0)
     town.write_text(town.read_text().replace("seed: 3", "seed: 4"))
     with pytest.raises(CatalogError, match="choose another --out folder"):
         run_batch(town, runs=2, out_dir=tmp_path / "b", workers=0)
     with pytest.raises(ScenarioError, match="at least 1 run"):
         run_batch(town, runs=0, out_dir=tmp_path / "c", workers=0)
+
+
+def test_a_grown_batch_runs_only_its_new_runs(
+    town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Monte Carlo run i depends on i alone: --runs 4 then --runs 5 in one folder runs run 4
+    only, and the table equals a batch of 5 made at once; --runs 3 then shows the first 3
+    without running anything. Latin hypercube draws depend on --runs: growing is refused."""
+    town.write_text(town.read_text().replace("method: lhs", "method: monte_carlo"))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("EMTWIN_TEST_MARKS", str(marks))
+    seeds = [run_seed(3, i) for i in range(5)]
+    out = tmp_path / "b"
+    for phase, runs in (("1", 4), ("2", 5), ("3", 3)):
+        monkeypatch.setenv("EMTWIN_TEST_PHASE", phase)
+        res = run_batch(town, runs=runs, out_dir=out, workers=0, components=[Crasher])
+    assert starts(marks, "1") == sorted(seeds[:4])
+    assert starts(marks, "2") == [seeds[4]] and starts(marks, "3") == []
+    assert res.executed == 0 and res.skipped == 3 and res.table["run"].tolist() == [0, 1, 2]
+    assert pd.read_parquet(out / "results.parquet")["run"].tolist() == [0, 1, 2]
+    monkeypatch.setenv("EMTWIN_TEST_PHASE", "4")
+    grown = run_batch(town, runs=5, out_dir=out, workers=0, components=[Crasher])
+    fresh = run_batch(town, runs=5, out_dir=tmp_path / "fresh", workers=0, components=[Crasher])
+    assert grown.executed == 0 and fresh.executed == 5
+    pd.testing.assert_frame_equal(timeless(grown.table), timeless(fresh.table))
 
 
 def test_index_counts_people_whose_class_rose_to_h3_after_their_first_exposure() -> None:
