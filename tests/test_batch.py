@@ -378,6 +378,25 @@ def test_a_grown_batch_runs_only_its_new_runs(
     pd.testing.assert_frame_equal(timeless(grown.table), timeless(fresh.table))
 
 
+def test_a_catalog_of_one_fingerprint_per_batch_is_carried_on(town: Path, tmp_path: Path) -> None:
+    """A folder written before per-plan fingerprints (one fingerprint of the whole batch in
+    `meta`) is carried on when that fingerprint is this batch's, refused otherwise."""
+    from emtwin.sim.batch.ensemble import _legacy_fingerprint, load_plan
+
+    out = tmp_path / "b"
+    run_batch(town, runs=2, out_dir=out, workers=0)
+    with sqlite3.connect(out / "catalog.sqlite") as db:
+        db.execute("DROP TABLE plans")
+        db.execute("INSERT INTO meta VALUES ('fingerprint', ?), ('describe', 'the old one')",
+                   (_legacy_fingerprint([load_plan(town)], 2),))  # fmt: skip
+    res = run_batch(town, runs=2, out_dir=out, workers=0)
+    assert res.executed == 0 and res.skipped == 2
+    with sqlite3.connect(out / "catalog.sqlite") as db:
+        db.execute("DROP TABLE plans")
+    with pytest.raises(CatalogError, match=r"holds another batch \(the old one\)"):
+        run_batch(town, runs=2, out_dir=out, workers=0, overrides={"seed": 9})
+
+
 def test_index_counts_people_whose_class_rose_to_h3_after_their_first_exposure() -> None:
     """100 residents, 95 safe; 3 first exposed at H2 whose home water then reached H3, 1 at
     H1 throughout: the exposed part is 3/100 = 0.03 on [best 0, worst 0.05] -> 40."""

@@ -274,6 +274,10 @@ class Catalog:
         try:
             src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
             try:
+                tables = {n for (n,) in src.execute("SELECT name FROM sqlite_master")}
+                if "plans" not in tables:
+                    raise CatalogError(f"{other}: a batch folder of an older emtwin; run its "
+                                       "`emtwin batch` command once more to update it")
                 plans = dict(src.execute("SELECT fingerprint, label FROM plans").fetchall())
                 described = [d for (d,) in src.execute("SELECT describe FROM plans")]
                 if fingerprint not in plans:
