@@ -192,6 +192,7 @@ def _local(tasks: Sequence[RunTask], workers: int, on_start: OnStart, on_done: O
             handles = [h for w in pool for h in (w.conn, w.proc.sentinel)]
             ready = set(mp_wait(handles, timeout=1.0))
             alive: list[_Worker] = []
+            fatal = None
             for w in pool:
                 if w.conn not in ready and w.proc.sentinel not in ready:
                     alive.append(w)
@@ -213,8 +214,7 @@ def _local(tasks: Sequence[RunTask], workers: int, on_start: OnStart, on_done: O
                 w.conn.close()
                 t, w.task = w.task, None
                 if t is None and not w.finished:
-                    raise WorkerLostError(f"a worker process died before it took a run ({why})",
-                                          [])  # fmt: skip
+                    fatal = f"a worker process died before it took a run ({why})"
                 if t is not None:
                     if on_lost(t, why):
                         queue.append(t)
@@ -225,6 +225,8 @@ def _local(tasks: Sequence[RunTask], workers: int, on_start: OnStart, on_done: O
                     alive.append(_Worker(ctx, parent))
             pool = alive
             on_tick()
+            if fatal:
+                raise WorkerLostError(fatal, [])
         clean = True
     finally:
         for w in pool:
