@@ -363,7 +363,8 @@ def batch(
 ) -> None:
     """Run a scenario many times (seeds and `uncertain:` draws); one table row per run.
 
-    Re-running the same command in the same folder skips the runs already done.
+    Re-running the same command in the same folder skips the runs already done; a larger
+    --runs runs only the new runs (Monte Carlo draws; Latin hypercube draws depend on --runs).
     Exit 1 when a run failed or a worker died (finished runs are kept).
     """
     from emtwin.sim.batch import run_batch
@@ -419,7 +420,7 @@ def compare(
 ) -> None:
     """Run the base and every plan on the same seeds and draws; compare with paired intervals.
 
-    The folder keeps every plan's runs: adding a plan or runs runs only what is new.
+    The folder keeps every plan's runs: a new plan, or a larger --runs, runs only what is new.
 
     Writes comparison.csv/.parquet (every metric: mean and 95% interval per plan, paired
     difference from the base with its interval and significance) and comparison.html.
