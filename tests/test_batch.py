@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -175,6 +176,20 @@ def test_a_dying_worker_costs_only_its_own_run_and_tables_match_across_executors
     assert ref["flood.peak_volume_m3"].nunique() == 5
     pd.testing.assert_frame_equal(timeless(once.table), ref)
     pd.testing.assert_frame_equal(timeless(dask.table), ref)
+
+
+def test_workers_that_cannot_start_stop_the_batch_and_charge_no_run(
+    town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers told a parent pid that is not theirs end as they start (as any worker that
+    cannot start): the batch stops with that reason and no run is charged or failed."""
+    import emtwin.sim.batch.runner as runner
+
+    monkeypatch.setattr(runner, "os", types.SimpleNamespace(getpid=lambda: 1))
+    res = run_batch(town, runs=3, out_dir=tmp_path / "b", workers=2)
+    assert res.interrupted == "a worker process died as it started (exit code 70)"
+    assert res.counts == {"pending": 3, "done": 0, "failed": 0} and res.failures == []
+    assert {c for _, _, c in catalog_runs(tmp_path / "b").values()} == {0}
 
 
 def alive(pid: int) -> bool:

@@ -32,7 +32,7 @@ from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
 from emtwin.errors import SimulationError
-from emtwin.sim.batch.worker import RunTask, run_task, worker_main
+from emtwin.sim.batch.worker import READY, RunTask, run_task, worker_main
 
 __all__ = ["execute", "WorkerLostError", "EXECUTORS", "default_workers"]
 
@@ -48,8 +48,8 @@ OnTick = Callable[[], None]
 
 
 class WorkerLostError(SimulationError):
-    """A fresh worker process of the local pool died before it took a run (it could not
-    start: the batch cannot go on); ``runs`` is empty."""
+    """A worker process of the local pool died as it started (before it said it was
+    ready): the batch cannot go on; ``runs`` is empty (no run is charged)."""
 
     def __init__(self, message: str, runs: Sequence[RunTask]) -> None:
         super().__init__(message)
@@ -134,7 +134,7 @@ class _Worker:
         self.proc.start()
         child.close()
         self.task: RunTask | None = None
-        self.finished = 0
+        self.ready = False  # it has started (sent READY)
 
     def stop(self, *, wait: float) -> None:
         """Close the pipe (an idle worker then exits); end the process if it does not."""
@@ -197,25 +197,25 @@ def _local(tasks: Sequence[RunTask], workers: int, on_start: OnStart, on_done: O
                 if w.conn not in ready and w.proc.sentinel not in ready:
                     alive.append(w)
                     continue
-                out = None
                 try:
-                    if w.conn.poll():
+                    while w.conn.poll():
                         out = w.conn.recv()
+                        if out == READY:
+                            w.ready = True
+                        elif w.task is not None:
+                            t, w.task = w.task, None
+                            on_done(t, out)
                 except (EOFError, OSError):
-                    out = None
-                if out is not None and w.task is not None:
-                    t, w.task = w.task, None
-                    w.finished += 1
-                    on_done(t, out)
+                    pass
                 if w.proc.is_alive():
                     alive.append(w)
                     continue
                 why = death(w.proc)
                 w.conn.close()
                 t, w.task = w.task, None
-                if t is None and not w.finished:
-                    fatal = f"a worker process died before it took a run ({why})"
-                if t is not None:
+                if not w.ready:  # it could not start: no run is to blame
+                    fatal = f"a worker process died as it started ({why})"
+                elif t is not None:
                     if on_lost(t, why):
                         queue.append(t)
                     else:
@@ -355,8 +355,9 @@ def execute(
     Raises
     ------
     WorkerLostError
-        When a fresh worker process of the local pool died before taking a run (the
-        pool cannot start); finished runs were reported through *on_done*.
+        When a worker process of the local pool died as it started (the pool cannot
+        work; the run handed to it is not charged); finished runs were reported
+        through *on_done*.
     """
     if scheduler:
         executor = "dask"

@@ -218,14 +218,23 @@ def die_with_parent(parent_pid: int) -> None:
                      daemon=True).start()  # fmt: skip
 
 
+#: What a local pool's worker sends once it has started, before any outcome.
+READY = "emtwin-worker-ready"
+
+
 def worker_main(conn: Any, parent_pid: int) -> None:
-    """A local pool's worker process: receive RunTasks on *conn*, send back their outcomes.
+    """A local pool's worker process: say :data:`READY`, then receive RunTasks on *conn* and
+    send back their outcomes.
 
     Ends when the batch process closes the pipe (EOF) or dies (:func:`die_with_parent`).
     """
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch process's to handle
     init_worker()
+    try:
+        conn.send(READY)
+    except (EOFError, OSError):
+        return
     while True:
         try:
             task = conn.recv()
