@@ -326,8 +326,9 @@ def _batch_report(res: BatchResult) -> None:
     """Print how a batch went: counts, distinct warnings, failures, where the table is."""
     c = res.counts
     out.print(f"{c['done']} runs done, {c['failed']} failed, {c['pending']} pending "
-              f"({res.executed} run now, {res.skipped} done before); results in "
-              f"{res.folder / 'results.parquet'}")  # fmt: skip
+              f"({res.executed} run now, {res.skipped} done before"
+              + (f", {res.reused} of them reused from --base-batch" if res.reused else "")
+              + f"); results in {res.folder / 'results.parquet'}")  # fmt: skip
     for msg, n in sorted(res.warnings.items(), key=lambda kv: -kv[1])[:10]:
         err.print(f"[yellow]warning[/yellow] ({n} runs): ", end="")
         err.print(msg, markup=False)
@@ -364,11 +365,12 @@ def batch(
 ) -> None:
     """Run a scenario many times (seeds and `uncertain:` draws); one table row per run.
 
-    Re-running the same command in the same folder skips the runs already done.
+    Re-running the same command in the same folder skips the runs already done; a larger
+    --runs runs only the new runs (Monte Carlo draws; Latin hypercube draws depend on --runs).
     Exit 1 when a run failed or a worker died (finished runs are kept).
     """
     from emtwin.sim.batch import run_batch
-    from emtwin.sim.batch.compare import t_interval
+    from emtwin.sim.batch.compare import metric_bounds, t_interval
     from emtwin.sim.outputs import prepare_out_dir
 
     overrides = {"seed": seed, "duration": duration}
@@ -388,7 +390,7 @@ def batch(
     for m in _SHOWN:
         if m in done and done[m].notna().any():
             x = done[m].dropna().to_numpy()
-            mean, lo, hi, _ = t_interval(x)
+            mean, lo, hi, _ = t_interval(x, bounds=metric_bounds(m, done))
             ci = f" [95% CI {lo:.4g} to {hi:.4g}]" if x.size > 1 else ""
             out.print(f"  {m}: mean {mean:.4g}{ci}, range {x.min():.4g} to {x.max():.4g}")
     out.print(f"  {res.index_note}")
@@ -410,6 +412,11 @@ def compare(
         Path | None, typer.Option("--out", "-o", help="Folder [default: out/NAME-compare].")
     ] = None,
     keep: KeepOpt = None,
+    base_batch: Annotated[
+        Path | None, typer.Option("--base-batch", help="The folder of a batch of BASE "
+                                  "(emtwin batch BASE --runs N --out DIR): its finished runs "
+                                  "are the base's runs, not run again.")
+    ] = None,  # fmt: skip
     seed: SeedOpt = None,
     duration: DurationOpt = None,
     retry_failed: RetryOpt = False,
@@ -417,6 +424,8 @@ def compare(
     quiet: QuietOpt = False,
 ) -> None:
     """Run the base and every plan on the same seeds and draws; compare with paired intervals.
+
+    The folder keeps every plan's runs: a new plan, or a larger --runs, runs only what is new.
 
     Writes comparison.csv/.parquet (every metric: mean and 95% interval per plan, paired
     difference from the base with its interval and significance) and comparison.html.
@@ -428,10 +437,11 @@ def compare(
     try:
         if out_dir is not None:
             prepare_out_dir(out_dir, replace=False)  # writable, before any run
-        res = run_comparison(base, plan, runs=runs, overrides=overrides,
-                             out_dir=out_dir, **_batch_options(workers, executor, scheduler, keep,
-                                                               allow_code, quiet, retry_failed))
-        report = _comparison_report(res)  # fmt: skip
+        opts = _batch_options(workers, executor, scheduler, keep, allow_code, quiet,
+                              retry_failed)  # fmt: skip
+        res = run_comparison(base, plan, runs=runs, overrides=overrides, out_dir=out_dir,
+                             base_batch=base_batch, **opts)  # fmt: skip
+        report = _comparison_report(res)
     except KeyboardInterrupt:
         err.print("interrupted; finished runs are kept: run the same command again to go on")
         raise typer.Exit(130) from None

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import textwrap
+import time
+import types
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +27,7 @@ from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Scenario
 from emtwin.sim import Component
 from emtwin.sim.batch import CatalogError, run_batch, run_seed
+from emtwin.sim.batch.catalog import MAX_CRASHES
 from emtwin.sim.batch.index import response_index
 from emtwin.sim.batch.worker import flatten
 
@@ -83,9 +89,11 @@ def test_every_run_is_one_row_with_its_seed_draw_and_metrics(town: Path, tmp_pat
 
 
 class Crasher(Component):
-    """Test component: records each run it starts in a marker file; kills its worker process
-    (os._exit) in the run whose seed is $EMTWIN_TEST_CRASH_SEED, once, or raises
-    KeyboardInterrupt there when $EMTWIN_TEST_INTERRUPT is set."""
+    """Test component: records each run it starts in a marker file (holding the pid of the
+    process running it); in the run whose seed is $EMTWIN_TEST_CRASH_SEED it kills its
+    worker process (os._exit(3)) once, or every time with $EMTWIN_TEST_CRASH_ALWAYS, or
+    raises KeyboardInterrupt there with $EMTWIN_TEST_INTERRUPT; in the run whose seed is
+    $EMTWIN_TEST_HANG_SEED it sleeps ten minutes."""
 
     name: ClassVar[str] = "crasher"
 
@@ -97,9 +105,14 @@ class Crasher(Component):
         super().__init__(sim, rng)
         marks = Path(os.environ["EMTWIN_TEST_MARKS"])
         seed = self.scenario.seed
-        (marks / f"{os.environ['EMTWIN_TEST_PHASE']}-{seed}-{uuid.uuid4().hex}").touch()
+        mark = marks / f"{os.environ['EMTWIN_TEST_PHASE']}-{seed}-{uuid.uuid4().hex}"
+        mark.write_text(str(os.getpid()))
+        if str(seed) == os.environ.get("EMTWIN_TEST_HANG_SEED"):
+            time.sleep(600)
         flag = marks / "crashed"
-        if str(seed) == os.environ.get("EMTWIN_TEST_CRASH_SEED") and not flag.exists():
+        if str(seed) == os.environ.get("EMTWIN_TEST_CRASH_SEED") and (
+            not flag.exists() or os.environ.get("EMTWIN_TEST_CRASH_ALWAYS")
+        ):
             flag.touch()
             if os.environ.get("EMTWIN_TEST_INTERRUPT"):
                 raise KeyboardInterrupt
@@ -111,47 +124,187 @@ def starts(marks: Path, phase: str) -> list[int]:
     return sorted(int(p.name.split("-")[1]) for p in marks.glob(f"{phase}-*"))
 
 
-def test_killed_batch_resumes_and_matches_two_workers_and_dask(
+def catalog_runs(folder: Path) -> dict[int, tuple[str, int, int]]:
+    """Run -> (status, attempts, worker deaths) as the catalog holds them."""
+    with sqlite3.connect(folder / "catalog.sqlite") as db:
+        rows = db.execute("SELECT run, status, attempts, crashes FROM runs").fetchall()
+    return {r: (st, a, c) for r, st, a, c in rows}
+
+
+def test_a_dying_worker_costs_only_its_own_run_and_tables_match_across_executors(
     town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One batch, 5 runs: a worker dies (os._exit) in run 2 with 1 worker; re-running the
-    same command runs only what had not finished; the finished table equals the same
-    batch on 2 workers and on a Dask LocalCluster, column for column."""
+    """5 runs on 2 workers; run 2 kills its worker (os._exit) once: it alone is charged a
+    death and run again, and the batch finishes every run. When it kills its worker every
+    time, it alone is failed after MAX_CRASHES deaths. The finished table equals the same
+    batch in this process and on a Dask LocalCluster, column for column."""
     marks = tmp_path / "marks"
     marks.mkdir()
     seeds = [run_seed(3, i) for i in range(5)]
     monkeypatch.setenv("EMTWIN_TEST_MARKS", str(marks))
     monkeypatch.setenv("EMTWIN_TEST_CRASH_SEED", str(seeds[2]))
-    out = tmp_path / "one"
     opts = {"runs": 5, "components": [Crasher]}
 
     monkeypatch.setenv("EMTWIN_TEST_PHASE", "1")
-    first = run_batch(town, out_dir=out, workers=1, **opts)
-    assert first.interrupted and "run 2" in first.interrupted
-    assert first.counts == {"pending": 3, "done": 2, "failed": 0}
-    assert starts(marks, "1") == sorted(seeds[:3])  # runs 0, 1 finished; run 2 killed
+    once = run_batch(town, out_dir=tmp_path / "once", workers=2, **opts)
+    assert once.interrupted is None and once.failures == []
+    assert once.counts == {"pending": 0, "done": 5, "failed": 0} and once.executed == 5
+    assert starts(marks, "1") == sorted([*seeds, seeds[2]])  # only run 2 was started twice
+    assert catalog_runs(tmp_path / "once") == {0: ("done", 1, 0), 1: ("done", 1, 0),
+                                               2: ("done", 2, 1), 3: ("done", 1, 0),
+                                               4: ("done", 1, 0)}  # fmt: skip
 
     monkeypatch.setenv("EMTWIN_TEST_PHASE", "2")
-    second = run_batch(town, out_dir=out, workers=1, **opts)
-    assert second.interrupted is None and second.counts["done"] == 5
-    assert second.skipped == 2 and second.executed == 3
-    assert starts(marks, "2") == sorted(seeds[2:])  # finished runs were not run again
-    with sqlite3.connect(out / "catalog.sqlite") as db:
-        rows = dict(db.execute("SELECT run, attempts FROM runs").fetchall())
-    assert rows == {0: 1, 1: 1, 2: 2, 3: 1, 4: 1}
+    monkeypatch.setenv("EMTWIN_TEST_CRASH_ALWAYS", "1")
+    always = run_batch(town, out_dir=tmp_path / "always", workers=2, runs=4,
+                       components=[Crasher])  # fmt: skip
+    assert always.counts == {"pending": 0, "done": 3, "failed": 1}
+    assert catalog_runs(tmp_path / "always")[2] == ("failed", MAX_CRASHES, MAX_CRASHES)
+    assert always.table["status"].tolist() == ["done", "done", "failed", "done"]
+    assert always.table.loc[2, "error"] == "WorkerLost: its worker process died (exit code 3)"
 
+    monkeypatch.delenv("EMTWIN_TEST_CRASH_SEED")
     monkeypatch.setenv("EMTWIN_TEST_PHASE", "3")
-    two = run_batch(town, out_dir=tmp_path / "two", workers=2, **opts)
+    here = run_batch(town, out_dir=tmp_path / "here", workers=0, **opts)
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                       dashboard_address=None) as cluster:  # fmt: skip
         dask = run_batch(town, out_dir=tmp_path / "dask", executor="dask",
                          scheduler=cluster.scheduler_address, **opts)  # fmt: skip
-    ref = timeless(second.table)
+    ref = timeless(here.table)
     assert ref["flood.peak_volume_m3"].nunique() == 5
-    pd.testing.assert_frame_equal(timeless(two.table), ref)
+    pd.testing.assert_frame_equal(timeless(once.table), ref)
     pd.testing.assert_frame_equal(timeless(dask.table), ref)
+
+
+def test_workers_that_cannot_start_stop_the_batch_and_charge_no_run(
+    town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers told a parent pid that is not theirs end as they start (as any worker that
+    cannot start): the batch stops with that reason and no run is charged or failed."""
+    import emtwin.sim.batch.runner as runner
+
+    monkeypatch.setattr(runner, "os", types.SimpleNamespace(getpid=lambda: 1))
+    res = run_batch(town, runs=3, out_dir=tmp_path / "b", workers=2)
+    assert res.interrupted == "a worker process died as it started (exit code 70)"
+    assert res.counts == {"pending": 3, "done": 0, "failed": 0} and res.failures == []
+    assert {c for _, _, c in catalog_runs(tmp_path / "b").values()} == {0}
+
+
+def alive(pid: int) -> bool:
+    """Whether process *pid* runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # pragma: no cover - no /proc
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(check: Any, timeout: float, what: str) -> None:
+    """Poll *check* every 0.1 s until it is true; fail naming *what* after *timeout* s."""
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def done_rows(path: Path) -> int:
+    try:
+        return int((pd.read_parquet(path)["status"] == "done").sum())
+    except (OSError, ValueError):  # not written yet
+        return -1
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_kill_9_of_a_batch_ends_its_workers_and_leaves_its_finished_runs(
+    town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of 5 runs on 2 workers in a subprocess; run 2 hangs. Once the other 4 are
+    done, results.parquet already lists them (it is current after every run, not only at
+    the end); then the batch process is killed with SIGKILL: both its workers, the hung
+    one included, are gone within seconds, and running the batch again runs run 2 only."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    seeds = [run_seed(3, i) for i in range(5)]
+    out = tmp_path / "b"
+    env = {**os.environ, "EMTWIN_TEST_MARKS": str(marks), "EMTWIN_TEST_PHASE": "1",
+           "EMTWIN_TEST_HANG_SEED": str(seeds[2])}  # fmt: skip
+    script = textwrap.dedent(f"""\
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_batch import Crasher
+        from emtwin.sim.batch import run_batch
+        run_batch({str(town)!r}, runs=5, out_dir={str(out)!r}, workers=2, components=[Crasher])
+        """)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=Path.cwd())
+    try:
+        wait_for(lambda: done_rows(out / "results.parquet") == 4 or proc.poll() is not None,
+                 240, "4 finished runs in results.parquet")  # fmt: skip
+        assert proc.poll() is None, "the batch ended although run 2 hangs"
+        assert starts(marks, "1") == sorted(seeds)
+        t = pd.read_parquet(out / "results.parquet")
+        assert t["status"].tolist() == ["done", "done", "pending", "done", "done"]
+        pids = {int(p.read_text()) for p in marks.glob("1-*")}
+        assert len(pids) == 2 and os.getpid() not in pids and proc.pid not in pids
+        assert all(alive(p) for p in pids)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        wait_for(lambda: not any(alive(p) for p in pids), 10, f"the workers {pids} to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    monkeypatch.setenv("EMTWIN_TEST_MARKS", str(marks))
+    monkeypatch.setenv("EMTWIN_TEST_PHASE", "2")
+    res = run_batch(town, runs=5, out_dir=out, workers=0, components=[Crasher])
+    assert res.executed == 1 and res.skipped == 4 and starts(marks, "2") == [seeds[2]]
+    assert res.counts == {"pending": 0, "done": 5, "failed": 0}
+    assert not list(out.glob(".results.parquet.tmp-*"))
+
+
+def test_the_watchdog_alone_ends_a_worker_whose_parent_was_killed(tmp_path: Path) -> None:
+    """Without the Linux parent-death signal (as on other systems), the watchdog thread on
+    the parent's pid ends a worker within seconds of a kill -9 of its parent."""
+    pid_file = tmp_path / "child"
+    script = textwrap.dedent(f"""\
+        import multiprocessing, time
+        from emtwin.sim.batch import worker
+
+        def child(parent):
+            worker._parent_death_signal = lambda: False
+            worker.die_with_parent(parent)
+            open({str(pid_file)!r}, "w").write(str(multiprocessing.current_process().pid))
+            time.sleep(600)
+
+        if __name__ == "__main__":
+            import os
+            ctx = multiprocessing.get_context("spawn")
+            ctx.Process(target=child, args=(os.getpid(),)).start()
+            time.sleep(600)
+        """)  # fmt: skip
+    (tmp_path / "parent.py").write_text(script)
+    root = str(Path(__file__).resolve().parents[1])  # this checkout's emtwin
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], env=env)
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the child to start")
+        pid = int(pid_file.read_text())
+        assert alive(pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        wait_for(lambda: not alive(pid), 10, f"the orphaned child {pid} to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_dask_without_a_scheduler_starts_its_own_process_cluster(
@@ -204,13 +357,59 @@ def test_a_failing_run_is_recorded_and_the_batch_goes_on(town: Path, tmp_path: P
 
 def test_a_folder_of_another_batch_is_refused(town: Path, tmp_path: Path) -> None:
     run_batch(town, runs=2, out_dir=tmp_path / "b", workers=0)
-    with pytest.raises(CatalogError, match=r"holds another batch .*2 runs.* this one is .*3 runs"):
+    with pytest.raises(CatalogError, match=r"holds another batch .*Latin hypercube draws for 2 "
+                       r"runs.* this one is .*3 runs.*method: lhs"):
         run_batch(town, runs=3, out_dir=tmp_path / "b", workers=0)
     town.write_text(town.read_text().replace("seed: 3", "seed: 4"))
     with pytest.raises(CatalogError, match="choose another --out folder"):
         run_batch(town, runs=2, out_dir=tmp_path / "b", workers=0)
     with pytest.raises(ScenarioError, match="at least 1 run"):
         run_batch(town, runs=0, out_dir=tmp_path / "c", workers=0)
+
+
+def test_a_grown_batch_runs_only_its_new_runs(
+    town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Monte Carlo run i depends on i alone: --runs 4 then --runs 5 in one folder runs run 4
+    only, and the table equals a batch of 5 made at once; --runs 3 then shows the first 3
+    without running anything. Latin hypercube draws depend on --runs: growing is refused."""
+    town.write_text(town.read_text().replace("method: lhs", "method: monte_carlo"))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("EMTWIN_TEST_MARKS", str(marks))
+    seeds = [run_seed(3, i) for i in range(5)]
+    out = tmp_path / "b"
+    for phase, runs in (("1", 4), ("2", 5), ("3", 3)):
+        monkeypatch.setenv("EMTWIN_TEST_PHASE", phase)
+        res = run_batch(town, runs=runs, out_dir=out, workers=0, components=[Crasher])
+    assert starts(marks, "1") == sorted(seeds[:4])
+    assert starts(marks, "2") == [seeds[4]] and starts(marks, "3") == []
+    assert res.executed == 0 and res.skipped == 3 and res.table["run"].tolist() == [0, 1, 2]
+    assert pd.read_parquet(out / "results.parquet")["run"].tolist() == [0, 1, 2]
+    monkeypatch.setenv("EMTWIN_TEST_PHASE", "4")
+    grown = run_batch(town, runs=5, out_dir=out, workers=0, components=[Crasher])
+    fresh = run_batch(town, runs=5, out_dir=tmp_path / "fresh", workers=0, components=[Crasher])
+    assert grown.executed == 0 and fresh.executed == 5
+    pd.testing.assert_frame_equal(timeless(grown.table), timeless(fresh.table))
+
+
+def test_a_catalog_of_one_fingerprint_per_batch_is_carried_on(town: Path, tmp_path: Path) -> None:
+    """A folder written before per-plan fingerprints (one fingerprint of the whole batch in
+    `meta`) is carried on when that fingerprint is this batch's, refused otherwise."""
+    from emtwin.sim.batch.ensemble import _legacy_fingerprint, load_plan
+
+    out = tmp_path / "b"
+    run_batch(town, runs=2, out_dir=out, workers=0)
+    with sqlite3.connect(out / "catalog.sqlite") as db:
+        db.execute("DROP TABLE plans")
+        db.execute("INSERT INTO meta VALUES ('fingerprint', ?), ('describe', 'the old one')",
+                   (_legacy_fingerprint([load_plan(town)], 2),))  # fmt: skip
+    res = run_batch(town, runs=2, out_dir=out, workers=0)
+    assert res.executed == 0 and res.skipped == 2
+    with sqlite3.connect(out / "catalog.sqlite") as db:
+        db.execute("DROP TABLE plans")
+    with pytest.raises(CatalogError, match=r"holds another batch \(the old one\)"):
+        run_batch(town, runs=2, out_dir=out, workers=0, overrides={"seed": 9})
 
 
 def test_index_counts_people_whose_class_rose_to_h3_after_their_first_exposure() -> None:

@@ -20,10 +20,17 @@ from emtwin.cli import app
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import ResponseIndex, Scenario
 from emtwin.sim import Component
-from emtwin.sim.batch import comparison_table, response_index, run_comparison
-from emtwin.sim.batch.compare import t_interval
+from emtwin.sim.batch import (
+    CatalogError,
+    comparison_table,
+    response_index,
+    run_batch,
+    run_comparison,
+)
+from emtwin.sim.batch.compare import metric_bounds, t_interval
 from emtwin.sim.batch.index import describe, index_columns
 from emtwin.sim.components import REGISTRY
+from emtwin.viz.compare import comparison_html
 
 TRAVEL_S = 300.0  # the toy's drive to every call, s
 
@@ -97,6 +104,32 @@ def test_a_plan_may_not_bring_its_own_uncertainties(flood_town: Path) -> None:
         run_comparison(flood_town, [bad], runs=2, out_dir=flood_town.parent / "c", workers=0)
 
 
+def test_compare_reuses_a_finished_batch_as_its_base_and_grows_by_plans(
+    flood_town: Path,
+) -> None:
+    """A batch of the base lends its 4 runs to a comparison (only the plan's 4 runs are run,
+    and the base rows are the batch's); adding a plan runs only that plan; a batch of
+    another seed is refused as a base."""
+    d = flood_town.parent
+    batch = run_batch(flood_town, runs=4, out_dir=d / "b", workers=0)
+    wet = write(d, "wet.yaml", "hazards: [{type: flood, rain: [[0, 100], [10min, 0]]}]\n")
+    res = run_comparison(flood_town, [wet], runs=4, out_dir=d / "c", workers=0,
+                         base_batch=d / "b")  # fmt: skip
+    assert res.batch.reused == 4 and res.batch.executed == 4 and res.batch.skipped == 4
+    base = res.batch.table[res.batch.table.plan == "base"].drop(columns="plan")
+    pd.testing.assert_frame_equal(base.reset_index(drop=True), batch.table)
+    same = write(d, "same.yaml", "duration: 20min\n")
+    more = run_comparison(flood_town, [wet, same], runs=4, out_dir=d / "c", workers=0)
+    assert more.batch.executed == 4 and more.batch.skipped == 8
+    assert set(more.batch.table["plan"]) == {"base", "wet", "same"}
+    run_batch(flood_town, runs=2, out_dir=d / "other", workers=0, overrides={"seed": 5})
+    with pytest.raises(CatalogError, match=r"other is not a batch of this base .*seed 5"):
+        run_comparison(flood_town, [wet], runs=4, out_dir=d / "c2", workers=0,
+                       base_batch=d / "other")  # fmt: skip
+    with pytest.raises(CatalogError, match="no catalog.sqlite"):
+        run_comparison(flood_town, [wet], runs=4, out_dir=d / "c2", workers=0, base_batch=d)
+
+
 # ---------------------------------------------------------------- statistics
 
 
@@ -116,6 +149,40 @@ def test_paired_intervals_match_the_t_distribution() -> None:
         stats.t.interval(0.95, 11, loc=plan.mean(), scale=stats.sem(plan)))  # fmt: skip
     assert row["significant"] and row["verdict"] == "better"  # shorter responses
     assert np.isnan(t_interval(np.array([5.0]))[1:3]).all()  # one run: no interval
+
+
+def test_intervals_of_bounded_metrics_stay_within_their_bounds() -> None:
+    """Four runs by hand: stranded people 0, 0, 0, 8 of 100 residents (t interval of the
+    mean 2 +- 3.182 * 4 / 2 = [-4.36, 8.36]: below 0), an index part 100, 100, 100, 40
+    ([49.6, 120.4]: above 100), and a plan stranding 100 more in run 3 (a paired
+    difference 25 +- 3.182 * 50 / 2 = [-54.6, 104.6] on counts of 0 to 100). Each is
+    clipped to what it can take; an unbounded metric is not."""
+    def rows(plan: str, stranded: list[float], part: list[float], other: list[float]) -> dict:
+        return {"plan": [plan] * 4, "run": [0, 1, 2, 3], "status": "done",
+                "evacuation.people": 100.0, "evacuation.stranded": stranded,
+                "index.safe": part, "flood.mass_error_m3_signed": other}  # fmt: skip
+
+    table = pd.concat([pd.DataFrame(rows("base", [0, 0, 0, 8], [100, 100, 100, 40],
+                                         [-1, 0, 0, 1])),
+                       pd.DataFrame(rows("b", [0, 0, 0, 108], [100] * 4, [-3, 0, 0, 1]))])
+    t = comparison_table(table, base="base").set_index(["metric", "plan"])
+    h = stats.t.ppf(0.975, 3)
+    stranded = t.loc[("evacuation.stranded", "base")]
+    assert stranded["mean"] == 2 and stranded["ci_low"] == 0  # not 2 - 4 h / 2 < 0
+    assert stranded["ci_high"] == pytest.approx(2 + h * 4 / 2)
+    part = t.loc[("index.safe", "base")]
+    assert part["ci_high"] == 100 and part["ci_low"] == pytest.approx(85 - h * 30 / 2)
+    diff = t.loc[("evacuation.stranded", "b")]
+    assert diff["diff_ci_high"] == 100 and diff["diff_ci_low"] == pytest.approx(25 - h * 50 / 2)
+    # unknown bounds (the name says nothing): the plain t interval, below 0 allowed
+    other = t.loc[("flood.mass_error_m3_signed", "base")]
+    assert other["ci_low"] == pytest.approx(-h * math.sqrt(2 / 3) / 2)
+    assert metric_bounds("index.exposed.value") == (0, 1)
+    assert metric_bounds("evacuation.stranded", table) == (0, 100)
+    assert metric_bounds("dispatch.response_p90_s") == (0, math.inf)
+    page = comparison_html({"base": [{}], "b": [{}]}, metrics=["evacuation.stranded"],
+                           paired=comparison_table(table, base="base"))  # fmt: skip
+    assert "2 [0, " in page and "[-4.3" not in page
 
 
 # ---------------------------------------------------------------- resources, a toy case
@@ -248,9 +315,14 @@ def test_response_index_by_hand() -> None:
 def test_compare_command_writes_the_statistics_and_the_report(flood_town: Path) -> None:
     d = flood_town.parent
     wet = write(d, "wet.yaml", "hazards: [{type: flood, rain: [[0, 100], [10min, 0]]}]\n")
-    res = CliRunner().invoke(app, ["compare", str(flood_town), "--plan", str(wet), "--runs",
-                                   "4", "--workers", "0", "--out", str(d / "c"), "--quiet"])
+    res = CliRunner().invoke(app, ["batch", str(flood_town), "--runs", "4", "--workers", "0",
+                                   "--out", str(d / "b"), "--quiet"])  # fmt: skip
     assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["compare", str(flood_town), "--plan", str(wet), "--runs",
+                                   "4", "--workers", "0", "--out", str(d / "c"), "--quiet",
+                                   "--base-batch", str(d / "b")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "(4 run now, 4 done before, 4 of them reused from --base-batch)" in res.output
     assert "flood.peak_volume_m3" in res.output and "worse" in res.output
     page = (d / "c" / "comparison.html").read_text()
     assert "Paired differences against the base" in page and "Headline figures" in page

@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from emtwin.errors import EmtwinError
+from emtwin.sim.batch.compare import metric_bounds
 from emtwin.viz._html import HEADLINES, data_value, esc, fmt_value, img, page, table
 from emtwin.viz.charts import png_bytes
 
@@ -251,8 +252,10 @@ def _paired_section(paired: Any, keys: Sequence[str], headline: str, note: str) 
     rows = []
     for r in st.itertuples(index=False):
         label, _unit = _LABELS.get(r.metric, (r.metric, ""))
-        mean = f"{r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}]"
-        diff = f"{r.diff_mean:+.4g} [{r.diff_ci_low:+.4g}, {r.diff_ci_high:+.4g}]"
+        lo, hi = metric_bounds(r.metric)  # the table's own bounds may be tighter still
+        mean = f"{r.mean:.4g} [{max(r.ci_low, lo):.4g}, {min(r.ci_high, hi):.4g}]"
+        diff = (f"{r.diff_mean:+.4g} [{max(r.diff_ci_low, lo - hi):+.4g}, "
+                f"{min(r.diff_ci_high, hi - lo):+.4g}]")  # fmt: skip
         if r.verdict == "base":
             diff = ""
         pv = "" if r.p_value is None or r.p_value != r.p_value else f"{r.p_value:.3g}"
@@ -262,7 +265,10 @@ def _paired_section(paired: Any, keys: Sequence[str], headline: str, note: str) 
         + (f"<p><b>{esc(headline)}</b></p>" if headline else "")
         + "<p>Mean and 95% interval per plan; the difference from the base run by run "
         "(same seeds and draws) with its 95% paired t interval; <i>better</i>/<i>worse</i> "
-        f"when the interval excludes 0. {esc(note)} All metrics: comparison.csv.</p>"
+        "when the interval excludes 0. Intervals are clipped to the values a metric can "
+        "take (the index and its parts 0-100, shares 0-1, counts of people from 0 to the "
+        f"residents, other counts and times from 0). {esc(note)} All metrics: "
+        "comparison.csv.</p>"
     )
     head = ["metric", "plan", "runs", "mean [95% CI]", "difference [95% CI]", "p", "verdict"]
     return text + table(head, rows, numeric=[False, False, True])

@@ -4,8 +4,9 @@ One row per (plan, run): its seed, its sampled values, its state (``pending``,
 ``running``, ``done``, ``failed``), its metrics (JSON) or its error. Every finished
 run is committed at once, so an interrupted batch loses nothing that had finished,
 and running the same command again skips what is done. The catalog remembers the
-fingerprint of the batch (a hash of the merged scenario of every plan and the number
-of runs) and refuses to carry on a different batch in the same folder.
+fingerprint of each plan (a hash of its merged scenario, and for Latin hypercube draws
+the number of runs) and refuses to carry on a plan that differs from the one of the
+same label in the folder; new plans and (Monte Carlo) new runs are added to it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ MAX_CRASHES = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plans (
+    label TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    describe TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     plan TEXT NOT NULL,
     run INTEGER NOT NULL,
@@ -100,6 +106,11 @@ def _lock(folder: Path) -> Any:
     return f
 
 
+_REFUSED = ("A batch folder carries on only the same scenario and plans (and, with "
+            "`method: lhs`, whose draws depend on the number of runs, the same --runs): "
+            "choose another --out folder, or delete this one")
+
+
 class Catalog:
     """The SQLite catalog of one batch folder.
 
@@ -107,18 +118,22 @@ class Catalog:
     ----------
     folder
         The batch folder (created if missing).
-    fingerprint
-        Hash of what the batch runs (merged scenarios and number of runs).
+    plans
+        Each plan's label and fingerprint (the hash of what it runs).
     describe
-        A short human description of the batch, shown when a folder is refused.
+        A short human description of each plan, shown when a folder is refused.
+    legacy
+        The fingerprint a catalog written before per-plan fingerprints would hold for
+        this batch: such a catalog is carried on when it matches.
 
     Raises
     ------
     CatalogError
-        When the folder already holds the catalog of another batch.
+        When the folder holds a plan of the same label with another fingerprint.
     """
 
-    def __init__(self, folder: str | Path, *, fingerprint: str, describe: str) -> None:
+    def __init__(self, folder: str | Path, *, plans: Mapping[str, str],
+                 describe: Mapping[str, str], legacy: str | None = None) -> None:  # fmt: skip
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / CATALOG_NAME
@@ -127,23 +142,33 @@ class Catalog:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self.db.executescript(_SCHEMA)
             old = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+            have = {lab: (fp, d) for lab, fp, d in
+                    self.db.execute("SELECT label, fingerprint, describe FROM plans")}  # fmt: skip
         except sqlite3.DatabaseError as exc:
+            self._lock.close()
             raise CatalogError(f"{self.path}: cannot read the batch catalog ({exc})") from None
-        if old and old.get("fingerprint") != fingerprint:
-            self.close()
-            raise CatalogError(
-                f"{self.folder} holds another batch ({old.get('describe', '?')}); this one is "
-                f"{describe}. A batch folder carries on only the same scenario, plans and "
-                "number of runs: choose another --out folder, or delete this one"
-            )
-        if not old:
+        if not have and old.get("fingerprint"):  # a catalog of one fingerprint for the batch
+            if old["fingerprint"] != legacy:
+                self.close()
+                raise CatalogError(f"{self.folder} holds another batch ({old.get('describe')}); "
+                                   f"this one is {'; '.join(describe.values())}. {_REFUSED}")
+            have = {lab: (fp, describe[lab]) for lab, fp in plans.items()}
             with self._tx():
-                self.db.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [("fingerprint", fingerprint), ("describe", describe),
-                     ("created", str(time.time()))],
-                )  # fmt: skip
-        self.fresh = not old
+                self.db.executemany("INSERT INTO plans VALUES (?, ?, ?)",
+                                    [(lab, fp, d) for lab, (fp, d) in have.items()])  # fmt: skip
+        for lab, fp in plans.items():
+            if lab in have and have[lab][0] != fp:
+                self.close()
+                what = f"plan {lab!r} of " if lab else ""
+                raise CatalogError(f"{self.folder} holds another batch for {what}this label "
+                                   f"({have[lab][1]}); this one is {describe[lab]}. {_REFUSED}")
+        new = [(lab, fp, describe[lab]) for lab, fp in plans.items() if lab not in have]
+        with self._tx():
+            self.db.executemany("INSERT INTO plans VALUES (?, ?, ?)", new)
+            if not old:
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('created', ?)",
+                                (str(time.time()),))  # fmt: skip
+        self.fresh = not have
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
@@ -220,25 +245,78 @@ class Catalog:
                 ),
             )
 
-    def crashed(self, runs: Iterable[tuple[str, int]]) -> None:
-        """Count a worker death against each of *runs* (they go back to pending)."""
+    def crashed(self, plan: str, run: int) -> int:
+        """Count a death of its worker against a run (it goes back to pending); return how
+        many times its worker has died."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE runs SET status = 'pending', crashes = crashes + 1 "
+                "WHERE plan = ? AND run = ?", (plan, run),
+            )  # fmt: skip
+            (n,) = self.db.execute("SELECT crashes FROM runs WHERE plan = ? AND run = ?",
+                                   (plan, run)).fetchone()  # fmt: skip
+        return int(n)
+
+    def reuse(self, other: str | Path, *, fingerprint: str, label: str, runs: int) -> int:
+        """Copy the finished runs of another batch folder's plan of *fingerprint* (the same
+        scenario, seeds and draws) into this catalog as plan *label*, for runs below *runs*
+        that this catalog has not done; return how many were copied.
+
+        Raises
+        ------
+        CatalogError
+            When *other* has no catalog, or no plan of that fingerprint.
+        """
+        path = Path(other) / CATALOG_NAME
+        if not path.is_file():
+            raise CatalogError(f"{other}: no {CATALOG_NAME}; expected the folder of an emtwin "
+                               "batch (emtwin batch BASE --out DIR)")  # fmt: skip
+        try:
+            src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+            try:
+                tables = {n for (n,) in src.execute("SELECT name FROM sqlite_master")}
+                if "plans" not in tables:
+                    raise CatalogError(f"{other}: a batch folder of an older emtwin; run its "
+                                       "`emtwin batch` command once more to update it")
+                plans = dict(src.execute("SELECT fingerprint, label FROM plans").fetchall())
+                described = [d for (d,) in src.execute("SELECT describe FROM plans")]
+                if fingerprint not in plans:
+                    raise CatalogError(
+                        f"{other} is not a batch of this base (it holds "
+                        f"{'; '.join(described) or 'no plan'}): its runs would not share the "
+                        "base's scenario, seeds and draws"
+                    )
+                got = src.execute(
+                    "SELECT run, seed, params, status, metrics, error, warnings, wall_s, "
+                    "attempts, crashes, finished_at FROM runs WHERE plan = ? AND status = "
+                    "'done' AND run < ?", (plans[fingerprint], runs),
+                ).fetchall()  # fmt: skip
+            finally:
+                src.close()
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{path}: cannot read the batch catalog ({exc})") from None
+        mine = {r for (r,) in self.db.execute(
+            "SELECT run FROM runs WHERE plan = ? AND status = 'done'", (label,))}  # fmt: skip
+        rows = [(label, *g) for g in got if g[0] not in mine]
         with self._tx():
             self.db.executemany(
-                "UPDATE runs SET status = 'pending', crashes = crashes + 1 "
-                "WHERE plan = ? AND run = ? AND status = 'running'", list(runs),
+                "INSERT OR REPLACE INTO runs (plan, run, seed, params, status, metrics, error, "
+                "warnings, wall_s, attempts, crashes, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows,
             )  # fmt: skip
+        return len(rows)
 
     # ------------------------------------------------------------------ reading
 
     def rows(self, status: str | None = None) -> list[RunRow]:
-        """Every run (or those with *status*), ordered by plan as added, then run."""
+        """Every run (or those with *status*), ordered by run, then plan as added."""
         q = ("SELECT plan, run, seed, params, status, metrics, error, warnings, wall_s, "
              "attempts, crashes FROM runs")  # fmt: skip
         args: tuple[Any, ...] = ()
         if status is not None:
             q += " WHERE status = ?"
             args = (status,)
-        q += " ORDER BY rowid"
+        q += " ORDER BY run, (SELECT rowid FROM plans WHERE plans.label = runs.plan)"
         out = []
         for p, r, s, par, st, m, e, w, wall, att, cr in self.db.execute(q, args):
             out.append(RunRow(

@@ -10,6 +10,11 @@ and have the metric. A difference is *significant* when its 95 % interval exclud
 plans some differences are significant by chance (no multiplicity correction).
 Each plan's own mean has the one-sample t interval. The intervals assume the mean
 (of the differences) is close to normal, which holds for a few dozen runs or more.
+
+Bounded metrics (:func:`metric_bounds`: index scores 0-100, shares 0-1, people counts
+0 to the residents, counts, times, areas and volumes >= 0) have their intervals clipped
+to what the mean can take, ``[low, high]`` for a mean and ``[low - high, high - low]``
+for a difference: a t interval of a few runs of counts near 0 would reach below 0.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = [
     "outcome_metrics",
     "better_direction",
     "t_interval",
+    "metric_bounds",
     "LEVEL",
 ]
 
@@ -76,11 +82,61 @@ def outcome_metrics(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def t_interval(x: np.ndarray, level: float = LEVEL) -> tuple[float, float, float, float]:
+#: Index parts whose ``.value`` is a share (0-1); the others are times (s).
+_SHARE_PARTS = ("safe", "exposed", "unserved")
+#: Evacuation keys counting people (0 to ``evacuation.people``), by their dotted start.
+_PEOPLE = ("sheltered", "out", "stranded", "never_left", "travelling", "warned", "exposed",
+           "exposed_by_aidr.", "exposed_by_peak_aidr.", "stayed_exposed_by_peak_aidr.")
+#: Evacuation keys counting households (0 to ``evacuation.households``).
+_HOUSEHOLDS = ("exposed_households", "on_foot_households", "trips_of_households",
+               "households_by_state.")
+#: Name endings of quantities that cannot be negative: times, lengths, areas, volumes,
+#: counts, rates.
+_NON_NEGATIVE = ("_s", "_m", "_m2", "_m3", "_h", "_mm", "calls", "served", "units", "people",
+                 "households", "vehicles", "cells", "count", "roads_closed", "turned_away",
+                 "rerouted", "replans", "exits", "shelters", "capacity", "utilisation_mean")
+
+
+def metric_bounds(metric: str, table: pd.DataFrame | None = None) -> tuple[float, float]:
+    """The values a metric can take, ``(low, high)``: ``(0, 100)`` for the index and its part
+    scores, ``(0, 1)`` for shares, ``(0, N)`` for evacuation counts of people (N: the
+    largest ``evacuation.people`` in *table*; households alike) and dispatch's served and
+    unserved calls (N: ``dispatch.calls``), ``(0, inf)`` for other counts, times, lengths,
+    areas and volumes, ``(-inf, inf)`` when unknown."""
+    inf = math.inf
+
+    def most(col: str) -> float:
+        if table is None or col not in table or not table[col].notna().any():
+            return inf
+        return float(table[col].max())
+
+    if metric.startswith("index."):
+        part = metric.removeprefix("index.")
+        if part.endswith(".value"):
+            return (0.0, 1.0) if part.removesuffix(".value") in _SHARE_PARTS else (0.0, inf)
+        return 0.0, 100.0
+    section, _, rest = metric.partition(".")
+    if metric.endswith(("utilisation_mean", "_share")):
+        return 0.0, 1.0
+    if section == "evacuation" and (rest in _PEOPLE or rest.startswith(_PEOPLE[-3:])):
+        return 0.0, most("evacuation.people")
+    if section == "evacuation" and (rest in _HOUSEHOLDS or rest.startswith(_HOUSEHOLDS[-1])):
+        return 0.0, most("evacuation.households")
+    if section == "dispatch" and rest in ("served", "unserved"):
+        return 0.0, most("dispatch.calls")
+    if metric.endswith(_NON_NEGATIVE) or better_direction(metric):
+        return 0.0, inf
+    return -inf, inf
+
+
+def t_interval(
+    x: np.ndarray, level: float = LEVEL, bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> tuple[float, float, float, float]:
     """(mean, low, high, two-sided p of mean = 0) of the t interval of *x*'s mean.
 
     NaN bounds for fewer than two values; a zero spread gives a zero-width
-    interval (and p = 1 for a mean of 0, else 0).
+    interval (and p = 1 for a mean of 0, else 0). The interval is clipped to
+    *bounds*, the values the mean can take (the p-value is not changed).
     """
     x = np.asarray(x, dtype=float)
     n = x.size
@@ -95,7 +151,7 @@ def t_interval(x: np.ndarray, level: float = LEVEL) -> tuple[float, float, float
     se = sd / math.sqrt(n)
     h = float(_st.t.ppf(0.5 + level / 2, n - 1)) * se
     p = float(2 * _st.t.sf(abs(m) / se, n - 1))
-    return m, m - h, m + h, p
+    return m, max(m - h, bounds[0]), min(m + h, bounds[1]), p
 
 
 def comparison_table(
@@ -128,10 +184,12 @@ def comparison_table(
     rows: list[dict[str, Any]] = []
     for m in metrics:
         direction = better_direction(m)
+        lo_b, hi_b = metric_bounds(m, done)
+        diff_b = (lo_b - hi_b, hi_b - lo_b)
         b = by_plan[base][m].dropna() if m in by_plan[base] else pd.Series(dtype=float)
         for p in plans:
             x = by_plan[p][m].dropna() if m in by_plan[p] else pd.Series(dtype=float)
-            mean, lo, hi, _ = t_interval(x.to_numpy())
+            mean, lo, hi, _ = t_interval(x.to_numpy(), bounds=(lo_b, hi_b))
             row: dict[str, Any] = {"metric": m, "plan": p, "n": int(x.size), "mean": mean,
                                    "ci_low": lo, "ci_high": hi}  # fmt: skip
             if p == base:
@@ -141,7 +199,7 @@ def comparison_table(
             else:
                 runs = x.index.intersection(b.index)
                 d = (x.loc[runs] - b.loc[runs]).to_numpy(dtype=float)
-                dm, dlo, dhi, pv = t_interval(d)
+                dm, dlo, dhi, pv = t_interval(d, bounds=diff_b)
                 sig = bool(d.size >= 2 and (dlo > 0 or dhi < 0))
                 bm = float(b.loc[runs].mean()) if len(runs) else math.nan
                 verdict = "no significant difference"

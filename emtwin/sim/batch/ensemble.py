@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from emtwin.errors import ScenarioError
 from emtwin.scenarios.loader import load_scenario, locate, merge, read_yaml, resolve_paths
 from emtwin.scenarios.models import Scenario
 from emtwin.sim.batch import uncertain as unc
-from emtwin.sim.batch.catalog import Catalog, RunRow
+from emtwin.sim.batch.catalog import MAX_CRASHES, Catalog, RunRow
 from emtwin.sim.batch.compare import comparison_table, headline
 from emtwin.sim.batch.index import describe, index_columns
 from emtwin.sim.batch.runner import WorkerLostError, execute
@@ -47,6 +48,8 @@ __all__ = [
 
 #: Values of ``keep``: which per-run output files are written.
 KEEP = ("maps", "all")
+#: ``results.parquet`` is rewritten at most every WRITE_FACTOR times its last write's time.
+WRITE_FACTOR = 20.0
 #: Keys a compared plan may not set: every plan shares the base's uncertainties and index.
 _BASE_ONLY = ("uncertain", "response_index")
 
@@ -113,7 +116,9 @@ class BatchResult:
     index_note
         Which parts the response index was built from (and which were left out).
     interrupted
-        Why the batch stopped early (a worker died), else None.
+        Why the batch stopped early (a worker process could not start), else None.
+    reused
+        Runs copied from another batch folder (``reuse``) instead of run.
     """
 
     folder: Path
@@ -125,6 +130,7 @@ class BatchResult:
     warnings: dict[str, int] = field(default_factory=dict)
     index_note: str = ""
     interrupted: str | None = None
+    reused: int = 0
 
 
 @dataclass
@@ -138,18 +144,63 @@ class ComparisonResult:
     plans: list[str]
 
 
-def _fingerprint(plans: Sequence[PlanSpec], runs: int) -> str:
+def _legacy_fingerprint(plans: Sequence[PlanSpec], runs: int) -> str:
+    """The fingerprint of a whole batch in catalogs written before per-plan fingerprints."""
     doc = {"format": 1, "runs": runs, "plans": [
         [p.label, p.scenario.model_dump(mode="json", by_alias=True)] for p in plans]}  # fmt: skip
     text = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _describe(plans: Sequence[PlanSpec], runs: int) -> str:
-    sc = plans[0].scenario
-    names = ", ".join(p.label or "(no plan)" for p in plans)
-    return (f"scenario '{sc.name}' (seed {sc.seed}, files {', '.join(plans[0].files)}), "
-            f"{runs} runs, plans: {names}")  # fmt: skip
+def _fingerprint(plan: PlanSpec, runs: int, method: str) -> str:
+    """What decides a plan's runs: its merged scenario (seed and `uncertain:` included), the
+    folder its relative paths start from and, for Latin hypercube draws (which depend on
+    the number of runs), the number of runs. Monte Carlo run *i* depends on *i* alone, so
+    such a batch can grow."""
+    doc = {"format": 2, "base_dir": plan.base_dir, "runs": runs if method == "lhs" else None,
+           "scenario": plan.scenario.model_dump(mode="json", by_alias=True)}  # fmt: skip
+    text = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _describe(plan: PlanSpec, runs: int, method: str) -> str:
+    sc = plan.scenario
+    text = f"scenario '{sc.name}' (seed {sc.seed}, files {', '.join(plan.files)})"
+    if plan.label:
+        text += f", plan {plan.label}"
+    return text + (f", Latin hypercube draws for {runs} runs" if method == "lhs" else "")
+
+
+class _TableWriter:
+    """Keeps ``results.parquet`` current: rewritten (atomically) after every finished run,
+    unless writing it is slow against the time between runs: then at most every
+    :data:`WRITE_FACTOR` times its last write's duration (the executor's ticks finish a
+    deferred write)."""
+
+    def __init__(self, build: Any, path: Path) -> None:
+        self.build, self.path = build, path
+        self.dirty = False
+        self.last = -math.inf
+        self.cost = 0.0
+        self.writes = 0
+
+    def changed(self) -> None:
+        self.dirty = True
+        self.flush()
+
+    def flush(self, *, force: bool = False) -> pd.DataFrame | None:
+        if not (self.dirty or force):
+            return None
+        t0 = time.monotonic()
+        if not force and t0 - self.last < WRITE_FACTOR * self.cost:
+            return None
+        table = self.build()
+        _write_table(table, self.path)
+        self.last = time.monotonic()
+        self.cost = self.last - t0
+        self.dirty = False
+        self.writes += 1
+        return table
 
 
 def results_table(rows: Sequence[RunRow], params: Sequence[unc.Parameter],
@@ -203,6 +254,7 @@ def run_ensemble(
     retry_failed: bool = False,
     components: Sequence[type] = (),
     writers: str | None = None,
+    reuse: Mapping[str, str | Path] | None = None,
 ) -> BatchResult:
     """Run every plan *runs* times on shared seeds and draws; resume what a folder holds.
 
@@ -212,9 +264,12 @@ def run_ensemble(
         The first is the base: its seed and ``uncertain`` section give every run's seed
         and draw, applied alike to every plan.
     runs
-        Runs per plan, >= 1.
+        Runs per plan, >= 1. A folder holding fewer runs of the same plans grows (only
+        the new runs are run) unless the draws are Latin hypercube (they depend on
+        *runs*); one holding more shows its first *runs*.
     out_dir
-        The batch folder (created; an existing one is resumed if it holds this batch).
+        The batch folder (created; an existing one is resumed if it holds these plans;
+        plans new to it are added).
     workers, executor, scheduler
         As for :func:`emtwin.sim.batch.runner.execute`.
     keep
@@ -231,13 +286,17 @@ def run_ensemble(
     writers
         ``"module:function"`` giving a run's extra output writers when *keep* (see
         :class:`~emtwin.sim.batch.worker.RunTask`; the CLI passes ``emtwin.viz:run_writers``).
+    reuse
+        ``{plan label: batch folder}``: the finished runs of that folder's batch of the
+        same scenario (same fingerprint: scenario, seeds, draws) are copied in, not run.
 
     Raises
     ------
     ScenarioError
         Bad ``uncertain`` key paths or distributions, or ``runs < 1``.
     CatalogError
-        When the folder holds another batch.
+        When the folder holds another batch under one of these labels, or a *reuse*
+        folder holds no batch of that plan.
     """
     if runs < 1:
         raise ScenarioError(f"--runs: expected at least 1 run, got {runs}")
@@ -264,16 +323,30 @@ def run_ensemble(
             changes[p.label, i] = tuple(ch)
 
     folder = Path(out_dir)
-    cat = Catalog(folder, fingerprint=_fingerprint(plans, runs), describe=_describe(plans, runs))
+    labels = [p.label for p in plans]
+    cat = Catalog(folder, plans={p.label: _fingerprint(p, runs, method) for p in plans},
+                  describe={p.label: _describe(p, runs, method) for p in plans},
+                  legacy=_legacy_fingerprint(plans, runs))  # fmt: skip
     try:
+        reused = sum(cat.reuse(src, fingerprint=_fingerprint(by, runs, method), label=lab,
+                               runs=runs)
+                     for lab, src in (reuse or {}).items()
+                     for by in plans if by.label == lab)  # fmt: skip
         cat.add((p.label, i, seeds[i], {q.path: q.record(draws[i][q.path]) for q in params})
                 for i in range(runs) for p in plans)  # fmt: skip (rows already there are kept)
         _write_meta(folder, plans, runs, method, params)
+        for stale in folder.glob(".results.parquet.tmp-*"):  # a killed batch's; we hold the lock
+            stale.unlink(missing_ok=True)
         cat.recover(retry_failed=retry_failed)
+
+        def mine() -> list[RunRow]:
+            """The rows of this batch: its plans, runs below *runs* (a folder may hold more)."""
+            return [r for r in cat.rows() if r.plan in labels and r.run < runs]
+
         by_key = {p.label: p for p in plans}
-        todo = [r for r in cat.rows("pending")]
-        todo.sort(key=lambda r: (r.run, [p.label for p in plans].index(r.plan)))
-        before = cat.counts()
+        todo = [r for r in mine() if r.status == "pending"]
+        todo.sort(key=lambda r: (r.run, labels.index(r.plan)))
+        before = Counter(r.status for r in mine())
         tasks = [RunTask(
             plan=r.plan, run=r.run, seed=r.seed, data=by_key[r.plan].data,
             base_dir=by_key[r.plan].base_dir, changes=changes[r.plan, r.run], keep=keep,
@@ -283,6 +356,10 @@ def run_ensemble(
         ) for r in todo]  # fmt: skip
         failures: list[tuple[str, int, str]] = []
         warns: Counter[str] = Counter()
+        with_plan = len(plans) > 1 or bool(base.label)
+        writer = _TableWriter(lambda: results_table(mine(), params, base.scenario,
+                                                    with_plan=with_plan),
+                              folder / "results.parquet")  # fmt: skip
 
         def on_start(t: RunTask) -> None:
             cat.started(t.plan, t.run)
@@ -292,29 +369,33 @@ def run_ensemble(
             warns.update(out.get("warnings") or [])
             if out.get("status") != "done":
                 failures.append((t.plan, t.run, str(out.get("error"))))
+            writer.changed()
+
+        def on_lost(t: RunTask, why: str) -> bool:
+            return cat.crashed(t.plan, t.run) < MAX_CRASHES
 
         interrupted = None
         try:
-            execute(tasks, on_start=on_start, on_done=on_done, executor=executor,
-                    workers=workers, scheduler=scheduler, progress=progress, console=console,
+            execute(tasks, on_start=on_start, on_done=on_done, on_lost=on_lost,
+                    on_tick=writer.flush, executor=executor, workers=workers,
+                    scheduler=scheduler, progress=progress, console=console,
                     total=len(plans) * runs, done=before["done"] + before["failed"],
                     label=base.scenario.name)  # fmt: skip
         except WorkerLostError as exc:
-            cat.crashed((t.plan, t.run) for t in exc.runs)
             interrupted = str(exc)
         finally:
-            table = results_table(cat.rows(), params, base.scenario, with_plan=len(plans) > 1
-                                  or bool(base.label))  # fmt: skip
-            _write_table(table, folder / "results.parquet")
-        counts = cat.counts()
+            table = writer.flush(force=True)
+        after = Counter(r.status for r in mine())
     finally:
         cat.close()
-    counts["pending"] += counts.pop("running", 0)
+    counts = {"pending": after["pending"] + after["running"], "done": after["done"],
+              "failed": after["failed"]}  # fmt: skip
     return BatchResult(
         folder=folder, table=table, counts=counts,
         executed=len(failures) + (counts["done"] - before["done"]),
         skipped=before["done"], failures=failures, warnings=dict(warns),
         index_note=describe(table, base.scenario.response_index), interrupted=interrupted,
+        reused=reused,
     )  # fmt: skip
 
 
@@ -369,6 +450,7 @@ def run_comparison(
     runs: int,
     overrides: Mapping[str, Any] | None = None,
     out_dir: str | Path | None = None,
+    base_batch: str | Path | None = None,
     **options: Any,
 ) -> ComparisonResult:
     """Run the base and every plan on the same *runs* seeds and draws; compare them.
@@ -377,11 +459,18 @@ def run_comparison(
     ``comparison.csv`` (:func:`emtwin.sim.batch.compare.comparison_table`) to the
     folder (default ``out/NAME-compare``). Options as for :func:`run_ensemble`.
 
+    Every plan's runs are kept in the folder's catalog: adding a plan to a comparison
+    runs only the new plan, and more (Monte Carlo) runs only the new runs. *base_batch*,
+    the folder of an ``emtwin batch`` of the same base scenario (same seed, draws and
+    overrides), lends its finished runs as the base's runs, which are then not run again.
+
     Raises
     ------
     ScenarioError
         When no plan is given, or a plan sets ``uncertain`` or ``response_index``
         (they belong to the base: every plan shares them).
+    CatalogError
+        When *base_batch* is not a batch folder of this base.
     """
     if not plans:
         raise ScenarioError("--plan: give at least one plan to compare with the base")
@@ -399,7 +488,8 @@ def run_comparison(
     specs += [load_plan(base, plans=[f], overrides=overrides, label=lab)
               for f, lab in zip(plans, labels, strict=True)]  # fmt: skip
     folder = Path(out_dir or Path("out") / f"{specs[0].scenario.name}-compare")
-    batch = run_ensemble(specs, runs=runs, out_dir=folder, **options)
+    reuse = {"base": base_batch} if base_batch is not None else None
+    batch = run_ensemble(specs, runs=runs, out_dir=folder, reuse=reuse, **options)
     stats = comparison_table(batch.table, base="base")
     stats.to_parquet(folder / "comparison.parquet", index=False)
     stats.to_csv(folder / "comparison.csv", index=False, float_format="%.10g")

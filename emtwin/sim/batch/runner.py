@@ -4,11 +4,13 @@
 calls back as each run starts and finishes, so the caller can commit every run to the
 catalog at once. Workers return small dicts (metrics or an error), never Results.
 
-- ``local``: a ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start
-  method (safe with threads and Numba); at most one run per worker is in flight, so a
-  worker that dies (a crash, ``os._exit``, out of memory) is charged to the runs then
-  running, and the batch stops with :class:`WorkerLostError`; ``workers=0`` runs every task
-  in this process (no pool: for debugging and toy components).
+- ``local``: a pool of ``spawn``-ed worker processes (safe with threads and Numba), each
+  with its own pipe and one run in flight, so a worker that dies (a crash, ``os._exit``,
+  out of memory) is charged to its own run only: *on_lost* decides whether that run is
+  tried again, a fresh worker takes the dead one's place and the batch goes on. Workers
+  die with the batch process, even on ``kill -9`` (a Linux parent-death signal and a
+  watchdog thread on the parent's pid). ``workers=0`` runs every task in this process
+  (no pool: for debugging and toy components).
 - ``dask``: ``dask.distributed`` on a ``LocalCluster`` of *workers* single-threaded
   processes, or on a running scheduler given by its address.
 
@@ -21,16 +23,16 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
 from emtwin.errors import SimulationError
-from emtwin.sim.batch.worker import RunTask, init_worker, run_task
+from emtwin.sim.batch.worker import READY, RunTask, run_task, worker_main
 
 __all__ = ["execute", "WorkerLostError", "EXECUTORS", "default_workers"]
 
@@ -41,10 +43,13 @@ EXECUTORS = ("local", "dask")
 
 OnStart = Callable[[RunTask], None]
 OnDone = Callable[[RunTask, dict[str, Any]], None]
+OnLost = Callable[[RunTask, str], bool]
+OnTick = Callable[[], None]
 
 
 class WorkerLostError(SimulationError):
-    """A worker process died; the runs it may have been running are in ``runs``."""
+    """A worker process of the local pool died as it started (before it said it was
+    ready): the batch cannot go on; ``runs`` is empty (no run is charged)."""
 
     def __init__(self, message: str, runs: Sequence[RunTask]) -> None:
         super().__init__(message)
@@ -111,49 +116,121 @@ class _Progress:
 # ---------------------------------------------------------------------------- executors
 
 
-def _in_process(tasks: Sequence[RunTask], on_start: OnStart, on_done: OnDone) -> None:
+def _in_process(tasks: Sequence[RunTask], on_start: OnStart, on_done: OnDone,
+                on_tick: OnTick) -> None:  # fmt: skip
     for t in tasks:
         on_start(t)
         on_done(t, run_task(t))
+        on_tick()
 
 
-def _local(tasks: Sequence[RunTask], workers: int, on_start: OnStart, on_done: OnDone) -> None:
+class _Worker:
+    """One process of the local pool: its pipe, and the run it is on (None when idle)."""
+
+    def __init__(self, ctx: Any, parent: int) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=worker_main, args=(child, parent),
+                                name="emtwin-batch-worker", daemon=True)  # fmt: skip
+        self.proc.start()
+        child.close()
+        self.task: RunTask | None = None
+        self.ready = False  # it has started (sent READY)
+
+    def stop(self, *, wait: float) -> None:
+        """Close the pipe (an idle worker then exits); end the process if it does not."""
+        self.conn.close()
+        self.proc.join(timeout=wait)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout=5)
+
+
+def death(proc: Any) -> str:
+    """How a worker process ended: ``exit code 3``, ``killed by SIGKILL (out of memory?)``."""
+    proc.join(timeout=5)
+    code = proc.exitcode
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+    return f"exit code {code}"
+
+
+def _local(tasks: Sequence[RunTask], workers: int, on_start: OnStart, on_done: OnDone,
+           on_lost: OnLost, on_tick: OnTick) -> None:  # fmt: skip
+    """Run *tasks* on *workers* spawned processes, one run per worker at a time.
+
+    Each worker has its own pipe, so the run of a worker that dies is known exactly:
+    only that run is charged (*on_lost*; it is run again when *on_lost* says so) and a
+    fresh worker takes its place. Workers die with this process (worker_main).
+    """
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker)
+    parent = os.getpid()
     queue = deque(tasks)
-    running: dict[Future, RunTask] = {}
+    pool: list[_Worker] = []
     clean = False
     try:
-        while queue or running:
-            while queue and len(running) < workers:
-                t = queue.popleft()
-                on_start(t)
-                running[pool.submit(run_task, t)] = t
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for f in done:
-                t = running.pop(f)
+        pool = [_Worker(ctx, parent) for _ in range(min(workers, len(queue)))]
+        while True:
+            for w in pool:
+                if w.task is None and queue:
+                    t = queue.popleft()
+                    on_start(t)
+                    try:
+                        w.conn.send(t)
+                        w.task = t
+                    except (OSError, ValueError):  # a dead worker: its sentinel says so below
+                        w.task = t
+                    except Exception as exc:  # noqa: BLE001 - e.g. a task that cannot be pickled
+                        on_done(t, _failed(exc))
+            if not any(w.task is not None for w in pool):
+                break
+            handles = [h for w in pool for h in (w.conn, w.proc.sentinel)]
+            ready = set(mp_wait(handles, timeout=1.0))
+            alive: list[_Worker] = []
+            fatal = None
+            for w in pool:
+                if w.conn not in ready and w.proc.sentinel not in ready:
+                    alive.append(w)
+                    continue
                 try:
-                    out = f.result()
-                except BrokenProcessPool:
-                    lost = [t, *running.values()]
-                    running.clear()
-                    raise WorkerLostError(
-                        "a worker process died (a crash, os._exit or out of memory) while "
-                        f"running {_names(lost)}", lost,
-                    ) from None  # fmt: skip
-                except Exception as exc:  # noqa: BLE001 - e.g. a task that cannot be pickled
-                    out = _failed(exc)
-                on_done(t, out)
+                    while w.conn.poll():
+                        out = w.conn.recv()
+                        if out == READY:
+                            w.ready = True
+                        elif w.task is not None:
+                            t, w.task = w.task, None
+                            on_done(t, out)
+                except (EOFError, OSError):
+                    pass
+                if w.proc.is_alive():
+                    alive.append(w)
+                    continue
+                why = death(w.proc)
+                w.conn.close()
+                t, w.task = w.task, None
+                if not w.ready:  # it could not start: no run is to blame
+                    fatal = f"a worker process died as it started ({why})"
+                elif t is not None:
+                    if on_lost(t, why):
+                        queue.append(t)
+                    else:
+                        on_done(t, {"status": "failed", "warnings": [],
+                                    "error": f"WorkerLost: its worker process died ({why})"})
+                if queue:
+                    alive.append(_Worker(ctx, parent))
+            pool = alive
+            on_tick()
+            if fatal:
+                raise WorkerLostError(fatal, [])
         clean = True
     finally:
-        if clean:
-            pool.shutdown(wait=True)
-        else:  # interrupted or a worker died: do not wait for the runs still going
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
+        for w in pool:
+            w.stop(wait=5.0 if clean else 0.0)
 
 
 def _names(tasks: Sequence[RunTask]) -> str:
@@ -193,7 +270,7 @@ def _quiet(name: str) -> Iterator[None]:
 
 def _dask(
     tasks: Sequence[RunTask], workers: int, scheduler: str | None, on_start: OnStart,
-    on_done: OnDone,
+    on_done: OnDone, on_tick: OnTick,
 ) -> None:  # fmt: skip
     from distributed import as_completed
 
@@ -226,6 +303,7 @@ def _dask(
                 except Exception as exc:  # noqa: BLE001 - KilledWorker and friends
                     out = _failed(exc)
                 on_done(t, out)
+                on_tick()
                 f.release()
                 if queue:
                     submit()
@@ -240,6 +318,8 @@ def execute(
     *,
     on_start: OnStart,
     on_done: OnDone,
+    on_lost: OnLost | None = None,
+    on_tick: OnTick | None = None,
     executor: str = "local",
     workers: int | None = None,
     scheduler: str | None = None,
@@ -275,9 +355,9 @@ def execute(
     Raises
     ------
     WorkerLostError
-        When a worker process of the local pool died; the runs it may have been
-        running are returned to the caller in ``runs`` (already-finished runs were
-        reported through *on_done*).
+        When a worker process of the local pool died as it started (the pool cannot
+        work; the run handed to it is not charged); finished runs were reported
+        through *on_done*.
     """
     if scheduler:
         executor = "dask"
@@ -297,12 +377,21 @@ def execute(
             log.warning("%s failed: %s", _names([t]), out.get("error"))
         bar.advance(failed)
 
+    lost = on_lost or (lambda t, why: False)
+    tick = on_tick or (lambda: None)
+
+    def died(t: RunTask, why: str) -> bool:
+        again = lost(t, why)
+        log.warning("the worker of %s died (%s)%s", _names([t]), why,
+                    "; it is run again" if again else "")  # fmt: skip
+        return again
+
     if not tasks:
         return
     with bar:
         if executor == "dask":
-            _dask(tasks, max(workers, 1), scheduler, on_start, finished)
+            _dask(tasks, max(workers, 1), scheduler, on_start, finished, tick)
         elif workers == 0:
-            _in_process(tasks, on_start, finished)
+            _in_process(tasks, on_start, finished, tick)
         else:
-            _local(tasks, workers, on_start, finished)
+            _local(tasks, workers, on_start, finished, died, tick)

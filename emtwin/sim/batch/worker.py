@@ -13,7 +13,10 @@ import contextlib
 import importlib
 import logging
 import math
+import os
 import shutil
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunTask", "run_task", "flatten", "KEEP_MAP_FILES"]
+__all__ = ["RunTask", "run_task", "flatten", "worker_main", "die_with_parent", "KEEP_MAP_FILES"]
 
 #: Files kept per run with ``keep="maps"`` (besides rasters ``*.tif``).
 KEEP_MAP_FILES = frozenset({"summary.json", "scenario.yaml", "roads.geojson", "map.html"})
@@ -173,6 +176,80 @@ def init_worker() -> None:
     """Initializer of a worker process: quiet logs (warnings are returned with the run)."""
     logging.getLogger().setLevel(logging.WARNING)
     logging.captureWarnings(True)
+
+
+#: Linux ``prctl`` option: the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+#: How often the watchdog thread looks at the parent's pid, s.
+WATCH_S = 0.5
+
+
+def _parent_death_signal() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``
+    through ctypes); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Watchdog: end this process once its parent is gone (it is re-parented, so its
+    parent pid changes). Portable fallback of the parent-death signal; it needs the GIL,
+    which a long compiled kernel may hold, so it can be late where the signal is not."""
+    while True:
+        time.sleep(WATCH_S)
+        if os.getppid() != parent_pid:
+            os._exit(70)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when the batch process *parent_pid* dies, even by
+    ``kill -9``: the parent-death signal where Linux offers it, and a watchdog thread."""
+    _parent_death_signal()
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(70)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="emtwin-parent-watch",
+                     daemon=True).start()  # fmt: skip
+
+
+#: What a local pool's worker sends once it has started, before any outcome.
+READY = "emtwin-worker-ready"
+
+
+def worker_main(conn: Any, parent_pid: int) -> None:
+    """A local pool's worker process: say :data:`READY`, then receive RunTasks on *conn* and
+    send back their outcomes.
+
+    Ends when the batch process closes the pipe (EOF) or dies (:func:`die_with_parent`).
+    """
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch process's to handle
+    init_worker()
+    try:
+        conn.send(READY)
+    except (EOFError, OSError):
+        return
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            out = run_task(task)
+        except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt in a worker: report it
+            out = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "warnings": []}
+        try:
+            conn.send(out)
+        except (EOFError, OSError):
+            return
 
 
 # ---------------------------------------------------------------------------- the run
