@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
 from emtwin.scenarios._types import (
     DataPath,
     Line,
@@ -296,7 +297,7 @@ class FloodHazard(_Model):
     boundary: dict[Side, Literal["closed", "open"] | LevelBoundary] = Field(default_factory=dict)
     infiltration: Infiltration | None = None
     gauges: list[Gauge] = Field(default_factory=list)
-    road_closure_depth: Annotated[float, Field(gt=0)] = Field(0.3, description="m")
+    road_closure_depth: Annotated[float, Field(gt=0)] = Field(ROAD_CLOSURE_DEPTH_M, description="m")
     backend: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["float64", "float32"] = "float64"
     theta: Annotated[float, Field(ge=0, le=1)] = 0.8
@@ -884,6 +885,10 @@ class Scenario(_Model):
     description: str = ""
     seed: Annotated[int, Field(ge=0)] = 0
     duration: PosDuration = 6 * 3600.0
+    coupling: PosDuration | None = Field(
+        None, description="coupling step of the engine's clock, s (default 60 s, or the flood's "
+        "`coupling`); capped at outputs.every",
+    )
     crs: str = "EPSG:4326"
     world: World
     hazards: list[FloodHazard] = Field(default_factory=list)

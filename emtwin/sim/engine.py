@@ -22,7 +22,7 @@ from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Action, Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.recorder import Recorder
-from emtwin.sim.roadstate import RoadState
+from emtwin.sim.state import RoadState, State
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,9 +31,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Simulation", "Results", "Frames", "SUMMARY_KEYS", "component_classes", "check_actions",
+    "check_fields", "coupling_step", "DEFAULT_COUPLING_S",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The coupling step when the scenario sets none, s.
+DEFAULT_COUPLING_S = 60.0
 
 #: The headline keys of ``summary.json`` (scenario-format.md), by section.
 SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -79,6 +83,41 @@ def check_actions(scenario: Scenario) -> list[str]:
             )
             problems.append(f"{scenario.where('actions', i)}: {a.kind}: {hint}")
     return problems
+
+
+def check_fields(classes: list[type[Component]], *, file: str | None = None) -> None:
+    """Check that every required field read by *classes* is written by one of them.
+
+    Raises
+    ------
+    ScenarioError
+        Naming each component, the field it reads and who could write it.
+    """
+    written = {f for c in classes for f in c.writes}
+    problems = []
+    for c in classes:
+        for name, required in c.reads.items():
+            if required and name not in written:
+                could = [k.name for k in component_classes() if name in k.writes]
+                hint = (f"it is written by the {' or '.join(could)} component, which this run "
+                        "does not have" if could else "no registered component writes it")
+                problems.append(f"the {c.name} component reads the field {name!r}, but no "
+                                f"component in this run writes it ({hint})")  # fmt: skip
+    if problems:
+        raise ScenarioError(problems, file=file)
+
+
+def coupling_step(scenario: Scenario) -> float:
+    """The engine's coupling step, s: ``coupling`` (default 60 s), at most ``outputs.every``.
+
+    A flood's own ``coupling`` key (round 1) still sets it when the top-level
+    key is not given.
+    """
+    step = scenario.coupling
+    if step is None:
+        flood = scenario.flood
+        step = flood.coupling if flood is not None else DEFAULT_COUPLING_S
+    return min(float(step), float(scenario.outputs.every))
 
 
 def _enable_hint(name: str) -> str:
@@ -186,17 +225,22 @@ class Simulation:
         self.world = world
         self.env = simpy.Environment()
         self.recorder = Recorder()
-        self.roads = RoadState(self.world.roads) if self.world.roads is not None else None
+        self.state = State(self.world.roads)
+        #: the edge fields (kept under their round-1 name)
+        self.roads = self.state.roads
+        #: the coupling step of the engine's clock, s
+        self.coupling_s = coupling_step(scenario)
         self.components: list[Component] = []
-        for cls in component_classes():
-            if not cls.enabled(scenario):
-                continue
+        enabled = [cls for cls in component_classes() if cls.enabled(scenario)]
+        for cls in enabled:
             missing = [r for r in cls.requires if not self._has(r)]
             if missing:
                 raise ScenarioError(
                     f"the {cls.name} component needs world.{', world.'.join(missing)}",
                     file=scenario.source,
                 )
+        check_fields(enabled, file=scenario.source)
+        for cls in enabled:
             rng = np.random.default_rng(_component_seed(scenario.seed, cls.name))
             self.components.append(cls(self, rng))
         self._handlers = {k: c for c in self.components for k in c.actions}
@@ -217,8 +261,26 @@ class Simulation:
         return len(getattr(w.places, part)) > 0
 
     def component(self, name: str) -> Component | None:
-        """The running component called *name*, or None."""
+        """The running component called *name*, or None (for the engine, tests and tools;
+        components never use it to reach one another)."""
         return next((c for c in self.components if c.name == name), None)
+
+    def advance_all(self, time_s: float) -> None:
+        """Bring every component to *time_s*, in registry order (hazards first)."""
+        for c in self.components:
+            c.advance_to(time_s)
+
+    def bring_upstream(self, component: Component) -> None:
+        """Bring the components before *component* in registry order to ``env.now``.
+
+        A component that acts off the coupling clock (an action, a timer)
+        calls this first, so the fields it reads are current.
+        """
+        now = float(self.env.now)
+        for c in self.components:
+            if c is component:
+                return
+            c.advance_to(now)
 
     # ------------------------------------------------------------------ processes
 
@@ -229,9 +291,22 @@ class Simulation:
         self.recorder.event(self.env.now, "action", action.kind, value=shown)
         self._handlers[action.kind].on_action(action)
 
+    def _clock(self, end_s: float) -> Any:
+        """The coupling clock: every ``coupling_s``, advance each component in order."""
+        while True:
+            self.advance_all(float(self.env.now))
+            self._after_step(float(self.env.now))
+            if self.env.now >= end_s:
+                return
+            yield self.env.timeout(min(self.coupling_s, end_s - self.env.now))
+
+    def _after_step(self, time_s: float) -> None:
+        """What happens once every component is at *time_s* (triggers)."""
+
     def _sampler(self, every_s: float, end_s: float) -> Any:
         t = 0.0
         while True:
+            self.advance_all(float(self.env.now))
             row: dict[str, float] = {"time_s": float(self.env.now)}
             for c in self.components:
                 row.update(c.sample())
@@ -253,6 +328,7 @@ class Simulation:
         """
         t0 = time.perf_counter()
         end = float(self.scenario.duration)
+        self.env.process(self._clock(end))
         for c in self.components:
             c.start()
         for i, a in enumerate(self.scenario.actions):

@@ -19,12 +19,12 @@ See docs/dispatch.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
 from typing import Any, ClassVar
 
 import numpy as np
 
 from emtwin.errors import ScenarioError
+from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
 from emtwin.scenarios.models import Action, Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.dispatch.core import DispatchCore
@@ -44,6 +44,10 @@ class DispatchComponent(Component):
     name: ClassVar[str] = "dispatch"
     requires: ClassVar[tuple[str, ...]] = ("roads", "stations")
     actions: ClassVar[frozenset[str]] = frozenset({"move_units"})
+    reads: ClassVar[dict[str, bool]] = {
+        "water__depth": False, "water__time": False, "road__closed": False,
+        "road__speed_factor": False, "road__water_depth": False,
+    }  # fmt: skip
     samples: ClassVar[dict[str, str]] = {
         "calls_waiting": "calls waiting for a unit now",
         "units_busy": "units assigned to a call now",
@@ -80,11 +84,13 @@ class DispatchComponent(Component):
                 units.append(Unit(f"{g.type}-{count[g.type]}", g.type, g.station,
                                   self.stations[g.station]))  # fmt: skip
         self.types = sorted(count)
-        flood = self.sim.component("flood")
-        self.flood = flood
-        depth = (lambda: (flood.model.h, float(flood.model.t))) if flood is not None else (
-            lambda: None)  # fmt: skip
-        closure = float(self.scenario.flood.road_closure_depth) if flood is not None else 0.3
+        fields = self.fields
+        depth = (
+            (lambda: (fields.get("water__depth"), float(fields.get("water__time"))))
+            if fields.has("water__depth") else (lambda: None)
+        )  # fmt: skip
+        flood = self.scenario.flood
+        closure = float(flood.road_closure_depth) if flood is not None else ROAD_CLOSURE_DEPTH_M
         self.travel = WorldTravel(
             self.world, self.sim.roads, {t: resp.unit_type(t) for t in self.types},
             depth=depth, closure_depth_m=closure,
@@ -142,14 +148,16 @@ class DispatchComponent(Component):
         self.core.check_routes()
 
     def start(self) -> None:
-        """With a flood: re-check routes and waiting calls every coupling step."""
-        if self.flood is not None:
-            self.env.process(self._watch(float(self.flood.coupling_s)))
+        """Units wait at their stations; with a hazard, routes are re-checked every step."""
+        self._watching = bool(self.scenario.hazards)
+        self._checked_s = 0.0
 
-    def _watch(self, step: float) -> Generator[Any, Any, None]:
-        while True:
-            yield self.env.timeout(step)
-            self.core.check_routes()
+    def advance_to(self, time_s: float) -> None:
+        """With a hazard: re-check routes and waiting calls every coupling step after the start."""
+        if not self._watching or time_s <= self._checked_s:
+            return
+        self._checked_s = float(time_s)
+        self.core.check_routes()
 
     # ------------------------------------------------------------------ plan actions
 
@@ -209,7 +217,7 @@ class DispatchComponent(Component):
         (the engine keeps one table per name).
         """
         dur = float(self.scenario.duration)
-        trips = "trips" if self.sim.component("evacuation") is None else "unit_trips"
+        trips = "trips" if self.scenario.evacuation is None else "unit_trips"
         return {
             "calls": calls_table(self.core.calls),
             "units": units_table(self.core.units, self._busy(), dur),
