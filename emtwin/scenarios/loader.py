@@ -188,6 +188,19 @@ def _field_names(model: type[BaseModel]) -> dict[str, Any]:
     return names
 
 
+def _tagged(models: list[type[BaseModel]], item: Any) -> type[BaseModel] | None:
+    """The model of a union tagged on ``type`` that *item* names (default: the first)."""
+    if not isinstance(item, dict):
+        return None
+    first = models[0].model_fields.get("type")
+    want = item.get("type", first.default if first is not None else None)
+    for m in models:
+        f = m.model_fields.get("type")
+        if f is not None and f.default == want:
+            return m
+    return None
+
+
 def unknown_keys(data: Any, model: type[BaseModel], path: tuple = ()) -> list[tuple[tuple, str]]:
     """Every key in *data* that *model* does not know, with a 'did you mean' hint."""
     out: list[tuple[tuple, str]] = []
@@ -203,6 +216,12 @@ def unknown_keys(data: Any, model: type[BaseModel], path: tuple = ()) -> list[tu
             out.append((p, f"unknown key '{key}'{hint} (allowed here: {allowed})"))
             continue
         kind, models = _item_models(fields[key])
+        if kind == "list" and len(models) > 1 and isinstance(value, list):
+            for i, item in enumerate(value):  # a union tagged on `type` (hazards)
+                sub = _tagged(models, item)
+                if sub is not None:
+                    out += unknown_keys(item, sub, (*p, i))
+            continue
         if len(models) != 1:
             continue
         sub = models[0]

@@ -63,6 +63,8 @@ class Component:
     reads: ClassVar[dict[str, bool]] = {}
     #: Fields of ``sim.state`` it writes.
     writes: ClassVar[tuple[str, ...]] = ()
+    #: For a hazard component: the ``type`` tag of its scenario model.
+    hazard_type: ClassVar[str | None] = None
 
     def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
         self.sim = sim
@@ -74,8 +76,12 @@ class Component:
 
     @classmethod
     def enabled(cls, scenario: Scenario) -> bool:
-        """Whether this component takes part in a run of *scenario*."""
-        return False
+        """Whether this component takes part in a run of *scenario*.
+
+        A hazard component (``hazard_type`` set) does when the scenario has a
+        hazard of that type; others say so themselves.
+        """
+        return cls.hazard_type is not None and bool(scenario.hazards_of(cls.hazard_type))
 
     def start(self) -> None:
         """Register the component's SimPy processes on ``self.env``."""

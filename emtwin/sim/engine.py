@@ -23,6 +23,7 @@ from emtwin.scenarios.models import Action, Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.recorder import Recorder
 from emtwin.sim.state import RoadState, State
+from emtwin.sim.triggers import TriggerWatch, check_trigger_places, check_triggers, describe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +83,7 @@ def check_actions(scenario: Scenario) -> list[str]:
                 else "no component of this version carries it out"
             )
             problems.append(f"{scenario.where('actions', i)}: {a.kind}: {hint}")
-    return problems
+    return problems + check_triggers(scenario)
 
 
 def check_fields(classes: list[type[Component]], *, file: str | None = None) -> None:
@@ -121,6 +122,9 @@ def coupling_step(scenario: Scenario) -> float:
 
 
 def _enable_hint(name: str) -> str:
+    hazard = next((c.hazard_type for c in component_classes() if c.name == name), None)
+    if hazard is not None:
+        return f"add a {hazard} under hazards"
     return {
         "roads": "give world.roads",
         "hazard": "add a flood under hazards",
@@ -244,7 +248,7 @@ class Simulation:
             rng = np.random.default_rng(_component_seed(scenario.seed, cls.name))
             self.components.append(cls(self, rng))
         self._handlers = {k: c for c in self.components for k in c.actions}
-        problems = []
+        problems = check_trigger_places(scenario, self.world)
         for i, a in enumerate(scenario.actions):
             msg = self._handlers[a.kind].check_action(a)
             if msg:
@@ -286,9 +290,16 @@ class Simulation:
 
     def _action(self, action: Action) -> Any:
         yield self.env.timeout(action.at)
+        self.apply(action)
+
+    def apply(self, action: Action, **why: Any) -> None:
+        """Carry out *action* now: record an ``action`` event, call its component.
+
+        *why* adds details to the event (a trigger records what fired it).
+        """
         value = action.value
         shown = value.model_dump(by_alias=True) if hasattr(value, "model_dump") else value
-        self.recorder.event(self.env.now, "action", action.kind, value=shown)
+        self.recorder.event(self.env.now, "action", action.kind, value=shown, **why)
         self._handlers[action.kind].on_action(action)
 
     def _clock(self, end_s: float) -> Any:
@@ -301,7 +312,11 @@ class Simulation:
             yield self.env.timeout(min(self.coupling_s, end_s - self.env.now))
 
     def _after_step(self, time_s: float) -> None:
-        """What happens once every component is at *time_s* (triggers)."""
+        """Once every component is at *time_s*: fire the triggered actions whose condition holds."""
+        if self._watch is None:
+            return
+        for _, action in self._watch.due(time_s):
+            self.apply(action, trigger=describe(action.when))
 
     def _sampler(self, every_s: float, end_s: float) -> Any:
         t = 0.0
@@ -328,10 +343,15 @@ class Simulation:
         """
         t0 = time.perf_counter()
         end = float(self.scenario.duration)
+        triggered = [(i, a) for i, a in enumerate(self.scenario.actions) if a.when is not None]
+        self._watch = (TriggerWatch(triggered, self.state, self.world, self.recorder)
+                       if triggered else None)  # fmt: skip
         self.env.process(self._clock(end))
         for c in self.components:
             c.start()
         for i, a in enumerate(self.scenario.actions):
+            if a.at is None:
+                continue
             if a.at > end:
                 log.warning("actions.%d (%s at %g s) is after the end of the run (%g s); "
                             "it will not happen", i, a.kind, a.at, end)  # fmt: skip

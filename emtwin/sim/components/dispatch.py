@@ -171,7 +171,8 @@ class DispatchComponent(Component):
         based = {g.type for g in self.scenario.response.resources if g.station == mv.from_}
         if mv.type not in based and not any(
             a.kind == "move_units" and a.value.to == mv.from_ and a.value.type == mv.type
-            and a.at <= action.at for a in self.scenario.actions
+            and (a.at is None or action.at is None or a.at <= action.at)
+            for a in self.scenario.actions
         ):  # fmt: skip
             return f"type: no units of type '{mv.type}' are based at '{mv.from_}'"
         return None

@@ -27,7 +27,7 @@ from emtwin.kernels.apron import apron_sources
 from emtwin.kernels.backend import select_backend
 from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import pregnolato_speed_factor
-from emtwin.scenarios.models import FloodHazard, Scenario
+from emtwin.scenarios.models import FloodHazard
 from emtwin.sim.component import Component
 from emtwin.sim.engine import Frames
 
@@ -71,6 +71,7 @@ class FloodComponent(Component):
     """The flood: forcing from the scenario, the kernel, gauges and road state."""
 
     name: ClassVar[str] = "flood"
+    hazard_type: ClassVar[str | None] = "flood"
     writes: ClassVar[tuple[str, ...]] = (
         "water__depth", "water__speed", "water__time", "hazard__max_class",
         "road__water_depth", "road__speed_factor", "road__closed", "gauge__depth",
@@ -83,11 +84,6 @@ class FloodComponent(Component):
         "roads_closed_by_flood": "directed edges closed by water",
         "rain_mm_h": "rain rate now, mm/h",
     }
-
-    @classmethod
-    def enabled(cls, scenario: Scenario) -> bool:
-        """Enabled when the scenario has a flood hazard."""
-        return scenario.flood is not None
 
     def __init__(self, sim: Any, rng: np.random.Generator) -> None:
         super().__init__(sim, rng)
