@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
+from emtwin.scenarios._locate import locate_key
 from emtwin.scenarios._types import (
     DataPath,
     Line,
@@ -975,8 +976,6 @@ class Scenario(_Model):
         Falls back to ``source: key.path`` where no line is known (a scenario
         built in Python, or a key filled by a default).
         """
-        from emtwin.scenarios.loader import locate_key
-
         return locate_key(loc, self._origins or [(self.source or "", {})])
 
     @field_validator("crs", mode="before")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from emtwin.errors import SimulationError
+from emtwin.sim.timers import CheckpointError, tagged
 
 if TYPE_CHECKING:
     from emtwin.scenarios.models import Action, Scenario
@@ -84,12 +85,18 @@ class Component:
         return cls.hazard_type is not None and bool(scenario.hazards_of(cls.hazard_type))
 
     def start(self) -> None:
-        """Register the component's SimPy processes on ``self.env``."""
-        self.env.process(self.run())
+        """Register the component's SimPy processes on ``self.env`` (each tagged, see
+        :mod:`emtwin.sim.timers`, so that a checkpoint can rebuild it)."""
+        tagged(self.env.process(self.run()), self.name, "run")
 
     def run(self) -> Generator[Any, Any, None]:
         """The component's main SimPy process (default: nothing to do)."""
         yield self.env.timeout(0)
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild the process or timer *tag*, whose next event is *event*, from the
+        component's saved state (a checkpoint being restored)."""
+        raise CheckpointError(f"the {self.name} component cannot resume {tag!r}")
 
     def advance_to(self, time_s: float) -> None:
         """Bring this component's state, and the fields it writes, to *time_s* (s).

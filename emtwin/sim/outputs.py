@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from emtwin.sim.engine import Results
+from emtwin.sim.results import Results
 
 __all__ = ["write_results", "roads_table", "calls_layer", "units_layer", "json_safe"]
 

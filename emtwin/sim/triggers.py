@@ -93,19 +93,29 @@ class TriggerWatch:
         self.state = state
         self.world = world
         self._first: dict[tuple[str, str | None], float] = {}
-        kinds = set()
-        for _, a in self.pending:
-            w = a.when
-            if w.shelter_full is not None:
-                kinds.add("shelter_full")
-            if w.time_after is not None:
-                kinds.add(w.time_after.event)
-        for kind in sorted(kinds):
+        for kind, _ in sorted(self._kinds()):
             recorder.subscribe(kind, self._heard(kind))
         self._edges = {
             i: world.roads.edges_named(a.when.road_closed)
             for i, a in self.pending if a.when.road_closed is not None
         }  # fmt: skip
+
+    def hear_past(self, recorder: Recorder) -> None:
+        """Take in the events recorded before this watch existed (a fork of a checkpoint)."""
+        kinds = {k for k, _ in self._kinds()}
+        for time_s, kind, entity, *_ in recorder._events:
+            if kind in kinds:
+                self._first.setdefault((kind, None), float(time_s))
+                self._first.setdefault((kind, str(entity)), float(time_s))
+
+    def _kinds(self) -> set[tuple[str, None]]:
+        out = set()
+        for _, a in self.pending:
+            if a.when.shelter_full is not None:
+                out.add(("shelter_full", None))
+            if a.when.time_after is not None:
+                out.add((a.when.time_after.event, None))
+        return out
 
     def _heard(self, kind: str) -> Any:
         def hear(time_s: float, entity: str, **_: Any) -> None:

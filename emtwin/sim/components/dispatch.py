@@ -32,10 +32,16 @@ from emtwin.sim.dispatch.legs import Call, Unit
 from emtwin.sim.dispatch.metrics import calls_table, dispatch_summary, trips_table, units_table
 from emtwin.sim.dispatch.policies import load_policy
 from emtwin.sim.dispatch.travel import WorldTravel
+from emtwin.sim.timers import tagged
 
 __all__ = ["DispatchComponent"]
 
 log = logging.getLogger(__name__)
+
+
+def _no_water() -> None:
+    """No water to travel on (a run without a flood)."""
+    return None
 
 
 class DispatchComponent(Component):
@@ -84,11 +90,7 @@ class DispatchComponent(Component):
                 units.append(Unit(f"{g.type}-{count[g.type]}", g.type, g.station,
                                   self.stations[g.station]))  # fmt: skip
         self.types = sorted(count)
-        fields = self.fields
-        depth = (
-            (lambda: (fields.get("water__depth"), float(fields.get("water__time"))))
-            if fields.has("water__depth") else (lambda: None)
-        )  # fmt: skip
+        depth = self._water if self.fields.has("water__depth") else _no_water
         flood = self.scenario.flood
         closure = float(flood.road_closure_depth) if flood is not None else ROAD_CLOSURE_DEPTH_M
         self.travel = WorldTravel(
@@ -101,6 +103,10 @@ class DispatchComponent(Component):
         self.sim.recorder.subscribe("call", self._on_call)
         self.sim.recorder.subscribe("road_closed", self._on_road_change)
         self.sim.recorder.subscribe("road_opened", self._on_road_change)
+
+    def _water(self) -> tuple[np.ndarray, float]:
+        """The water depth grid (m) and the time it belongs to (s), for water travel."""
+        return self.fields.get("water__depth"), float(self.fields.get("water__time"))
 
     def _warn_types(self, resp: Any) -> None:
         """Warn about units no call can use, and call types no unit can serve."""
@@ -140,7 +146,7 @@ class DispatchComponent(Component):
         if self._check_pending:
             return
         self._check_pending = True
-        ev = self.env.timeout(0)
+        ev = tagged(self.env.timeout(0), self.name, "check")
         ev.callbacks.append(self._deferred_check)
 
     def _deferred_check(self, _ev: Any) -> None:
@@ -151,6 +157,13 @@ class DispatchComponent(Component):
         """Units wait at their stations; with a hazard, routes are re-checked every step."""
         self._watching = bool(self.scenario.hazards)
         self._checked_s = 0.0
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild a unit's process, a call's waiting limit or a route check (a checkpoint)."""
+        if tag[1] == "check":
+            event.callbacks.append(self._deferred_check)
+        else:
+            self.core.resume(tag[1:], event)
 
     def advance_to(self, time_s: float) -> None:
         """With a hazard: re-check routes and waiting calls every coupling step after the start."""

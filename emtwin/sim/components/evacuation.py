@@ -43,15 +43,14 @@ from emtwin.sim.evacuation.households import (
 )
 from emtwin.sim.evacuation.records import EvacuationRecords
 from emtwin.sim.evacuation.shelters import Shelters, exit_nodes
+from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STATE_NAMES, STRANDED, TRAVELLING
 from emtwin.sim.evacuation.walkers import W_ARRIVED, Walkers, WalkEvent
+from emtwin.sim.timers import tagged
 
 __all__ = ["EvacuationComponent", "HOME", "TRAVELLING", "SHELTERED", "OUT", "STRANDED"]
 
 log = logging.getLogger(__name__)
 
-#: Household states; every household is in exactly one at the end of a run.
-HOME, TRAVELLING, SHELTERED, OUT, STRANDED = 0, 1, 2, 3, 4
-STATE_NAMES = ("never_left", "travelling", "sheltered", "out", "stranded")
 
 
 class EvacuationComponent(Component):
@@ -335,12 +334,25 @@ class EvacuationComponent(Component):
 
         The traffic itself is stepped by the engine's clock (:meth:`advance_to`).
         """
-        for z, t in self._warning_schedule():
-            label = self.zone_names[z] if z < len(self.zone_names) else "outside zones"
-            self.env.process(self._at(t, lambda z=z, lb=label: self._issue([z], lb)))
-        for c, pairs in zip(self.spec.contraflow, self._contraflow, strict=True):
-            self.env.process(self._at(c.at, lambda p=pairs, r=c.road: self._apply_contraflow(p, r)))
+        self._timers: list[tuple[float, str, int]] = [
+            (t, "warn", z) for z, t in self._warning_schedule()
+        ] + [(float(c.at), "contraflow", i) for i, c in enumerate(self.spec.contraflow)]
+        for k, (t, _, _) in enumerate(self._timers):
+            if t <= float(self.scenario.duration):
+                tagged(self.env.process(self._at(k)), self.name, "at", k)
         yield self.env.timeout(0)
+
+    def _fire(self, k: int) -> None:
+        _, kind, i = self._timers[k]
+        if kind == "warn":
+            label = self.zone_names[i] if i < len(self.zone_names) else "outside zones"
+            self._issue([i], label)
+        else:
+            self._apply_contraflow(self._contraflow[i], self.spec.contraflow[i].road)
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild a warning or contraflow timer waiting on *event* (a checkpoint)."""
+        tagged(self.env.process(self._at(int(tag[2]), first=event)), *tag)
 
     def advance_to(self, time_s: float) -> None:
         """Bring walkers, traffic, road state and exposure to *time_s* (idempotent)."""
@@ -365,14 +377,15 @@ class EvacuationComponent(Component):
         out.append((len(self.spec.zones), float(self.spec.warning.at)))
         return out
 
-    def _at(self, t: float, fn: Any) -> Generator[Any, Any, None]:
-        if t > float(self.scenario.duration):
-            return
-        if t > self.env.now:
+    def _at(self, k: int, first: Any = None) -> Generator[Any, Any, None]:
+        t = self._timers[k][0]
+        if first is not None:
+            yield first
+        elif t > self.env.now:
             yield self.env.timeout(t - self.env.now)
         self.sim.bring_upstream(self)
         self._sync()
-        fn()
+        self._fire(k)
 
     def _sync(self, time_s: float | None = None) -> None:
         """Bring walkers, traffic, road state and exposure to *time_s* (default

@@ -29,7 +29,7 @@ from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import pregnolato_speed_factor
 from emtwin.scenarios.models import FloodHazard
 from emtwin.sim.component import Component
-from emtwin.sim.engine import Frames
+from emtwin.sim.results import Frames
 
 __all__ = ["FloodComponent", "HazardComponent", "line_cells", "polygon_cells"]
 
@@ -261,13 +261,25 @@ class FloodComponent(Component):
 
     def _provide(self) -> None:
         """Register the cell and gauge fields this component writes (read on demand)."""
-        st, m, me = self.fields, self.model, self.name
-        st.provide("water__depth", lambda: m.h, writer=me)
-        st.provide("water__speed", m.speed, writer=me)
-        st.provide("water__time", lambda: float(m.t), writer=me)
-        st.provide("hazard__max_class", lambda: m.max_aidr, writer=me)
+        st, me = self.fields, self.name
+        st.provide("water__depth", self._depth, writer=me)
+        st.provide("water__speed", self._speed, writer=me)
+        st.provide("water__time", self._time, writer=me)
+        st.provide("hazard__max_class", self._max_class, writer=me)
         st.provide("gauge__depth", self._gauge_depths, writer=me)
         st.provide("gauge__level", self._gauge_levels, writer=me)
+
+    def _depth(self) -> np.ndarray:
+        return self.model.h
+
+    def _speed(self) -> np.ndarray:
+        return self.model.speed()
+
+    def _time(self) -> float:
+        return float(self.model.t)
+
+    def _max_class(self) -> np.ndarray:
+        return self.model.max_aidr
 
     def _gauge_depths(self) -> dict[str, float]:
         if not self.gauge_names:

@@ -32,6 +32,7 @@ from emtwin.errors import ScenarioError
 from emtwin.kernels.hazard_rating import aidr_class
 from emtwin.scenarios.models import Distribution, IncidentType, Scenario
 from emtwin.sim.component import Component
+from emtwin.sim.timers import tagged
 
 __all__ = ["IncidentsComponent", "draw_duration"]
 
@@ -144,7 +145,7 @@ class IncidentsComponent(Component):
     def start(self) -> None:
         """Start the background stream; without an evacuation, watch the water."""
         if self.spec.background_rate > 0:
-            self.env.process(self._background())
+            tagged(self.env.process(self._background()), self.name, "background")
         self._watching = (self.spec.from_hazard and self.fields.has("water__depth")
                           and self.scenario.evacuation is None)  # fmt: skip
         if self._watching:
@@ -159,14 +160,24 @@ class IncidentsComponent(Component):
         self._watched_s = float(time_s)
         self._flood_watch()
 
-    def _background(self) -> Generator[Any, Any, None]:
+    def _background(self, first: Any = None) -> Generator[Any, Any, None]:
         mean_gap = 1.0 / self.spec.background_rate
+        if first is not None:  # resumed from a checkpoint: the next call's time was drawn
+            yield first
+            self._background_call()
         while True:
             yield self.env.timeout(self.rng.exponential(mean_gap))
-            k = min(int(np.searchsorted(self._pcdf, self.rng.random(), side="right")), self._nplace)
-            ti = int(self.rng.choice(self._type_p.shape[0], p=self._type_p))
-            self._call(self.spec.types[ti], "background", int(self._pnode[k]),
-                       float(self._px[k]), float(self._py[k]), int(self._pcell[k]), 1)  # fmt: skip
+            self._background_call()
+
+    def _background_call(self) -> None:
+        k = min(int(np.searchsorted(self._pcdf, self.rng.random(), side="right")), self._nplace)
+        ti = int(self.rng.choice(self._type_p.shape[0], p=self._type_p))
+        self._call(self.spec.types[ti], "background", int(self._pnode[k]),
+                   float(self._px[k]), float(self._py[k]), int(self._pcell[k]), 1)  # fmt: skip
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild the background stream waiting for its next call at *event* (a checkpoint)."""
+        tagged(self.env.process(self._background(first=event)), *tag)
 
     def _flood_watch(self) -> None:
         """Places whose hazard class reaches ``hazard_class`` now call, once each."""

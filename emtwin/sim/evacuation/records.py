@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STRANDED, TRAVELLING
+
 if TYPE_CHECKING:
     from emtwin.sim.components.evacuation import EvacuationComponent
 
@@ -150,7 +152,6 @@ class EvacuationRecords:
 
     def summary(self) -> dict[str, Any]:
         """The ``evacuation`` section: contract keys in people and seconds, then extras."""
-        from emtwin.sim.components.evacuation import HOME, OUT, SHELTERED, STRANDED, TRAVELLING
 
         c = self.c
         states = c.check_conservation()
