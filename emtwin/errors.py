@@ -64,3 +64,7 @@ class SimulationError(EmtwinError, RuntimeError):
 
 class KernelError(EmtwinError, ValueError):
     """A numerical kernel got arrays or parameters it cannot work with."""
+
+
+class CheckpointError(EmtwinError, RuntimeError):
+    """A run's state cannot be saved or restored (a GPU flood, a damaged file, ...)."""

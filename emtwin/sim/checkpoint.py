@@ -38,9 +38,9 @@ import numpy as np
 import simpy
 
 from emtwin import __version__
-from emtwin.errors import ScenarioError
+from emtwin.errors import CheckpointError, ScenarioError
 from emtwin.sim.plan import check_actions, coupling_step
-from emtwin.sim.timers import CheckpointError, ExactEvent, pending
+from emtwin.sim.timers import ExactEvent, pending
 from emtwin.sim.triggers import TriggerWatch
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def take_checkpoint(sim: Simulation) -> Checkpoint:
     buf = io.BytesIO()
     try:
         _Pickler(buf, _context(sim)).dump(state)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever cannot be pickled
         raise CheckpointError(f"the run's state cannot be saved: {exc}") from None
     now = float(sim.env.now)
     next_eid = next(sim.env._eid)
@@ -261,6 +261,8 @@ def restore_checkpoint(
     sim._sample_t = saved["sample_t"]
     sim.wall_s = saved["wall_s"]
     sim._started = True
+    #: the checkpoint time this run continues from, s
+    sim.resumed_at_s = ck.time_s
     sim._handlers = {k: c for c in sim.components for k in c.actions}
     by_name = {c.name: c for c in sim.components}
     if fork:

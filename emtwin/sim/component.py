@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from emtwin.errors import SimulationError
-from emtwin.sim.timers import CheckpointError, tagged
+from emtwin.errors import CheckpointError, SimulationError
+from emtwin.sim.timers import tagged
 
 if TYPE_CHECKING:
     from emtwin.scenarios.models import Action, Scenario

@@ -19,16 +19,14 @@ from typing import Any, TypeVar
 
 import simpy
 
+from emtwin.errors import CheckpointError
+
 __all__ = ["tagged", "tag_of", "pending", "ExactEvent", "CheckpointError"]
 
 E = TypeVar("E", bound=simpy.Event)
 
 #: Attribute name of the tag on SimPy events.
 _TAG = "emtwin_tag"
-
-
-class CheckpointError(RuntimeError):
-    """The run's state cannot be saved (a process without a tag, a GPU flood, ...)."""
 
 
 def tagged(event: E, *key: Any) -> E:
