@@ -133,6 +133,14 @@ def run(
         typer.Option("--basemap", help="Background tiles of map.html, fetched from the network "
                      "(CARTO) when the map is opened [default: none, the map works offline]."),
     ] = None,
+    checkpoint_at: Annotated[
+        str | None,
+        typer.Option("--checkpoint-at", help="Save the run's whole state at this simulated "
+                     "time (e.g. 1h) into --checkpoint, then carry on."),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="The checkpoint file to write.")
+    ] = None,
 ) -> None:
     """Run a scenario and write its results to an output folder."""
     from emtwin.scenarios import load_scenario
@@ -140,12 +148,20 @@ def run(
     from emtwin.sim.outputs import prepare_out_dir, write_results
 
     overrides = {"seed": seed, "duration": duration}
+    at_s = _checkpoint_options(checkpoint_at, checkpoint)
     try:
         sc = load_scenario(scenario, plans=plan or [], overrides=overrides)
         if backend is not None and sc.flood is not None:
             sc.flood.backend = backend.value
         target = prepare_out_dir(out_dir or Path("out") / sc.name)  # before the run, not after
+        if at_s is not None and at_s > sc.duration:
+            raise ScenarioError(f"--checkpoint-at: {checkpoint_at} is after the end of the run "
+                                f"({sc.duration:g} s)")  # fmt: skip
         sim = Simulation(sc, allow_code=allow_code)
+        if at_s is not None:
+            sim.run_until(at_s)
+            sim.checkpoint().save(checkpoint)
+            err.print(f"checkpoint at {at_s:g} s written to {checkpoint}")
         results = sim.run(progress=not quiet)
         from emtwin.viz import run_writers
 
@@ -162,6 +178,55 @@ def run(
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(vals.items())[:6])
             out.print(f"  {section}: {shown}")
     out.print(f"Results are in {folder}")
+
+
+def _checkpoint_options(at: str | None, path: Path | None) -> float | None:
+    """The checkpoint time, s, from ``--checkpoint-at`` / ``--checkpoint`` (both or neither)."""
+    from emtwin.scenarios._types import parse_duration
+
+    if at is None and path is None:
+        return None
+    if at is None or path is None:
+        raise typer.BadParameter("give both --checkpoint-at and --checkpoint")
+    try:
+        at_s = parse_duration(at)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--checkpoint-at: {exc}") from None
+    return at_s
+
+
+@app.command()
+def resume(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file (emtwin run "
+                                                    "--checkpoint-at T --checkpoint FILE).")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: out/NAME].")
+    ] = None,
+    plan: PlanOpt = None,
+    allow_code: AllowCodeOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Continue a run from a checkpoint; with --plan, a fork that changes what comes next.
+
+    A fork's plan may set only `actions` (at or after the checkpoint time, or
+    triggered by `when:`); they replace the actions still to come. The fork
+    continues the original's random streams, so differences are due to the plan.
+    """
+    from emtwin.sim import Simulation
+    from emtwin.sim.outputs import prepare_out_dir, write_results
+
+    try:
+        sim = Simulation.from_checkpoint(checkpoint, plans=plan or [], allow_code=allow_code)
+        sc = sim.scenario
+        target = prepare_out_dir(out_dir or Path("out") / sc.name)  # before the run
+        results = sim.run(progress=not quiet)
+        from emtwin.viz import run_writers
+
+        folder = write_results(results, target, extra=run_writers(results))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one message and exit 1
+        _fail(exc)
+    out.print(f"[bold]{sc.name}[/bold]: resumed at {sim.resumed_at_s:g} s from {checkpoint}"
+              f"{' with ' + ', '.join(map(str, plan)) if plan else ''}; results in {folder}")
 
 
 def _fmt(v: object) -> str:

@@ -69,3 +69,7 @@ class KernelError(EmtwinError, ValueError):
 
 class OutputError(EmtwinError, OSError):
     """An output folder cannot be written, or is not one emtwin may replace."""
+
+
+class CheckpointError(EmtwinError, RuntimeError):
+    """A run's state cannot be saved or restored (a GPU flood, a damaged file, ...)."""

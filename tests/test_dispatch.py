@@ -27,7 +27,7 @@ from emtwin.sim import SUMMARY_KEYS, Simulation
 from emtwin.sim.dispatch import Call
 from emtwin.sim.dispatch.travel import WADE_FACTOR, WorldTravel
 from emtwin.sim.outputs import write_results
-from emtwin.sim.roadstate import RoadState
+from emtwin.sim.state import RoadState
 
 X0, Y0 = 500000.0, 5501000.0
 

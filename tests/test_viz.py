@@ -26,7 +26,7 @@ from emtwin.errors import EmtwinError
 from emtwin.sim import SUMMARY_KEYS
 from emtwin.sim.engine import Results
 from emtwin.sim.outputs import write_results
-from emtwin.sim.roadstate import RoadState
+from emtwin.sim.state import RoadState
 from emtwin.viz import RunRecord, build_map, render_charts, render_comparison, run_writers
 from emtwin.viz._common import DEPTH_COLORS, depth_palette_image, grid_corners_lonlat
 from emtwin.viz._html import HEADLINES

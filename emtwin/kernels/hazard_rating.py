@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 __all__ = [
+    "ROAD_CLOSURE_DEPTH_M",
     "DEBRIS_URBAN",
     "DEBRIS_PASTURE",
     "HR_CLASS_NAMES",
@@ -214,7 +215,14 @@ def aidr_class(d: np.ndarray | float, v: np.ndarray | float):
     return cls if cls.ndim else int(cls)
 
 
-def pregnolato_speed_factor(depth_m: np.ndarray | float, closure_depth_m: float = 0.3):
+#: Depth at which a road closes to cars, m (Pregnolato et al. 2017: 300 mm). The one
+#: place this default is written; the scenario's ``road_closure_depth`` defaults to it.
+ROAD_CLOSURE_DEPTH_M = 0.3
+
+
+def pregnolato_speed_factor(
+    depth_m: np.ndarray | float, closure_depth_m: float = ROAD_CLOSURE_DEPTH_M
+):
     """Vehicle speed in flood water as a fraction of the dry speed.
 
     Pregnolato et al. (2017): ``v_max(w) = 0.0009 w^2 - 0.5529 w + 86.9448``

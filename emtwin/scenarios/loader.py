@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from emtwin.errors import ScenarioError
+from emtwin.scenarios._locate import locate_key
 from emtwin.scenarios.limits import limit_problems
 from emtwin.scenarios.models import Scenario
 
@@ -321,6 +322,19 @@ def _field_names(model: type[BaseModel]) -> dict[str, Any]:
     return names
 
 
+def _tagged(models: list[type[BaseModel]], item: Any) -> type[BaseModel] | None:
+    """The model of a union tagged on ``type`` that *item* names (default: the first)."""
+    if not isinstance(item, dict):
+        return None
+    first = models[0].model_fields.get("type")
+    want = item.get("type", first.default if first is not None else None)
+    for m in models:
+        f = m.model_fields.get("type")
+        if f is not None and f.default == want:
+            return m
+    return None
+
+
 def unknown_keys(data: Any, model: type[BaseModel], path: tuple = ()) -> list[tuple[tuple, str]]:
     """Every key in *data* that *model* does not know, with a 'did you mean' hint."""
     out: list[tuple[tuple, str]] = []
@@ -336,6 +350,12 @@ def unknown_keys(data: Any, model: type[BaseModel], path: tuple = ()) -> list[tu
             out.append((p, f"unknown key '{key}'{hint} (allowed here: {allowed})"))
             continue
         kind, models = _item_models(fields[key])
+        if kind == "list" and len(models) > 1 and isinstance(value, list):
+            for i, item in enumerate(value):  # a union tagged on `type` (hazards)
+                sub = _tagged(models, item)
+                if sub is not None:
+                    out += unknown_keys(item, sub, (*p, i))
+            continue
         if len(models) != 1:
             continue
         sub = models[0]
@@ -386,23 +406,6 @@ def locate(source: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------------- loading
-
-
-def locate_key(loc: Iterable, origins: list[tuple[str, dict]]) -> str:
-    """``file:line: key.path`` for key path *loc* (``file: key.path`` without a line).
-
-    The longest prefix of *loc* that a file or plan wrote wins, the last one
-    merged first among equals (plans replace lists whole, so a list item is
-    always in the file that set the list).
-    """
-    loc = tuple(loc)
-    keypath = ".".join(str(x) for x in loc) or "(top)"
-    for n in range(len(loc), 0, -1):
-        for label, lines in reversed(origins):
-            if loc[:n] in lines:
-                return f"{label}:{lines[loc[:n]]}: {keypath}"
-    label = origins[-1][0] if origins else ""
-    return f"{label}: {keypath}" if label else keypath
 
 
 def _fmt(loc: Iterable, msg: str, origins: list[tuple[str, dict]]) -> str:
@@ -576,3 +579,40 @@ def _dedupe(items: list[str]) -> list[str]:
             seen.add(s)
             out.append(s)
     return out
+
+
+def load_plans_over(
+    base: Scenario, plans: Iterable[str | Path]
+) -> tuple[Scenario, list[tuple[str, str]]]:
+    """Lay plan files over an already validated scenario (a fork of a checkpoint).
+
+    Returns the new scenario and, for every top-level key a plan sets, ``(file:line,
+    key)`` so that the caller can refuse keys it cannot apply.
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found in the plans, naming the file, line and key.
+    """
+    data = base.model_dump(mode="python", by_alias=True, exclude={"source"}, exclude_none=True)
+    origins = list(base._origins or [(base.source or "", {})])
+    problems: list[str] = []
+    keys: list[tuple[str, str]] = []
+    for plan in plans:
+        ppath = Path(plan)
+        pdata, plines = read_yaml(ppath)
+        porigin = [(str(ppath), plines)]
+        problems += [_fmt(loc, msg, porigin) for loc, msg in unknown_keys(pdata, Scenario)]
+        keys += [(locate_key((k,), porigin), str(k)) for k in pdata]
+        data = merge(data, resolve_paths(pdata, ppath.resolve().parent))
+        origins.append((str(ppath), plines))
+    try:
+        scenario = Scenario.model_validate(data, context={"check_files": False})
+    except ValidationError as exc:
+        found = _validation_problems(exc, data, [])
+        problems += [_fmt(loc, msg, origins) for loc, msg in found]
+    if problems:
+        raise ScenarioError(_dedupe(problems), file=origins[-1][0])
+    scenario.source = base.source
+    scenario._origins = origins
+    return scenario, keys

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import functools
 import math
+import typing
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     field_serializer,
     field_validator,
     model_validator,
 )
 
+from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
+from emtwin.scenarios._locate import locate_key
 from emtwin.scenarios._types import (
     DataPath,
     Line,
@@ -35,6 +40,12 @@ from emtwin.scenarios._types import (
 
 __all__ = [
     "Scenario",
+    "HAZARD_MODELS",
+    "register_hazard_model",
+    "unregister_hazard_model",
+    "Trigger",
+    "TimeAfter",
+    "TRIGGER_KINDS",
     "World",
     "Terrain",
     "Roads",
@@ -303,7 +314,7 @@ class FloodHazard(_Model):
     boundary: dict[Side, Literal["closed", "open"] | LevelBoundary] = Field(default_factory=dict)
     infiltration: Infiltration | None = None
     gauges: list[Gauge] = Field(default_factory=list)
-    road_closure_depth: Annotated[float, Field(gt=0)] = Field(0.3, description="m")
+    road_closure_depth: Annotated[float, Field(gt=0)] = Field(ROAD_CLOSURE_DEPTH_M, description="m")
     backend: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["float64", "float32"] = "float64"
     theta: Annotated[float, Field(ge=0, le=1)] = 0.8
@@ -716,10 +727,62 @@ class MoveUnits(_Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Action(_Model):
-    """One timed decision of the plan: `{at: 45min, close_road: bridge-north}`."""
+class TimeAfter(_Model):
+    """`time_after: {event: KIND, entity: NAME, delay: D}`: *delay* after the first such event."""
 
-    at: NonNegDuration
+    event: str = Field(description="an event kind of events.parquet (warning, road_closed, ...)")
+    entity: str | None = Field(None, description="only events of this entity (name or id)")
+    delay: NonNegDuration = 0.0
+
+
+class Trigger(_Model):
+    """`when:` the condition that fires an action, checked at every coupling step.
+
+    Exactly one of: ``{gauge: NAME, depth_above: M}`` or ``{gauge: NAME,
+    level_above: M}`` (the flood gauge's depth or water level, m, goes above
+    the value); ``{road_closed: ID}`` (any edge of the road is closed, for any
+    reason); ``{shelter_full: NAME}``; ``{time_after: {event, entity, delay}}``.
+    """
+
+    gauge: str | None = None
+    depth_above: float | None = Field(None, description="m")
+    level_above: float | None = Field(None, description="m")
+    road_closed: str | None = None
+    shelter_full: str | None = None
+    time_after: TimeAfter | None = None
+
+    @field_validator("road_closed", "shelter_full", "gauge", mode="before")
+    @classmethod
+    def _str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _one(self) -> Trigger:
+        kinds = [k for k in TRIGGER_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("`when` needs exactly one of: " + ", ".join(TRIGGER_KINDS))
+        if self.gauge is not None and (self.depth_above is None) == (self.level_above is None):
+            raise ValueError("`when: {gauge: ...}` needs exactly one of depth_above, level_above")
+        if self.gauge is None and (self.depth_above is not None or self.level_above is not None):
+            raise ValueError("depth_above and level_above go with `gauge`")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The condition's kind, one of :data:`TRIGGER_KINDS`."""
+        return next(k for k in TRIGGER_KINDS if getattr(self, k) is not None)
+
+
+#: The kinds of `when:` conditions.
+TRIGGER_KINDS = ("gauge", "road_closed", "shelter_full", "time_after")
+
+
+class Action(_Model):
+    """One decision of the plan, timed (`{at: 45min, close_road: bridge-north}`) or
+    triggered (`{when: {gauge: bridge, level_above: 4.2}, warn: valley}`)."""
+
+    at: NonNegDuration | None = None
+    when: Trigger | None = None
     close_road: str | None = None
     open_road: str | None = None
     open_shelter: str | None = None
@@ -738,8 +801,10 @@ class Action(_Model):
         kinds = [k for k in ACTION_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                "an action needs `at` and exactly one of: " + ", ".join(ACTION_KINDS)
+                "an action needs `at` (or `when`) and exactly one of: " + ", ".join(ACTION_KINDS)
             )
+        if (self.at is None) == (self.when is None):
+            raise ValueError("an action needs exactly one of `at` (a time) or `when` (a trigger)")
         return self
 
     @property
@@ -922,9 +987,15 @@ class Scenario(_Model):
     description: str = ""
     seed: Annotated[int, Field(ge=0)] = 0
     duration: PosDuration = 6 * 3600.0
+    coupling: PosDuration | None = Field(
+        None, description="coupling step of the engine's clock, s (default 60 s, or the flood's "
+        "`coupling`); capped at outputs.every",
+    )
     crs: str = "EPSG:4326"
     world: World
-    hazards: list[FloodHazard] = Field(default_factory=list)
+    hazards: list[FloodHazard] = Field(
+        default_factory=list, description="tagged on `type`; see register_hazard_model"
+    )
     evacuation: Evacuation | None = None
     response: Response | None = None
     actions: list[Action] = Field(default_factory=list)
@@ -943,8 +1014,6 @@ class Scenario(_Model):
         Falls back to ``source: key.path`` where no line is known (a scenario
         built in Python, or a key filled by a default).
         """
-        from emtwin.scenarios.loader import locate_key
-
         return locate_key(loc, self._origins or [(self.source or "", {})])
 
     @field_validator("crs", mode="before")
@@ -956,6 +1025,10 @@ class Scenario(_Model):
     @classmethod
     def _plain_name(cls, v: str) -> str:
         return check_plain_name(v)
+
+    def hazards_of(self, type_: str) -> list[Any]:
+        """The hazards of type *type_* (``flood``, ``typhoon``, ...), in file order."""
+        return [h for h in self.hazards if h.type == type_]
 
     @property
     def flood(self) -> FloodHazard | None:
@@ -970,3 +1043,65 @@ class Scenario(_Model):
         if not math.isfinite(self.duration):
             raise ValueError("duration must be finite")
         return self
+
+
+# ---------------------------------------------------------------------------- hazard registry
+
+#: Hazard models by their ``type`` tag: `hazards: - type: flood`. A new hazard
+#: adds its model with :func:`register_hazard_model` (through
+#: :func:`emtwin.sim.components.register_hazard`), and nothing else here changes.
+HAZARD_MODELS: dict[str, type[BaseModel]] = {"flood": FloodHazard}
+
+
+def _hazard_tag(v: Any) -> str | None:
+    """The class name of the model for hazard item *v* (by its ``type``), or None."""
+    t = v.get("type", "flood") if isinstance(v, dict) else getattr(v, "type", None)
+    cls = HAZARD_MODELS.get(t) if isinstance(t, str) else None
+    return cls.__name__ if cls is not None else None
+
+
+def _hazards_annotation() -> Any:
+    """``list[...]`` of the registered hazard models, a union tagged on ``type``."""
+    models = list(HAZARD_MODELS.values())
+    if len(models) == 1:
+        return list[models[0]]  # type: ignore[valid-type]
+    members = tuple(Annotated[m, Tag(m.__name__)] for m in models)
+    known = ", ".join(HAZARD_MODELS)
+    return list[  # type: ignore[valid-type]
+        Annotated[
+            typing.Union[members],  # noqa: UP007 (a runtime tuple of members)
+            Discriminator(_hazard_tag, custom_error_type="hazard_type",
+                          custom_error_message=f"unknown hazard type; known types: {known}"),
+        ]
+    ]  # fmt: skip
+
+
+def register_hazard_model(model: type[BaseModel]) -> None:
+    """Add a hazard model to ``Scenario.hazards`` under its ``type`` tag.
+
+    *model* must have a ``type: Literal["name"]`` field with that default.
+    Registering the same model again changes nothing.
+
+    Raises
+    ------
+    ValueError
+        If the tag is missing or already used by another model.
+    """
+    tag = model.model_fields["type"].default if "type" in model.model_fields else None
+    if not isinstance(tag, str):
+        raise ValueError(f"{model.__name__} needs a field `type: Literal[...]` with a default")
+    if HAZARD_MODELS.get(tag, model) is not model:
+        raise ValueError(f"hazard type {tag!r} is already registered")
+    HAZARD_MODELS[tag] = model
+    _rebuild_hazards()
+
+
+def unregister_hazard_model(tag: str) -> None:
+    """Remove the hazard model of type *tag* (tests; the flood stays)."""
+    if tag != "flood" and HAZARD_MODELS.pop(tag, None) is not None:
+        _rebuild_hazards()
+
+
+def _rebuild_hazards() -> None:
+    Scenario.model_fields["hazards"].annotation = _hazards_annotation()
+    Scenario.model_rebuild(force=True)

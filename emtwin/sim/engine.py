@@ -10,9 +10,10 @@ second since the scenario start.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import zlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,20 +21,33 @@ import simpy
 
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Action, Scenario
+from emtwin.sim.checkpoint import Checkpoint, restore_checkpoint, take_checkpoint
 from emtwin.sim.component import Component
+from emtwin.sim.plan import (
+    DEFAULT_COUPLING_S,
+    check_actions,
+    check_fields,
+    component_classes,
+    coupling_step,
+)
 from emtwin.sim.recorder import Recorder
-from emtwin.sim.roadstate import RoadState
+from emtwin.sim.results import Frames, Results
+from emtwin.sim.state import State
+from emtwin.sim.timers import tagged
+from emtwin.sim.triggers import TriggerWatch, check_trigger_places, describe
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from pathlib import Path
 
     from emtwin.geo.world import World
 
 __all__ = [
     "Simulation", "Results", "Frames", "SUMMARY_KEYS", "component_classes", "check_actions",
+    "check_fields", "coupling_step", "DEFAULT_COUPLING_S",
 ]
 
 log = logging.getLogger(__name__)
+
 
 #: The headline keys of ``summary.json`` (scenario-format.md), by section.
 SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -53,43 +67,6 @@ SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def component_classes() -> list[type[Component]]:
-    """Every registered component class, in the order they are started."""
-    from emtwin.sim.components import REGISTRY
-
-    return list(REGISTRY)
-
-
-def check_actions(scenario: Scenario) -> list[str]:
-    """Problems with the plan timeline that can be told without building the World.
-
-    Each action kind must be carried out by a component the scenario enables.
-    """
-    enabled = [c for c in component_classes() if c.enabled(scenario)]
-    handled = {k: c for c in enabled for k in c.actions}
-    problems = []
-    for i, a in enumerate(scenario.actions):
-        if a.kind not in handled:
-            who = [c for c in component_classes() if a.kind in c.actions]
-            hint = (
-                f"it is carried out by the {who[0].name} component, which this scenario does "
-                f"not enable ({_enable_hint(who[0].name)})"
-                if who
-                else "no component of this version carries it out"
-            )
-            problems.append(f"{scenario.where('actions', i)}: {a.kind}: {hint}")
-    return problems
-
-
-def _enable_hint(name: str) -> str:
-    return {
-        "roads": "give world.roads",
-        "hazard": "add a flood under hazards",
-        "evacuation": "add an evacuation section and world.roads",
-        "dispatch": "add a response section and world.roads",
-    }.get(name, "see the docs")
-
-
 def _component_seed(seed: int, name: str) -> np.random.SeedSequence:
     """A SeedSequence for component *name* that does not depend on which others run.
 
@@ -97,59 +74,6 @@ def _component_seed(seed: int, name: str) -> np.random.SeedSequence:
     calls (common random numbers).
     """
     return np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),))
-
-
-@dataclass
-class Frames:
-    """A stack of map frames a component returns from ``outputs()``.
-
-    ``times_s`` (n,), ``stack`` (n, rows, cols) and the grid's affine
-    ``transform`` in the World CRS.
-    """
-
-    times_s: np.ndarray
-    stack: np.ndarray
-    transform: Any
-
-
-@dataclass
-class Results:
-    """What a run produced.
-
-    Attributes
-    ----------
-    summary
-        The headline metrics (``summary.json``), nested by section; SI units.
-    events
-        One row per event: ``time_s, kind, entity, node, edge, details``.
-    timeseries
-        One row per output time: ``time_s`` and each component's columns.
-    rasters
-        Named 2-D float arrays on the World grid (NaN outside the domain).
-    tables
-        Other tables by file stem (for example ``gauges``).
-    frames
-        Named stacks of map frames: ``(times_s, stack)`` with ``stack`` of shape
-        (n_times, rows, cols) on a grid that may be coarser than the World's
-        (see ``frame_transforms``); for example the flood depth at every output time.
-    frame_transforms
-        The affine transform (World CRS) of each frame stack's grid.
-    world
-        The World the run was played on.
-    scenario
-        The scenario that was run.
-    """
-
-    summary: dict[str, Any]
-    events: pd.DataFrame
-    timeseries: pd.DataFrame
-    rasters: dict[str, np.ndarray] = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    frames: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    frame_transforms: dict[str, Any] = field(default_factory=dict)
-    world: World | None = None
-    scenario: Scenario | None = None
-    road_state: RoadState | None = None
 
 
 class Simulation:
@@ -186,21 +110,32 @@ class Simulation:
         self.world = world
         self.env = simpy.Environment()
         self.recorder = Recorder()
-        self.roads = RoadState(self.world.roads) if self.world.roads is not None else None
+        self.state = State(self.world.roads)
+        #: the edge fields (kept under their round-1 name)
+        self.roads = self.state.roads
+        #: the coupling step of the engine's clock, s
+        self.coupling_s = coupling_step(scenario)
         self.components: list[Component] = []
-        for cls in component_classes():
-            if not cls.enabled(scenario):
-                continue
+        enabled = [cls for cls in component_classes() if cls.enabled(scenario)]
+        for cls in enabled:
             missing = [r for r in cls.requires if not self._has(r)]
             if missing:
                 raise ScenarioError(
                     f"the {cls.name} component needs world.{', world.'.join(missing)}",
                     file=scenario.source,
                 )
+        check_fields(enabled, file=scenario.source)
+        self._started = False
+        self._watch: TriggerWatch | None = None
+        self._fired: set[int] = set()
+        self._sample_t = 0.0
+        #: wall time spent playing the run, s (a resumed run adds the part before)
+        self.wall_s = 0.0
+        for cls in enabled:
             rng = np.random.default_rng(_component_seed(scenario.seed, cls.name))
             self.components.append(cls(self, rng))
         self._handlers = {k: c for c in self.components for k in c.actions}
-        problems = []
+        problems = check_trigger_places(scenario, self.world)
         for i, a in enumerate(scenario.actions):
             msg = self._handlers[a.kind].check_action(a)
             if msg:
@@ -217,54 +152,165 @@ class Simulation:
         return len(getattr(w.places, part)) > 0
 
     def component(self, name: str) -> Component | None:
-        """The running component called *name*, or None."""
+        """The running component called *name*, or None (for the engine, tests and tools;
+        components never use it to reach one another)."""
         return next((c for c in self.components if c.name == name), None)
+
+    def advance_all(self, time_s: float) -> None:
+        """Bring every component to *time_s*, in registry order (hazards first)."""
+        for c in self.components:
+            c.advance_to(time_s)
+
+    def bring_upstream(self, component: Component) -> None:
+        """Bring the components before *component* in registry order to ``env.now``.
+
+        A component that acts off the coupling clock (an action, a timer)
+        calls this first, so the fields it reads are current.
+        """
+        now = float(self.env.now)
+        for c in self.components:
+            if c is component:
+                return
+            c.advance_to(now)
 
     # ------------------------------------------------------------------ processes
 
-    def _action(self, action: Action) -> Any:
-        yield self.env.timeout(action.at)
+    def _action(self, action: Action, first: Any = None) -> Any:
+        if first is not None:
+            yield first
+        else:
+            yield self.env.timeout(max(float(action.at) - float(self.env.now), 0.0))
+        self.apply(action)
+
+    def apply(self, action: Action, **why: Any) -> None:
+        """Carry out *action* now: record an ``action`` event, call its component.
+
+        *why* adds details to the event (a trigger records what fired it).
+        """
         value = action.value
         shown = value.model_dump(by_alias=True) if hasattr(value, "model_dump") else value
-        self.recorder.event(self.env.now, "action", action.kind, value=shown)
+        self.recorder.event(self.env.now, "action", action.kind, value=shown, **why)
         self._handlers[action.kind].on_action(action)
 
-    def _sampler(self, every_s: float, end_s: float) -> Any:
-        t = 0.0
+    def _clock(self, first: Any = None) -> Any:
+        """The coupling clock: every ``coupling_s``, advance each component in order."""
+        end_s = self.end_s
+        if first is not None:
+            yield first
         while True:
+            self.advance_all(float(self.env.now))
+            self._after_step(float(self.env.now))
+            if self.env.now >= end_s:
+                return
+            yield self.env.timeout(min(self.coupling_s, end_s - self.env.now))
+
+    def _after_step(self, time_s: float) -> None:
+        """Once every component is at *time_s*: fire the triggered actions whose condition holds."""
+        if self._watch is None:
+            return
+        for i, action in self._watch.due(time_s):
+            self._fired.add(i)
+            self.apply(action, trigger=describe(action.when))
+
+    def _sampler(self, first: Any = None) -> Any:
+        every_s, end_s = float(self.scenario.outputs.every), self.end_s
+        if first is not None:
+            yield first
+        while True:
+            self.advance_all(float(self.env.now))
             row: dict[str, float] = {"time_s": float(self.env.now)}
             for c in self.components:
                 row.update(c.sample())
             self.recorder.sample(row)
-            if t >= end_s:
+            if self._sample_t >= end_s:
                 return
-            t = min(t + every_s, end_s)
-            yield self.env.timeout(t - self.env.now)
+            self._sample_t = min(self._sample_t + every_s, end_s)
+            yield self.env.timeout(self._sample_t - self.env.now)
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild the engine's own process *tag* waiting on *event* (a checkpoint)."""
+        if tag[1] == "clock":
+            proc = self.env.process(self._clock(first=event))
+        elif tag[1] == "sampler":
+            proc = self.env.process(self._sampler(first=event))
+        else:
+            proc = self.env.process(self._action(self.scenario.actions[tag[2]], first=event))
+        tagged(proc, *tag)
 
     # ------------------------------------------------------------------ run
 
+    @property
+    def end_s(self) -> float:
+        """The end of the run, s since the start (``duration``)."""
+        return float(self.scenario.duration)
+
+    def start(self) -> None:
+        """Put the clock, the components' processes, the actions and the sampler on the clock.
+
+        Called once, by :meth:`run` (or by :meth:`run_until` before a checkpoint).
+        """
+        if self._started:
+            return
+        self._started = True
+        end = self.end_s
+        triggered = [(i, a) for i, a in enumerate(self.scenario.actions) if a.when is not None]
+        self._watch = (TriggerWatch(triggered, self.state, self.world, self.recorder)
+                       if triggered else None)  # fmt: skip
+        tagged(self.env.process(self._clock()), "engine", "clock")
+        for c in self.components:
+            c.start()
+        for i, a in enumerate(self.scenario.actions):
+            if a.at is None:
+                continue
+            if a.at > end:
+                log.warning("actions.%d (%s at %g s) is after the end of the run (%g s); "
+                            "it will not happen", i, a.kind, a.at, end)  # fmt: skip
+                continue
+            tagged(self.env.process(self._action(a)), "engine", "action", i)
+        tagged(self.env.process(self._sampler()), "engine", "sampler")
+
+    def run_until(self, time_s: float) -> None:
+        """Play every event at or before *time_s* (s), then stop (for a checkpoint)."""
+        self.start()
+        t0 = time.perf_counter()
+        self.env.run(until=math.nextafter(float(time_s), math.inf))
+        self.wall_s += time.perf_counter() - t0
+
     def run(self, *, progress: bool = False) -> Results:
-        """Play the scenario to its end and return the Results.
+        """Play the scenario (from where it is) to its end and return the Results.
 
         Parameters
         ----------
         progress
             Show a rich progress bar of simulated time (on a terminal only).
         """
+        self.start()
         t0 = time.perf_counter()
-        end = float(self.scenario.duration)
-        for c in self.components:
-            c.start()
-        for i, a in enumerate(self.scenario.actions):
-            if a.at > end:
-                log.warning("actions.%d (%s at %g s) is after the end of the run (%g s); "
-                            "it will not happen", i, a.kind, a.at, end)  # fmt: skip
-                continue
-            self.env.process(self._action(a))
-        self.env.process(self._sampler(float(self.scenario.outputs.every), end))
-        self._advance(end, progress)
-        wall = time.perf_counter() - t0
-        return self._results(wall)
+        self._advance(self.end_s, progress)
+        self.wall_s += time.perf_counter() - t0
+        return self._results(self.wall_s)
+
+    def checkpoint(self) -> Checkpoint:
+        """The whole state of the run now (after :meth:`run_until`), to save or fork from.
+
+        Raises
+        ------
+        CheckpointError
+            If a part of the run cannot be saved (e.g. a flood on a GPU).
+        """
+        return take_checkpoint(self)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint | str | Path, *, plans: Sequence[Any] = (),
+                        allow_code: bool = False) -> Simulation:  # fmt: skip
+        """A Simulation continuing from *checkpoint* (a :class:`Checkpoint` or its file).
+
+        With *plans* it is a fork: the plans' actions replace the actions still
+        to come (each must be at or after the checkpoint's time, or triggered);
+        the random streams continue those of the original run (common random
+        numbers), so a difference from the original is due to the plan alone.
+        """
+        return restore_checkpoint(cls, checkpoint, plans=plans, allow_code=allow_code)
 
     def _advance(self, end: float, progress: bool) -> None:
         step = max(float(self.scenario.outputs.every), end / 200.0)
@@ -287,8 +333,8 @@ class Simulation:
             self.env.run(until=end + 1e-9)
             return
         with bar:
-            task = bar.add_task(self.scenario.name, total=end, clock="0:00:00")
-            t = 0.0
+            t = float(self.env.now)
+            task = bar.add_task(self.scenario.name, total=end, completed=t, clock="0:00:00")
             while t < end:
                 t = min(t + step, end)
                 self.env.run(until=t + (1e-9 if t >= end else 0.0))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from emtwin.errors import OutputError
-from emtwin.sim.engine import Results
+from emtwin.sim.results import Results
 
 __all__ = [
     "write_results",

@@ -1,20 +1,50 @@
-"""The simulation components, in the order the engine starts them.
+"""The simulation components, in the order the engine advances them.
 
-To add one: subclass :class:`emtwin.sim.component.Component`, declare its
-``name``, ``requires``, ``actions`` and ``samples``, and append the class to
-:data:`REGISTRY`. See docs/engine.md.
+Hazards come first (they write the fields the others read), then roads,
+evacuation, incidents and dispatch. To add a component: subclass
+:class:`emtwin.sim.component.Component`, declare its ``name``, ``requires``,
+``reads``, ``writes``, ``actions`` and ``samples``, and append the class to
+:data:`REGISTRY`. To add a hazard: a scenario model with ``type:
+Literal["name"]``, a kernel, a component with ``hazard_type = "name"``, and one
+call of :func:`register_hazard`. See docs/engine.md.
 """
 
+from pydantic import BaseModel
+
+from emtwin.scenarios.models import register_hazard_model, unregister_hazard_model
 from emtwin.sim.component import Component
 from emtwin.sim.components.dispatch import DispatchComponent
 from emtwin.sim.components.evacuation import EvacuationComponent
-from emtwin.sim.components.hazard import HazardComponent
+from emtwin.sim.components.hazard import FloodComponent
 from emtwin.sim.components.incidents import IncidentsComponent
 from emtwin.sim.components.roads import RoadsComponent
 
-#: Registered component classes, in start order (the flood first: others read its state).
-REGISTRY: list[type[Component]] = [HazardComponent, RoadsComponent, EvacuationComponent]
+#: Hazard components, in the order they advance (each writes its own fields).
+HAZARDS: list[type[Component]] = [FloodComponent]
+#: Registered component classes, in the order they advance: hazards first.
+REGISTRY: list[type[Component]] = [*HAZARDS, RoadsComponent, EvacuationComponent]
 REGISTRY += [IncidentsComponent, DispatchComponent]
 
-__all__ = ["REGISTRY", "HazardComponent", "RoadsComponent", "EvacuationComponent"]
-__all__ += ["IncidentsComponent", "DispatchComponent"]
+
+def register_hazard(model: type[BaseModel], component: type[Component]) -> None:
+    """Plug a new hazard in: its scenario model (tagged on ``type``) and its component.
+
+    The component advances after the hazards already registered and before
+    every other component. Registering the same pair again changes nothing.
+    """
+    register_hazard_model(model)
+    if component not in HAZARDS:
+        REGISTRY.insert(len(HAZARDS), component)
+        HAZARDS.append(component)
+
+
+def unregister_hazard(model: type[BaseModel], component: type[Component]) -> None:
+    """Remove a hazard added by :func:`register_hazard` (tests)."""
+    if component in HAZARDS and component is not FloodComponent:
+        HAZARDS.remove(component)
+        REGISTRY.remove(component)
+        unregister_hazard_model(model.model_fields["type"].default)
+
+
+__all__ = ["REGISTRY", "HAZARDS", "register_hazard", "unregister_hazard", "FloodComponent"]
+__all__ += ["RoadsComponent", "EvacuationComponent", "IncidentsComponent", "DispatchComponent"]

@@ -19,12 +19,12 @@ See docs/dispatch.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
 from typing import Any, ClassVar
 
 import numpy as np
 
 from emtwin.errors import ScenarioError
+from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
 from emtwin.scenarios.models import Action, Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.dispatch.core import DispatchCore
@@ -32,10 +32,16 @@ from emtwin.sim.dispatch.legs import Call, Unit
 from emtwin.sim.dispatch.metrics import calls_table, dispatch_summary, trips_table, units_table
 from emtwin.sim.dispatch.policies import load_policy
 from emtwin.sim.dispatch.travel import WorldTravel
+from emtwin.sim.timers import tagged
 
 __all__ = ["DispatchComponent"]
 
 log = logging.getLogger(__name__)
+
+
+def _no_water() -> None:
+    """No water to travel on (a run without a flood)."""
+    return None
 
 
 class DispatchComponent(Component):
@@ -44,6 +50,10 @@ class DispatchComponent(Component):
     name: ClassVar[str] = "dispatch"
     requires: ClassVar[tuple[str, ...]] = ("roads", "stations")
     actions: ClassVar[frozenset[str]] = frozenset({"move_units"})
+    reads: ClassVar[dict[str, bool]] = {
+        "water__depth": False, "water__time": False, "road__closed": False,
+        "road__speed_factor": False, "road__water_depth": False,
+    }  # fmt: skip
     samples: ClassVar[dict[str, str]] = {
         "calls_waiting": "calls waiting for a unit now",
         "units_busy": "units assigned to a call now",
@@ -81,11 +91,9 @@ class DispatchComponent(Component):
                 units.append(Unit(f"{g.type}-{count[g.type]}", g.type, g.station,
                                   self.stations[g.station]))  # fmt: skip
         self.types = sorted(count)
-        flood = self.sim.component("flood")
-        self.flood = flood
-        depth = (lambda: (flood.model.h, float(flood.model.t))) if flood is not None else (
-            lambda: None)  # fmt: skip
-        closure = float(self.scenario.flood.road_closure_depth) if flood is not None else 0.3
+        depth = self._water if self.fields.has("water__depth") else _no_water
+        flood = self.scenario.flood
+        closure = float(flood.road_closure_depth) if flood is not None else ROAD_CLOSURE_DEPTH_M
         self.travel = WorldTravel(
             self.world, self.sim.roads, {t: resp.unit_type(t) for t in self.types},
             depth=depth, closure_depth_m=closure,
@@ -96,6 +104,10 @@ class DispatchComponent(Component):
         self.sim.recorder.subscribe("call", self._on_call)
         self.sim.recorder.subscribe("road_closed", self._on_road_change)
         self.sim.recorder.subscribe("road_opened", self._on_road_change)
+
+    def _water(self) -> tuple[np.ndarray, float]:
+        """The water depth grid (m) and the time it belongs to (s), for water travel."""
+        return self.fields.get("water__depth"), float(self.fields.get("water__time"))
 
     def _warn_types(self, resp: Any) -> None:
         """Warn about units no call can use, and call types no unit can serve."""
@@ -135,7 +147,7 @@ class DispatchComponent(Component):
         if self._check_pending:
             return
         self._check_pending = True
-        ev = self.env.timeout(0)
+        ev = tagged(self.env.timeout(0), self.name, "check")
         ev.callbacks.append(self._deferred_check)
 
     def _deferred_check(self, _ev: Any) -> None:
@@ -143,14 +155,23 @@ class DispatchComponent(Component):
         self.core.check_routes()
 
     def start(self) -> None:
-        """With a flood: re-check routes and waiting calls every coupling step."""
-        if self.flood is not None:
-            self.env.process(self._watch(float(self.flood.coupling_s)))
+        """Units wait at their stations; with a hazard, routes are re-checked every step."""
+        self._watching = bool(self.scenario.hazards)
+        self._checked_s = 0.0
 
-    def _watch(self, step: float) -> Generator[Any, Any, None]:
-        while True:
-            yield self.env.timeout(step)
-            self.core.check_routes()
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild a unit's process, a call's waiting limit or a route check (a checkpoint)."""
+        if tag[1] == "check":
+            event.callbacks.append(self._deferred_check)
+        else:
+            self.core.resume(tag[1:], event)
+
+    def advance_to(self, time_s: float) -> None:
+        """With a hazard: re-check routes and waiting calls every coupling step after the start."""
+        if not self._watching or time_s <= self._checked_s:
+            return
+        self._checked_s = float(time_s)
+        self.core.check_routes()
 
     # ------------------------------------------------------------------ plan actions
 
@@ -164,7 +185,8 @@ class DispatchComponent(Component):
         based = {g.type for g in self.scenario.response.resources if g.station == mv.from_}
         if mv.type not in based and not any(
             a.kind == "move_units" and a.value.to == mv.from_ and a.value.type == mv.type
-            and a.at <= action.at for a in self.scenario.actions
+            and (a.at is None or action.at is None or a.at <= action.at)
+            for a in self.scenario.actions
         ):  # fmt: skip
             return f"type: no units of type '{mv.type}' are based at '{mv.from_}'"
         return None
@@ -210,7 +232,7 @@ class DispatchComponent(Component):
         (the engine keeps one table per name).
         """
         dur = float(self.scenario.duration)
-        trips = "trips" if self.sim.component("evacuation") is None else "unit_trips"
+        trips = "trips" if self.scenario.evacuation is None else "unit_trips"
         return {
             "calls": calls_table(self.core.calls),
             "units": units_table(self.core.units, self._busy(), dur),

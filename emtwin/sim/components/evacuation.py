@@ -31,6 +31,7 @@ import numpy as np
 
 from emtwin.errors import ScenarioError, SimulationError
 from emtwin.kernels import traffic as tk
+from emtwin.kernels.hazard_rating import aidr_class
 from emtwin.scenarios.models import Action, Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.evacuation.departure import departure_curve, reach_curve
@@ -42,17 +43,14 @@ from emtwin.sim.evacuation.households import (
 )
 from emtwin.sim.evacuation.records import EvacuationRecords
 from emtwin.sim.evacuation.shelters import Shelters, exit_nodes
+from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STATE_NAMES, STRANDED, TRAVELLING
 from emtwin.sim.evacuation.walkers import W_ARRIVED, Walkers, WalkEvent
+from emtwin.sim.timers import tagged
 
 __all__ = ["EvacuationComponent", "HOME", "TRAVELLING", "SHELTERED", "OUT", "STRANDED"]
 
 log = logging.getLogger(__name__)
 
-#: Household states; every household is in exactly one at the end of a run.
-HOME, TRAVELLING, SHELTERED, OUT, STRANDED = 0, 1, 2, 3, 4
-STATE_NAMES = ("never_left", "travelling", "sheltered", "out", "stranded")
-#: Coupling step without a flood, s.
-DEFAULT_STEP_S = 60.0
 
 
 class EvacuationComponent(Component):
@@ -63,6 +61,11 @@ class EvacuationComponent(Component):
     actions: ClassVar[frozenset[str]] = frozenset(
         {"warn", "open_shelter", "close_shelter", "contraflow"}
     )
+    reads: ClassVar[dict[str, bool]] = {
+        "water__depth": False, "water__speed": False, "hazard__max_class": False,
+        "road__closed": False, "road__speed_factor": False,
+    }  # fmt: skip
+    writes: ClassVar[tuple[str, ...]] = ("road__closed",)
     samples: ClassVar[dict[str, str]] = {
         "warned": "people who have received the warning",
         "departed": "people who have left home",
@@ -161,7 +164,7 @@ class EvacuationComponent(Component):
         self._rs_version = -1
         self._t = -1.0
         self._seats: dict[int, list[tuple[int, float]]] = {}
-        self.step_s = self._step()
+        self.step_s = self.sim.coupling_s
         self._walker_network()
         log.info(
             "evacuation: %d households (%d people), %d on foot, %d shelters (%.0f places), "
@@ -169,11 +172,6 @@ class EvacuationComponent(Component):
             len(self.shelters), float(self.shelters.capacity.sum()), self.exits.size,
             len(spec.zones),
         )  # fmt: skip
-
-    def _step(self) -> float:
-        flood = self.sim.component("flood")
-        every = float(self.scenario.outputs.every)
-        return float(getattr(flood, "coupling_s", min(DEFAULT_STEP_S, every)))
 
     def _check_destinations(self) -> None:
         if len(self.shelters) == 0 and self.exits.size == 0:
@@ -254,6 +252,7 @@ class EvacuationComponent(Component):
 
     def on_action(self, action: Action) -> None:
         """Warn a zone (or all), open or close a shelter, reverse a road."""
+        self.sim.bring_upstream(self)
         self._sync()
         v = str(action.value)
         if action.kind == "warn":
@@ -331,19 +330,33 @@ class EvacuationComponent(Component):
     # ------------------------------------------------------------------ the process
 
     def run(self) -> Generator[Any, Any, None]:
-        """Issue the scheduled warnings and contraflows; step the traffic every coupling step."""
-        end = float(self.scenario.duration)
-        for z, t in self._warning_schedule():
-            label = self.zone_names[z] if z < len(self.zone_names) else "outside zones"
-            self.env.process(self._at(t, lambda z=z, lb=label: self._issue([z], lb)))
-        for c, pairs in zip(self.spec.contraflow, self._contraflow, strict=True):
-            self.env.process(self._at(c.at, lambda p=pairs, r=c.road: self._apply_contraflow(p, r)))
-        yield self.env.timeout(0)  # let what is due at the start happen first
-        while True:
-            self._sync()
-            if self.env.now >= end:
-                return
-            yield self.env.timeout(min(self.step_s, end - self.env.now))
+        """Start the timers of the scheduled warnings and contraflows.
+
+        The traffic itself is stepped by the engine's clock (:meth:`advance_to`).
+        """
+        self._timers: list[tuple[float, str, int]] = [
+            (t, "warn", z) for z, t in self._warning_schedule()
+        ] + [(float(c.at), "contraflow", i) for i, c in enumerate(self.spec.contraflow)]
+        for k, (t, _, _) in enumerate(self._timers):
+            if t <= float(self.scenario.duration):
+                tagged(self.env.process(self._at(k)), self.name, "at", k)
+        yield self.env.timeout(0)
+
+    def _fire(self, k: int) -> None:
+        _, kind, i = self._timers[k]
+        if kind == "warn":
+            label = self.zone_names[i] if i < len(self.zone_names) else "outside zones"
+            self._issue([i], label)
+        else:
+            self._apply_contraflow(self._contraflow[i], self.spec.contraflow[i].road)
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild a warning or contraflow timer waiting on *event* (a checkpoint)."""
+        tagged(self.env.process(self._at(int(tag[2]), first=event)), *tag)
+
+    def advance_to(self, time_s: float) -> None:
+        """Bring walkers, traffic, road state and exposure to *time_s* (idempotent)."""
+        self._sync(time_s)
 
     def _warning_schedule(self) -> list[tuple[int, float]]:
         """(zone, time) of the warnings issued without an action.
@@ -364,28 +377,28 @@ class EvacuationComponent(Component):
         out.append((len(self.spec.zones), float(self.spec.warning.at)))
         return out
 
-    def _at(self, t: float, fn: Any) -> Generator[Any, Any, None]:
-        if t > float(self.scenario.duration):
-            return
-        if t > self.env.now:
+    def _at(self, k: int, first: Any = None) -> Generator[Any, Any, None]:
+        t = self._timers[k][0]
+        if first is not None:
+            yield first
+        elif t > self.env.now:
             yield self.env.timeout(t - self.env.now)
+        self.sim.bring_upstream(self)
         self._sync()
-        fn()
+        self._fire(k)
 
-    def _sync(self) -> None:
-        """Bring walkers, traffic, road state and exposure to ``env.now`` (idempotent)."""
-        now = float(self.env.now)
+    def _sync(self, time_s: float | None = None) -> None:
+        """Bring walkers, traffic, road state and exposure to *time_s* (default
+        ``env.now``; idempotent). The fields read must already be at that time."""
+        now = float(self.env.now if time_s is None else time_s)
         if now <= self._t:
             return
-        flood = self.sim.component("flood")
-        if flood is not None and flood.model.t < now:
-            flood.sync()  # the flood's own process usually has, at this time
         self._walk_events(self.walk.advance(now, self._admit_walker))
         self._kernel_events(self.net.advance(now))
         self._push_roads()
         self._walker_network()
-        if flood is not None:
-            self._exposure(flood.model)
+        if self.fields.has("water__depth"):
+            self._exposure()
         for i in self.shelters.newly_full():
             self.sim.recorder.event(now, "shelter_full", str(self.shelters.names[i]),
                                     node=int(self.shelters.nodes[i]),
@@ -418,7 +431,7 @@ class EvacuationComponent(Component):
         sink = self._is_exit.copy()
         for node in self.shelters.node_list:
             sink[node] = not self._refused[node] and self.shelters.space(int(node)) >= 1.0
-        walkable = ~(rs.closed_by_flood | rs.closed_by_plan)
+        walkable = rs.walkable
         events: list[WalkEvent] = []
         self.walk.set_network(walkable, sink, float(self.env.now), events)
         self._walk_events(events)
@@ -531,19 +544,17 @@ class EvacuationComponent(Component):
             node = int(roads.edge_v[e] if frac >= 0.5 else roads.edge_u[e])
             self._strand(int(self._veh_hh[v]), node, now, vehicle=True, xy=(p.x, p.y))
 
-    def _exposure(self, model: Any) -> None:
+    def _exposure(self) -> None:
         hh = self.hh
         cand = np.flatnonzero((self.state == HOME) & ~self.exposed & (hh.row >= 0))
         if cand.size == 0:
             return
-        h = model.h
+        h = self.fields.get("water__depth")
         depth = h[hh.row[cand], hh.col[cand]]
         new = cand[depth >= float(self.spec.exposure_depth)]
         if new.size == 0:
             return
-        from emtwin.kernels.hazard_rating import aidr_class
-
-        speed = model.speed()[hh.row[new], hh.col[new]]
+        speed = self.fields.get("water__speed")[hh.row[new], hh.col[new]]
         d = h[hh.row[new], hh.col[new]]
         cls = np.atleast_1d(aidr_class(d, speed))
         self.exposed[new] = True

@@ -1,17 +1,19 @@
-"""The Hazard component: the flood kernel on the SimPy clock, and the road state it sets.
+"""The flood component: the flood kernel on the engine's clock, and the fields it writes.
 
-Every coupling step (``hazards[0].coupling``, capped at ``outputs.every``) it
-advances the flood kernel to ``env.now``, then publishes per-road state for the
-other components on ``sim.roads``: the max depth along each edge (a Numba
-kernel over the edge->cell CSR index), the travel-speed factor from the vehicle
-speed curve of Pregnolato et al. (2017), and closure at ``road_closure_depth``.
-Closures and reopenings are events. Nothing else recomputes this state.
+Every coupling step the engine calls :meth:`FloodComponent.advance_to`: it
+advances the flood kernel to that time, then publishes the edge fields
+(``sim.state.roads``): the max depth along each edge (a Numba kernel over the
+edge->cell CSR index), the travel-speed factor from the vehicle speed curve of
+Pregnolato et al. (2017), and closure at ``road_closure_depth``. Closures and
+reopenings are events. The cell fields (``water__depth``, ``water__speed``,
+``hazard__max_class``) and the gauge fields are provided on demand, so a flood
+on a GPU copies its grids back only when some component reads them. Nothing
+else recomputes this state.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,11 +27,11 @@ from emtwin.kernels.apron import apron_sources
 from emtwin.kernels.backend import select_backend
 from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import pregnolato_speed_factor
-from emtwin.scenarios.models import FloodHazard, Scenario
+from emtwin.scenarios.models import FloodHazard
 from emtwin.sim.component import Component
-from emtwin.sim.engine import Frames
+from emtwin.sim.results import Frames
 
-__all__ = ["HazardComponent", "line_cells", "polygon_cells"]
+__all__ = ["FloodComponent", "HazardComponent", "line_cells", "polygon_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,16 @@ def polygon_cells(world: World, polygon: Any) -> np.ndarray:
     return inside & t.mask
 
 
-class HazardComponent(Component):
+class FloodComponent(Component):
     """The flood: forcing from the scenario, the kernel, gauges and road state."""
 
     name: ClassVar[str] = "flood"
+    hazard_type: ClassVar[str | None] = "flood"
+    writes: ClassVar[tuple[str, ...]] = (
+        "water__depth", "water__speed", "water__time", "hazard__max_class",
+        "road__water_depth", "road__speed_factor", "road__closed", "gauge__depth",
+        "gauge__level",
+    )  # fmt: skip
     samples: ClassVar[dict[str, str]] = {
         "flooded_area_m2": f"area with depth >= {FLOODED_DEPTH_M} m, m2",
         "flood_volume_m3": "water stored on the grid, m3",
@@ -81,11 +89,6 @@ class HazardComponent(Component):
         "roads_closed_by_flood": "directed edges closed by water",
         "rain_mm_h": "rain rate now, mm/h",
     }
-
-    @classmethod
-    def enabled(cls, scenario: Scenario) -> bool:
-        """Enabled when the scenario has a flood hazard."""
-        return scenario.flood is not None
 
     def __init__(self, sim: Any, rng: np.random.Generator) -> None:
         super().__init__(sim, rng)
@@ -111,7 +114,7 @@ class HazardComponent(Component):
             self.model = FloodModel(z, mask, t.dx, dtype=self.precision, **kwargs)
         self._forcing()
         self._gauges()
-        self.coupling_s = min(float(self.spec.coupling), float(self.scenario.outputs.every))
+        self._provide()
         self.cell_area = t.dx * t.dx
         self.peak_area = 0.0
         self.peak_volume = float(self._domain_h().sum(dtype=np.float64)) * self.cell_area
@@ -263,14 +266,48 @@ class HazardComponent(Component):
             self.gauge_cells.append((int(rows[0]), int(cols[0])))
         self._gauge_z = np.array([t.z[r, c] for r, c in self.gauge_cells])
 
+    def _provide(self) -> None:
+        """Register the cell and gauge fields this component writes (read on demand)."""
+        st, me = self.fields, self.name
+        st.provide("water__depth", self._depth, writer=me)
+        st.provide("water__speed", self._speed, writer=me)
+        st.provide("water__time", self._time, writer=me)
+        st.provide("hazard__max_class", self._max_class, writer=me)
+        st.provide("gauge__depth", self._gauge_depths, writer=me)
+        st.provide("gauge__level", self._gauge_levels, writer=me)
+
+    def _depth(self) -> np.ndarray:
+        return self.model.h
+
+    def _speed(self) -> np.ndarray:
+        return self.model.speed()
+
+    def _time(self) -> float:
+        return float(self.model.t)
+
+    def _max_class(self) -> np.ndarray:
+        return self.model.max_aidr
+
+    def _gauge_depths(self) -> dict[str, float]:
+        if not self.gauge_names:
+            return {}
+        ncols = self.world.terrain.shape[1]
+        flat = np.array([r * ncols + c for r, c in self.gauge_cells], np.int64)
+        d = self.model.depths_at(flat)
+        return {n: float(v) for n, v in zip(self.gauge_names, d, strict=True)}
+
+    def _gauge_levels(self) -> dict[str, float]:
+        d = self._gauge_depths()
+        return {n: float(z) + d[n] for n, z in zip(self.gauge_names, self._gauge_z, strict=True)}
+
     # ------------------------------------------------------------------ stepping
 
-    def sync(self) -> None:
-        """Bring the flood to ``env.now`` and publish road state (idempotent)."""
-        now = float(self.env.now)
+    def advance_to(self, time_s: float) -> None:
+        """Bring the flood to *time_s* (s) and publish the road fields (idempotent)."""
+        now = float(time_s)
         if now > self.model.t:
             self.model.advance(now)
-        self._publish_roads()
+        self._publish_roads(now)
         # small reductions only: on a GPU the depth grid stays on the device
         wet, total, _ = self.model.depth_stats(
             FLOODED_DEPTH_M, self.domain if self.apron_cells else None
@@ -283,7 +320,7 @@ class HazardComponent(Component):
         h = self.model.h
         return h[self.domain] if self.apron_cells else h
 
-    def _publish_roads(self) -> None:
+    def _publish_roads(self, now: float) -> None:
         rs = self.sim.roads
         if rs is None or self.world.edge_cells is None:
             return
@@ -302,7 +339,6 @@ class HazardComponent(Component):
         rs.flood_factor[:] = factor
         np.maximum(rs.max_depth_m, depth, out=rs.max_depth_m)
         if changed.size:
-            now = float(self.env.now)
             for e in changed:
                 kind = "road_closed" if closed[e] else "road_opened"
                 self.sim.recorder.event(
@@ -315,14 +351,8 @@ class HazardComponent(Component):
             self.ever_closed |= closed
         rs.mark_changed()
 
-    def run(self) -> Generator[Any, Any, None]:
-        """Advance the flood every coupling step until the end of the run."""
-        end = float(self.scenario.duration)
-        while True:
-            self.sync()
-            if self.env.now >= end:
-                return
-            yield self.env.timeout(min(self.coupling_s, end - self.env.now))
+    def start(self) -> None:
+        """Nothing to start: the engine's clock advances the flood."""
 
     # ------------------------------------------------------------------ records
 
@@ -341,7 +371,6 @@ class HazardComponent(Component):
 
     def sample(self) -> dict[str, float]:
         """Flooded area, volume and depth now; also records the gauges."""
-        self.sync()
         h = self.model.h
         hd = self._domain_h()
         now = float(self.env.now)
@@ -438,3 +467,7 @@ def _max_pool(a: np.ndarray, f: int) -> np.ndarray:
     p = np.pad(a, ((0, pr), (0, pc)), constant_values=0.0)
     return p.reshape((r + pr) // f, f, (c + pc) // f, f).max(axis=(1, 3)).astype(np.float32)
 
+
+
+#: The round-1 name of :class:`FloodComponent`.
+HazardComponent = FloodComponent

@@ -32,6 +32,7 @@ from emtwin.errors import ScenarioError
 from emtwin.kernels.hazard_rating import aidr_class
 from emtwin.scenarios.models import Distribution, IncidentType, Scenario
 from emtwin.sim.component import Component
+from emtwin.sim.timers import tagged
 
 __all__ = ["IncidentsComponent", "draw_duration"]
 
@@ -91,6 +92,7 @@ class IncidentsComponent(Component):
 
     name: ClassVar[str] = "incidents"
     requires: ClassVar[tuple[str, ...]] = ("roads",)
+    reads: ClassVar[dict[str, bool]] = {"water__depth": False, "water__speed": False}
     samples: ClassVar[dict[str, str]] = {"calls_total": "calls made so far"}
 
     @classmethod
@@ -132,6 +134,8 @@ class IncidentsComponent(Component):
         self._heard: set[tuple[str, str]] = set()
         self.n = 0
         self.by_source: dict[str, int] = {}
+        self._watching = False
+        self._watched_s = 0.0
         if self.spec.from_hazard:
             self.sim.recorder.subscribe("stranded", self._on_stranded)
             self.sim.recorder.subscribe("exposed", self._on_exposed)
@@ -139,46 +143,60 @@ class IncidentsComponent(Component):
     # ------------------------------------------------------------------ processes
 
     def start(self) -> None:
-        """Start the background stream and, without an evacuation, the flood watch."""
+        """Start the background stream; without an evacuation, watch the water."""
         if self.spec.background_rate > 0:
-            self.env.process(self._background())
-        flood = self.sim.component("flood")
-        if self.spec.from_hazard and flood is not None and self.sim.component("evacuation") is None:
-            self.env.process(self._flood_watch(flood))
+            tagged(self.env.process(self._background()), self.name, "background")
+        self._watching = (self.spec.from_hazard and self.fields.has("water__depth")
+                          and self.scenario.evacuation is None)  # fmt: skip
+        if self._watching:
+            ok = self._pcell >= 0
+            self._watch_cells = self._pcell[ok]
+            self._watch_idx = np.flatnonzero(ok)
 
-    def _background(self) -> Generator[Any, Any, None]:
+    def advance_to(self, time_s: float) -> None:
+        """At every coupling step after the start, the flood watch (when it runs)."""
+        if not self._watching or time_s <= self._watched_s:
+            return
+        self._watched_s = float(time_s)
+        self._flood_watch()
+
+    def _background(self, first: Any = None) -> Generator[Any, Any, None]:
         mean_gap = 1.0 / self.spec.background_rate
+        if first is not None:  # resumed from a checkpoint: the next call's time was drawn
+            yield first
+            self._background_call()
         while True:
             yield self.env.timeout(self.rng.exponential(mean_gap))
-            k = min(int(np.searchsorted(self._pcdf, self.rng.random(), side="right")), self._nplace)
-            ti = int(self.rng.choice(self._type_p.shape[0], p=self._type_p))
-            self._call(self.spec.types[ti], "background", int(self._pnode[k]),
-                       float(self._px[k]), float(self._py[k]), int(self._pcell[k]), 1)  # fmt: skip
+            self._background_call()
 
-    def _flood_watch(self, flood: Any) -> Generator[Any, Any, None]:
-        """Every coupling step: places whose hazard class reaches ``hazard_class`` call once."""
-        step = float(getattr(flood, "coupling_s", 60.0))
-        ok = self._pcell >= 0
-        cells = self._pcell[ok]
-        idx = np.flatnonzero(ok)
+    def _background_call(self) -> None:
+        k = min(int(np.searchsorted(self._pcdf, self.rng.random(), side="right")), self._nplace)
+        ti = int(self.rng.choice(self._type_p.shape[0], p=self._type_p))
+        self._call(self.spec.types[ti], "background", int(self._pnode[k]),
+                   float(self._px[k]), float(self._py[k]), int(self._pcell[k]), 1)  # fmt: skip
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild the background stream waiting for its next call at *event* (a checkpoint)."""
+        tagged(self.env.process(self._background(first=event)), *tag)
+
+    def _flood_watch(self) -> None:
+        """Places whose hazard class reaches ``hazard_class`` now call, once each."""
+        cells, idx = self._watch_cells, self._watch_idx
+        h = self.fields.get("water__depth").reshape(-1)[cells]
+        wet = h > 0
+        if not wet.any():
+            return
+        v = self.fields.get("water__speed").reshape(-1)[cells]
+        cls = aidr_class(h, v)
+        sel = np.flatnonzero((cls >= self.spec.hazard_class) & ~self._called[idx])
         ctype = self.spec.hazard_type("flooded")
-        while True:
-            yield self.env.timeout(step)
-            model = flood.model
-            h = model.h.reshape(-1)[cells]
-            wet = h > 0
-            if not wet.any():
-                continue
-            v = model.speed().reshape(-1)[cells]
-            cls = aidr_class(h, v)
-            sel = np.flatnonzero((cls >= self.spec.hazard_class) & ~self._called[idx])
-            for k, d in zip(idx[sel].tolist(), h[sel].tolist(), strict=True):
-                self._called[k] = True
-                if self.rng.random() < self.spec.hazard_share:
-                    self._call(ctype, "flooded", int(self._pnode[k]), float(self._px[k]),
-                               float(self._py[k]), int(self._pcell[k]),
-                               max(1, round(float(self._ppeople[k]))),
-                               depth_m=round(d, 3))  # fmt: skip
+        for k, d in zip(idx[sel].tolist(), h[sel].tolist(), strict=True):
+            self._called[k] = True
+            if self.rng.random() < self.spec.hazard_share:
+                self._call(ctype, "flooded", int(self._pnode[k]), float(self._px[k]),
+                           float(self._py[k]), int(self._pcell[k]),
+                           max(1, round(float(self._ppeople[k]))),
+                           depth_m=round(d, 3))  # fmt: skip
 
     # ------------------------------------------------------------------ hazard events
 

@@ -39,6 +39,7 @@ import simpy
 
 from emtwin.sim.dispatch.legs import Call, Leg, Unit
 from emtwin.sim.dispatch.policies import Chooser, closest, queue_key
+from emtwin.sim.timers import tagged
 
 if TYPE_CHECKING:
     from emtwin.sim.dispatch.travel import Travel
@@ -113,7 +114,7 @@ class DispatchCore:
         if self.max_wait_s == 0:
             self._lose(call)
         else:
-            timer = self.env.timeout(self.max_wait_s)
+            timer = tagged(self.env.timeout(self.max_wait_s), "dispatch", "expire", call.seq)
             timer.callbacks.append(lambda _ev, c=call: self._expire(c))
 
     def _enqueue(self, call: Call) -> None:
@@ -221,7 +222,7 @@ class DispatchCore:
         self.recorder.event(now, "dispatch", call.id, node=node, unit=unit.id,
                             unit_type=unit.type, eta_s=round(leg.end_s - now, 3),
                             wait_s=round(now - call.time_s, 3))  # fmt: skip
-        unit.proc = self.env.process(self._serve(unit, call, leg))
+        unit.proc = self._unit_process(unit, self._serve(unit, call, leg))
 
     def _prefix(self, unit: Unit, now: float) -> tuple[Leg, int, float]:
         """The part of the unit's current movement it must finish, its end node and time."""
@@ -234,9 +235,15 @@ class DispatchCore:
 
     # ------------------------------------------------------------------ unit processes
 
+    def _unit_process(self, unit: Unit, gen: Generator[Any, Any, None]) -> simpy.Process:
+        return tagged(self.env.process(gen), "dispatch", "unit", unit.index)
+
     def _serve(self, unit: Unit, call: Call, leg: Leg) -> Generator[Any, Any, None]:
         """Drive to the call, work on scene, bring ashore, to hospital; then free."""
         ok = yield from self._move(unit, leg, ["call", call])
+        yield from self._on_scene(unit, call, ok)
+
+    def _on_scene(self, unit: Unit, call: Call, ok: bool) -> Generator[Any, Any, None]:
         if not ok:
             self._abandon(unit, call)
             return
@@ -248,6 +255,9 @@ class DispatchCore:
                             response_s=round(now - call.time_s, 3))  # fmt: skip
         if call.on_scene_s > 0:
             yield self.env.timeout(call.on_scene_s)
+        yield from self._after_scene(unit, call)
+
+    def _after_scene(self, unit: Unit, call: Call) -> Generator[Any, Any, None]:
         call.end_s = float(self.env.now)
         self.recorder.event(call.end_s, "on_scene_end", call.id, node=call.node, unit=unit.id,
                             to_hospital=bool(call.to_hospital))  # fmt: skip
@@ -255,8 +265,14 @@ class DispatchCore:
             back = self.travel.leg_to_shore(unit.type, call, float(self.env.now), unit.home)
             unit.state = "to_shore"
             yield from self._move(unit, back, None)
+        yield from self._after_shore(unit, call)
+
+    def _after_shore(self, unit: Unit, call: Call) -> Generator[Any, Any, None]:
         if call.to_hospital:
             yield from self._hospital(unit, call)
+        self._finish(unit, call)
+
+    def _finish(self, unit: Unit, call: Call) -> None:
         call.state = "done"
         self._release(unit)
 
@@ -272,6 +288,10 @@ class DispatchCore:
         unit.state = "to_hospital"
         dest = ["hospital", name]
         ok = yield from self._move(unit, leg, dest)
+        yield from self._at_hospital(unit, call, ok, dest)
+
+    def _at_hospital(self, unit: Unit, call: Call, ok: bool,
+                     dest: list) -> Generator[Any, Any, None]:  # fmt: skip
         if not ok:
             self.recorder.event(self.env.now, "hospital_unreachable", call.id,
                                 node=unit.node, unit=unit.id)  # fmt: skip
@@ -284,6 +304,44 @@ class DispatchCore:
         unit.state = "handover"
         if call.handover_s > 0:
             yield self.env.timeout(call.handover_s)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def resume(self, tag: tuple, event: simpy.Event) -> None:
+        """Rebuild, from saved state, the process or timer *tag* whose next event is *event*.
+
+        ``("unit", index)``: the unit's process continues from the phase its
+        ``state`` names (moving, on scene, handover, returning), its first wait
+        being *event*; ``("expire", seq)``: a waiting call's limit.
+        """
+        if tag[0] == "expire":
+            call = next(c for c in self.calls if c.seq == tag[1])
+            event.callbacks.append(lambda _ev, c=call: self._expire(c))
+            return
+        unit = self.units[int(tag[1])]
+        unit.proc = self._unit_process(unit, self._resume_unit(unit, event))
+
+    def _resume_unit(self, unit: Unit, first: simpy.Event) -> Generator[Any, Any, None]:
+        call, st = unit.call, unit.state
+        if st == "on_scene":
+            yield first
+            yield from self._after_scene(unit, call)
+        elif st == "handover":
+            yield first
+            self._finish(unit, call)
+        elif st == "en_route":
+            ok = yield from self._move(unit, unit.leg, unit.dest, first=first)
+            yield from self._on_scene(unit, call, ok)
+        elif st == "to_shore":
+            yield from self._move(unit, unit.leg, unit.dest, first=first)
+            yield from self._after_shore(unit, call)
+        elif st == "to_hospital":
+            dest = unit.dest
+            ok = yield from self._move(unit, unit.leg, dest, first=first)
+            yield from self._at_hospital(unit, call, ok, dest)
+            self._finish(unit, call)
+        else:  # returning, to its base or (cut off) to the next node
+            yield from self._return(unit, first=first)
 
     def _abandon(self, unit: Unit, call: Call) -> None:
         """The unit cannot reach *call* any more: the call waits again, the unit is free."""
@@ -307,11 +365,22 @@ class DispatchCore:
         if unit.node == unit.home and unit.leg is None:
             unit.state = "idle"
             return
-        unit.proc = self.env.process(self._return(unit))
+        unit.proc = self._unit_process(unit, self._return(unit))
 
-    def _return(self, unit: Unit) -> Generator[Any, Any, None]:
-        """Drive back to base; a dispatch on the way ends this process."""
+    def _return(self, unit: Unit, first: simpy.Event | None = None) -> Generator[Any, Any, None]:
+        """Drive back to base; a dispatch on the way ends this process.
+
+        *first*: resumed from a checkpoint, on the move it was on, whose next
+        event is *first*.
+        """
         try:
+            if first is not None:
+                ok = yield from self._move(unit, unit.leg, unit.dest, first=first)
+                if unit.dest is not None and ok and unit.node == unit.home:
+                    unit.state = "idle"
+                    self.recorder.event(self.env.now, "return", unit.id, node=unit.home,
+                                        station=unit.station)  # fmt: skip
+                return
             now = float(self.env.now)
             prefix, node, t0 = self._prefix(unit, now)
             leg = self.travel.leg_to_node(unit.type, node, unit.home, t0)
@@ -330,17 +399,23 @@ class DispatchCore:
                 raise
 
     def _move(
-        self, unit: Unit, leg: Leg, dest: list | None
+        self, unit: Unit, leg: Leg, dest: list | None, first: simpy.Event | None = None
     ) -> Generator[Any, Any, bool]:
         """Follow *leg*; re-plan from the next road node when interrupted with ``reroute``.
 
         Returns False when the destination can no longer be reached (the unit
-        stops at the last road node it got to).
+        stops at the last road node it got to). *first*: the pending end of the
+        leg, when resumed from a checkpoint.
         """
         unit.leg = leg
+        unit.dest = dest
         reached = True
         while True:
             try:
+                if first is not None:
+                    ev, first = first, None
+                    yield ev
+                    break
                 wait = leg.end_s - float(self.env.now)
                 if wait > 0:
                     yield self.env.timeout(wait)
@@ -363,6 +438,7 @@ class DispatchCore:
                 else:  # no way left: stop at the next node
                     leg, dest, reached = head, None, False
                 unit.leg = leg
+                unit.dest = dest
         self._arrive(unit, leg)
         return reached
 

@@ -126,6 +126,9 @@ class Unit:
     leg: Leg | None = None
     call: Call | None = None
     proc: Any = None
+    #: where the current movement goes: ``["call", call]``, ``["home"]``,
+    #: ``["hospital", name]``, or None (landing, or no way left)
+    dest: list | None = None
     busy_s: float = 0.0
     busy_since: float = math.nan
     calls: int = 0

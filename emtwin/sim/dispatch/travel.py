@@ -35,6 +35,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
 from emtwin.kernels.water_route import (
     WetGraph,
     launch_pairs,
@@ -47,7 +48,7 @@ from emtwin.sim.dispatch.legs import Call, Leg
 if TYPE_CHECKING:
     from emtwin.geo.world import World
     from emtwin.scenarios.models import UnitType
-    from emtwin.sim.roadstate import RoadState
+    from emtwin.sim.state import RoadState
 
 __all__ = ["Travel", "MatrixTravel", "WorldTravel", "RoadGraph", "WADE_FACTOR"]
 
@@ -308,7 +309,7 @@ class WorldTravel:
         unit_types: dict[str, UnitType],
         *,
         depth: Callable[[], tuple[np.ndarray, float] | None] = lambda: None,
-        closure_depth_m: float = 0.3,
+        closure_depth_m: float = ROAD_CLOSURE_DEPTH_M,
         cache_size: int = 256,
     ) -> None:
         self.world = world

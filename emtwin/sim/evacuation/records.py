@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STRANDED, TRAVELLING
+
 if TYPE_CHECKING:
     from emtwin.sim.components.evacuation import EvacuationComponent
 
@@ -88,10 +90,10 @@ class EvacuationRecords:
 
     def _cell_max(self, hh: np.ndarray) -> np.ndarray:
         """The flood's running maximum AIDR class (int8) at the home cells of *hh* now."""
-        flood = self.c.sim.component("flood")
-        if flood is None:
+        cls = self.c.fields.get("hazard__max_class")
+        if cls is None:
             return np.zeros(hh.size, np.int8)
-        return np.asarray(flood.model.max_aidr)[self.c.hh.row[hh], self.c.hh.col[hh]]
+        return np.asarray(cls)[self.c.hh.row[hh], self.c.hh.col[hh]]
 
     def _peak_now(self, hh: np.ndarray) -> np.ndarray:
         """Peak class while exposed of exposed households *hh* whose exposure ends now."""
@@ -150,7 +152,6 @@ class EvacuationRecords:
 
     def summary(self) -> dict[str, Any]:
         """The ``evacuation`` section: contract keys in people and seconds, then extras."""
-        from emtwin.sim.components.evacuation import HOME, OUT, SHELTERED, STRANDED, TRAVELLING
 
         c = self.c
         states = c.check_conservation()
@@ -168,9 +169,9 @@ class EvacuationRecords:
         self._peak[stayed] = self._peak_now(stayed)  # their exposure ends with the run
         by_peak = {str(k): int(p[c.exposed & (self._peak == k)].sum()) for k in range(1, 7)}
         peak = dict.fromkeys(map(str, range(1, 7)), 0)
-        flood = c.sim.component("flood")
-        if flood is not None and stayed.size:
-            worst = np.asarray(flood.model.max_aidr)[c.hh.row[stayed], c.hh.col[stayed]]
+        max_class = c.fields.get("hazard__max_class")
+        if max_class is not None and stayed.size:
+            worst = np.asarray(max_class)[c.hh.row[stayed], c.hh.col[stayed]]
             for k in range(1, 7):
                 peak[str(k)] = int(p[stayed[worst == k]].sum())
         n_trips = int(self.sampled[st != HOME].sum())

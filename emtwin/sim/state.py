@@ -1,0 +1,248 @@
+"""Shared state: the named fields through which components exchange dynamic state.
+
+In the manner of Landlab's grid fields, every piece of state that one component
+produces and another consumes is a *field* with a name of the form
+``object__quantity``, a location and a unit:
+
+- per cell of the World grid (``water__depth``, ``water__speed``,
+  ``hazard__max_class``, later ``wind__speed`` ...), arrays of shape
+  (rows, cols);
+- per road edge: the :class:`RoadState` (``road__water_depth``,
+  ``road__speed_factor``, closures with their reason), arrays of shape
+  (n_edges,);
+- per point (``gauge__depth``, ``gauge__level``): a dict of floats by name.
+
+A component declares the fields it ``reads`` and ``writes``
+(:class:`emtwin.sim.component.Component`); the engine checks when the
+Simulation is built that every required read has a writer among the running
+components. A writer either stores a value (:meth:`State.set`) or registers a
+*provider* (:meth:`State.provide`), a function that produces the current value
+when a reader asks: a flood on a GPU then copies its depth grid back only when
+some component reads it. Components never import or call each other; they
+read fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from emtwin.errors import SimulationError
+from emtwin.geo.world import RoadNetwork
+
+__all__ = ["FieldSpec", "FIELDS", "State", "RoadState", "CLOSURE_REASONS", "field_spec"]
+
+Location = Literal["cell", "edge", "point", "scalar"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a field holds: its name, location, unit and meaning."""
+
+    name: str
+    at: Location
+    units: str
+    doc: str
+
+
+#: The fields components may exchange. A new hazard adds its own with
+#: :func:`register_field` (e.g. ``wind__speed``).
+FIELDS: dict[str, FieldSpec] = {}
+
+
+def register_field(name: str, at: Location, units: str, doc: str) -> FieldSpec:
+    """Declare a field (idempotent for an identical declaration).
+
+    Raises
+    ------
+    ValueError
+        If *name* is already declared differently.
+    """
+    spec = FieldSpec(name, at, units, doc)
+    old = FIELDS.get(name)
+    if old is not None and old != spec:
+        raise ValueError(f"field {name!r} is already declared as {old}")
+    FIELDS[name] = spec
+    return spec
+
+
+def field_spec(name: str) -> FieldSpec:
+    """The declaration of field *name*.
+
+    Raises
+    ------
+    KeyError
+        If no such field is declared.
+    """
+    try:
+        return FIELDS[name]
+    except KeyError:
+        raise KeyError(f"no field named {name!r}; known: {', '.join(sorted(FIELDS))}") from None
+
+
+register_field("water__depth", "cell", "m", "water depth on each cell now")
+register_field("water__speed", "cell", "m/s", "depth-averaged water speed on each cell now")
+register_field("water__time", "scalar", "s", "simulated time the water fields belong to")
+register_field("hazard__max_class", "cell", "1", "running maximum AIDR hazard class (0-6)")
+register_field("road__water_depth", "edge", "m", "deepest water along each road edge now")
+register_field("road__speed_factor", "edge", "1", "travel-speed factor from the hazard, 0..1")
+register_field("road__closed", "edge", "bool", "edge closed, for any reason (see RoadState)")
+register_field("gauge__depth", "point", "m", "water depth at each named gauge now")
+register_field("gauge__level", "point", "m", "water level (bed + depth) at each named gauge now")
+
+#: Why a road edge is closed; each reason has its own flags in :class:`RoadState`.
+CLOSURE_REASONS = ("flood", "plan", "contraflow", "wind")
+
+
+class RoadState:
+    """Per-edge state of the road network during a run (the edge fields).
+
+    Hazards write ``water_depth_m``/``speed_factor`` and close edges for their
+    reason (``flood``, ``wind``); plan actions close for ``plan``; the
+    evacuation closes for ``contraflow`` and changes capacities. Readers use
+    :attr:`open` and :meth:`travel_time_s`, and may cache on :attr:`version`.
+
+    Attributes
+    ----------
+    flood_depth_m
+        Deepest water along each edge now, m, shape (n_edges,)
+        (field ``road__water_depth``).
+    flood_factor
+        Travel-speed factor from the hazards on each edge, in [0, 1]
+        (field ``road__speed_factor``).
+    closed
+        Closure flags per reason, ``{reason: bool (n_edges,)}``; the attributes
+        ``closed_by_flood``, ``closed_by_plan``, ``closed_contraflow`` and
+        ``closed_by_wind`` are these arrays.
+    capacity_veh_h
+        Current flow capacity per edge, veh/h (contraflow may raise it).
+    first_closed_s
+        Simulated time of each edge's first closure, s (NaN if never).
+    max_depth_m
+        Highest water depth seen on each edge during the run, m.
+    version
+        Bumped on every change.
+    """
+
+    def __init__(self, roads: RoadNetwork) -> None:
+        n = roads.n_edges
+        self.roads = roads
+        self.flood_depth_m = np.zeros(n)
+        self.flood_factor = np.ones(n)
+        self.closed = {r: np.zeros(n, dtype=bool) for r in CLOSURE_REASONS}
+        self.capacity_veh_h = roads.capacity_veh_h.astype(float).copy()
+        self.first_closed_s = np.full(n, np.nan)
+        self.max_depth_m = np.zeros(n)
+        self.version = 0
+
+    @property
+    def closed_by_flood(self) -> np.ndarray:
+        """Edges closed by water, bool (n_edges,)."""
+        return self.closed["flood"]
+
+    @closed_by_flood.setter
+    def closed_by_flood(self, value: np.ndarray) -> None:
+        self.closed["flood"][:] = value
+
+    @property
+    def closed_by_plan(self) -> np.ndarray:
+        """Edges closed by plan actions, bool (n_edges,)."""
+        return self.closed["plan"]
+
+    @property
+    def closed_contraflow(self) -> np.ndarray:
+        """Edges reversed away by contraflow, bool (n_edges,)."""
+        return self.closed["contraflow"]
+
+    @property
+    def closed_by_wind(self) -> np.ndarray:
+        """Edges blocked by wind damage, bool (n_edges,)."""
+        return self.closed["wind"]
+
+    @property
+    def open(self) -> np.ndarray:
+        """True for edges that can be entered now, shape (n_edges,)."""
+        shut = np.zeros_like(self.flood_factor, dtype=bool)
+        for flags in self.closed.values():
+            shut |= flags
+        return ~shut
+
+    @property
+    def walkable(self) -> np.ndarray:
+        """Edges people on foot can use: all but those closed by a hazard or the plan."""
+        return ~(self.closed["flood"] | self.closed["plan"] | self.closed["wind"])
+
+    def travel_time_s(self) -> np.ndarray:
+        """Free-flow travel time per edge at current speed factors, s (inf where closed)."""
+        base = self.roads.length_m / self.roads.speed_m_s
+        with np.errstate(divide="ignore"):
+            t = base / np.maximum(self.flood_factor, 1e-9)
+        t[~self.open] = np.inf
+        return t
+
+    def set_plan_closed(self, edges: np.ndarray, closed: bool, time_s: float) -> None:
+        """Close or reopen *edges* by a plan action at *time_s* (s)."""
+        self.closed["plan"][edges] = closed
+        if closed:
+            first = edges[np.isnan(self.first_closed_s[edges])]
+            self.first_closed_s[first] = time_s
+        self.version += 1
+
+    def mark_changed(self) -> None:
+        """Tell readers that closures or factors changed."""
+        self.version += 1
+
+
+class State:
+    """The named fields of one run (see the module docstring).
+
+    Parameters
+    ----------
+    roads
+        The World's road network, or None for a World without roads (then no
+        edge fields exist).
+    """
+
+    def __init__(self, roads: RoadNetwork | None) -> None:
+        self.roads = RoadState(roads) if roads is not None else None
+        self._values: dict[str, Any] = {}
+        self._providers: dict[str, Callable[[], Any]] = {}
+        self._writer: dict[str, str] = {}
+
+    def _claim(self, name: str, writer: str) -> None:
+        field_spec(name)
+        owner = self._writer.setdefault(name, writer)
+        if owner != writer:
+            raise SimulationError(f"field {name!r} is written by {owner}; {writer} may not")
+
+    def set(self, name: str, value: Any, *, writer: str) -> None:
+        """Store the current value of field *name*, written by component *writer*."""
+        self._claim(name, writer)
+        self._values[name] = value
+
+    def provide(self, name: str, fn: Callable[[], Any], *, writer: str) -> None:
+        """Register *fn* to produce field *name* whenever it is read."""
+        self._claim(name, writer)
+        self._providers[name] = fn
+
+    def has(self, name: str) -> bool:
+        """Whether any running component writes field *name* (or a value is set)."""
+        return name in self._values or name in self._providers
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The current value of field *name*, or *default* when nothing writes it."""
+        if name in self._providers:
+            return self._providers[name]()
+        return self._values.get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        if not self.has(name):
+            raise KeyError(f"field {name!r} has no writer in this run")
+        return self.get(name)
+
+    def writer(self, name: str) -> str | None:
+        """The component that writes field *name*, or None."""
+        return self._writer.get(name)

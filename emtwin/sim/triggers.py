@@ -1,0 +1,151 @@
+"""Triggers: plan actions fired by a condition (`when:`) instead of a time (`at:`).
+
+Real plans say "when the gauge at the bridge passes 4.2 m, evacuate the
+valley". An action with ``when:`` fires once, at the first coupling step at
+which its condition holds, after every component has been brought to that
+step; the ``action`` event it records names the trigger that fired it.
+
+Conditions (:class:`emtwin.scenarios.models.Trigger`):
+
+- ``gauge`` with ``depth_above`` / ``level_above``: the field ``gauge__depth``
+  or ``gauge__level`` (m) at the named gauge is above the value;
+- ``road_closed``: any directed edge of the road is closed, for any reason;
+- ``shelter_full``: a ``shelter_full`` event of that shelter has been recorded;
+- ``time_after``: the coupling step is at least ``delay`` after the first event
+  of kind ``event`` (and ``entity``, when given).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from emtwin.scenarios.models import Action, Scenario, Trigger
+
+if TYPE_CHECKING:
+    from emtwin.geo.world import World
+    from emtwin.sim.recorder import Recorder
+    from emtwin.sim.state import State
+
+__all__ = ["TriggerWatch", "check_triggers", "check_trigger_places", "describe"]
+
+
+def describe(trigger: Trigger) -> dict[str, Any]:
+    """The trigger as it was written (for the ``action`` event's details)."""
+    return trigger.model_dump(exclude_none=True)
+
+
+def check_triggers(scenario: Scenario) -> list[str]:
+    """Problems with the `when:` conditions told from the file: a named gauge must exist."""
+    problems = []
+    flood = scenario.flood
+    gauges = [g.name for g in flood.gauges] if flood is not None else []
+    for i, a in enumerate(scenario.actions):
+        w = a.when
+        if w is not None and w.gauge is not None and w.gauge not in gauges:
+            known = ", ".join(gauges) or "none: the scenario has no flood gauges"
+            problems.append(f"{scenario.where('actions', i, 'when', 'gauge')}: no gauge named "
+                            f"{w.gauge!r} (gauges: {known})")  # fmt: skip
+    return problems
+
+
+def check_trigger_places(scenario: Scenario, world: World) -> list[str]:
+    """Problems with the `when:` conditions told from the World: roads and shelters named."""
+    problems = []
+    for i, a in enumerate(scenario.actions):
+        w = a.when
+        if w is None:
+            continue
+        if w.road_closed is not None and (
+            world.roads is None or len(world.roads.edges_named(w.road_closed)) == 0
+        ):
+            problems.append(f"{scenario.where('actions', i, 'when', 'road_closed')}: no road "
+                            f"with id or name {w.road_closed!r} in the network")  # fmt: skip
+        if w.shelter_full is not None:
+            names = [str(n) for n in world.places.shelters.get("name", [])]
+            if w.shelter_full not in names:
+                problems.append(
+                    f"{scenario.where('actions', i, 'when', 'shelter_full')}: no shelter named "
+                    f"{w.shelter_full!r} (shelters: {', '.join(names) or 'none'})"
+                )
+    return problems
+
+
+class TriggerWatch:
+    """The pending triggered actions of a run, and the events they wait for.
+
+    Parameters
+    ----------
+    actions
+        The scenario's actions with a ``when``, as (index, action) pairs.
+    state
+        The run's shared fields (gauge fields, road state).
+    world
+        The World (road names).
+    recorder
+        The run's recorder; the watch subscribes to the event kinds it needs.
+    """
+
+    def __init__(self, actions: list[tuple[int, Action]], state: State, world: World,
+                 recorder: Recorder) -> None:  # fmt: skip
+        self.pending = list(actions)
+        self.state = state
+        self.world = world
+        self._first: dict[tuple[str, str | None], float] = {}
+        for kind, _ in sorted(self._kinds()):
+            recorder.subscribe(kind, self._heard(kind))
+        self._edges = {
+            i: world.roads.edges_named(a.when.road_closed)
+            for i, a in self.pending if a.when.road_closed is not None
+        }  # fmt: skip
+
+    def hear_past(self, recorder: Recorder) -> None:
+        """Take in the events recorded before this watch existed (a fork of a checkpoint)."""
+        kinds = {k for k, _ in self._kinds()}
+        for time_s, kind, entity, *_ in recorder._events:
+            if kind in kinds:
+                self._first.setdefault((kind, None), float(time_s))
+                self._first.setdefault((kind, str(entity)), float(time_s))
+
+    def _kinds(self) -> set[tuple[str, None]]:
+        out = set()
+        for _, a in self.pending:
+            if a.when.shelter_full is not None:
+                out.add(("shelter_full", None))
+            if a.when.time_after is not None:
+                out.add((a.when.time_after.event, None))
+        return out
+
+    def _heard(self, kind: str) -> Any:
+        def hear(time_s: float, entity: str, **_: Any) -> None:
+            self._first.setdefault((kind, None), float(time_s))
+            self._first.setdefault((kind, str(entity)), float(time_s))
+
+        return hear
+
+    def holds(self, i: int, trigger: Trigger, time_s: float) -> bool:
+        """Whether the condition of action *i* holds at *time_s* (s)."""
+        if trigger.gauge is not None:
+            if trigger.depth_above is not None:
+                values, limit = self.state.get("gauge__depth", {}), trigger.depth_above
+            else:
+                values, limit = self.state.get("gauge__level", {}), trigger.level_above
+            value = values.get(trigger.gauge)
+            return value is not None and value > limit
+        if trigger.road_closed is not None:
+            roads = self.state.roads
+            return roads is not None and bool(np.any(~roads.open[self._edges[i]]))
+        if trigger.shelter_full is not None:
+            return ("shelter_full", trigger.shelter_full) in self._first
+        ta = trigger.time_after
+        first = self._first.get((ta.event, ta.entity))
+        return first is not None and time_s >= first + float(ta.delay)
+
+    def due(self, time_s: float) -> list[tuple[int, Action]]:
+        """The pending actions whose condition holds now; they are removed (fire once)."""
+        fired = [(i, a) for i, a in self.pending if self.holds(i, a.when, time_s)]
+        if fired:
+            done = {i for i, _ in fired}
+            self.pending = [(i, a) for i, a in self.pending if i not in done]
+        return fired
