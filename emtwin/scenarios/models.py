@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -884,6 +885,10 @@ class Scenario(_Model):
     description: str = ""
     seed: Annotated[int, Field(ge=0)] = 0
     duration: PosDuration = 6 * 3600.0
+    start: datetime | None = Field(
+        None, description="wall-clock time of t = 0 (ISO 8601; no zone means UTC), for "
+        "observations with timestamps"
+    )
     crs: str = "EPSG:4326"
     world: World
     hazards: list[FloodHazard] = Field(default_factory=list)

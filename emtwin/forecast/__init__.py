@@ -1,0 +1,9 @@
+"""The twin loop: observations, assimilation, forecast skill and forecast products.
+
+One module per job, pure and testable without running a simulation:
+
+- :mod:`emtwin.forecast.observations`: gauge and rain observations read and checked;
+- :mod:`emtwin.forecast.assimilation`: particle filter and ensemble-Kalman update;
+- :mod:`emtwin.forecast.skill`: weighted quantiles, RMSE, CRPS, band coverage;
+- :mod:`emtwin.forecast.products`: risk map, road closures, gauge fans, files.
+"""
