@@ -33,8 +33,9 @@ def test_weighted_quantile_agrees_with_numpy_inverted_cdf() -> None:
     ref = np.quantile(x, q, axis=0, weights=w / w.sum(), method="inverted_cdf")
     np.testing.assert_allclose(ours, ref)
     # equal weights
-    np.testing.assert_allclose(weighted_quantile(x, q), np.quantile(x, q, axis=0,
-                                                                    method="inverted_cdf"))
+    np.testing.assert_allclose(
+        weighted_quantile(x, q), np.quantile(x, q, axis=0, method="inverted_cdf")
+    )
 
 
 def test_weighted_quantile_rejects_nan_and_bad_q() -> None:
@@ -93,8 +94,9 @@ def test_crps_gaussian_closed_form_against_quadrature() -> None:
 def test_crps_of_many_members_approaches_gaussian_closed_form(y: float) -> None:
     mu, sd, n = 1.0, 0.5, 4000
     members = stats.norm.ppf((np.arange(n) + 0.5) / n, mu, sd)
-    assert float(crps_ensemble(members, y)) == pytest.approx(float(crps_gaussian(mu, sd, y)),
-                                                             abs=2e-4)
+    assert float(crps_ensemble(members, y)) == pytest.approx(
+        float(crps_gaussian(mu, sd, y)), abs=2e-4
+    )
 
 
 def test_crps_vectorised_over_times() -> None:

@@ -140,9 +140,7 @@ def _time_column(df: pd.DataFrame, path: str | Path) -> str:
                          f"timestamps); the columns are: {cols}")  # fmt: skip
 
 
-def _check_series(
-    t: np.ndarray, gauges: np.ndarray, bad: _Problems, column: str
-) -> None:
+def _check_series(t: np.ndarray, gauges: np.ndarray, bad: _Problems, column: str) -> None:
     """Times >= 0, strictly increasing and not repeated within each gauge (in file order)."""
     for i in np.flatnonzero(t < 0):
         bad.add(int(i), f"{column} {t[i]:g} s is before the scenario's t = 0")
@@ -690,4 +688,3 @@ def read_rain_rasters(
         out[k] = dst
     label = str(source) if isinstance(source, str | Path) else f"{len(timed)} rain rasters"
     return RainField(np.array([x[0] for x in timed]), out, label)
-

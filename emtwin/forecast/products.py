@@ -280,8 +280,9 @@ def forecast_summary(
         "observations": obs,
         "observations_used": int(sum(int(o.get("readings", 0)) for o in obs)),
         "observation_sigma_m": sigma_m,
-        "posterior": {k: {kk: float(vv) for kk, vv in v.items()} for k, v in
-                      (posterior or {}).items()},  # fmt: skip
+        "posterior": {
+            k: {kk: float(vv) for kk, vv in v.items()} for k, v in (posterior or {}).items()
+        },  # fmt: skip
         "effective_sample_size": None if ess is None else float(ess),
     }
     out.update(extra)
@@ -347,8 +348,10 @@ def write_products(folder: str | Path, products: ForecastProducts, world: Any) -
         _write_raster(p, np.asarray(array, dtype=float), world)
         written.append(p)
     tables = {
-        "gauges_forecast.csv": (products.gauges, ["time_s", "gauge", "member", "depth_m",
-                                                  "level_m"]),  # fmt: skip
+        "gauges_forecast.csv": (
+            products.gauges,
+            ["time_s", "gauge", "member", "depth_m", "level_m"],
+        ),  # fmt: skip
         "gauges_quantiles.csv": (products.gauge_quantiles, None),
         "roads_forecast.csv": (products.roads, None),
         "shelters_forecast.csv": (products.shelters, None),
