@@ -17,6 +17,7 @@ from emtwin.forecast.products import (
     exceedance_probability,
     forecast_summary,
     gauge_quantiles,
+    quantile_rasters,
     risk_map,
     road_closures,
     shelter_loads,
@@ -44,6 +45,20 @@ def test_risk_map_layers() -> None:
     assert set(maps) == {"prob_depth_0.3m", "prob_hazard_h3"}
     assert maps["prob_depth_0.3m"][0, 0] == pytest.approx(0.9)
     assert maps["prob_hazard_h3"][0, 0] == pytest.approx(0.7)
+
+
+def test_quantile_rasters_and_band_coverage() -> None:
+    from emtwin.forecast.skill import coverage
+
+    stack = np.array([0.1, 0.4, 0.2, 0.3]).reshape(4, 1, 1) * np.ones((4, 1, 3))
+    stack[:, 0, 2] = np.nan  # outside the domain
+    stack[0, 0, 1] = np.nan  # dry in member 0: counts as 0 m
+    p5, p50, p95 = quantile_rasters(stack, W4)
+    # cell 0 sorted: 0.1 (0.1), 0.2 (0.3), 0.3 (0.4), 0.4 (0.2): cumulative 0.1, 0.4, 0.8, 1.0
+    assert (p5[0, 0], p50[0, 0], p95[0, 0]) == (0.1, 0.3, 0.4)
+    assert p5[0, 1] == 0.0 and np.isnan(p50[0, 2])
+    truth = np.array([[0.35, 0.5, np.nan]])
+    assert coverage(p5, p95, truth, where=truth > 0.05) == 0.5
 
 
 def test_road_closures_by_hand() -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "QUANTILES",
     "exceedance_probability",
     "risk_map",
+    "quantile_rasters",
     "gauge_quantiles",
     "road_closures",
     "shelter_loads",
@@ -110,6 +111,22 @@ def risk_map(
         "prob_depth_0.3m": exceedance_probability(max_depth, depth_m, weights),
         "prob_hazard_h3": exceedance_probability(hazard_class, class_min, weights),
     }
+
+
+def quantile_rasters(
+    stack: np.ndarray,
+    weights: np.ndarray | Sequence[float] | None = None,
+    q: Sequence[float] = QUANTILES,
+) -> np.ndarray:
+    """Weighted quantiles per cell over the members, shape (len(q), nrows, ncols).
+
+    Cells where every member is NaN (outside the domain) stay NaN; a NaN in
+    some members only counts as 0 there (a cell that stayed dry). Use it for the
+    5-95 % band of the max depth that the truth is checked against.
+    """
+    x = np.asarray(stack, dtype=float)
+    out = weighted_quantile(np.nan_to_num(x, nan=0.0), q, weights)
+    return np.where(np.isnan(x).all(axis=0), np.nan, out)
 
 
 def gauge_quantiles(
