@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from emtwin.errors import CRSError, InputDataError
+from emtwin.geo.build import to_world_xy
 from emtwin.scenarios.models import Scenario
 
 __all__ = [
@@ -360,8 +361,6 @@ def read_rain_gauges(
     positions
         ``{gauge: (x, y)}`` in the scenario's ``crs``.
     """
-    from emtwin.geo.build import to_world_xy
-
     df, csv = _read_table(path, "rain-gauge")
     bad = _Problems(path, csv)
     if "rain_mm_h" not in df.columns:

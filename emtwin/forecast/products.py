@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from emtwin.forecast.skill import normalise_weights, weighted_mean, weighted_quantile
+from emtwin.sim.outputs import RASTER_NODATA
 
 __all__ = [
     "DEPTH_THRESHOLD_M",
@@ -336,8 +337,6 @@ class ForecastProducts:
 
 def _write_raster(path: Path, array: np.ndarray, world: Any) -> None:
     import rasterio
-
-    from emtwin.sim.outputs import RASTER_NODATA
 
     t = world.terrain
     if array.shape != t.shape:
