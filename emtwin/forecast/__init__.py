@@ -6,9 +6,10 @@ One module per job, pure and testable without running a simulation:
 - :mod:`emtwin.forecast.assimilation`: particle filter and ensemble-Kalman update;
 - :mod:`emtwin.forecast.members`: uncertain draws as arrays, one assimilation step;
 - :mod:`emtwin.forecast.skill`: weighted quantiles, RMSE, CRPS, band coverage;
-- :mod:`emtwin.forecast.products`: risk map, road closures, gauge fans, files.
+- :mod:`emtwin.forecast.products`: risk map, road closures, gauge fans, files;
+- :mod:`emtwin.forecast.watch`: new observation files in a folder, forecast history.
 """
 
-from emtwin.forecast import assimilation, members, observations, products, skill
+from emtwin.forecast import assimilation, members, observations, products, skill, watch
 
-__all__ = ["assimilation", "members", "observations", "products", "skill"]
+__all__ = ["assimilation", "members", "observations", "products", "skill", "watch"]
