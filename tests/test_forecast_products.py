@@ -159,3 +159,23 @@ def test_summary_section_is_json_safe() -> None:
     assert s["observations_used"] == 61
     assert s["posterior"]["hazards.0.rain"]["p95"] == 1.6
     assert json.loads(json.dumps(json_safe(s)))["effective_sample_size"] == 7.5
+
+
+def test_fan_chart_draws_the_band_median_and_readings() -> None:
+    from emtwin.viz.forecast_charts import fan_chart, fan_charts
+
+    q = pd.DataFrame({"time_s": [3600.0, 7200.0] * 2, "gauge": ["g"] * 4,
+                      "quantity": ["level_m"] * 2 + ["depth_m"] * 2,
+                      "p5": [1.0, 2.0, 0.1, 0.2], "p50": [1.5, 2.5, 0.15, 0.25],
+                      "p95": [2.0, 3.0, 0.2, 0.3]})  # fmt: skip
+    obs = pd.DataFrame({"time_s": [0.0, 1800.0], "gauge": ["g", "g"], "value": [0.9, 1.1],
+                        "quantity": ["level_m", "level_m"]})  # fmt: skip
+    fig = fan_chart(q, "g", observations=obs, at_s=3600.0)
+    ax = fig.axes[0]
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 1.0 and band[:, 1].max() == 3.0  # p5 .. p95 of the level
+    median, points = ax.lines[0], ax.lines[1]
+    assert median.get_xydata().tolist() == [[1.0, 1.5], [2.0, 2.5]]  # hours, m
+    assert points.get_xydata().tolist() == [[0.0, 0.9], [0.5, 1.1]]
+    assert fan_chart(q, "other") is None
+    assert list(fan_charts(q, quantity="depth_m")) == ["g"]
