@@ -249,3 +249,14 @@ def test_rain_field_merged_and_separable() -> None:
     # a field of fixed shape is exactly r(t) * m(cell)
     np.testing.assert_allclose(np.outer(r, m[mask]), field.rate_mm_h[:, mask])
     assert m[mask].mean() == pytest.approx(1.0)
+
+
+def test_parquet_timestamp_column(tmp_path: Path) -> None:
+    stamps = pd.to_datetime(["2024-09-01 06:30", "2024-09-01 07:00"])  # naive: UTC
+    f = tmp_path / "o.parquet"
+    pd.DataFrame({"time": stamps, "gauge": "bridge", "level_m": [10.0, 10.4]}).to_parquet(f)
+    obs = read_gauge_observations(f, scenario())
+    assert obs.table["time_s"].tolist() == [1800.0, 3600.0]
+    pd.DataFrame({"time": stamps[::-1], "gauge": "bridge", "level_m": [1.0, 2.0]}).to_parquet(f)
+    with pytest.raises(InputDataError, match=r"o.parquet: row 2: gauge 'bridge': time 1800 s"):
+        read_gauge_observations(f, scenario())
