@@ -17,6 +17,7 @@ from emtwin.forecast.products import (
     exceedance_probability,
     forecast_summary,
     gauge_quantiles,
+    gauges_forecast_table,
     quantile_rasters,
     risk_map,
     road_closures,
@@ -100,6 +101,21 @@ def test_gauge_quantiles_by_hand() -> None:
     assert (lv.p5, lv.p50, lv.p95) == (10.1, 10.2, 10.4)
     with pytest.raises(ValueError, match="no depth_m for gauge 'bridge' at 60 s"):
         gauge_quantiles(g[g.member != 2], W4)
+
+
+def test_gauges_forecast_table_keeps_the_window() -> None:
+    runs = [
+        pd.DataFrame({"time_s": [0.0, 300.0, 600.0, 900.0], "gauge": "g",
+                      "depth_m": [0.0, 0.1, 0.2, 0.3], "speed_m_s": 0.0,
+                      "level_m": [5.0, 5.1, 5.2, 5.3]})  # fmt: skip
+        for _ in range(2)
+    ]
+    t = gauges_forecast_table(runs, at_s=300.0, horizon_s=600.0)
+    assert list(t.columns) == ["time_s", "gauge", "member", "depth_m", "level_m"]
+    assert t[["time_s", "member"]].values.tolist() == [[600.0, 0], [900.0, 0], [600.0, 1],
+                                                       [900.0, 1]]  # fmt: skip
+    q = gauge_quantiles(t)
+    assert q[q.quantity == "depth_m"]["p50"].tolist() == [0.2, 0.3]
 
 
 def test_shelter_loads() -> None:

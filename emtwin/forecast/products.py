@@ -42,6 +42,7 @@ __all__ = [
     "exceedance_probability",
     "risk_map",
     "quantile_rasters",
+    "gauges_forecast_table",
     "gauge_quantiles",
     "road_closures",
     "shelter_loads",
@@ -128,6 +129,35 @@ def quantile_rasters(
     x = np.asarray(stack, dtype=float)
     out = weighted_quantile(np.nan_to_num(x, nan=0.0), q, weights)
     return np.where(np.isnan(x).all(axis=0), np.nan, out)
+
+
+def gauges_forecast_table(
+    member_gauges: Sequence[pd.DataFrame], *, at_s: float, horizon_s: float
+) -> pd.DataFrame:
+    """The ``gauges_forecast.csv`` table from each member's gauge records.
+
+    Parameters
+    ----------
+    member_gauges
+        Member i's gauge table (``time_s, gauge, depth_m, level_m``, as a run
+        records it), in member order.
+    at_s, horizon_s
+        The window (at_s, at_s + horizon_s], s.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``time_s, gauge, member, depth_m, level_m``, sorted by member, gauge, time.
+    """
+    parts = []
+    for i, g in enumerate(member_gauges):
+        inside = (g["time_s"] > at_s) & (g["time_s"] <= at_s + horizon_s)
+        parts.append(g.loc[inside, ["time_s", "gauge", "depth_m", "level_m"]].assign(member=i))
+    cols = ["time_s", "gauge", "member", "depth_m", "level_m"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)[cols]
+    return out.sort_values(["member", "gauge", "time_s"], kind="stable").reset_index(drop=True)
 
 
 def gauge_quantiles(
