@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import typing
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -990,6 +991,10 @@ class Scenario(_Model):
     coupling: PosDuration | None = Field(
         None, description="coupling step of the engine's clock, s (default 60 s, or the flood's "
         "`coupling`); capped at outputs.every",
+    )
+    start: datetime | None = Field(
+        None, description="wall-clock time of t = 0 (ISO 8601; no zone means UTC), for "
+        "observations with timestamps"
     )
     crs: str = "EPSG:4326"
     world: World

@@ -1,0 +1,126 @@
+"""Members from the uncertain: section, and an assimilation step on a toy twin experiment.
+
+The "model" is a toy whose gauge level rises linearly with the rain multiplier
+(level = 10 m + scale * 1e-4 m/s * t), so that the posterior and the skill can
+be checked without running the flood; the forecast runner does the same with
+the engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emtwin.forecast.members import (
+    assimilate,
+    choice_shares,
+    parameter_arrays,
+    parameter_bounds,
+    resampled_draws,
+)
+from emtwin.forecast.observations import read_gauge_observations
+from emtwin.forecast.skill import crps_ensemble, ensemble_mean_rmse, weighted_quantile
+from emtwin.scenarios.models import Scenario
+from emtwin.sim.batch import uncertain as unc
+
+RATE = 1e-4  # m/s of level rise per unit rain multiplier
+
+
+def scenario() -> Scenario:
+    data = {
+        "seed": 3, "crs": "EPSG:32633", "world": {"terrain": {"dem": "dem.tif"}},
+        "hazards": [{"type": "flood", "rain": [[0, 20]], "theta": 0.8,
+                     "gauges": [{"name": "bridge", "at": [0, 0]}]}],
+        "uncertain": {"parameters": {
+            "hazards.0.rain": {"scale": {"uniform": [0.5, 2.0]}},
+            "hazards.0.theta": {"normal": {"mean": 0.8, "sd": 0.05, "min": 0.6, "max": 1.0}},
+            "hazards.0.backend": {"choice": ["cpu", "auto"]},
+        }},
+    }  # fmt: skip
+    return Scenario.model_validate(data, context={"check_files": False})
+
+
+def toy_gauges(scale: float, times: np.ndarray) -> pd.DataFrame:
+    depth = scale * RATE * times
+    return pd.DataFrame({"time_s": times, "gauge": "bridge", "depth_m": depth,
+                         "speed_m_s": 0.0, "level_m": 10.0 + depth})  # fmt: skip
+
+
+def test_arrays_bounds_and_choices() -> None:
+    sc = scenario()
+    params = unc.parameters(sc)
+    draws = unc.sample(params, seed=sc.seed, runs=8)
+    arrays = parameter_arrays(params, draws)
+    assert set(arrays) == {"hazards.0.rain", "hazards.0.theta"}
+    assert arrays["hazards.0.rain"].tolist() == [d["hazards.0.rain"] for d in draws]
+    assert parameter_bounds(params) == {"hazards.0.rain": (0.5, 2.0),
+                                        "hazards.0.theta": (0.6, 1.0)}  # fmt: skip
+    shares = choice_shares(params, draws, np.eye(8)[0])
+    first = draws[0]["hazards.0.backend"]  # all the weight on member 0
+    assert shares == {"hazards.0.backend": {"cpu": float(first == "cpu"),
+                                            "auto": float(first == "auto")}}  # fmt: skip
+
+
+def test_toy_twin_experiment_halves_the_forecast_error(tmp_path: Path) -> None:
+    sc = scenario()
+    params = unc.parameters(sc)
+    n = 64
+    draws = unc.sample(params, seed=sc.seed, runs=n)
+    values = parameter_arrays(params, draws)
+    truth_scale, at_s, end_s = 1.8, 3600.0, 3 * 3600.0
+    # the hidden truth's gauge, observed every 5 min up to now with 2 cm noise
+    t_obs = np.arange(0.0, at_s + 1, 300.0)
+    obs = toy_gauges(truth_scale, t_obs)
+    obs["level_m"] += np.random.default_rng(1).normal(0, 0.02, len(obs))
+    obs.to_csv(tmp_path / "gauges.csv", index=False)
+    readings = read_gauge_observations(tmp_path / "gauges.csv", sc)
+    t_run = np.arange(0.0, at_s + 1, 60.0)
+    members = [toy_gauges(s, t_run) for s in values["hazards.0.rain"]]
+    a = assimilate([readings], members, values, at_s=at_s, rng=np.random.default_rng(7),
+                   jitter_discount=0.95, bounds=parameter_bounds(params))  # fmt: skip
+    res = a.result
+    assert a.dropped == 0 and len(a.observations) == len(t_obs)
+    assert res.weights.sum() == pytest.approx(1.0)
+    post = res.posterior["hazards.0.rain"]
+    assert post["p5"] <= truth_scale <= post["p95"]
+    assert post["mean"] == pytest.approx(truth_scale, abs=0.05)
+    assert 1.0 <= res.ess < n / 4  # the readings are informative
+    assert a.summary_entries()[0]["readings"] == len(t_obs)
+    # forecast (at_s, end_s]: the resampled members against the prior members
+    t_fc = np.arange(at_s + 300.0, end_s + 1, 300.0)
+    truth = toy_gauges(truth_scale, t_fc)["level_m"].to_numpy()
+
+    def fan(scales: np.ndarray) -> np.ndarray:
+        return np.stack([toy_gauges(s, t_fc)["level_m"].to_numpy() for s in scales])
+
+    prior = fan(values["hazards.0.rain"])
+    posterior = fan(res.resampled_params["hazards.0.rain"])
+    assert ensemble_mean_rmse(posterior, truth) <= 0.5 * ensemble_mean_rmse(prior, truth)
+    assert crps_ensemble(posterior, truth).mean() < crps_ensemble(prior, truth).mean()
+    p5, p95 = weighted_quantile(posterior, [0.05, 0.95])
+    assert np.all((p5 <= truth) & (truth <= p95))
+    # the new members are valid scenarios
+    new = resampled_draws(draws, res)
+    assert [d["hazards.0.backend"] for d in new] == [draws[i]["hazards.0.backend"]
+                                                     for i in res.indices]  # fmt: skip
+    raw = sc.model_dump(mode="json", by_alias=True, exclude_none=True)
+    edited = unc.apply_edits(raw, unc.edits(sc, params, new[0]))
+    again = Scenario.model_validate(edited, context={"check_files": False})
+    assert again.flood.rain[0][1] == pytest.approx(20.0 * new[0]["hazards.0.rain"])
+
+
+def test_members_without_records_at_the_readings(tmp_path: Path) -> None:
+    sc = scenario()
+    pd.DataFrame({"time_s": [600.0, 7200.0], "gauge": "bridge", "level_m": [10.1, 10.5]}).to_csv(
+        tmp_path / "o.csv", index=False
+    )
+    readings = read_gauge_observations(tmp_path / "o.csv", sc)
+    members = [toy_gauges(1.0, np.arange(0.0, 3601, 60.0))] * 2
+    vals = {"x": np.array([1.0, 2.0])}
+    a = assimilate([readings], members, vals, at_s=9000.0, rng=np.random.default_rng(0))
+    assert a.dropped == 1 and a.observations["time_s"].tolist() == [600.0]
+    with pytest.raises(ValueError, match="no reading at or before 300 s"):
+        assimilate([readings], members, vals, at_s=300.0, rng=np.random.default_rng(0))
