@@ -107,17 +107,22 @@ def test_summary_of_a_real_run(run_dir: tuple[Path, str]) -> None:
     assert "peak_flooded_area_m2" in res.stdout and "evacuation" not in res.stdout
 
 
-@pytest.mark.parametrize("what", ["missing", "not a run folder", "bad json"])
+@pytest.mark.parametrize("what", ["missing", "not a run folder", "batch", "bad json", "a list"])
 def test_summary_of_a_folder_that_is_not_a_run_exits_1(what: str, tmp_path: Path) -> None:
     folder = tmp_path / "f"
     if what != "missing":
         folder.mkdir()
+    if what == "batch":
+        (folder / "results.parquet").write_bytes(b"")
     if what == "bad json":
         (folder / "summary.json").write_text("{not json")
+    if what == "a list":
+        (folder / "summary.json").write_text("[1, 2]")
     res = runner.invoke(app, ["summary", str(folder)])
     assert res.exit_code == 1
     msg = {"missing": "no such folder", "not a run folder": "not a run folder",
-           "bad json": "cannot be read as JSON"}[what]  # fmt: skip
+           "batch": "a batch folder", "bad json": "cannot be read as JSON",
+           "a list": "expected a JSON object"}[what]  # fmt: skip
     assert msg in res.output and "Traceback" not in res.output
 
 

@@ -37,6 +37,10 @@ def read_summary(folder: str | Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise EmtwinError(f"{folder}: no such folder (give an output folder of `emtwin run`)")
     path = folder / "summary.json"
+    if not path.is_file() and (folder / "results.parquet").is_file():
+        raise EmtwinError(f"{folder}: a batch folder, not a run folder; its runs are the rows "
+                          f"of {folder / 'results.parquet'} (`emtwin batch` printed their "
+                          "means)")  # fmt: skip
     if not path.is_file():
         raise EmtwinError(f"{folder}: not a run folder (it holds no summary.json); give an "
                           "output folder of `emtwin run`, such as out/riverside")  # fmt: skip
