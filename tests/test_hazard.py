@@ -223,7 +223,9 @@ def test_level_boundary_reaches_a_domain_that_stops_short_of_the_grid_edge(
     assert last["east_tip"] == pytest.approx(1.0, abs=0.01)
     # area and volume count the diamond only, not the apron strips
     ts = res.timeseries
-    assert ts.flooded_area_m2.iloc[-1] == pytest.approx(inside.sum() * DX * DX)
+    assert ts.wet_area_m2.iloc[-1] == pytest.approx(inside.sum() * DX * DX)
+    # all of it is sea at the level it had from the start: no flooded land
+    assert fl["peak_flooded_area_m2"] == 0.0 and fl["max_depth_m"] == 0.0
     assert ts.flood_volume_m3.iloc[-1] == pytest.approx(inside.sum() * DX * DX * 1.0, rel=0.01)
     assert fl["mass_error_rel"] < 1e-12
 
@@ -277,3 +279,39 @@ def test_flooded_land_leaves_out_a_lake_at_rest(tmp_path: Path) -> None:
     assert last.flooded_area_m2 == pytest.approx(25 * area)
     assert last.wet_area_m2 == pytest.approx(125 * area)
     assert last.max_depth_m == pytest.approx(0.12, abs=0.01)
+
+
+def test_the_sea_at_its_starting_level_is_not_flooded_land(tmp_path: Path) -> None:
+    """A beach rising west at 0.25 m per 10 m cell; the east sea goes from 0 m to 1 m.
+
+    Bed z = 3 - 0.25 col, col 0..19. By hand: the sea at rest is the 7 columns
+    below 0 m (col 13-19); at the end (level 1 m) the flooded land is the
+    columns 0.05 m or more under water, z <= 0.95 m: col 9-12, 4 columns, the
+    deepest of them 1 m (col 12, z = 0).
+    """
+    n_rows, n_cols = 6, 20
+    z = np.tile(3.0 - 0.25 * np.arange(n_cols), (n_rows, 1))
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n_rows, width=n_cols,
+                       count=1, dtype="float64", crs="EPSG:32633",
+                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
+        dst.write(z, 1)
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        name: beach
+        duration: 1h
+        crs: EPSG:32633
+        world:
+          terrain: {dem: dem.tif, manning: 0.03}
+        hazards:
+          - type: flood
+            boundary:
+              east: {level: [[0, 0.0], [30min, 1.0]]}
+        outputs: {every: 10min}
+        """))
+    res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
+    fl, last = res.summary["flood"], res.timeseries.iloc[-1]
+    cell = DX * DX
+    assert fl["land_cells"] == 13 * n_rows
+    assert last.flooded_area_m2 == pytest.approx(4 * n_rows * cell)
+    assert last.wet_area_m2 == pytest.approx(11 * n_rows * cell)
+    assert last.max_depth_m == pytest.approx(1.0, abs=0.01)
+    assert fl["max_water_depth_m"] == pytest.approx(2.75, abs=0.05)

@@ -96,6 +96,7 @@ class HazardComponent(Component):
         t = self.world.terrain
         model_cls, self.precision = self._backend()
         z, mask, manning = self._domain()
+        self._bed, self._model_mask = z, mask  # with the aprons, for the sea at rest
         kwargs = {
             "manning": manning,
             "h0": np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth
@@ -158,7 +159,7 @@ class HazardComponent(Component):
         t = self.world.terrain
         h0 = np.asarray(self.model.h, dtype=np.float64)
         self.h_init = np.where(self.domain, h0, 0.0)
-        land = self.domain.copy()
+        land = self.domain & ~self._sea_at_rest()
         if t.water is not None:
             land &= ~np.asarray(t.water, dtype=bool)
         self.land = land
@@ -166,6 +167,30 @@ class HazardComponent(Component):
         wet = np.flatnonzero(land & (self.h_init > 0.0))
         self._wet_land_cells = wet
         self._wet_land_ref = self.h_init.reshape(-1)[wet] + FLOODED_DEPTH_M
+
+    def _sea_at_rest(self) -> np.ndarray:
+        """Cells under the sea at its starting level: water at rest, not flooded land.
+
+        For each side with a ``level`` boundary, the cells whose bed lies below
+        that side's level at time 0 and that connect (4-neighbours, through such
+        cells) to that side's edge of the grid.
+        """
+        from scipy.ndimage import label
+
+        z, domain = np.asarray(self._bed), np.asarray(self._model_mask, dtype=bool)
+        sea = np.zeros(self.domain.shape, dtype=bool)
+        edges = {"north": (0, slice(None)), "south": (-1, slice(None)),
+                 "west": (slice(None), 0), "east": (slice(None), -1)}  # fmt: skip
+        for side, spec in self.spec.boundary.items():
+            if isinstance(spec, str):
+                continue
+            t, lv = zip(*spec.level, strict=True)
+            level0 = float(np.interp(0.0, np.array(t, float), np.array(lv, float)))
+            below = domain & (z < level0)
+            parts, _ = label(below)
+            ids = np.unique(parts[edges[side]])
+            sea |= np.isin(parts, ids[ids > 0])
+        return sea & self.domain
 
     def _land_flooded_cells(self) -> int:
         """Cells of land now at least FLOODED_DEPTH_M above their initial depth."""
