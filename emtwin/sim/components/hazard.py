@@ -9,7 +9,8 @@ Closures and reopenings are events. Nothing else recomputes this state.
 
 Flooded *land*: the headline figures (``flooded_area_m2``, ``max_depth_m``)
 count only cells outside the water at rest (the terrain's ``water`` mask:
-river channel, sea, reservoir bed) whose depth exceeds their initial depth
+river channel, sea, reservoir bed; and the sea at its starting level behind a
+``level`` boundary) whose depth exceeds their initial depth
 (``initial_depth``, a filled reservoir) by :data:`FLOODED_DEPTH_M`. The same
 figures over every wet cell are kept as ``wet_area_m2`` / ``max_water_depth_m``.
 """
@@ -149,7 +150,7 @@ class HazardComponent(Component):
         return CudaFloodModel, self.spec.precision if set_here else "float32"
 
     def _land_regions(self) -> None:
-        """Split the land (domain less the terrain's water at rest) by its initial depth.
+        """Split the land (the domain less the water at rest) by its initial depth.
 
         Land that starts dry is one region for :meth:`FloodModel.depth_stats`
         (one small reduction, on the device on a GPU); land that starts wet
