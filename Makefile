@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP)
 	$(BIN)/emtwin run riverside --out out/riverside
-	@echo "Results are in out/riverside (summary.json, events.parquet, timeseries.parquet, ...)"
+	@echo "Results are in out/riverside (summary.json, events.parquet, timeseries.parquet, ...)."
+	@echo "Report: out/riverside/report.html; open it with: $(BIN)/emtwin view out/riverside"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

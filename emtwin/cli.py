@@ -93,7 +93,8 @@ DurationOpt = Annotated[
 AllowCodeOpt = Annotated[
     bool, typer.Option("--allow-code", help="Allow Python code named in the scenario to run.")
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; "
+                                         "`run` prints one line.")]
 
 
 class Basemap(StrEnum):
@@ -169,15 +170,29 @@ def run(
         folder = write_results(results, target, extra=writers)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one message and exit 1
         _fail(exc)
-    s = results.summary
+    _run_report(results.summary, sc, folder, quiet)
+
+
+def _run_report(s: dict, sc: object, folder: Path, quiet: bool) -> None:
+    """What `emtwin run` prints at the end: one line with --quiet, else the figures and
+    where to look (report.html and the `emtwin view` command)."""
+    from emtwin.viz.headline import one_line
+
+    if quiet:
+        out.print(f"{folder}: {one_line(s)}", markup=False)
+        return
     out.print(f"[bold]{sc.name}[/bold]: seed {sc.seed}, {sc.duration / 3600:g} h simulated "
               f"in {s['run']['wall_s']:.1f} s wall time")
     for section in ("flood", "evacuation", "dispatch"):
-        vals = {k: v for k, v in s.get(section, {}).items() if v is not None}
+        vals = {k: v for k, v in (s.get(section) or {}).items() if v is not None}
         if vals:
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(vals.items())[:6])
             out.print(f"  {section}: {shown}")
     out.print(f"Results are in {folder}")
+    page = next((folder / n for n in ("report.html", "map.html") if (folder / n).is_file()), None)
+    if page is not None:
+        out.print(f"Report: {page}; open it with: emtwin view {folder}", markup=False)
+    out.print(f"Headline figures: emtwin summary {folder}", markup=False)
 
 
 def _checkpoint_options(at: str | None, path: Path | None) -> float | None:
@@ -290,6 +305,33 @@ def validate(
 
 
 @app.command()
+def summary(
+    outdir: Annotated[Path, typer.Argument(help="An output folder of `emtwin run`.")],
+) -> None:
+    """Print a run's headline figures (times as h:mm) from its summary.json."""
+    from rich.table import Table
+
+    from emtwin.viz.headline import headline_rows, read_summary
+
+    try:
+        s = read_summary(outdir)
+        rows = headline_rows(s)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    run = s.get("run") or {}
+    table = Table(title=f"{run.get('scenario', outdir)} (seed {run.get('seed', '?')}): {outdir}",
+                  title_justify="left")  # fmt: skip
+    table.add_column("section")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    last = None
+    for section, key, text in rows:
+        table.add_row(section if section != last else "", key, text)
+        last = section
+    out.print(table)
+
+
+@app.command()
 def scenarios() -> None:
     """List the built-in scenarios, one line each."""
     from emtwin.scenarios import builtin_scenarios
@@ -312,21 +354,31 @@ def view(
     ] = "127.0.0.1",
 ) -> None:
     """Open a run's report.html in a browser, or serve its folder (only that) with --serve."""
-    from emtwin.viz.view import make_server, open_report
+    from emtwin.viz.view import is_loopback, make_server, open_report
 
     try:
         if not serve:
-            out.print(f"Opening {open_report(outdir)}")
+            page, opened = open_report(outdir)
+            if opened:
+                out.print(f"Opening {page}")
+            else:
+                err.print(f"No web browser could be opened here. Open {page} yourself, or "
+                          f"serve it with `emtwin view {outdir} --serve` and open the address "
+                          "it prints.", markup=False)  # fmt: skip
             return
         server = make_server(outdir, host=host, port=port)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     bound_host, bound_port = server.server_address[:2]
     url = f"http://{bound_host}:{bound_port}/"
+    if not is_loopback(host):
+        err.print(f"[yellow]warning:[/yellow] --host {host} is not a loopback address: anyone "
+                  f"who can reach this machine on port {bound_port} can read {outdir.resolve()}")
     out.print(f"Serving {outdir.resolve()} at {url} (Ctrl-C stops)")
     import webbrowser
 
-    webbrowser.open(url)
+    if not webbrowser.open(url):
+        err.print(f"No web browser could be opened here: open {url} in one.", markup=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

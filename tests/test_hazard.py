@@ -223,6 +223,95 @@ def test_level_boundary_reaches_a_domain_that_stops_short_of_the_grid_edge(
     assert last["east_tip"] == pytest.approx(1.0, abs=0.01)
     # area and volume count the diamond only, not the apron strips
     ts = res.timeseries
-    assert ts.flooded_area_m2.iloc[-1] == pytest.approx(inside.sum() * DX * DX)
+    assert ts.wet_area_m2.iloc[-1] == pytest.approx(inside.sum() * DX * DX)
+    # all of it is sea at the level it had from the start: no flooded land
+    assert fl["peak_flooded_area_m2"] == 0.0 and fl["max_depth_m"] == 0.0
     assert ts.flood_volume_m3.iloc[-1] == pytest.approx(inside.sum() * DX * DX * 1.0, rel=0.01)
     assert fl["mass_error_rel"] < 1e-12
+
+
+def test_flooded_land_leaves_out_a_lake_at_rest(tmp_path: Path) -> None:
+    """A lake held at rest plus a pit filled by an inflow: only the pit is flooded land.
+
+    Closed box, ground at 10 m. The lake is a 10 x 10 basin at 7 m filled to
+    9.5 m (a reservoir never released: 2.5 m of still water); the pit is a
+    5 x 5 hollow at 9 m that an inflow fills with 300 m3 (0.5 m3/s for 10 min),
+    so 300 / 2500 m2 = 0.12 m deep at rest. By hand: flooded land = the pit's
+    25 cells, its depth 0.12 m; wet area = lake + pit; deepest water = the lake's 2.5 m.
+    """
+    n = 24
+    z = np.full((n, n), 10.0)
+    z[2:12, 2:12] = 7.0  # lake basin, rows/cols 2-11
+    z[15:20, 15:20] = 9.0  # pit, rows/cols 15-19
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n, width=n, count=1,
+                       dtype="float64", crs="EPSG:32633",
+                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
+        dst.write(z, 1)
+    lx0, ly0, lx1, ly1 = X0 + 20, Y0 - 120, X0 + 120, Y0 - 20
+    px, py = X0 + 175, Y0 - 175  # the pit's centre cell (17, 17)
+    (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
+        name: lake
+        duration: 40min
+        crs: EPSG:32633
+        world:
+          terrain: {{dem: dem.tif, manning: 0.03}}
+        hazards:
+          - type: flood
+            breaches:
+              - reservoir:
+                  area: [[{lx0}, {ly0}], [{lx1}, {ly0}], [{lx1}, {ly1}], [{lx0}, {ly1}]]
+                  level: 9.5
+                  release_at: 10h
+            inflows:
+              - at: [{px}, {py}]
+                hydrograph: [[0, 0.5], [10min, 0.5], [10min 1s, 0]]
+        outputs: {{every: 5min}}
+        """))
+    res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
+    fl = res.summary["flood"]
+    area = DX * DX
+    assert fl["ledger_m3"]["initial"] == pytest.approx(100 * area * 2.5, rel=1e-9)
+    assert fl["peak_flooded_area_m2"] == pytest.approx(25 * area)
+    assert fl["peak_wet_area_m2"] == pytest.approx((100 + 25) * area)
+    assert fl["max_water_depth_m"] == pytest.approx(2.5, abs=1e-9)
+    assert 0.12 <= fl["max_depth_m"] < 0.5  # the pit's water, not the lake's 2.5 m
+    last = res.timeseries.iloc[-1]
+    assert last.flooded_area_m2 == pytest.approx(25 * area)
+    assert last.wet_area_m2 == pytest.approx(125 * area)
+    assert last.max_depth_m == pytest.approx(0.12, abs=0.01)
+
+
+def test_the_sea_at_its_starting_level_is_not_flooded_land(tmp_path: Path) -> None:
+    """A beach rising west at 0.25 m per 10 m cell; the east sea goes from 0 m to 1 m.
+
+    Bed z = 3 - 0.25 col, col 0..19. By hand: the sea at rest is the 7 columns
+    below 0 m (col 13-19); at the end (level 1 m) the flooded land is the
+    columns 0.05 m or more under water, z <= 0.95 m: col 9-12, 4 columns, the
+    deepest of them 1 m (col 12, z = 0).
+    """
+    n_rows, n_cols = 6, 20
+    z = np.tile(3.0 - 0.25 * np.arange(n_cols), (n_rows, 1))
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n_rows, width=n_cols,
+                       count=1, dtype="float64", crs="EPSG:32633",
+                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
+        dst.write(z, 1)
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        name: beach
+        duration: 1h
+        crs: EPSG:32633
+        world:
+          terrain: {dem: dem.tif, manning: 0.03}
+        hazards:
+          - type: flood
+            boundary:
+              east: {level: [[0, 0.0], [30min, 1.0]]}
+        outputs: {every: 10min}
+        """))
+    res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
+    fl, last = res.summary["flood"], res.timeseries.iloc[-1]
+    cell = DX * DX
+    assert fl["land_cells"] == 13 * n_rows
+    assert last.flooded_area_m2 == pytest.approx(4 * n_rows * cell)
+    assert last.wet_area_m2 == pytest.approx(11 * n_rows * cell)
+    assert last.max_depth_m == pytest.approx(1.0, abs=0.01)
+    assert fl["max_water_depth_m"] == pytest.approx(2.75, abs=0.05)

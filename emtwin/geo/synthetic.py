@@ -71,7 +71,8 @@ class SyntheticTown:
         EPSG:32633.
     terrain
         The DEM (10 m cells, all inside the domain) with Manning's n as an array
-        (0.035 on land, 0.03 in the channel, the sea and the reservoir).
+        (0.035 on land, 0.03 in the channel, the sea and the reservoir), and
+        ``water`` marking those water cells (left out of the flooded-land figures).
     roads
         Noded LineStrings (endpoints shared exactly at every junction), OSM-style
         columns ``id`` (str), ``name``, ``highway``, ``lanes`` (int, both
@@ -500,8 +501,14 @@ def _place_points(lay: _Layout, specs: tuple) -> list[tuple[float, float, str, t
 # ----------------------------------------------------------------------------- terrain
 
 
-def _terrain(lay: _Layout, dips: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Elevation and Manning's n (nrows, ncols), row 0 north, plus named levels."""
+def _terrain(
+    lay: _Layout, dips: list[tuple[float, float]]
+) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
+    """Elevation, Manning's n, named levels and the water-at-rest mask (nrows, ncols), row 0 north.
+
+    The mask marks the river channel, the sea (bed below 0 m, coast) and the
+    reservoir bed (dam): the cells that hold water in a town at rest.
+    """
     nrows, ncols = lay.nrows, lay.ncols
     u = (np.arange(ncols) + 0.5) * _DX
     v = _HEIGHT - (np.arange(nrows) + 0.5) * _DX
@@ -544,7 +551,7 @@ def _terrain(lay: _Layout, dips: list[tuple[float, float]]) -> tuple[np.ndarray,
         levels["reservoir_full"] = crest - 2.0
         water |= (z < crest - 2.0) & (uu < u_dam - 10.0)
     manning = np.where(water, _N_WATER, _N_LAND)
-    return np.ascontiguousarray(z, dtype=np.float64), manning, levels
+    return np.ascontiguousarray(z, dtype=np.float64), manning, levels, water
 
 
 def _reservoir_polygon(
@@ -647,7 +654,7 @@ def synthetic_town(variant: str = "riverside", scale: float = 1.0) -> SyntheticT
         s = int(np.argmin(np.where(is_res, np.hypot(mid_u - tu, mid_v - tv), np.inf)))
         dips.append((float(mid_u[s]), float(mid_v[s])))
 
-    z, manning, levels = _terrain(lay, dips)
+    z, manning, levels, water = _terrain(lay, dips)
     terrain = Terrain(
         z=z,
         mask=np.ones(z.shape, dtype=bool),
@@ -655,6 +662,7 @@ def synthetic_town(variant: str = "riverside", scale: float = 1.0) -> SyntheticT
         dx=_DX,
         manning=manning,
         source=f"builtin:{variant}",
+        water=water,
     )
     crs = CRS.from_user_input(TOWN_CRS)
 

@@ -41,6 +41,10 @@ class Terrain:
         Manning's n, s/m^(1/3): a scalar, or an array of shape (nrows, ncols).
     source
         Where the grid came from (a path, ``builtin:NAME`` ...), for messages.
+    water
+        True on cells of standing water at rest (river channel, sea, reservoir
+        bed), shape (nrows, ncols), bool; None where the source does not say
+        (a DEM file). Flood figures of flooded *land* leave these cells out.
     """
 
     z: np.ndarray
@@ -49,6 +53,7 @@ class Terrain:
     dx: float
     manning: float | np.ndarray = 0.035
     source: str = ""
+    water: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -45,7 +45,7 @@ a.button { display: inline-block; background: #1f5fa8; color: white; padding: 6p
 #: Headline keys of summary.json by section: (key, label, unit). Durations have unit "s".
 HEADLINES: dict[str, list[tuple[str, str, str]]] = {
     "flood": [
-        ("peak_flooded_area_m2", "Peak flooded area", "m²"),
+        ("peak_flooded_area_m2", "Peak flooded land (river, sea, reservoir left out)", "m²"),
         ("peak_volume_m3", "Peak water volume", "m³"),
         ("roads_closed", "Road edges closed at some time", "edges"),
         ("max_depth_by_gauge", "Deepest water at the gauges", "m"),

@@ -136,15 +136,15 @@ def response_chart(results: Any) -> Figure | None:
 
 
 def flood_chart(results: Any) -> Figure | None:
-    """Flooded area (km2) and water volume on the grid (m3) over time."""
+    """Flooded land (km2; water at rest left out) and water volume on the grid (m3) over time."""
     ts = _ts(results)
     if "flooded_area_m2" not in ts or len(ts) == 0:
         return None
-    fig, ax = _fig("Flooded area and volume")
+    fig, ax = _fig("Flooded land and water volume")
     h = _hours(ts["time_s"])
-    ax.plot(h, ts["flooded_area_m2"] / 1e6, color="#1f5fa8", lw=2, label="flooded area")
+    ax.plot(h, ts["flooded_area_m2"] / 1e6, color="#1f5fa8", lw=2, label="flooded land")
     ax.set_xlabel("time since start, h")
-    ax.set_ylabel("flooded area, km²", color="#1f5fa8")
+    ax.set_ylabel("flooded land, km²", color="#1f5fa8")
     if "flood_volume_m3" in ts:
         ax2 = ax.twinx()
         ax2.plot(h, ts["flood_volume_m3"], color="#6a3d9a", lw=1.6, ls="--", label="volume")

@@ -50,7 +50,7 @@ COMPARE_SERIES: dict[str, str] = {
     "stranded": "stranded",
     "calls_waiting": "calls waiting",
     "units_busy": "units busy",
-    "flooded_area_m2": "flooded area, m²",
+    "flooded_area_m2": "flooded land, m²",
     "roads_closed": "road edges closed",
 }
 _LABELS = {f"{s}.{k}": (label, unit) for s, keys in HEADLINES.items() for k, label, unit in keys}

@@ -9,6 +9,13 @@ reopenings are events. The cell fields (``water__depth``, ``water__speed``,
 ``hazard__max_class``) and the gauge fields are provided on demand, so a flood
 on a GPU copies its grids back only when some component reads them. Nothing
 else recomputes this state.
+
+Flooded *land*: the headline figures (``flooded_area_m2``, ``max_depth_m``)
+count only cells outside the water at rest (the terrain's ``water`` mask:
+river channel, sea, reservoir bed; and the sea at its starting level behind a
+``level`` boundary) whose depth exceeds their initial depth
+(``initial_depth``, a filled reservoir) by :data:`FLOODED_DEPTH_M`. The same
+figures over every wet cell are kept as ``wet_area_m2`` / ``max_water_depth_m``.
 """
 
 from __future__ import annotations
@@ -83,9 +90,11 @@ class FloodComponent(Component):
         "gauge__level",
     )  # fmt: skip
     samples: ClassVar[dict[str, str]] = {
-        "flooded_area_m2": f"area with depth >= {FLOODED_DEPTH_M} m, m2",
+        "flooded_area_m2": f"land whose water is >= {FLOODED_DEPTH_M} m above its initial "
+                           "level (river, sea, reservoir and initial water left out), m2",
+        "wet_area_m2": f"every cell with depth >= {FLOODED_DEPTH_M} m, water at rest included, m2",
         "flood_volume_m3": "water stored on the grid, m3",
-        "max_depth_m": "deepest water anywhere now, m",
+        "max_depth_m": "greatest rise of the water above its initial level on land now, m",
         "roads_closed_by_flood": "directed edges closed by water",
         "rain_mm_h": "rain rate now, mm/h",
     }
@@ -96,6 +105,7 @@ class FloodComponent(Component):
         t = self.world.terrain
         model_cls, self.precision = self._backend()
         z, mask, manning = self._domain()
+        self._bed, self._model_mask = z, mask  # with the aprons, for the sea at rest
         kwargs = {
             "manning": manning,
             "h0": np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth
@@ -116,7 +126,9 @@ class FloodComponent(Component):
         self._gauges()
         self._provide()
         self.cell_area = t.dx * t.dx
+        self._land_regions()
         self.peak_area = 0.0
+        self.peak_wet_area = 0.0
         self.peak_volume = float(self._domain_h().sum(dtype=np.float64)) * self.cell_area
         self.gauge_rows: list[tuple[float, str, float, float, float]] = []
         nrows, ncols = t.shape
@@ -146,6 +158,58 @@ class FloodComponent(Component):
 
         set_here = "precision" in self.spec.model_fields_set
         return CudaFloodModel, self.spec.precision if set_here else "float32"
+
+    def _land_regions(self) -> None:
+        """Split the land (the domain less the water at rest) by its initial depth.
+
+        Land that starts dry is one region for :meth:`FloodModel.depth_stats`
+        (one small reduction, on the device on a GPU); land that starts wet
+        (``initial_depth``, a reservoir's fill) is a list of cells read with
+        ``depths_at`` and compared with their own initial depth.
+        """
+        t = self.world.terrain
+        h0 = np.asarray(self.model.h, dtype=np.float64)
+        self.h_init = np.where(self.domain, h0, 0.0)
+        land = self.domain & ~self._sea_at_rest()
+        if t.water is not None:
+            land &= ~np.asarray(t.water, dtype=bool)
+        self.land = land
+        self.dry_land = land & (self.h_init <= 0.0)
+        wet = np.flatnonzero(land & (self.h_init > 0.0))
+        self._wet_land_cells = wet
+        self._wet_land_ref = self.h_init.reshape(-1)[wet] + FLOODED_DEPTH_M
+
+    def _sea_at_rest(self) -> np.ndarray:
+        """Cells under the sea at its starting level: water at rest, not flooded land.
+
+        For each side with a ``level`` boundary, the cells whose bed lies below
+        that side's level at time 0 and that connect (4-neighbours, through such
+        cells) to that side's edge of the grid.
+        """
+        from scipy.ndimage import label
+
+        z, domain = np.asarray(self._bed), np.asarray(self._model_mask, dtype=bool)
+        sea = np.zeros(self.domain.shape, dtype=bool)
+        edges = {"north": (0, slice(None)), "south": (-1, slice(None)),
+                 "west": (slice(None), 0), "east": (slice(None), -1)}  # fmt: skip
+        for side, spec in self.spec.boundary.items():
+            if isinstance(spec, str):
+                continue
+            t, lv = zip(*spec.level, strict=True)
+            level0 = float(np.interp(0.0, np.array(t, float), np.array(lv, float)))
+            below = domain & (z < level0)
+            parts, _ = label(below)
+            ids = np.unique(parts[edges[side]])
+            sea |= np.isin(parts, ids[ids > 0])
+        return sea & self.domain
+
+    def _land_flooded_cells(self) -> int:
+        """Cells of land now at least FLOODED_DEPTH_M above their initial depth."""
+        n, _, _ = self.model.depth_stats(FLOODED_DEPTH_M, self.dry_land)
+        if self._wet_land_cells.size:
+            d = self.model.depths_at(self._wet_land_cells)
+            n += int(np.count_nonzero(d >= self._wet_land_ref))
+        return int(n)
 
     def _bridge_cells(self) -> None:
         """Cells under bridge edges, gathered once for the deck rule."""
@@ -312,7 +376,8 @@ class FloodComponent(Component):
         wet, total, _ = self.model.depth_stats(
             FLOODED_DEPTH_M, self.domain if self.apron_cells else None
         )
-        self.peak_area = max(self.peak_area, float(wet) * self.cell_area)
+        self.peak_wet_area = max(self.peak_wet_area, float(wet) * self.cell_area)
+        self.peak_area = max(self.peak_area, self._land_flooded_cells() * self.cell_area)
         self.peak_volume = max(self.peak_volume, total * self.cell_area)
 
     def _domain_h(self) -> np.ndarray:
@@ -382,10 +447,12 @@ class FloodComponent(Component):
                 self.gauge_rows.append((now, name, d, float(speed[r, c]), float(z) + d))
         self._keep_frame(now, h)
         rs = self.sim.roads
+        rise = h[self.land] - self.h_init[self.land]
         return {
-            "flooded_area_m2": float(np.count_nonzero(hd >= FLOODED_DEPTH_M)) * self.cell_area,
+            "flooded_area_m2": float(np.count_nonzero(rise >= FLOODED_DEPTH_M)) * self.cell_area,
+            "wet_area_m2": float(np.count_nonzero(hd >= FLOODED_DEPTH_M)) * self.cell_area,
             "flood_volume_m3": float(hd.sum(dtype=np.float64)) * self.cell_area,
-            "max_depth_m": float(hd.max()) if hd.size else 0.0,
+            "max_depth_m": max(float(rise.max()), 0.0) if rise.size else 0.0,
             "roads_closed_by_flood": int(rs.closed_by_flood.sum()) if rs is not None else 0,
             "rain_mm_h": self._rain_now(now),
         }
@@ -409,8 +476,10 @@ class FloodComponent(Component):
             else {}
         )
         t = self.world.terrain
+        land_rise = self.model.max_depth[self.land] - self.h_init[self.land]
         return {
             "peak_flooded_area_m2": self.peak_area,
+            "peak_wet_area_m2": self.peak_wet_area,
             "peak_volume_m3": self.peak_volume,
             "roads_closed": int(self.ever_closed.sum()) if self.ever_closed is not None else 0,
             "mass_error_rel": float(ledger["error_rel"]),
@@ -418,7 +487,10 @@ class FloodComponent(Component):
             "cells": int(t.mask.sum()),
             "steps": int(self.model.steps),
             "kernel_wall_s": round(float(self.model.wall_s), 3),
-            "max_depth_m": float(np.nanmax(self.model.max_depth[t.mask])) if t.mask.any() else 0.0,
+            "max_depth_m": max(float(np.nanmax(land_rise)), 0.0) if land_rise.size else 0.0,
+            "max_water_depth_m": (float(np.nanmax(self.model.max_depth[t.mask])) if t.mask.any()
+                                  else 0.0),  # fmt: skip
+            "land_cells": int(self.land.sum()),
             "apron_cells": self.apron_cells,
             "ledger_m3": {k: float(v) for k, v in ledger.items() if k != "error_rel"},
             "flooded_depth_threshold_m": FLOODED_DEPTH_M,
