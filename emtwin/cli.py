@@ -421,11 +421,14 @@ RetryOpt = Annotated[
     bool, typer.Option("--retry-failed", help="Run again the runs recorded as failed.")
 ]
 #: Metrics the batch and compare commands print (the full tables are in the folder).
-_SHOWN = ("index.score", "index.safe", "index.exposed", "index.response_p1", "index.response_p2",
-          "index.unserved", "flood.peak_flooded_area_m2", "flood.peak_volume_m3",
-          "flood.roads_closed", "evacuation.sheltered", "evacuation.out", "evacuation.stranded",
-          "evacuation.t90_s", "dispatch.calls", "dispatch.unserved",
-          "dispatch.response_p90_s")  # fmt: skip
+#: What ``batch`` and ``compare`` print: the response index and its parts, then the
+#: metrics the components declare ``shown`` (:mod:`emtwin.sim.metric`).
+def _shown() -> tuple[str, ...]:
+    from emtwin.sim.batch.index import PARTS
+    from emtwin.sim.components import declared_metrics
+
+    return ("index.score", *(f"index.{p}" for p in PARTS), *(
+        f"{sec}.{m.key}" for sec, ms in declared_metrics().items() for m in ms if m.shown))
 
 
 def _batch_options(workers: int | None, executor: Executor, scheduler: str | None,
@@ -504,7 +507,7 @@ def batch(
         _fail(exc)
     _batch_report(res)
     done = res.table[res.table["status"] == "done"]
-    for m in _SHOWN:
+    for m in _shown():
         if m in done and done[m].notna().any():
             x = done[m].dropna().to_numpy()
             mean, lo, hi, _ = t_interval(x, bounds=metric_bounds(m, done))
@@ -566,7 +569,7 @@ def compare(
         _fail(exc)
     _batch_report(res.batch)
     st = res.stats
-    for m in _SHOWN:
+    for m in _shown():
         rows = st[(st["metric"] == m) & (st["n"] > 0)]
         if rows.empty:
             continue
@@ -604,7 +607,7 @@ def _comparison_report(res: ComparisonResult) -> Path:
                     s.setdefault(sec, {})[rest] = row[m]
             recs.append(s)
         records[p] = recs or [{}]
-    shown = [m for m in (*_SHOWN[:6], *DEFAULT_METRICS) if m in metrics]
+    shown = [m for m in (*_shown()[:6], *DEFAULT_METRICS) if m in metrics]
     page = comparison_html(records, metrics=list(dict.fromkeys(shown)), baseline=res.base,
                            title=f"Plan comparison: {', '.join(res.plans)} against the base",
                            paired=res.stats, headline=res.headline,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from emtwin.errors import CheckpointError, SimulationError
+from emtwin.sim.metric import Metric
 from emtwin.sim.timers import tagged
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class Component:
     reads: ClassVar[dict[str, bool]] = {}
     #: Fields of ``sim.state`` it writes.
     writes: ClassVar[tuple[str, ...]] = ()
+    #: The metrics of its section of ``summary.json`` (see :mod:`emtwin.sim.metric`).
+    metrics: ClassVar[tuple[Metric, ...]] = ()
     #: For a hazard component: the ``type`` tag of its scenario model.
     hazard_type: ClassVar[str | None] = None
 

@@ -23,6 +23,7 @@ from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Action, Scenario
 from emtwin.sim.checkpoint import Checkpoint, restore_checkpoint, take_checkpoint
 from emtwin.sim.component import Component
+from emtwin.sim.components import summary_keys
 from emtwin.sim.plan import (
     DEFAULT_COUPLING_S,
     check_actions,
@@ -49,22 +50,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-#: The headline keys of ``summary.json`` (scenario-format.md), by section.
-SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "flood": (
-        "peak_flooded_area_m2", "peak_volume_m3", "roads_closed", "mass_error_rel",
-        "max_depth_by_gauge", "cells", "steps", "kernel_wall_s",
-    ),
-    "evacuation": (
-        "households", "people", "sheltered", "out", "stranded", "never_left",
-        "t50_s", "t90_s", "clearance_s",
-    ),
-    "dispatch": (
-        "calls", "served", "unserved", "response_p50_s", "response_p90_s",
-        "wait_mean_s", "utilisation_mean",
-    ),
-    "run": ("wall_s", "seed", "scenario"),
-}  # fmt: skip
+#: The headline keys of ``summary.json`` (scenario-format.md), by section, as declared
+#: by the built-in components (:func:`emtwin.sim.components.summary_keys`).
+SUMMARY_KEYS: dict[str, tuple[str, ...]] = summary_keys()
 
 
 def _component_seed(seed: int, name: str) -> np.random.SeedSequence:
@@ -342,7 +330,7 @@ class Simulation:
                 bar.update(task, completed=t, clock=f"{h}:{rem // 60:02d}:{rem % 60:02d}")
 
     def _results(self, wall_s: float) -> Results:
-        summary: dict[str, Any] = {k: dict.fromkeys(v) for k, v in SUMMARY_KEYS.items()}
+        summary: dict[str, Any] = {k: dict.fromkeys(v) for k, v in summary_keys().items()}
         rasters: dict[str, np.ndarray] = {}
         tables: dict[str, Any] = {}
         frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from emtwin.sim.components import declared_metrics
+
 __all__ = [
     "PAGE_CSS",
     "esc",
@@ -42,43 +44,11 @@ a.button { display: inline-block; background: #1f5fa8; color: white; padding: 6p
 .note { color: #8a4b00; font-size: 12.5px; }
 """
 
-#: Headline keys of summary.json by section: (key, label, unit). Durations have unit "s".
+#: Headline keys of summary.json by section: (key, label, unit), from the metrics the
+#: components declare (:mod:`emtwin.sim.metric`). Durations have unit "s".
 HEADLINES: dict[str, list[tuple[str, str, str]]] = {
-    "flood": [
-        ("peak_flooded_area_m2", "Peak flooded land (river, sea, reservoir left out)", "m²"),
-        ("peak_volume_m3", "Peak water volume", "m³"),
-        ("roads_closed", "Road edges closed at some time", "edges"),
-        ("max_depth_by_gauge", "Deepest water at the gauges", "m"),
-        ("mass_error_rel", "Mass balance error (relative)", ""),
-        ("cells", "Grid cells in the domain", ""),
-        ("steps", "Flood solver steps", ""),
-        ("kernel_wall_s", "Flood kernel wall time", "wall s"),
-    ],
-    "evacuation": [
-        ("households", "Households", ""),
-        ("people", "People", ""),
-        ("sheltered", "Sheltered", ""),
-        ("out", "Out of the area", ""),
-        ("stranded", "Stranded", ""),
-        ("never_left", "Never left", ""),
-        ("t50_s", "Half evacuated by (t50)", "s"),
-        ("t90_s", "90% evacuated by (t90)", "s"),
-        ("clearance_s", "Clearance time", "s"),
-    ],
-    "dispatch": [
-        ("calls", "Calls", ""),
-        ("served", "Served", ""),
-        ("unserved", "Unserved", ""),
-        ("response_p50_s", "Response time, median", "s"),
-        ("response_p90_s", "Response time, 90th percentile", "s"),
-        ("wait_mean_s", "Mean wait for a unit", "s"),
-        ("utilisation_mean", "Mean unit utilisation", "share"),
-    ],
-    "run": [
-        ("scenario", "Scenario", ""),
-        ("seed", "Seed", ""),
-        ("wall_s", "Wall time of the run", "wall s"),
-    ],
+    section: [(m.key, m.label, m.unit) for m in metrics if m.headline]
+    for section, metrics in declared_metrics().items()
 }
 
 

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from emtwin.sim.components import declared_metrics
+
 __all__ = [
     "comparison_table",
     "headline",
@@ -40,13 +42,11 @@ __all__ = [
 #: Confidence level of every interval.
 LEVEL = 0.95
 
-_LOWER = frozenset({
-    "stranded", "never_left", "t50_s", "t90_s", "clearance_s", "exposed", "exposed_households",
-    "unserved", "response_p50_s", "response_p90_s", "response_mean_s", "wait_mean_s",
-    "peak_flooded_area_m2", "peak_volume_m3", "roads_closed", "turned_away", "travelling",
-    "to_hospital_mean_s",
-})  # fmt: skip
-_HIGHER = frozenset({"sheltered", "out", "served"})
+#: Which way is better, per ``section.key`` and per key alone (for nested figures such as
+#: ``dispatch.by_priority.1.response_p90_s``), from the components' metric declarations.
+_BETTER = {f"{sec}.{m.key}": m.better for sec, ms in declared_metrics().items() for m in ms
+           if m.better is not None}  # fmt: skip
+_BETTER_BY_KEY = {k.split(".", 1)[1]: b for k, b in reversed(list(_BETTER.items()))}
 _NOT_OUTCOMES = ("param.", "scale.", "run.", "world.")
 _META = frozenset({"plan", "run", "seed", "status", "wall_s", "error"})
 
@@ -58,14 +58,9 @@ def better_direction(metric: str) -> str | None:
             return "higher"
         return "higher" if metric == "index.safe.value" else "lower"
     parts = metric.split(".")
-    if {"exposed_by_aidr", "exposed_by_peak_aidr", "stayed_exposed_by_peak_aidr"} & set(parts):
-        return "lower"
-    last = parts[-1]
-    if last in _LOWER:
-        return "lower"
-    if last in _HIGHER:
-        return "higher"
-    return None
+    # a mapping value flattens to section.key.NAME: it shares its key's direction
+    found = _BETTER.get(".".join(parts[:2]))
+    return found if found is not None else _BETTER_BY_KEY.get(parts[-1])
 
 
 def outcome_metrics(table: pd.DataFrame) -> list[str]:

@@ -18,12 +18,25 @@ from emtwin.sim.components.evacuation import EvacuationComponent
 from emtwin.sim.components.hazard import FloodComponent
 from emtwin.sim.components.incidents import IncidentsComponent
 from emtwin.sim.components.roads import RoadsComponent
+from emtwin.sim.metric import RUN_METRICS, Metric
 
 #: Hazard components, in the order they advance (each writes its own fields).
 HAZARDS: list[type[Component]] = [FloodComponent]
 #: Registered component classes, in the order they advance: hazards first.
 REGISTRY: list[type[Component]] = [*HAZARDS, RoadsComponent, EvacuationComponent]
 REGISTRY += [IncidentsComponent, DispatchComponent]
+
+
+def declared_metrics() -> dict[str, tuple[Metric, ...]]:
+    """Every declared metric by ``summary.json`` section, in registry order, ``run`` last."""
+    out = {c.name: c.metrics for c in REGISTRY if c.metrics}
+    out["run"] = RUN_METRICS
+    return out
+
+
+def summary_keys() -> dict[str, tuple[str, ...]]:
+    """The headline (contract) keys of ``summary.json`` by section."""
+    return {s: tuple(m.key for m in ms if m.headline) for s, ms in declared_metrics().items()}
 
 
 def register_hazard(model: type[BaseModel], component: type[Component]) -> None:
@@ -46,5 +59,6 @@ def unregister_hazard(model: type[BaseModel], component: type[Component]) -> Non
         unregister_hazard_model(model.model_fields["type"].default)
 
 
-__all__ = ["REGISTRY", "HAZARDS", "register_hazard", "unregister_hazard", "FloodComponent"]
+__all__ = ["REGISTRY", "HAZARDS", "register_hazard", "unregister_hazard", "FloodComponent",
+           "declared_metrics", "summary_keys"]
 __all__ += ["RoadsComponent", "EvacuationComponent", "IncidentsComponent", "DispatchComponent"]

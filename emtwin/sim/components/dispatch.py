@@ -32,6 +32,7 @@ from emtwin.sim.dispatch.legs import Call, Unit
 from emtwin.sim.dispatch.metrics import calls_table, dispatch_summary, trips_table, units_table
 from emtwin.sim.dispatch.policies import load_policy
 from emtwin.sim.dispatch.travel import WorldTravel
+from emtwin.sim.metric import Metric
 from emtwin.sim.timers import tagged
 
 __all__ = ["DispatchComponent"]
@@ -50,6 +51,17 @@ class DispatchComponent(Component):
     name: ClassVar[str] = "dispatch"
     requires: ClassVar[tuple[str, ...]] = ("roads", "stations")
     actions: ClassVar[frozenset[str]] = frozenset({"move_units"})
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        Metric("calls", "Calls", shown=True),
+        Metric("served", "Served", better="higher"),
+        Metric("unserved", "Unserved", better="lower", shown=True),
+        Metric("response_p50_s", "Response time, median", "s", "lower"),
+        Metric("response_p90_s", "Response time, 90th percentile", "s", "lower", shown=True),
+        Metric("wait_mean_s", "Mean wait for a unit", "s", "lower"),
+        Metric("utilisation_mean", "Mean unit utilisation", "share"),
+        Metric("response_mean_s", "Response time, mean", "s", "lower", headline=False),
+        Metric("to_hospital_mean_s", "Call to hospital, mean", "s", "lower", headline=False),
+    )  # fmt: skip
     reads: ClassVar[dict[str, bool]] = {
         "water__depth": False, "water__time": False, "road__closed": False,
         "road__speed_factor": False, "road__water_depth": False,

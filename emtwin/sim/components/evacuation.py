@@ -45,6 +45,7 @@ from emtwin.sim.evacuation.records import EvacuationRecords
 from emtwin.sim.evacuation.shelters import Shelters, exit_nodes
 from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STATE_NAMES, STRANDED, TRAVELLING
 from emtwin.sim.evacuation.walkers import W_ARRIVED, Walkers, WalkEvent
+from emtwin.sim.metric import Metric
 from emtwin.sim.timers import tagged
 
 __all__ = ["EvacuationComponent", "HOME", "TRAVELLING", "SHELTERED", "OUT", "STRANDED"]
@@ -66,6 +67,28 @@ class EvacuationComponent(Component):
         "road__closed": False, "road__speed_factor": False,
     }  # fmt: skip
     writes: ClassVar[tuple[str, ...]] = ("road__closed",)
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        Metric("households", "Households"),
+        Metric("people", "People"),
+        Metric("sheltered", "Sheltered", better="higher", shown=True),
+        Metric("out", "Out of the area", better="higher", shown=True),
+        Metric("stranded", "Stranded", better="lower", shown=True),
+        Metric("never_left", "Never left", better="lower"),
+        Metric("t50_s", "Half evacuated by (t50)", "s", "lower"),
+        Metric("t90_s", "90% evacuated by (t90)", "s", "lower", shown=True),
+        Metric("clearance_s", "Clearance time", "s", "lower"),
+        Metric("exposed", "Exposed at home", better="lower", headline=False),
+        Metric("exposed_households", "Households exposed at home", better="lower",
+               headline=False),
+        Metric("exposed_by_aidr", "Exposed at home by AIDR class", better="lower",
+               headline=False),
+        Metric("exposed_by_peak_aidr", "Exposed at home by worst AIDR class", better="lower",
+               headline=False),
+        Metric("stayed_exposed_by_peak_aidr", "Stayed home, by worst AIDR class",
+               better="lower", headline=False),
+        Metric("turned_away", "Turned away at full shelters", better="lower", headline=False),
+        Metric("travelling", "Still travelling at the end", better="lower", headline=False),
+    )  # fmt: skip
     samples: ClassVar[dict[str, str]] = {
         "warned": "people who have received the warning",
         "departed": "people who have left home",

@@ -36,6 +36,7 @@ from emtwin.kernels.flood import FloodModel
 from emtwin.kernels.hazard_rating import pregnolato_speed_factor
 from emtwin.scenarios.models import FloodHazard
 from emtwin.sim.component import Component
+from emtwin.sim.metric import Metric
 from emtwin.sim.results import Frames
 
 __all__ = ["FloodComponent", "HazardComponent", "line_cells", "polygon_cells"]
@@ -84,6 +85,21 @@ class FloodComponent(Component):
 
     name: ClassVar[str] = "flood"
     hazard_type: ClassVar[str | None] = "flood"
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        Metric("peak_flooded_area_m2", "Peak flooded land (river, sea, reservoir left out)",
+               "m²", "lower", shown=True),
+        Metric("peak_volume_m3", "Peak water volume", "m³", "lower", shown=True),
+        Metric("roads_closed", "Road edges closed at some time", "edges", "lower", shown=True),
+        Metric("max_depth_by_gauge", "Deepest water at the gauges", "m"),
+        Metric("mass_error_rel", "Mass balance error (relative)"),
+        Metric("cells", "Grid cells in the domain"),
+        Metric("steps", "Flood solver steps"),
+        Metric("kernel_wall_s", "Flood kernel wall time", "wall s"),
+        Metric("max_depth_m", "Deepest flood on land above its starting level", "m", "lower",
+               headline=False),
+        Metric("peak_wet_area_m2", "Peak wet area (river, sea and reservoir included)", "m²",
+               headline=False),
+    )  # fmt: skip
     writes: ClassVar[tuple[str, ...]] = (
         "water__depth", "water__speed", "water__time", "hazard__max_class",
         "road__water_depth", "road__speed_factor", "road__closed", "gauge__depth",
