@@ -44,7 +44,7 @@ def test_the_contract_keys_are_declared_once_and_derived_everywhere() -> None:
     keys = summary_keys()
     for section, want in contract.items():
         assert want <= set(keys[section])
-    assert SUMMARY_KEYS == keys
+    assert keys == SUMMARY_KEYS
     assert {s: [k for k, _, _ in rows] for s, rows in HEADLINES.items()} == {
         s: list(k) for s, k in keys.items()
     }
