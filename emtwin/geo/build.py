@@ -142,7 +142,7 @@ def _layer(
         gdf = gdf.assign(name=[f"{key[:-1]}_{i + 1}" for i in range(len(gdf))])
     gdf = gdf.assign(name=gdf["name"].astype(str))
     check_inside(gdf, terrain, what=key, file_label=f"world.{key}")
-    gdf = snap_to_network(gdf, roads, what=key)
+    gdf = snap_to_network(gdf, roads, what=key, sinks=key == "shelters")
     check_not_cut_off(gdf, roads, what=key, file_label=f"world.{key}")
     far = gdf[gdf["snap_m"] > FACILITY_MAX_SNAP_M]
     if len(far):

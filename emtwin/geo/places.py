@@ -189,8 +189,9 @@ def population_from(
             )
         if total is None:
             raise InputDataError(f"{file_label}: without a source, `total` is required")
-        pts = shapely.points(roads.node_x, roads.node_y)
-        people = np.full(roads.n_nodes, float(total) / roads.n_nodes)
+        core = roads.core_nodes  # not on one-way dead ends: people must get out again
+        pts = shapely.points(roads.node_x[core], roads.node_y[core])
+        people = np.full(core.size, float(total) / core.size)
         out = gpd.GeoDataFrame({"people": people}, geometry=pts, crs=crs)
         return _check_people(out, file_label, "road nodes")
     if len(source) == 0:
@@ -239,6 +240,7 @@ def snap_to_network(
     *,
     warn_m: float = 250.0,
     what: str = "places",
+    sinks: bool = False,
 ) -> gpd.GeoDataFrame:
     """Attach every place to its nearest road node.
 
@@ -253,6 +255,9 @@ def snap_to_network(
         Distance, m, beyond which a snap is reported (one warning with the count).
     what
         Name of the places in messages (``"shelters"``).
+    sinks
+        Whether the one-way dead ends (``roads.sink``) are candidates too:
+        for shelters, which people drive into and stay at.
 
     Returns
     -------
@@ -267,7 +272,7 @@ def snap_to_network(
         return out
     pts = shapely.point_on_surface(out.geometry.values)
     xy = shapely.get_coordinates(pts)
-    node, dist = roads.nearest_node(xy[:, 0], xy[:, 1])
+    node, dist = roads.nearest_node(xy[:, 0], xy[:, 1], sinks=sinks)
     out["node"] = node.astype(np.int64)
     out["snap_m"] = dist.astype(float)
     far = dist > warn_m

@@ -1,0 +1,128 @@
+"""Evacuation hardening: one-way exits, household tables, households.parquet, stranded."""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from affine import Affine
+from conftest import UTM33, points
+from shapely.geometry import LineString
+
+from emtwin.geo.index import edge_cell_index
+from emtwin.geo.roads import roads_from_lines
+from emtwin.geo.world import Places, Terrain, World
+from emtwin.scenarios.models import Scenario
+from emtwin.sim import Simulation
+
+X0, Y0 = 500_000.0, 5_500_000.0
+SPACING = 200.0
+EXIT_CAP = 3600.0  # veh/h per one-way exit link (2 lanes)
+
+
+def grid_lines(k: int) -> tuple[gpd.GeoDataFrame, list[list[float]]]:
+    """A k x k two-way street grid (200 m, 1800 veh/h each way) with one one-way,
+    two-lane, 3600 veh/h exit link beyond the midpoint of each side; and the exits."""
+    rows, m = [], k // 2
+
+    def xy(c: float, r: float) -> tuple[float, float]:
+        return (X0 + c * SPACING, Y0 + r * SPACING)
+
+    for r in range(k):
+        for c in range(k):
+            if c + 1 < k:
+                rows.append((LineString([xy(c, r), xy(c + 1, r)]), "no", 2, 1800.0))
+            if r + 1 < k:
+                rows.append((LineString([xy(c, r), xy(c, r + 1)]), "no", 2, 1800.0))
+    ends = [((0, m), (-1, m)), ((k - 1, m), (k, m)), ((m, 0), (m, -1)), ((m, k - 1), (m, k))]
+    for a, b in ends:
+        rows.append((LineString([xy(*a), xy(*b)]), "yes", 2, EXIT_CAP))
+    geom, oneway, lanes, cap = zip(*rows, strict=True)
+    gdf = gpd.GeoDataFrame({"oneway": oneway, "lanes": lanes, "capacity": cap,
+                            "maxspeed": 50, "highway": "residential"},
+                           geometry=list(geom), crs=UTM33)  # fmt: skip
+    return gdf, [list(xy(*b)) for _, b in ends]
+
+
+def lines_world(k: int, people_per_node: int) -> tuple[World, list[list[float]]]:
+    """A World whose roads are built by the road reader from :func:`grid_lines`."""
+    lines, exits = grid_lines(k)
+    roads = roads_from_lines(lines, crs=UTM33, source="grid")
+    dx = 100.0
+    n = int((k + 3) * SPACING / dx)
+    z = np.zeros((n, n))
+    west, north = X0 - 2 * SPACING, Y0 + (k + 1) * SPACING
+    terrain = Terrain(z=z, mask=np.ones_like(z, bool), dx=dx,
+                      transform=Affine(dx, 0, west, 0, -dx, north), manning=0.03)  # fmt: skip
+    homes = [(X0 + c * SPACING, Y0 + r * SPACING) for r in range(k) for c in range(k)]
+    hx, hy = np.array(homes).T
+    node, dist = roads.nearest_node(hx, hy)
+    places = Places(
+        population=points(UTM33, homes, people=[float(people_per_node)] * len(homes),
+                          node=node.tolist(), snap_m=dist.tolist()),
+        shelters=points(UTM33, [], name=[], capacity=[]),
+        stations=points(UTM33, [], name=[]), hospitals=points(UTM33, [], name=[]),
+    )  # fmt: skip
+    world = World(crs=UTM33, terrain=terrain, roads=roads, places=places,
+                  edge_cells=edge_cell_index(roads, terrain), name="grid")  # fmt: skip
+    return world, exits
+
+
+def scenario(evacuation: dict, **over: object) -> Scenario:
+    data = {"name": "t", "seed": 5, "duration": "3h", "crs": "EPSG:32633",
+            "outputs": {"every": "10min"},
+            "world": {"terrain": {"dem": "d.tif"}, "roads": "r.geojson",
+                      "population": {"total": 1, "household_size": 1}},
+            "evacuation": evacuation}  # fmt: skip
+    data.update(over)
+    return Scenario.model_validate(data, context={"check_files": False})
+
+
+AT_ONCE = {"curve": "table", "table": [[0, 1.0]]}
+
+
+# ---------------------------------------------------------------------------- one-way exits
+
+
+def test_one_way_exit_links_are_kept_and_clearance_respects_the_capacity_bound(caplog) -> None:
+    # 5 x 5 grid, 80 one-person households per node (2000), all leaving at once.
+    # Four one-way exit links of 3600 veh/h: no clearance can beat N / 14,400 veh/h
+    # = 500 s. Dropping those links snaps the exits to the side midpoints, each fed
+    # by three 1800 veh/h streets (21,600 veh/h in all), and clears in ~400 s.
+    k, per = 5, 80
+    world, exits = lines_world(k, per)
+    roads = world.roads
+    assert int(roads.sink.sum()) == 4 and roads.n_nodes == k * k + 4
+    with caplog.at_level(logging.WARNING):
+        sim = Simulation(scenario({"departure": AT_ONCE, "exits": exits}), world=world)
+    assert not [r for r in caplog.records if "moved" in r.getMessage()]
+    ev = sim.component("evacuation")
+    assert roads.sink[ev.exits].all()
+    res = sim.run()
+    s = res.summary["evacuation"]
+    n = k * k * per
+    assert s["out"] == n
+    assert s["clearance_s"] >= n / (4 * EXIT_CAP) * 3600
+    # homes never snap to the dead ends
+    assert not roads.sink[world.places.population["node"]].any()
+
+
+def test_an_exit_moved_past_a_dropped_road_is_reported(caplog) -> None:
+    # An exit at the far end of a one-way road INTO the grid (a source, dropped):
+    # it snaps to the grid corner 200 m away, and says so.
+    lines, _ = grid_lines(3)
+    inbound = gpd.GeoDataFrame({"oneway": ["yes"], "lanes": [1], "capacity": [900.0],
+                                "maxspeed": [50], "highway": ["residential"]},
+                               geometry=[LineString([(X0 - SPACING, Y0), (X0, Y0)])], crs=UTM33)
+    both = gpd.GeoDataFrame(pd.concat([lines, inbound], ignore_index=True), crs=UTM33)
+    roads = roads_from_lines(both, crs=UTM33)
+    from emtwin.sim.evacuation.shelters import exit_nodes
+
+    world = type("W", (), {"roads": roads, "crs": UTM33})()
+    with caplog.at_level(logging.WARNING):
+        node = exit_nodes([[X0 - SPACING, Y0]], world, "EPSG:32633")
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "evacuation.exits.0" in msg and "moved 200 m" in msg and "dropped" in msg
+    assert (roads.node_x[node[0]], roads.node_y[node[0]]) == (X0, Y0)
