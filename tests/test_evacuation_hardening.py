@@ -126,3 +126,41 @@ def test_an_exit_moved_past_a_dropped_road_is_reported(caplog) -> None:
     msg = " ".join(r.getMessage() for r in caplog.records)
     assert "evacuation.exits.0" in msg and "moved 200 m" in msg and "dropped" in msg
     assert (roads.node_x[node[0]], roads.node_y[node[0]]) == (X0, Y0)
+
+
+# ---------------------------------------------------------------------------- households.parquet
+
+
+def test_households_table_has_every_household_and_conserves_people(tmp_path) -> None:
+    # the rich grid run: walkers, a never-warned share, a closure, two shelters, exits
+    from test_evacuation import grid_world, rich
+
+    from emtwin.sim.outputs import write_results
+
+    sim = Simulation(rich(1), world=grid_world())
+    res = sim.run()
+    out = write_results(res, tmp_path / "out")
+    hh = pd.read_parquet(out / "households.parquet")
+    assert not (out / "households.csv").exists()
+    s = res.summary["evacuation"]
+    assert len(hh) == s["households"] == 36 * 16 and hh["household"].is_unique
+    assert list(hh.columns[:10]) == ["household", "people", "zone", "mode", "warned_s",
+                                     "departed_s", "entered_road_s", "arrived_s",
+                                     "destination", "state"]  # fmt: skip
+    by_state = hh.groupby("state")["people"].sum()
+    for state in ("sheltered", "out", "stranded", "never_left", "travelling"):
+        assert int(by_state.get(state, 0)) == s[state], state
+    assert int(hh["people"].sum()) == s["people"]
+    # times in order: warned <= set off <= on the road <= arrived
+    d = hh.dropna(subset=["departed_s", "entered_road_s"])
+    assert (d.warned_s <= d.departed_s).all() and (d.departed_s <= d.entered_road_s).all()
+    a = hh.dropna(subset=["arrived_s"])
+    assert (a.entered_road_s <= a.arrived_s).all() and a.state.isin(["sheltered", "out"]).all()
+    # the people at each shelter by the table equal the shelter's final occupancy
+    sheltered = hh[hh.state == "sheltered"].groupby("destination")["people"].sum()
+    assert sheltered.to_dict() == {k: v for k, v in s["shelters"].items() if v > 0}
+    # the departure times are those of the departed events
+    ev = res.events[res.events.kind == "departed"].set_index("entity")["time_s"]
+    left = hh.set_index("household").loc[ev.index]
+    assert np.allclose(left.entered_road_s, ev.to_numpy())
+    assert (hh[hh.state == "never_left"].arrived_s.isna()).all()

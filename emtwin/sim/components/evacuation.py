@@ -41,6 +41,7 @@ from emtwin.sim.evacuation.households import (
     zone_polygons,
 )
 from emtwin.sim.evacuation.records import EvacuationRecords
+from emtwin.sim.evacuation.replay import Replay, read_households_table, replay_households
 from emtwin.sim.evacuation.shelters import Shelters, exit_nodes
 from emtwin.sim.evacuation.walkers import W_ARRIVED, Walkers, WalkEvent
 
@@ -98,7 +99,21 @@ class EvacuationComponent(Component):
         pop_spec = self.scenario.world.population
         size = pop_spec.household_size if pop_spec is not None else 2.5
         cars = pop_spec.vehicles_per_household if pop_spec is not None else 1.0
-        hh = self.hh = build_households(self.world.places.population, self.world.terrain, size)
+        # destinations (no random draw): shelters and named exits
+        opened_later = {str(a.value) for a in self.scenario.actions if a.kind == "open_shelter"}
+        self.shelters = Shelters.from_world(self.world, opened_later)
+        self.exits = exit_nodes([e.at for e in spec.exits], self.world, self.scenario.crs)
+        self.exit_names = [str(e.name) for e in spec.exits]
+        self._check_destinations()
+        hh = build_households(self.world.places.population, self.world.terrain, size)
+        self.replay: Replay | None = None
+        if spec.households is not None:
+            hh, self.replay = replay_households(
+                read_households_table(spec.households), path=str(spec.households), built=hh,
+                world=self.world, scenario_crs=self.scenario.crs,
+                destinations=[str(x) for x in self.shelters.names] + self.exit_names,
+            )  # fmt: skip
+        self.hh = hh
         n = len(hh)
         if n == 0:
             raise ScenarioError("world.population: no household to evacuate (0 people)")
@@ -107,6 +122,8 @@ class EvacuationComponent(Component):
         kernel_seed = int(rng.integers(2**31 - 1))
         self.rec = EvacuationRecords(self, rng)
         self.on_foot = u_walk < walk_share(spec.on_foot_share, cars)
+        if self.replay is not None:
+            self.on_foot = np.where(self.replay.mode >= 0, self.replay.mode == 1, self.on_foot)
         # zones: index per household, len(zones) for "outside every zone"
         self.zone_names = [str(z.name) for z in spec.zones]
         polys = zone_polygons(spec.zones, self.world, self.scenario.crs)
@@ -119,11 +136,6 @@ class EvacuationComponent(Component):
                for w, key in own] + [(spec.warning, "evacuation.warning")]  # fmt: skip
         self._reach = [reach_curve(w, key) for w, key in own]
         self._never = [w.never for w, _ in own]
-        # destinations
-        opened_later = {str(a.value) for a in self.scenario.actions if a.kind == "open_shelter"}
-        self.shelters = Shelters.from_world(self.world, opened_later)
-        self.exits = exit_nodes(spec.exits, self.world, self.scenario.crs)
-        self._check_destinations()
         self._is_exit = np.zeros(roads.n_nodes, bool)
         self._is_exit[self.exits] = True
         self._refused = np.zeros(roads.n_nodes, bool)
@@ -140,6 +152,9 @@ class EvacuationComponent(Component):
                             float(spec.walk_speed))  # fmt: skip
         self._w_all = self.walk.add_group(all_dest)
         self._group_of_zone = self._assigned_groups()
+        self._hh_group = self._group_of_zone[self.zone]  # (kernel, walker) group per household
+        if self.replay is not None:
+            self._replay_groups(self.replay)
         for node in self.shelters.node_list:
             self._push_node_cap(int(node))
         self._contraflow = [self._resolve_contraflow(c.road, f"evacuation.contraflow.{i}.road")
@@ -150,7 +165,12 @@ class EvacuationComponent(Component):
         self.issued = np.zeros(len(spec.zones) + 1, bool)
         self.warned_t = np.full(n, np.inf)
         self.depart_t = np.full(n, np.inf)
+        if self.replay is not None:
+            self.warned_t = self.replay.warned_s.copy()
+            self.depart_t = self.replay.depart_s.copy()
         self.arrive_t = np.full(n, np.nan)
+        self.entered_t = np.full(n, np.nan)  # first time on the road (or on foot), s
+        self.arrived_at = np.full(n, "", dtype=object)  # shelter or exit name
         self.vehicle = np.full(n, -1, np.int64)
         self.walker = np.full(n, -1, np.int64)
         self.transferred = np.zeros(n, bool)
@@ -181,6 +201,13 @@ class EvacuationComponent(Component):
                 "evacuation: there is nowhere to go; give world.shelters (with capacity) "
                 "or evacuation.exits (points where people leave the area)"
             )
+        clash = sorted(set(map(str, self.shelters.names)) & set(self.exit_names))
+        if clash:
+            i = self.exit_names.index(clash[0])
+            raise ScenarioError(f"evacuation.exits.{i}.name: {clash[0]!r} is also a shelter's "
+                                "name; destinations need distinct names")  # fmt: skip
+        if len(set(self.exit_names)) < len(self.exit_names):
+            raise ScenarioError("evacuation.exits: two exits have the same name")
         both = np.intersect1d(self.shelters.node_list, self.exits)
         if both.size:
             i = int(np.flatnonzero(np.isin(self.exits, both))[0])
@@ -208,6 +235,19 @@ class EvacuationComponent(Component):
             groups[i] = (self.net.add_destination_group([node]),
                          self.walk.add_group([node], fallback=self._w_all))  # fmt: skip
         return groups
+
+    def _replay_groups(self, rep: Replay) -> None:
+        """Kernel and walker groups of the households the table sends somewhere named."""
+        where = {str(nm): int(nd) for nm, nd in zip(self.shelters.names, self.shelters.nodes,
+                                                     strict=True)}  # fmt: skip
+        where.update(zip(self.exit_names, self.exits.tolist(), strict=True))
+        made: dict[int, tuple[int, int]] = {}
+        for h in np.flatnonzero(rep.destination != ""):
+            node = where[str(rep.destination[h])]
+            if node not in made:
+                made[node] = (self.net.add_destination_group([node]),
+                              self.walk.add_group([node], fallback=self._w_all))  # fmt: skip
+            self._hh_group[h] = made[node]
 
     def _contraflow_pairs(self, road: str) -> list[tuple[int, int]] | str:
         """(outbound edge, opposite edge) pairs of a road, or what is wrong with it.
@@ -302,6 +342,10 @@ class EvacuationComponent(Component):
         now = float(self.env.now)
         self.issued[zones] = True
         sel = np.flatnonzero(np.isin(self.zone, zones))
+        if self.replay is not None:  # the table says who leaves when
+            self.sim.recorder.event(now, "warning", label, households=int(sel.size),
+                                    people=int(self.hh.people[sel].sum()))  # fmt: skip
+            return
         for z in zones:
             m = sel[self.zone[sel] == z]
             reach = self._reach[z].ppf(self._u_reach[m])
@@ -311,15 +355,19 @@ class EvacuationComponent(Component):
         leaving = sel[self.depart_t[sel] <= float(self.scenario.duration)]
         self.sim.recorder.event(now, "warning", label, households=int(sel.size),
                                 people=int(self.hh.people[sel].sum()))  # fmt: skip
+        self._launch(leaving)
+
+    def _launch(self, leaving: np.ndarray) -> None:
+        """Put households *leaving* on the road (by car) or on foot at their ``depart_t``."""
         cars = leaving[~self.on_foot[leaving]]
         feet = leaving[self.on_foot[leaving]]
         if cars.size:
             self._add_vehicles(cars, self.hh.node[cars], self.depart_t[cars],
-                               self._group_of_zone[self.zone[cars], 0])  # fmt: skip
+                               self._hh_group[cars, 0])  # fmt: skip
         if feet.size:
             self.walker[feet] = np.arange(len(self.walk), len(self.walk) + feet.size)
             self.walk.add(feet, self.hh.node[feet], self.depart_t[feet],
-                          self._group_of_zone[self.zone[feet], 1], self.rec.sampled[feet])
+                          self._hh_group[feet, 1], self.rec.sampled[feet])
 
     def _add_vehicles(self, hh: np.ndarray, origin: np.ndarray, depart: np.ndarray,
                       group: np.ndarray) -> None:  # fmt: skip
@@ -338,6 +386,8 @@ class EvacuationComponent(Component):
             self.env.process(self._at(t, lambda z=z, lb=label: self._issue([z], lb)))
         for c, pairs in zip(self.spec.contraflow, self._contraflow, strict=True):
             self.env.process(self._at(c.at, lambda p=pairs, r=c.road: self._apply_contraflow(p, r)))
+        if self.replay is not None:
+            self._launch(np.flatnonzero(self.replay.listed & (self.depart_t <= end)))
         yield self.env.timeout(0)  # let what is due at the start happen first
         while True:
             self._sync()
@@ -430,11 +480,13 @@ class EvacuationComponent(Component):
         self.arrive_t[h] = t
         if self._is_exit[node]:
             self.state[h] = OUT
+            self.arrived_at[h] = self.exit_names[int(np.flatnonzero(self.exits == node)[0])]
             self.rec.event(t, "out", h, node=node, people=people, vehicle=vehicle)
             return
         self.state[h] = SHELTERED
         seats = self.shelters.admit(node, people) if vehicle else self._seats.pop(h)
         names = [str(self.shelters.names[i]) for i, _ in seats]
+        self.arrived_at[h] = "+".join(names)
         self.rec.event(t, "sheltered", h, node=node, people=people, vehicle=vehicle,
                        shelter=names[0] if len(names) == 1 else names)  # fmt: skip
 
@@ -451,6 +503,8 @@ class EvacuationComponent(Component):
             h = int(self._veh_hh[v])
             if k == tk.DEPARTED:
                 self.state[h] = TRAVELLING
+                if np.isnan(self.entered_t[h]):
+                    self.entered_t[h] = t
                 self.rec.event(t, "departed", h, node=w, people=int(self.hh.people[h]),
                                vehicle=True)  # fmt: skip
             elif k == tk.ARRIVED:
@@ -495,6 +549,8 @@ class EvacuationComponent(Component):
             people = int(self.hh.people[h])
             if e.kind == "departed":
                 self.state[h] = TRAVELLING
+                if np.isnan(self.entered_t[h]):
+                    self.entered_t[h] = e.time_s
                 self.rec.event(e.time_s, "departed", h, node=e.node, people=people, vehicle=False)
             elif e.kind == "arrived":
                 self._arrive(h, e.node, e.time_s, vehicle=False)
