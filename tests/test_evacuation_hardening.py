@@ -7,6 +7,7 @@ import logging
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 from affine import Affine
 from conftest import UTM33, points
 from shapely.geometry import LineString
@@ -164,3 +165,95 @@ def test_households_table_has_every_household_and_conserves_people(tmp_path) -> 
     left = hh.set_index("household").loc[ev.index]
     assert np.allclose(left.entered_road_s, ev.to_numpy())
     assert (hh[hh.state == "never_left"].arrived_s.isna()).all()
+
+
+# ---------------------------------------------------------------------------- replayed demand
+
+
+def _replay_run(tmp_path, table: pd.DataFrame, name: str = "hh.csv", **evac):
+    from test_evacuation import grid_world, node_xy
+    from test_evacuation import scenario as grid_scenario
+
+    w = grid_world()
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    spec = {"departure": AT_ONCE, "households": str(path), "warning": {"at": "10h"},
+            "exits": [node_xy(w, 0), {"name": "north", "at": node_xy(w, 35)}]}  # fmt: skip
+    spec.update(evac)
+    sim = Simulation(grid_scenario(spec, duration="1h"), world=w)
+    return sim, sim.run(), w
+
+
+def _at(w, k: int) -> tuple[float, float]:
+    return float(w.roads.node_x[k]), float(w.roads.node_y[k])
+
+
+@pytest.mark.parametrize("fmt", ["hh.csv", "hh.parquet"])
+def test_a_households_table_replays_departures_and_destinations(tmp_path, fmt) -> None:
+    # 6 x 6 grid (200 m); shelters West (node 12) and East (node 23), exits exit_1
+    # (node 0) and north (node 35). Each household is sent past nearer places.
+    from test_evacuation import grid_world
+
+    w = grid_world()
+    homes = [1, 34, 14, 5]
+    xy = [_at(w, k) for k in homes]
+    table = pd.DataFrame({
+        "household": ["a", "b", "c", "d"],
+        "departure_s": [100.0, 250.5, 1000.0, 7200.0],  # d sets off after the end
+        "destination": ["East", "exit_1", "", "West"],
+        "people": [3, 2, 1, 4], "mode": ["car", "foot", "car", "car"],
+        "x": [p[0] for p in xy], "y": [p[1] for p in xy],
+    })  # fmt: skip
+    sim, res, w = _replay_run(tmp_path, table, fmt)
+    s = res.summary["evacuation"]
+    assert s["households"] == 4 and s["people"] == 10
+    hh = res.tables["households"].set_index("input_household")
+    assert hh.loc[["a", "b", "c"], "departed_s"].tolist() == [100.0, 250.5, 1000.0]
+    assert np.isnan(hh.loc["d", "departed_s"]) and hh.loc["d", "state"] == "never_left"
+    # the walker leaves at exactly its time and walks 34 -> 0 (5 + 4 blocks) at 1.2 m/s,
+    # not to the exit north one block away
+    ev = res.events.set_index("entity")
+    assert ev[ev.kind == "departed"].loc[hh.loc["b", "household"], "time_s"] == 250.5
+    assert hh.loc["b", "arrived_s"] == pytest.approx(250.5 + 1800 / 1.2)
+    assert hh.loc[["a", "b", "c"], "destination"].tolist() == ["East", "exit_1", "West"]
+    assert hh.loc[["a", "b", "c"], "state"].tolist() == ["sheltered", "out", "sheltered"]
+    assert hh.loc["a", "entered_road_s"] >= 100.0
+    assert hh.loc[["a", "b", "c", "d"], "mode"].tolist() == ["car", "foot", "car", "car"]
+    assert s["shelters"] == {"West": 1.0, "East": 3.0}
+
+
+def test_a_table_naming_the_worlds_households_replays_them(tmp_path) -> None:
+    # no x/y/node: the ids are the World's households; those not listed stay home
+    table = pd.DataFrame({"household": ["h3", "h40"], "departure": ["2min", "1min30s"],
+                          "destination": ["north", "West"]})  # fmt: skip
+    _, res, _ = _replay_run(tmp_path, table)
+    hh = res.tables["households"].set_index("household")
+    assert hh.loc[["h3", "h40"], "departed_s"].tolist() == [120.0, 90.0]
+    assert hh.loc[["h3", "h40"], "destination"].tolist() == ["north", "West"]
+    assert (hh.drop(index=["h3", "h40"]).state == "never_left").all()
+    assert res.summary["evacuation"]["households"] == 36 * 40  # one person each
+
+
+@pytest.mark.parametrize(("table", "match"), [
+    ({"household": ["h1", "h2"], "departure_s": [0, 5], "destination": ["West", "Nowhere"]},
+     r"hh\.csv: row 2: `destination` 'Nowhere' is no shelter or exit"),
+    ({"household": ["h1", "h2", "h3"], "departure_s": [0, -5, "soon"], "destination": ""},
+     r"hh\.csv: rows 2, 3: `departure_s` must be a time >= 0"),
+    ({"household": ["h1", "h1"], "departure_s": [0, 5], "destination": ""},
+     r"row 2: `household` repeats"),
+    ({"household": ["h1"], "destination": ["West"]}, r"no `departure_s`"),
+    ({"household": ["h1"], "departure_s": [0]}, r"no `destination` column"),
+    ({"household": ["zz"], "departure_s": [0], "destination": [""]},
+     r"row 1: `household` 'zz' is none of the World's households"),
+    ({"household": ["a"], "departure_s": [0], "destination": [""], "node": [999]},
+     r"row 1: `node` must be a road node index"),
+])  # fmt: skip
+def test_bad_household_tables_are_clear_errors(tmp_path, table, match) -> None:
+    from emtwin.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=match) as err:
+        _replay_run(tmp_path, pd.DataFrame(table))
+    assert "evacuation.households" in str(err.value)
