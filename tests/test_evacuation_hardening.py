@@ -257,3 +257,129 @@ def test_bad_household_tables_are_clear_errors(tmp_path, table, match) -> None:
     with pytest.raises(ScenarioError, match=match) as err:
         _replay_run(tmp_path, pd.DataFrame(table))
     assert "evacuation.households" in str(err.value)
+
+
+# ---------------------------------------------------------------------------- unserved calls
+
+
+def test_every_unserved_call_has_a_reason() -> None:
+    # zones 0..2: from 0, zone 1 has no way (inf), zone 2 is 5000 s away. Two
+    # ambulances at zone 0; the run stops at 500 s.
+    import simpy
+
+    from emtwin.sim.dispatch import Call, DispatchCore, MatrixTravel, Unit, closest
+    from emtwin.sim.dispatch.metrics import calls_table, dispatch_summary
+    from emtwin.sim.recorder import Recorder
+
+    inf = np.inf
+    times = np.array([[0.0, inf, 5000.0], [inf, 0.0, inf], [5000.0, inf, 0.0]])
+    env = simpy.Environment()
+    units = [Unit("a1", "ambulance", "S", 0), Unit("a2", "ambulance", "S", 0)]
+    core = DispatchCore(env, units, MatrixTravel(times), closest, recorder=Recorder())
+    calls = [Call("busy", 0.0, 0, on_scene_s=10_000.0),  # a1 on scene past the end
+             Call("far", 1.0, 2),  # a2 on its way (5000 s) when the run ends
+             Call("island", 2.0, 1),  # no way there
+             Call("queued", 3.0, 0),  # reachable, both units busy
+             Call("boat", 4.0, 0, needs=("boat",))]  # no such unit at all  # fmt: skip
+
+    def feed():
+        for c in calls:
+            yield env.timeout(c.time_s - env.now)
+            core.submit(c)
+
+    env.process(feed())
+    env.run(until=500.0)
+    core.finish()
+    assert [c.reason for c in calls] == ["", "ended", "unreachable", "no_unit", "no_unit"]
+    s = dispatch_summary(core.calls, core.units, [500.0, 499.0], 500.0)
+    assert s["unserved"] == 4
+    assert s["unserved_by_reason"] == {"unreachable": 1, "no_unit": 2, "ended": 1}
+    tab = calls_table(core.calls).set_index("id")["unserved_reason"]
+    assert tab.to_dict() == {"busy": "", "far": "ended", "island": "unreachable",
+                             "queued": "no_unit", "boat": "no_unit"}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- after the water
+
+
+def _receding_square(response: bool):
+    """The rain square of test_evacuation with the rain stopping at 30 min and 400 mm/h
+    of infiltration: the depth rises at 700 mm/h to 0.35 m, then falls at 400 mm/h."""
+    from test_evacuation import X0 as TX0
+    from test_evacuation import Y0 as TY0
+    from test_evacuation import node_xy, world_of
+    from test_evacuation import scenario as ev_scenario
+
+    nodes = {0: (20, 150), 1: (270, 150), 2: (20, 50)}
+    links = [(0, 1, "a", 0.05)]
+    if response:  # the station, 100 m north of node 0 on a two-way 10 m/s road b
+        nodes[3] = (20, 250)
+        links += [(3, 0, "b", 10.0), (0, 3, "b", 10.0)]
+    w = world_of(nodes, links, homes=[(0, 2), (2, 3)], cells=30)
+    over: dict = {}
+    if response:
+        st = (float(w.roads.node_x[3]), float(w.roads.node_y[3]))
+        w.places.stations = points(UTM33, [st], name=["S"], node=[3], snap_m=[0.0])
+        over["response"] = {
+            "resources": [{"type": "truck", "station": "S", "count": 1}],
+            "incidents": {"from_hazard": True, "hazard_share": 1.0,
+                          "hazard_types": [{"name": "stranded", "needs": "truck",
+                                            "on_scene": "5min"}]},
+        }  # fmt: skip
+    sc = ev_scenario(
+        {"departure": AT_ONCE, "exits": [node_xy(w, 1)], "exposure_depth": 0.4,
+         "warning": {"at": "10h"},
+         "zones": [{"name": "z", "area": [[TX0, TY0 - 100], [TX0 + 300, TY0 - 100],
+                                          [TX0 + 300, TY0 - 200], [TX0, TY0 - 200]],
+                    "warning": {"at": 0}}]},
+        duration="50min",
+        hazards=[{"type": "flood", "rain": [[0, 1100], [1800, 0]],
+                  "infiltration": {"rate_mm_h": 400}}],
+        world={"terrain": {"dem": "d.tif"}, "roads": "r.geojson",
+               "population": {"total": 5, "household_size": 5}},
+        **over,
+    )  # fmt: skip
+    return w, sc
+
+
+def test_stranded_occupants_walk_out_when_the_water_recedes() -> None:
+    # Depth 0.7/3600 m/s x t: roads close at 0.3 m (1543 s), seen at the 1560 s step;
+    # the car (0.05 m/s from node 0) stalls 78 m along road a, nearer node 0. The rain
+    # stops at 1800 s (0.35 m); the water falls at 0.4/3600 m/s below 0.3 m (AIDR H1,
+    # wadeable) after 2250 s, seen at the 2280 s step: the two walk out from node 0
+    # and walk the 250 m to the exit at 1.2 m/s (208.3 s).
+    w, sc = _receding_square(response=False)
+    sim = Simulation(sc, world=w)
+    res = sim.run()
+    ev = res.events
+    strand = ev[(ev.kind == "stranded") & (ev.entity == "h0")]
+    assert strand.time_s.tolist() == [1560.0]
+    walk = ev[(ev.kind == "walked_out") & (ev.entity == "h0")]
+    assert walk.time_s.tolist() == [2280.0] and walk.node.tolist() == [0]
+    out = ev[(ev.kind == "out") & (ev.entity == "h0")]
+    assert out.time_s.tolist() == pytest.approx([2280.0 + 250 / 1.2])
+    s = res.summary["evacuation"]
+    assert s["stranded"] == 0 and s["out"] == 2 and s["walked_out"] == 2
+    hh = res.tables["households"].set_index("household")
+    assert hh.loc["h0", "state"] == "out" and hh.loc["h0", "mode"] == "car"
+    assert hh.loc["h0", "departed_s"] == 0.0
+    assert hh.groupby("state")["people"].sum().to_dict() == {"out": 2, "never_left": 3}
+
+
+def test_a_rescue_that_comes_first_ends_the_wait() -> None:
+    # Same water; a high-clearance truck (drives through up to 0.6 m) 100 m away
+    # answers the stranded call at once: the household is rescued, and does not walk.
+    w, sc = _receding_square(response=True)
+    res = Simulation(sc, world=w).run()
+    ev = res.events
+    arrival = ev[ev.kind == "arrival"]
+    assert len(arrival) == 1
+    rescued = ev[(ev.kind == "rescued") & (ev.entity == "h0")]
+    assert rescued.time_s.tolist() == arrival.time_s.tolist()
+    # called at the 1560 s stall; 100 m of road b under water at 30 % of 10 m/s
+    assert rescued.time_s.iloc[0] == pytest.approx(1560.0 + 100.0 / 3.0)
+    assert ev[ev.kind == "walked_out"].empty
+    s = res.summary["evacuation"]
+    assert s["rescued"] == 2 and s["stranded"] == 0 and s["households_by_state"]["rescued"] == 1
+    assert res.summary["dispatch"]["unserved_by_reason"] == {"unreachable": 0, "no_unit": 0,
+                                                             "ended": 0}  # fmt: skip

@@ -196,6 +196,7 @@ class DispatchComponent(Component):
 
     def summary(self) -> dict[str, Any]:
         """The ``dispatch`` section: the contract's keys, by priority, type and source."""
+        self.core.finish()
         out = dispatch_summary(self.core.calls, self.core.units, self._busy(),
                                float(self.scenario.duration))  # fmt: skip
         out["policy"] = self.scenario.response.dispatch
@@ -208,6 +209,7 @@ class DispatchComponent(Component):
         ``unit_trips``, so that they do not replace the evacuation's ``trips``
         (the engine keeps one table per name).
         """
+        self.core.finish()
         dur = float(self.scenario.duration)
         trips = "trips" if self.sim.component("evacuation") is None else "unit_trips"
         return {

@@ -43,15 +43,19 @@ from emtwin.sim.evacuation.households import (
 from emtwin.sim.evacuation.records import EvacuationRecords
 from emtwin.sim.evacuation.replay import Replay, read_households_table, replay_households
 from emtwin.sim.evacuation.shelters import Shelters, exit_nodes
-from emtwin.sim.evacuation.walkers import W_ARRIVED, Walkers, WalkEvent
+from emtwin.sim.evacuation.walkers import W_ARRIVED, W_STRANDED, Walkers, WalkEvent
 
-__all__ = ["EvacuationComponent", "HOME", "TRAVELLING", "SHELTERED", "OUT", "STRANDED"]
+__all__ = ["EvacuationComponent", "HOME", "TRAVELLING", "SHELTERED", "OUT", "STRANDED",
+           "RESCUED"]
 
 log = logging.getLogger(__name__)
 
 #: Household states; every household is in exactly one at the end of a run.
-HOME, TRAVELLING, SHELTERED, OUT, STRANDED = 0, 1, 2, 3, 4
-STATE_NAMES = ("never_left", "travelling", "sheltered", "out", "stranded")
+HOME, TRAVELLING, SHELTERED, OUT, STRANDED, RESCUED = 0, 1, 2, 3, 4, 5
+STATE_NAMES = ("never_left", "travelling", "sheltered", "out", "stranded", "rescued")
+#: Hazard class at a stranded household's position up to which its occupants walk out
+#: (AIDR H1: depth <= 0.3 m, depth x speed <= 0.3 m2/s, speed <= 2 m/s; 0 is dry).
+WALK_OUT_MAX_AIDR = 1
 #: Coupling step without a flood, s.
 DEFAULT_STEP_S = 60.0
 
@@ -171,6 +175,10 @@ class EvacuationComponent(Component):
         self.arrive_t = np.full(n, np.nan)
         self.entered_t = np.full(n, np.nan)  # first time on the road (or on foot), s
         self.arrived_at = np.full(n, "", dtype=object)  # shelter or exit name
+        self.strand_node = np.full(n, -1, np.int64)  # where it was stranded last
+        self.strand_xy = np.full((n, 2), np.nan)
+        self.walked_out = np.zeros(n, np.int64)  # times its occupants walked out
+        self._rescue_call: dict[str, int] = {}  # call id -> stranded household
         self.vehicle = np.full(n, -1, np.int64)
         self.walker = np.full(n, -1, np.int64)
         self.transferred = np.zeros(n, bool)
@@ -183,6 +191,8 @@ class EvacuationComponent(Component):
         self._seats: dict[int, list[tuple[int, float]]] = {}
         self.step_s = self._step()
         self._walker_network()
+        self.sim.recorder.subscribe("call", self._on_call)
+        self.sim.recorder.subscribe("arrival", self._on_rescue)
         log.info(
             "evacuation: %d households (%d people), %d on foot, %d shelters (%.0f places), "
             "%d exits, %d zones", n, int(hh.people.sum()), int(self.on_foot.sum()),
@@ -435,6 +445,7 @@ class EvacuationComponent(Component):
         self._push_roads()
         self._walker_network()
         if flood is not None:
+            self._walk_out(flood.model)
             self._exposure(flood.model)
         for i in self.shelters.newly_full():
             self.sim.recorder.event(now, "shelter_full", str(self.shelters.names[i]),
@@ -540,6 +551,8 @@ class EvacuationComponent(Component):
         roads = self.world.roads
         self.state[h] = STRANDED
         x, y = xy if xy is not None else (roads.node_x[node], roads.node_y[node])
+        self.strand_node[h] = node
+        self.strand_xy[h] = (x, y)
         self.rec.event(t, "stranded", h, node=node, people=int(self.hh.people[h]),
                        vehicle=vehicle, x=float(x), y=float(y))  # fmt: skip
 
@@ -586,6 +599,57 @@ class EvacuationComponent(Component):
             p = roads.geometry[e].interpolate(frac, normalized=True)
             node = int(roads.edge_v[e] if frac >= 0.5 else roads.edge_u[e])
             self._strand(int(self._veh_hh[v]), node, now, vehicle=True, xy=(p.x, p.y))
+
+    def _walk_out(self, model: Any) -> None:
+        """Stranded occupants walk out once the water where they wait is wadeable.
+
+        A stranded household whose position (its stalled car, or the node where it
+        stopped) has a hazard class of at most :data:`WALK_OUT_MAX_AIDR` (H1, or
+        dry) and an open walking route to a shelter or exit sets off on foot from
+        its node now (event ``walked_out``): the car is left where it is.
+        """
+        cand = np.flatnonzero(self.state == STRANDED)
+        if cand.size == 0:
+            return
+        from emtwin.kernels.hazard_rating import aidr_class
+
+        r, c = self.world.terrain.cell_of(self.strand_xy[cand, 0], self.strand_xy[cand, 1])
+        r, c = np.asarray(r), np.asarray(c)
+        inside = r >= 0
+        rr, cc = np.where(inside, r, 0), np.where(inside, c, 0)
+        cls = np.atleast_1d(aidr_class(model.h[rr, cc], model.speed()[rr, cc]))
+        node = self.strand_node[cand]
+        ok = inside & (cls <= WALK_OUT_MAX_AIDR) & self.walk.reachable(self._w_all, node)
+        go = cand[ok]
+        if go.size == 0:
+            return
+        now = float(self.env.now)
+        self.state[go] = TRAVELLING
+        self.walked_out[go] += 1
+        self.walker[go] = np.arange(len(self.walk), len(self.walk) + go.size)
+        self.walk.add(go, self.strand_node[go], np.full(go.size, now),
+                      np.full(go.size, self._w_all), self.rec.sampled[go])  # fmt: skip
+        for h in go.tolist():
+            self.rec.event(now, "walked_out", h, node=int(self.strand_node[h]),
+                           people=int(self.hh.people[h]))  # fmt: skip
+
+    def _on_call(self, time_s: float, entity: str, **kw: Any) -> None:
+        """Remember which call is for which stranded household (to hear its rescue)."""
+        hh = str(kw.get("household", ""))
+        if kw.get("source") == "stranded" and hh.startswith("h"):
+            self._rescue_call[str(entity)] = int(hh[1:])
+
+    def _on_rescue(self, time_s: float, entity: str, **kw: Any) -> None:
+        """A unit reached a stranded household's call: its occupants are rescued."""
+        h = self._rescue_call.get(str(entity))
+        if h is None or self.state[h] != STRANDED:
+            return  # not a stranded household's call, or it walked out already
+        self.state[h] = RESCUED
+        self.arrive_t[h] = float(time_s)
+        self.arrived_at[h] = str(kw.get("unit", ""))
+        self.rec.event(float(time_s), "rescued", h, node=int(self.strand_node[h]),
+                       people=int(self.hh.people[h]), call=str(entity),
+                       unit=str(kw.get("unit", "")))  # fmt: skip
 
     def _exposure(self, model: Any) -> None:
         hh = self.hh
@@ -645,16 +709,17 @@ class EvacuationComponent(Component):
         """
         st = self.state
         problems = []
-        if np.any((st < HOME) | (st > STRANDED)):
+        if np.any((st < HOME) | (st > RESCUED)):
             problems.append("a household has no valid state")
-        counts = np.bincount(st, minlength=5)
+        counts = np.bincount(st, minlength=len(STATE_NAMES))
         if counts.sum() != len(self.hh):
             problems.append(f"{counts.sum()} states for {len(self.hh)} households")
         want = {tk.VEHICLE_STATES.index("waiting"): (HOME,),
                 tk.VEHICLE_STATES.index("on_road"): (TRAVELLING,),
                 tk.VEHICLE_STATES.index("arrived"): (SHELTERED, OUT),
-                tk.VEHICLE_STATES.index("stranded"): (STRANDED,)}  # fmt: skip
-        car = np.flatnonzero(self.vehicle >= 0)
+                tk.VEHICLE_STATES.index("stranded"): (STRANDED, RESCUED)}  # fmt: skip
+        # a car whose occupants walked out stays stranded; the walk is checked below
+        car = np.flatnonzero((self.vehicle >= 0) & (self.walked_out == 0))
         vs = self.net.vehicle_state[self.vehicle[car]]
         for code, ok in want.items():
             bad = car[(vs == code) & ~np.isin(st[car], ok)]
@@ -665,7 +730,11 @@ class EvacuationComponent(Component):
         foot = np.flatnonzero(self.walker >= 0)
         ws = self.walk.state[self.walker[foot]]
         wmap = np.array([HOME, TRAVELLING, -1, STRANDED])
-        agree = np.where(ws == W_ARRIVED, np.isin(st[foot], (SHELTERED, OUT)), st[foot] == wmap[ws])
+        agree = np.where(ws == W_ARRIVED, np.isin(st[foot], (SHELTERED, OUT)),
+                         (st[foot] == wmap[ws]) | ((ws == W_STRANDED) & (st[foot] == RESCUED)))
+        walked = np.flatnonzero(self.walked_out > 0)
+        if walked.size and np.any(self.state[walked] == HOME):
+            problems.append("a household walked out without having left home")
         if not agree.all():
             problems.append(f"{int((~agree).sum())} households on foot disagree with the walkers")
         left = (self.vehicle < 0) & (self.walker < 0) & (st != HOME)
@@ -681,7 +750,7 @@ class EvacuationComponent(Component):
         if problems:
             raise SimulationError("evacuation: conservation of households failed: "
                                   + "; ".join(problems))  # fmt: skip
-        return {STATE_NAMES[i]: int(counts[i]) for i in range(5)}
+        return {STATE_NAMES[i]: int(counts[i]) for i in range(len(STATE_NAMES))}
 
     def _check_vehicles(self) -> list[str]:
         """What is wrong with the vehicles and walkers per household (empty if nothing).
@@ -718,9 +787,12 @@ class EvacuationComponent(Component):
             problems.append(f"household h{h} has {int(n_old[h])} superseded vehicles and was "
                             f"{'' if self.transferred[h] else 'not '}transferred")  # fmt: skip
         nw = len(self.walk)
-        if nw and np.any(self.walker[self.walk.hh] != np.arange(nw)):
-            problems.append(f"{int((self.walker[self.walk.hh] != np.arange(nw)).sum())} walkers "
-                            "are not their household's current one")  # fmt: skip
+        # a walker superseded by a walk-out was stranded, and its household walked out
+        old = np.flatnonzero(self.walker[self.walk.hh] != np.arange(nw)) if nw else old[:0]
+        ok = (self.walk.state[old] == W_STRANDED) & (self.walked_out[self.walk.hh[old]] > 0)
+        if not ok.all():
+            problems.append(f"{int((~ok).sum())} walkers are neither their household's current "
+                            "one nor left stranded before a walk-out")  # fmt: skip
         return problems
 
     def summary(self) -> dict[str, Any]:

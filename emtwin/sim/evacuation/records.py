@@ -194,7 +194,14 @@ class EvacuationRecords:
 
     def summary(self) -> dict[str, Any]:
         """The ``evacuation`` section: contract keys in people and seconds, then extras."""
-        from emtwin.sim.components.evacuation import HOME, OUT, SHELTERED, STRANDED, TRAVELLING
+        from emtwin.sim.components.evacuation import (
+            HOME,
+            OUT,
+            RESCUED,
+            SHELTERED,
+            STRANDED,
+            TRAVELLING,
+        )
 
         c = self.c
         states = c.check_conservation()
@@ -229,6 +236,8 @@ class EvacuationRecords:
             "t90_s": q(0.9),
             "clearance_s": round(float(times.max()), 1) if times.size else None,
             "travelling": int(p[st == TRAVELLING].sum()),
+            "rescued": int(p[st == RESCUED].sum()),
+            "walked_out": int(p[c.walked_out > 0].sum()),
             "households_by_state": states,
             # reach times are drawn ahead; those after the end had not heard it yet
             "warned": int(p[c.warned_t <= float(c.env.now)].sum()),
