@@ -381,5 +381,29 @@ def test_a_rescue_that_comes_first_ends_the_wait() -> None:
     assert ev[ev.kind == "walked_out"].empty
     s = res.summary["evacuation"]
     assert s["rescued"] == 2 and s["stranded"] == 0 and s["households_by_state"]["rescued"] == 1
+    last = res.timeseries.iloc[-1]
+    assert (last.rescued, last.stranded, last.departed) == (2, 0, 2)
     assert res.summary["dispatch"]["unserved_by_reason"] == {"unreachable": 0, "no_unit": 0,
                                                              "ended": 0}  # fmt: skip
+
+
+def test_only_shelters_stand_on_one_way_dead_ends(caplog) -> None:
+    # a place at the far end of the west exit link: a shelter snaps there; a station
+    # snaps to the grid 200 m away, with a warning (a unit could not drive back)
+    from emtwin.geo.places import check_not_cut_off, snap_to_network
+
+    world, exits = lines_world(3, 1)
+    roads = world.roads
+    at = [tuple(exits[0])]
+    shelter = snap_to_network(points(UTM33, at, name=["S"], capacity=[10.0]), roads,
+                              what="shelters", sinks=True)  # fmt: skip
+    assert roads.sink[shelter.node[0]] and shelter.snap_m[0] == 0.0
+    check_not_cut_off(shelter, roads, what="shelters")
+    station = snap_to_network(points(UTM33, at, name=["A"]), roads, what="stations")
+    assert not roads.sink[station.node[0]] and station.snap_m[0] == 200.0
+    with caplog.at_level(logging.WARNING):
+        check_not_cut_off(station, roads, what="stations", file_label="world.stations")
+    assert any("cut off" in r.getMessage() for r in caplog.records)
+    far = points(UTM33, at, name=["A"]).assign(node=[0], snap_m=[300.0])
+    with pytest.raises(Exception, match="one-way dead end of 1 nodes"):
+        check_not_cut_off(far, roads, what="stations", file_label="world.stations")

@@ -56,6 +56,7 @@ STATE_NAMES = ("never_left", "travelling", "sheltered", "out", "stranded", "resc
 #: Hazard class at a stranded household's position up to which its occupants walk out
 #: (AIDR H1: depth <= 0.3 m, depth x speed <= 0.3 m2/s, speed <= 2 m/s; 0 is dry).
 WALK_OUT_MAX_AIDR = 1
+WADE_DEPTH_M = 0.3  # the H1 depth limit
 #: Coupling step without a flood, s.
 DEFAULT_STEP_S = 60.0
 
@@ -75,6 +76,7 @@ class EvacuationComponent(Component):
         "sheltered": "people in shelters",
         "out": "people who left the area through an exit",
         "stranded": "people stranded on the way (no route left, or stalled in water)",
+        "rescued": "people reached by a rescue unit while stranded",
         "exposed": "people exposed at home (water above exposure_depth)",
         "vehicles_on_road": "evacuation vehicles on road links",
         "walking": "people on foot on their way",
@@ -617,9 +619,13 @@ class EvacuationComponent(Component):
         r, c = np.asarray(r), np.asarray(c)
         inside = r >= 0
         rr, cc = np.where(inside, r, 0), np.where(inside, c, 0)
-        cls = np.atleast_1d(aidr_class(model.h[rr, cc], model.speed()[rr, cc]))
+        d = np.asarray(model.h[rr, cc], float)
+        shallow = inside & (d <= WADE_DEPTH_M)  # no deeper water is H1 (spares speed())
+        if not shallow.any():
+            return
+        cls = np.atleast_1d(aidr_class(d, model.speed()[rr, cc]))
         node = self.strand_node[cand]
-        ok = inside & (cls <= WALK_OUT_MAX_AIDR) & self.walk.reachable(self._w_all, node)
+        ok = shallow & (cls <= WALK_OUT_MAX_AIDR) & self.walk.reachable(self._w_all, node)
         go = cand[ok]
         if go.size == 0:
             return
@@ -691,6 +697,7 @@ class EvacuationComponent(Component):
             "sheltered": int(p[st == SHELTERED].sum()),
             "out": int(p[st == OUT].sum()),
             "stranded": int(p[st == STRANDED].sum()),
+            "rescued": int(p[st == RESCUED].sum()),
             "exposed": int(p[self.exposed].sum()),
             "vehicles_on_road": int(self.net.state_counts()["on_road"]),
             "walking": int(p[walking].sum()),
