@@ -302,7 +302,7 @@ def test_every_unserved_call_has_a_reason() -> None:
 # ---------------------------------------------------------------------------- after the water
 
 
-def _receding_square(response: bool):
+def _receding_square(response: bool, warn_at: object = 0, on_foot: float = 0.0):
     """The rain square of test_evacuation with the rain stopping at 30 min and 400 mm/h
     of infiltration: the depth rises at 700 mm/h to 0.35 m, then falls at 400 mm/h."""
     from test_evacuation import X0 as TX0
@@ -328,10 +328,10 @@ def _receding_square(response: bool):
         }  # fmt: skip
     sc = ev_scenario(
         {"departure": AT_ONCE, "exits": [node_xy(w, 1)], "exposure_depth": 0.4,
-         "warning": {"at": "10h"},
+         "warning": {"at": "10h"}, "on_foot_share": on_foot,
          "zones": [{"name": "z", "area": [[TX0, TY0 - 100], [TX0 + 300, TY0 - 100],
                                           [TX0 + 300, TY0 - 200], [TX0, TY0 - 200]],
-                    "warning": {"at": 0}}]},
+                    "warning": {"at": warn_at}}]},
         duration="50min",
         hazards=[{"type": "flood", "rain": [[0, 1100], [1800, 0]],
                   "infiltration": {"rate_mm_h": 400}}],
@@ -364,6 +364,20 @@ def test_stranded_occupants_walk_out_when_the_water_recedes() -> None:
     assert hh.loc["h0", "state"] == "out" and hh.loc["h0", "mode"] == "car"
     assert hh.loc["h0", "departed_s"] == 0.0
     assert hh.groupby("state")["people"].sum().to_dict() == {"out": 2, "never_left": 3}
+
+
+def test_a_walker_stranded_by_water_walks_on_when_it_recedes() -> None:
+    # Warned at 1700 s (0.33 m, every road closed), the household sets off on foot and
+    # is stranded at once at node 0; it walks out at the 2280 s step like the car's.
+    w, sc = _receding_square(response=False, warn_at="1700s", on_foot=1.0)
+    sim = Simulation(sc, world=w)
+    res = sim.run()
+    ev = res.events[res.events.entity == "h0"]
+    assert ev.kind.tolist() == ["departed", "stranded", "walked_out", "departed", "out"]
+    assert ev.time_s.tolist() == pytest.approx([1700, 1700, 2280, 2280, 2280 + 250 / 1.2])
+    comp = sim.component("evacuation")
+    assert len(comp.walk) == 2 and comp.walker[0] == 1  # the first walker superseded
+    assert comp.check_conservation()["out"] == 1
 
 
 def test_a_rescue_that_comes_first_ends_the_wait() -> None:
