@@ -500,6 +500,18 @@ class ContraflowRoad(_Model):
     at: NonNegDuration = 0.0
 
 
+class Exit(_Model):
+    """A point where people leave the area; ``[x, y]`` alone is an unnamed exit."""
+
+    name: str | None = Field(None, description="default exit_1, exit_2, ... in list order")
+    at: Point
+
+    @model_validator(mode="before")
+    @classmethod
+    def _point(cls, v: Any) -> Any:
+        return {"at": v} if isinstance(v, list | tuple) else v
+
+
 class Evacuation(_Model):
     """`evacuation`: warnings, departures, zones, shelters, contraflow."""
 
@@ -512,7 +524,11 @@ class Evacuation(_Model):
         0.0, description="share of households that walk"
     )
     walk_speed: Annotated[float, Field(gt=0)] = Field(1.2, description="m/s")
-    exits: list[Point] = Field(default_factory=list, description="exit points out of the area")
+    exits: list[Exit] = Field(default_factory=list, description="exit points out of the area")
+    households: DataPath | None = Field(
+        None, description="CSV or Parquet table replaying each household's departure and "
+        "destination (docs/evacuation.md#households-table)",
+    )  # fmt: skip
     reroute_every: PosDuration = 300.0
     stuck_time: PosDuration = 300.0
     exposure_depth: Annotated[float, Field(gt=0)] = Field(
@@ -535,6 +551,8 @@ class Evacuation(_Model):
                     if isinstance(z.area, str)
                     else f"zone_{i + 1}"
                 )
+        for i, e in enumerate(self.exits):
+            e.name = e.name if e.name is not None else f"exit_{i + 1}"
         return self
 
 

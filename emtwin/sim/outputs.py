@@ -48,6 +48,9 @@ __all__ = [
 #: The file that marks a folder as written by emtwin (and so replaceable by it).
 OUTPUT_MARKER = ".emtwin-output"
 
+#: Tables written as Parquet (one row per household: too large for CSV); the rest as CSV.
+PARQUET_TABLES = frozenset({"households"})
+
 #: Rasters and the value written outside the domain / where the quantity never occurred.
 RASTER_NODATA = -9999.0
 
@@ -310,6 +313,9 @@ def _write_all(results: Results, folder: Path, extra: dict[str, Callable[[Path],
     results.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
     for name, table in results.tables.items():
         if name == "roads":
+            continue
+        if name in PARQUET_TABLES:
+            table.to_parquet(folder / f"{name}.parquet", index=False)
             continue
         table.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")
     wanted = set(results.scenario.outputs.rasters) if results.scenario else set(results.rasters)

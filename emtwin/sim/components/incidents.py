@@ -120,10 +120,11 @@ class IncidentsComponent(Component):
             self._ppeople = pop["people"].to_numpy().astype(float)
             self._pw = self._ppeople / self._ppeople.sum()
         else:
-            self._px, self._py = roads.node_x.copy(), roads.node_y.copy()
-            self._pnode = np.arange(roads.n_nodes)
-            self._ppeople = np.ones(roads.n_nodes)
-            self._pw = np.full(roads.n_nodes, 1.0 / roads.n_nodes)
+            core = roads.core_nodes  # not the one-way dead ends (units could not get back)
+            self._px, self._py = roads.node_x[core], roads.node_y[core]
+            self._pnode = core
+            self._ppeople = np.ones(core.size)
+            self._pw = np.full(core.size, 1.0 / core.size)
         self._pcdf = np.cumsum(self._pw)
         self._nplace = self._pw.shape[0] - 1
         t = self.world.terrain
