@@ -11,10 +11,9 @@ dataset it comes from is kept open; nothing else of FIAT is changed.
 
 import sys
 
-from osgeo import ogr
-
 import fiat.fio as fio
 from fiat.cli.main import main
+from osgeo import ogr
 
 _open = []  # datasets kept open for the life of the run
 _init = fio.BufferedGeomWriter.__init__

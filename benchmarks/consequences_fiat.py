@@ -179,8 +179,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--fiat-python", default="/work/fiatvenv/bin/python",
-                    help="the interpreter of the environment where delft-fiat is installed")  # fmt: skip
+    ap.add_argument(
+        "--fiat-python",
+        default="/work/fiatvenv/bin/python",
+        help="the interpreter of the environment where delft-fiat is installed",
+    )
     ap.add_argument("--keep", type=Path, default=None, help="keep the FIAT models here")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="emtwin-fiat-")) if args.keep is None else args.keep
@@ -196,8 +199,10 @@ def main() -> None:
             secs = time.perf_counter() - t0
             ref = ours["max_rule"] if mode == "points" else ours["fiat_rule"]
             diff = 100.0 * (ref - theirs) / theirs if theirs else float("nan")
-            print(f"{name:8} {mode:6} {ours['n']:5d} {ours['max_rule']:14,.0f} "
-                  f"{ours['fiat_rule']:17,.0f} {theirs:14,.0f} {diff:7.3f} {secs:6.1f}")  # fmt: skip
+            print(
+                f"{name:8} {mode:6} {ours['n']:5d} {ours['max_rule']:14,.0f} "
+                f"{ours['fiat_rule']:17,.0f} {theirs:14,.0f} {diff:7.3f} {secs:6.1f}"
+            )
     if args.keep is None:
         shutil.rmtree(tmp, ignore_errors=True)
 
