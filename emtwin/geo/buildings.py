@@ -324,8 +324,9 @@ def footprint_cells(geoms: Any, terrain: Terrain) -> tuple[np.ndarray, np.ndarra
     hit &= terrain.mask[row, col]
     if is_point.any():
         # a point on a cell edge intersects two boxes: keep the cell_of one only
-        pr, pc = terrain.cell_of(shapely.get_x(geoms[owner]), shapely.get_y(geoms[owner]))
-        hit &= ~is_point[owner] | ((row == pr) & (col == pc))
+        pt = is_point[owner]
+        pr, pc = terrain.cell_of(shapely.get_x(geoms[owner[pt]]), shapely.get_y(geoms[owner[pt]]))
+        hit[pt] &= (row[pt] == pr) & (col[pt] == pc)
     counts = np.bincount(owner[hit], minlength=n)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     cells = (row[hit] * ncols + col[hit]).astype(np.int64)
