@@ -37,9 +37,10 @@ from emtwin.consequences.life_loss import (
     loss_summary,
     rise_rate_m_h,
 )
-from emtwin.errors import InputDataError
+from emtwin.errors import InputDataError, ScenarioError
 from emtwin.geo.buildings import prepare_buildings
 from emtwin.geo.world import Terrain
+from emtwin.scenarios import load_scenario
 from emtwin.scenarios.consequences import Consequences
 
 
@@ -328,3 +329,18 @@ def test_consequences_section_defaults_and_errors():
     ):
         with pytest.raises(ValueError, match=match):
             Consequences.model_validate(bad)
+
+
+def test_consequences_section_in_a_scenario_file(tmp_path):
+    _curve_csv(tmp_path, "depth_m,damage_ratio\n0,0\n1,1\n")
+    text = (
+        "name: t\nworld:\n  terrain: {builtin: riverside}\nconsequences:\n"
+        "  curves: {residential: curve.csv}\n  life_loss: {method: lifesim}\n"
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    c = load_scenario(tmp_path / "s.yaml").consequences
+    assert c.curves["residential"] == str(tmp_path / "curve.csv")  # relative to the file
+    assert c.life_loss.method == "lifesim"
+    (tmp_path / "s.yaml").write_text(text + "  facilites: {}\n")
+    with pytest.raises(ScenarioError, match=r"s.yaml:7: consequences.facilites: .*'facilities'"):
+        load_scenario(tmp_path / "s.yaml")
