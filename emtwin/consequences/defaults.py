@@ -44,11 +44,11 @@ CONTINENTS: tuple[str, ...] = (
 DEFAULT_OCCUPANCY = "residential"
 
 #: Replacement value of the building structure per m2 of floor area (footprint
-#: x levels), currency units of the scenario (default EUR 2010). Indicative
-#: figures of the size of the Western-European construction costs in Huizinga
-#: et al. (2017, section 3 and the country table: residential about 600, commerce
-#: about 700, industry about 500 EUR/m2 for e.g. Germany, France, the Netherlands).
-#: Replace them with local figures; they set the scale of ``damage`` only.
+#: x levels), currency units of the scenario (default EUR). Indicative
+#: placeholders of the order of Western-European construction costs (the kind
+#: of figure Huizinga et al. 2017 derive per country); they are not read from
+#: a published table. They set the scale of ``damage`` only, not the ratios:
+#: replace them with local figures.
 VALUE_PER_M2: dict[str, float] = {
     "residential": 600.0,
     "commercial": 700.0,
@@ -56,12 +56,12 @@ VALUE_PER_M2: dict[str, float] = {
 }
 
 #: Content value as a share of the structure value, per occupancy, used when
-#: content damage is on. Huizinga et al. (2017) take content as 50 % of the
-#: structure for residential and 100 % for commerce and industry.
+#: content damage is on: the content-to-structure ratios of FEMA's HAZUS-MH
+#: flood model (residential 50 %, commercial 100 %, industrial 150 %).
 CONTENT_SHARE: dict[str, float] = {
     "residential": 0.5,
     "commercial": 1.0,
-    "industrial": 1.0,
+    "industrial": 1.5,
 }
 
 #: Height of the ground floor above the ground, m (Delft-FIAT's ``ground_flht``):
@@ -82,10 +82,8 @@ STOREY_HEIGHT_M = 3.0
 DEFAULT_LEVELS: dict[str, int] = {"residential": 2, "commercial": 2, "industrial": 1}
 
 #: Water depth at a facility (m above the ground) above which it loses its
-#: function: electrical plant and ground-floor wards and bays are under water.
-#: Common planning figures (e.g. UK EA/Defra FD2321 "danger for most" at about
-#: 0.5 m for access; substations are protected to 0.3 m above the design flood
-#: in ETR 138): assumptions to be set per site.
+#: function: ground-floor plant, wards and bays under water. Planning
+#: assumptions, not published thresholds: set them per site.
 FACILITY_FAIL_DEPTH_M: dict[str, float] = {
     "hospital": 0.3,
     "shelter": 0.3,

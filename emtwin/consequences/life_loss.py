@@ -5,7 +5,7 @@ Two published models, chosen by ``consequences.life_loss.method``:
 ``jonkman``
     Jonkman, Vrijling & Vrouwenvelder (2008), "Methods for the estimation of
     loss of life due to floods: a literature review and a proposal for a new
-    method", Natural Hazards 46:353-389, section 5: three zones, each with its
+    method", Natural Hazards 46:353-389: three zones, each with its
     mortality F_D:
 
     - breach zone, ``h v >= 7 m2/s`` and ``v >= 2 m/s`` (buildings collapse):
@@ -64,7 +64,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class JonkmanParams:
-    """Parameters of Jonkman et al. (2008), their section 5.2 and table 5."""
+    """Parameters of the mortality functions of Jonkman et al. (2008)."""
 
     mu_remaining: float = 7.60
     sigma_remaining: float = 2.75
