@@ -183,12 +183,12 @@ def read_curve_csv(path: str | Path, *, file_label: str = "consequences.curves")
 def continent_of(crs: Any, x: float, y: float) -> str:
     """The continent (a key of :data:`CONTINENTS`) holding the point (x, y) in *crs*.
 
-    Coarse longitude/latitude boxes, enough to pick a continental curve:
-    Europe north of 36 N between 25 W and 60 E; Asia east of 34 E and north of
-    12 N, or east of 60 E, or east of 90 E north of 10 S; Africa between 20 W
-    and 52 E south of 36 N; Oceania south of 10 S east of 110 E (and the
-    Pacific islands east of 160 E); North America west of 50 W north of 13 N;
-    South America west of 30 W south of 13 N.
+    Coarse longitude/latitude boxes, enough to pick a continental curve, tried
+    in this order: Europe, 25 W to 60 E north of 36 N; west of 30 W, North
+    America north of 13 N and South America south of it (east of 120 W; the
+    Pacific further west is Oceania); Oceania, south of 10 S east of 110 E, or
+    east of 160 E; Asia, east of 34 E north of 12 N, or east of 60 E; Africa,
+    30 W to 52 E; anything else Asia.
     """
     to_ll = Transformer.from_crs(CRS.from_user_input(crs), "EPSG:4326", always_xy=True)
     lon, lat = to_ll.transform(float(x), float(y))
@@ -206,6 +206,6 @@ def continent_of(crs: Any, x: float, y: float) -> str:
         return "oceania"
     if (lon > 34.0 and lat > 12.0) or lon > 60.0:
         return "asia"
-    if -20.0 <= lon <= 52.0:
+    if -30.0 <= lon <= 52.0:
         return "africa"
     return "asia"
