@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from affine import Affine
     from pyproj import CRS
 
+    from emtwin.geo.buildings import Buildings
+
 __all__ = ["Terrain", "RoadNetwork", "Places", "EdgeCellIndex", "World"]
 
 
@@ -293,6 +295,9 @@ class World:
         The edge->cell index, or None without roads.
     name
         A label for messages and outputs.
+    buildings
+        Buildings for the consequence models (occupancy, value, covered
+        cells), or None when the scenario has none.
     """
 
     crs: CRS
@@ -302,6 +307,7 @@ class World:
     edge_cells: EdgeCellIndex | None
     name: str = "world"
     notes: list[str] = field(default_factory=list)
+    buildings: Buildings | None = None
 
     def summary(self) -> dict:
         """Counts and sizes for logs and ``emtwin validate``."""

@@ -38,6 +38,7 @@ from emtwin.scenarios._types import (
     Series,
     parse_duration,
 )
+from emtwin.scenarios.consequences import Consequences
 
 __all__ = [
     "Scenario",
@@ -1025,6 +1026,7 @@ class Scenario(_Model):
     outputs: Outputs = Field(default_factory=Outputs)
     uncertain: Uncertain | None = Field(None, description="what varies in a batch (emtwin batch)")
     response_index: ResponseIndex | None = Field(None, description="weights of the response index")
+    consequences: Consequences | None = Field(None, description="damage, life loss, facilities")
 
     source: str | None = Field(None, exclude=True, description="file the scenario came from")
     #: (file, {key path: line}) of the base file and each plan, in merge order
