@@ -36,8 +36,9 @@ for bit. Two rules keep them:
   has always used (``expon``, ``rayleigh`` and ``lognorm`` go through
   ``scipy.special.log1p`` / ``exp(s ndtri(q)) scale`` and differ in the last bit),
   :meth:`Law.ppf` evaluates the documented closed form below in numpy; it is the
-  same function as ``law.frozen.ppf`` up to round-off (tests check both).
-  ``normal``, ``uniform`` and ``triangular`` use scipy's ppf as it is.
+  same function as ``law.frozen.ppf`` up to round-off (tests check both); so does
+  ``triangular`` (the closed form the batch has always used). ``normal`` (``norm``
+  or ``truncnorm``) and ``uniform`` use scipy's ppf as it is.
 - ``draw``: ``exponential``, ``lognormal``, ``normal``, ``uniform``, ``triangular``
   and ``fixed`` sample through the ``numpy.random.Generator`` method of the same
   distribution, with the parameters kept on the law (``rng.lognormal(mu, sigma)``
@@ -58,8 +59,9 @@ Truncation to [lo, hi]: ``F_T(t) = (F(t) - F(lo)) / (F(hi) - F(lo))``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -112,14 +114,20 @@ class Law:
     params
         The parameters the engine computes with (for ``lognormal``: ``mu`` and
         ``sigma`` of the log as well as ``mean`` and ``sd``).
-    frozen
-        The frozen ``scipy.stats`` distribution (for a table, the ``rv_histogram``
-        of its continuous part; see :func:`table`).
+    make
+        Builds the frozen ``scipy.stats`` distribution; called once, on first use of
+        :attr:`frozen` (building one costs about a millisecond, and drawing never
+        needs it).
     """
 
     family: str
     params: Mapping[str, Any]
-    frozen: Any = field(repr=False)
+    make: Callable[[], Any] = field(repr=False)
+
+    @cached_property
+    def frozen(self) -> Any:
+        """The frozen ``scipy.stats`` distribution (for a table, see :func:`table`)."""
+        return self.make()
 
     def cdf(self, x: Array | float) -> Array:
         """Share of values <= *x*."""
@@ -156,6 +164,8 @@ class Law:
             return p["midpoint"] + logit(u) / p["steepness"]
         if f == "table":
             return _table_ppf(u, p["times"], p["shares"])
+        if f == "triangular":
+            return _triangular_ppf(u, p["low"], p["mode"], p["high"])
         if f == "fixed":
             return np.full(u.shape, p["value"])
         return np.asarray(self.frozen.ppf(u), dtype=float)
@@ -264,14 +274,14 @@ def cap(law: Law | Truncated, max_value: float) -> Law | Truncated:
 
 def exponential(mean: float) -> Law:
     """Exponential of mean *mean* (> 0): ``expon(scale=mean)``."""
-    return Law("exponential", {"mean": float(mean)}, stats.expon(scale=mean))
+    return Law("exponential", {"mean": float(mean)}, lambda: stats.expon(scale=mean))
 
 
 def lognormal(mean: float, sd: float) -> Law:
     """Log-normal whose value has mean *mean* and sd *sd* (both > 0): ``lognorm``."""
     mu, sigma = lognormal_params(float(mean), float(sd))
     return Law("lognormal", {"mean": float(mean), "sd": float(sd), "mu": mu, "sigma": sigma},
-               stats.lognorm(s=sigma, scale=np.exp(mu)))  # fmt: skip
+               lambda: stats.lognorm(s=sigma, scale=np.exp(mu)))  # fmt: skip
 
 
 def normal(
@@ -286,15 +296,19 @@ def normal(
     hi = np.inf if high is None else float(high)
     if s == 0:
         return fixed(m)
-    law = (stats.norm(m, s) if lo == -np.inf and hi == np.inf
-           else stats.truncnorm((lo - m) / s, (hi - m) / s, loc=m, scale=s))  # fmt: skip
-    return Law("normal", {"mean": m, "sd": s, "low": lo, "high": hi}, law)
+
+    def make() -> Any:
+        if lo == -np.inf and hi == np.inf:
+            return stats.norm(m, s)
+        return stats.truncnorm((lo - m) / s, (hi - m) / s, loc=m, scale=s)
+
+    return Law("normal", {"mean": m, "sd": s, "low": lo, "high": hi}, make)
 
 
 def uniform(low: float, high: float) -> Law:
     """Uniform on [*low*, *high*]: ``uniform(loc=low, scale=high - low)``."""
     lo, hi = float(low), float(high)
-    return Law("uniform", {"low": lo, "high": hi}, stats.uniform(lo, hi - lo))
+    return Law("uniform", {"low": lo, "high": hi}, lambda: stats.uniform(lo, hi - lo))
 
 
 def triangular(low: float, mode: float, high: float) -> Law:
@@ -302,12 +316,12 @@ def triangular(low: float, mode: float, high: float) -> Law:
     lo, mo, hi = float(low), float(mode), float(high)
     c = (mo - lo) / (hi - lo)
     return Law("triangular", {"low": lo, "mode": mo, "high": hi},
-               stats.triang(c, loc=lo, scale=hi - lo))  # fmt: skip
+               lambda: stats.triang(c, loc=lo, scale=hi - lo))  # fmt: skip
 
 
 def rayleigh(sigma: float) -> Law:
     """Rayleigh of scale *sigma* (> 0): ``rayleigh(scale=sigma)``."""
-    return Law("rayleigh", {"sigma": float(sigma)}, stats.rayleigh(scale=sigma))
+    return Law("rayleigh", {"sigma": float(sigma)}, lambda: stats.rayleigh(scale=sigma))
 
 
 def logistic(midpoint: float, steepness: float) -> Truncated:
@@ -316,7 +330,7 @@ def logistic(midpoint: float, steepness: float) -> Truncated:
     ``logistic(loc=midpoint, scale=1 / steepness)`` restricted to [0, inf).
     """
     h, a = float(midpoint), float(steepness)
-    raw = Law("logistic_raw", {"midpoint": h, "steepness": a}, stats.logistic(h, 1.0 / a))
+    raw = Law("logistic_raw", {"midpoint": h, "steepness": a}, lambda: stats.logistic(h, 1.0 / a))
     return truncate(raw, 0.0, np.inf)
 
 
@@ -330,18 +344,20 @@ def table(times: Sequence[float], shares: Sequence[float]) -> Law:
     time when there is none.
     """
     tt, ss = np.asarray(times, dtype=float), np.asarray(shares, dtype=float)
-    mass = np.diff(ss)
-    if tt.size > 1 and mass.sum() > 0:
-        frozen = stats.rv_histogram((mass, tt), density=False)
-    else:
-        frozen = fixed(float(tt[0])).frozen
-    return Law("table", {"times": tt, "shares": ss}, frozen)
+
+    def make() -> Any:
+        mass = np.diff(ss)
+        if tt.size > 1 and mass.sum() > 0:
+            return stats.rv_histogram((mass, tt), density=False)
+        return fixed(float(tt[0])).frozen
+
+    return Law("table", {"times": tt, "shares": ss}, make)
 
 
 def fixed(value: float) -> Law:
     """The point mass at *value*: ``rv_discrete(values=([value], [1]))``."""
     v = float(value)
-    return Law("fixed", {"value": v}, stats.rv_discrete(values=([v], [1.0])))
+    return Law("fixed", {"value": v}, lambda: stats.rv_discrete(values=([v], [1.0])))
 
 
 def _table_ppf(u: Array, tt: Array, ss: Array) -> Array:
@@ -353,6 +369,15 @@ def _table_ppf(u: Array, tt: Array, ss: Array) -> Array:
     frac = (u[mid] - ss[jm - 1]) / (ss[jm] - ss[jm - 1])
     out[mid] = tt[jm - 1] + frac * (tt[jm] - tt[jm - 1])
     return out
+
+
+def _triangular_ppf(u: Array, lo: float, mo: float, hi: float) -> Array:
+    """``lo + sqrt(u (hi - lo) (mo - lo))`` below the mode's share, else from the top."""
+    c = (mo - lo) / (hi - lo)
+    with np.errstate(invalid="ignore"):
+        left = lo + np.sqrt(u * (hi - lo) * (mo - lo))
+        right = hi - np.sqrt((1 - u) * (hi - lo) * (hi - mo))
+    return np.where(u < c, left, right)
 
 
 def _table_mean(tt: Array, ss: Array) -> float:
