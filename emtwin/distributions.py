@@ -284,9 +284,7 @@ def lognormal(mean: float, sd: float) -> Law:
                lambda: stats.lognorm(s=sigma, scale=np.exp(mu)))  # fmt: skip
 
 
-def normal(
-    mean: float, sd: float, low: float | None = None, high: float | None = None
-) -> Law:
+def normal(mean: float, sd: float, low: float | None = None, high: float | None = None) -> Law:
     """Normal of mean *mean* and sd *sd* (>= 0), truncated to [*low*, *high*] when given.
 
     ``norm``, or ``truncnorm`` when truncated; sd 0 is the point mass at *mean*.
