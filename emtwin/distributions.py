@@ -36,8 +36,8 @@ for bit. Two rules keep them:
   has always used (``expon``, ``rayleigh`` and ``lognorm`` go through
   ``scipy.special.log1p`` / ``exp(s ndtri(q)) scale`` and differ in the last bit),
   :meth:`Law.ppf` evaluates the documented closed form below in numpy; it is the
-  same function as ``law.frozen.ppf`` up to round-off (tests check both); so does
-  ``triangular`` (the closed form the batch has always used). ``normal`` (``norm``
+  same function as ``law.frozen.ppf`` up to round-off (tests check both). The same
+  holds for ``triangular`` (the closed form the batch has always used). ``normal`` (``norm``
   or ``truncnorm``) and ``uniform`` use scipy's ppf as it is.
 - ``draw``: ``exponential``, ``lognormal``, ``normal``, ``uniform``, ``triangular``
   and ``fixed`` sample through the ``numpy.random.Generator`` method of the same
@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -115,9 +115,9 @@ class Law:
         The parameters the engine computes with (for ``lognormal``: ``mu`` and
         ``sigma`` of the log as well as ``mean`` and ``sd``).
     make
-        Builds the frozen ``scipy.stats`` distribution; called once, on first use of
-        :attr:`frozen` (building one costs about a millisecond, and drawing never
-        needs it).
+        Builds the frozen ``scipy.stats`` distribution (a picklable ``partial``);
+        called once, on first use of :attr:`frozen` (building one costs about a
+        millisecond, and drawing never needs it).
     """
 
     family: str
@@ -274,14 +274,14 @@ def cap(law: Law | Truncated, max_value: float) -> Law | Truncated:
 
 def exponential(mean: float) -> Law:
     """Exponential of mean *mean* (> 0): ``expon(scale=mean)``."""
-    return Law("exponential", {"mean": float(mean)}, lambda: stats.expon(scale=mean))
+    return Law("exponential", {"mean": float(mean)}, partial(stats.expon, scale=float(mean)))
 
 
 def lognormal(mean: float, sd: float) -> Law:
     """Log-normal whose value has mean *mean* and sd *sd* (both > 0): ``lognorm``."""
     mu, sigma = lognormal_params(float(mean), float(sd))
     return Law("lognormal", {"mean": float(mean), "sd": float(sd), "mu": mu, "sigma": sigma},
-               lambda: stats.lognorm(s=sigma, scale=np.exp(mu)))  # fmt: skip
+               partial(stats.lognorm, s=sigma, scale=np.exp(mu)))  # fmt: skip
 
 
 def normal(mean: float, sd: float, low: float | None = None, high: float | None = None) -> Law:
@@ -295,18 +295,15 @@ def normal(mean: float, sd: float, low: float | None = None, high: float | None 
     if s == 0:
         return fixed(m)
 
-    def make() -> Any:
-        if lo == -np.inf and hi == np.inf:
-            return stats.norm(m, s)
-        return stats.truncnorm((lo - m) / s, (hi - m) / s, loc=m, scale=s)
-
-    return Law("normal", {"mean": m, "sd": s, "low": lo, "high": hi}, make)
+    return Law(
+        "normal", {"mean": m, "sd": s, "low": lo, "high": hi}, partial(_normal, m, s, lo, hi)
+    )
 
 
 def uniform(low: float, high: float) -> Law:
     """Uniform on [*low*, *high*]: ``uniform(loc=low, scale=high - low)``."""
     lo, hi = float(low), float(high)
-    return Law("uniform", {"low": lo, "high": hi}, lambda: stats.uniform(lo, hi - lo))
+    return Law("uniform", {"low": lo, "high": hi}, partial(stats.uniform, lo, hi - lo))
 
 
 def triangular(low: float, mode: float, high: float) -> Law:
@@ -314,12 +311,12 @@ def triangular(low: float, mode: float, high: float) -> Law:
     lo, mo, hi = float(low), float(mode), float(high)
     c = (mo - lo) / (hi - lo)
     return Law("triangular", {"low": lo, "mode": mo, "high": hi},
-               lambda: stats.triang(c, loc=lo, scale=hi - lo))  # fmt: skip
+               partial(stats.triang, c, loc=lo, scale=hi - lo))  # fmt: skip
 
 
 def rayleigh(sigma: float) -> Law:
     """Rayleigh of scale *sigma* (> 0): ``rayleigh(scale=sigma)``."""
-    return Law("rayleigh", {"sigma": float(sigma)}, lambda: stats.rayleigh(scale=sigma))
+    return Law("rayleigh", {"sigma": float(sigma)}, partial(stats.rayleigh, scale=float(sigma)))
 
 
 def logistic(midpoint: float, steepness: float) -> Truncated:
@@ -328,7 +325,7 @@ def logistic(midpoint: float, steepness: float) -> Truncated:
     ``logistic(loc=midpoint, scale=1 / steepness)`` restricted to [0, inf).
     """
     h, a = float(midpoint), float(steepness)
-    raw = Law("logistic_raw", {"midpoint": h, "steepness": a}, lambda: stats.logistic(h, 1.0 / a))
+    raw = Law("logistic_raw", {"midpoint": h, "steepness": a}, partial(stats.logistic, h, 1.0 / a))
     return truncate(raw, 0.0, np.inf)
 
 
@@ -343,19 +340,33 @@ def table(times: Sequence[float], shares: Sequence[float]) -> Law:
     """
     tt, ss = np.asarray(times, dtype=float), np.asarray(shares, dtype=float)
 
-    def make() -> Any:
-        mass = np.diff(ss)
-        if tt.size > 1 and mass.sum() > 0:
-            return stats.rv_histogram((mass, tt), density=False)
-        return fixed(float(tt[0])).frozen
-
-    return Law("table", {"times": tt, "shares": ss}, make)
+    return Law("table", {"times": tt, "shares": ss}, partial(_histogram, tt, ss))
 
 
 def fixed(value: float) -> Law:
     """The point mass at *value*: ``rv_discrete(values=([value], [1]))``."""
     v = float(value)
-    return Law("fixed", {"value": v}, lambda: stats.rv_discrete(values=([v], [1.0])))
+    return Law("fixed", {"value": v}, partial(_point_mass, v))
+
+
+# builders of the frozen laws (module-level, so that a Law pickles, e.g. in a checkpoint)
+
+
+def _normal(m: float, s: float, lo: float, hi: float) -> Any:
+    if lo == -np.inf and hi == np.inf:
+        return stats.norm(m, s)
+    return stats.truncnorm((lo - m) / s, (hi - m) / s, loc=m, scale=s)
+
+
+def _histogram(tt: Array, ss: Array) -> Any:
+    mass = np.diff(ss)
+    if tt.size > 1 and mass.sum() > 0:
+        return stats.rv_histogram((mass, tt), density=False)
+    return _point_mass(float(tt[0]))
+
+
+def _point_mass(v: float) -> Any:
+    return stats.rv_discrete(values=([v], [1.0]))
 
 
 def _table_ppf(u: Array, tt: Array, ss: Array) -> Array:

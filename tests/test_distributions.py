@@ -136,3 +136,18 @@ def test_fixed_is_a_point_mass() -> None:
     assert law.cdf(np.array([1199.0, 1200.0])).tolist() == [0.0, 1.0]
     assert law.frozen.cdf(1200.0) == 1.0 and law.mean() == 1200.0
     assert law.draw(np.random.default_rng(0), 3).tolist() == [1200.0] * 3
+
+
+def test_laws_pickle_for_checkpoints() -> None:
+    import pickle
+
+    laws = [v[0] for v in FAMILIES.values()] + [
+        d.logistic(600.0, 1 / 300.0), d.table([0.0, 600.0], [0.0, 0.7]), d.fixed(3.0),
+        d.normal(1.0, 0.5, low=0.0), d.cap(d.rayleigh(600.0), 1200.0),
+    ]  # fmt: skip
+    for law in laws:
+        if isinstance(law, d.Law):
+            assert law.frozen is not None  # built and cached before pickling
+        back = pickle.loads(pickle.dumps(law))
+        assert np.array_equal(back.ppf(U), law.ppf(U))
+        assert back.mean() == pytest.approx(law.mean())
