@@ -199,7 +199,7 @@ class DrillSession:
                             continue
                     elif wait < -2.0:  # behind: do not rush to catch up later
                         self._anchor = (time.monotonic(), self._t)
-                self.step_to(nxt)
+                self._step(nxt)
             self.finish()
         except Exception as exc:  # noqa: BLE001 - the page shows the failure
             log.exception("the drill failed")
@@ -208,6 +208,12 @@ class DrillSession:
             self._changed()
 
     def step_to(self, t: float) -> None:
+        """Play the run to simulated time *t* (s) step by step, as the clock would (injects
+        released and checkpoints kept on the way), without pacing."""
+        while self._t < min(float(t), self.end_s):
+            self._step(min(self._next_time(), float(t)))
+
+    def _step(self, t: float) -> None:
         """Play the run to simulated time *t* (s), releasing injects due by then."""
         with self.lock:
             if t <= self._t:
@@ -316,6 +322,18 @@ class DrillSession:
             self.decisions.add(self._t, role, describe_action(act), action=act, source=source)
             return self._t
 
+    def inject_now(self, to: str, message: str, action: dict[str, Any] | None = None, *,
+                   role: str = "control") -> float:  # fmt: skip
+        """Release an inject now (exercise control); its action, if any, is carried out."""
+        with self.lock:
+            if action is not None:
+                self.parse_action(action, at=self._t)  # refuse a bad one before anything
+            inj = Inject(self._t, to or "players", message, action, row=0)
+            self.injects.append(inj)
+            self._release_injects(self._t)
+        self._changed()
+        return self._t
+
     # ------------------------------------------------------------------ control
 
     def control(self, command: str | None = None, *, speed: float | None = None,
@@ -371,7 +389,7 @@ class DrillSession:
         self._wake.set()
         if self._thread is None:  # not started (tests): play there now
             while self._target is not None:
-                self.step_to(self._next_time())
+                self._step(self._next_time())
         self._changed()
         return t
 
