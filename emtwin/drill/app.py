@@ -136,6 +136,10 @@ def create_app(session: DrillSession, *, token: str, player_token: str | None = 
         return Response(cache["deck"], media_type="text/javascript",
                         headers={"Cache-Control": "max-age=86400"})  # fmt: skip
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/api/state")
     def state(request: Request) -> dict[str, Any]:
         out = session.status()
