@@ -220,7 +220,7 @@ def create_app(session: DrillSession, *, token: str, player_token: str | None = 
 
 def _message(session: DrillSession, role: str, water_t: float | None) -> dict[str, Any]:
     """One websocket message: the state, the map frame (water only when it moved on)."""
-    with session.lock:
+    with session.locked():
         frame = session.frame()
         status = session.status()
     if frame["water_t"] == water_t:

@@ -21,7 +21,8 @@ import math
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,9 @@ class DrillSession:
         self.world = self.sim.world
         self.feed = MapFeed(self.world)
         self.lock = threading.RLock()
+        #: threads waiting for the lock to read or decide (the clock lets them in first)
+        self._want = 0
+        self._want_lock = threading.Lock()
         self.speed = self._check_speed(speed)
         self.paused = False
         self.injects = list(injects or [])
@@ -117,6 +121,18 @@ class DrillSession:
 
     # ------------------------------------------------------------------ reading
 
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run's lock between two steps, before the clock takes its next step."""
+        with self._want_lock:
+            self._want += 1
+        try:
+            with self.lock:
+                yield
+        finally:
+            with self._want_lock:
+                self._want -= 1
+
     @property
     def time_s(self) -> float:
         """The simulated time the run stands at, s."""
@@ -134,7 +150,7 @@ class DrillSession:
 
     def status(self) -> dict[str, Any]:
         """``GET /api/state``: the clock, the pacing and the headline figures."""
-        with self.lock:
+        with self.locked():
             head = headline(self.sim)
         head.update(
             time_s=self._t, end_s=self.end_s, running=self.running, paused=self.paused,
@@ -147,7 +163,7 @@ class DrillSession:
 
     def frame(self) -> dict[str, Any]:
         """The map's moving parts now (see :class:`emtwin.drill.live.MapFeed`)."""
-        with self.lock:
+        with self.locked():
             return self.feed.frame(self.sim)
 
     def messages(self, role: str) -> list[dict[str, Any]]:
@@ -215,6 +231,9 @@ class DrillSession:
 
     def _step(self, t: float) -> None:
         """Play the run to simulated time *t* (s), releasing injects due by then."""
+        deadline = time.monotonic() + 1.0
+        while self._want > 0 and time.monotonic() < deadline:
+            time.sleep(0.001)  # a decision or the page is waiting: it goes first
         with self.lock:
             if t <= self._t:
                 return
@@ -311,7 +330,7 @@ class DrillSession:
         return t
 
     def _apply(self, body: Any, role: str, *, source: str) -> float:
-        with self.lock:
+        with self.locked():
             if self.state in ("finishing", "done", "failed"):
                 raise ActionError(f"the drill is {self.state}: no more decisions")
             action = self.parse_action(body, at=self._t)
@@ -325,7 +344,7 @@ class DrillSession:
     def inject_now(self, to: str, message: str, action: dict[str, Any] | None = None, *,
                    role: str = "control") -> float:  # fmt: skip
         """Release an inject now (exercise control); its action, if any, is carried out."""
-        with self.lock:
+        with self.locked():
             if action is not None:
                 self.parse_action(action, at=self._t)  # refuse a bad one before anything
             inj = Inject(self._t, to or "players", message, action, row=0)
@@ -366,7 +385,7 @@ class DrillSession:
         t = float(t)
         if not (0 <= t <= self.end_s):
             raise ActionError(f"time_s: expected 0 to {self.end_s:g} s, got {t:g}")
-        with self.lock:
+        with self.locked():
             if t < self._t:
                 earlier = [c for c in self.checkpoints if c <= t]
                 if not earlier:
@@ -444,7 +463,7 @@ class DrillSession:
         """
         from emtwin.drill.whatif import run_whatif
 
-        with self.lock:
+        with self.locked():
             ck = self.sim.checkpoint()
             t0 = self._t
         horizon = min(t0 + float(hours) * 3600.0, self.end_s)
