@@ -15,6 +15,7 @@ pytest.importorskip("httpx", reason="httpx (the test extra) is needed for the te
 
 from drill_world import drill_scenario, drill_world  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
+from test_cli import town  # noqa: E402, F401 - the fixture
 
 from emtwin.drill.app import create_app  # noqa: E402
 from emtwin.drill.injects import read_injects  # noqa: E402
@@ -256,3 +257,39 @@ def test_what_if_forks_on_the_same_random_streams(world, tmp_path) -> None:
     rows = {r["key"]: r for r in w["rows"]}
     assert rows["roads_closed"]["diff"] == -2 and rows["roads_closed"]["better"] == "B"
     assert rows["warned"]["diff"] == 0
+
+
+def test_the_drill_command_serves_prints_the_token_and_writes_the_folder(
+    town, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811 - the fixture
+) -> None:
+    """``emtwin drill`` with the web server replaced by a client that decides and stops."""
+    import uvicorn
+    from test_cli import run
+
+    seen: dict = {}
+
+    class FakeServer:
+        def __init__(self, config) -> None:
+            self.config = config
+            self.should_exit = False
+
+        def run(self) -> None:
+            seen["host"] = self.config.host
+            c = TestClient(self.config.app)
+            seen["401"] = c.post("/api/actions", json={"close_road": "r1"}).status_code
+            auth = {"Authorization": "Bearer secret"}
+            seen["act"] = c.post("/api/actions", json={"close_road": "r1"}, headers=auth).json()
+            seen["stop"] = c.post("/api/control", json={"command": "stop"},
+                                  headers=auth).status_code  # fmt: skip
+
+    monkeypatch.setattr(uvicorn, "Server", FakeServer)
+    out = tmp_path / "drill-out"
+    res = run("drill", str(town / "s.yaml"), "--token", "secret", "--no-browser", "--out",
+              str(out), "--host", "0.0.0.0", "--speed", "30")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "?token=secret" in res.output and "warning" in res.output.lower()
+    assert seen["host"] == "0.0.0.0" and seen["401"] == 401 and seen["stop"] == 200
+    assert "time_s" in seen["act"]
+    log = [json.loads(x) for x in (out / "decisions.jsonl").read_text().splitlines()]
+    assert [d["action"] for d in log if d["action"]] == [{"close_road": "r1"}]
+    assert (out / "after-action.html").is_file() and (out / "summary.json").is_file()

@@ -107,7 +107,8 @@ def page_config(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "shelter_k": 26.0 / float(np.sqrt(cmax)) if shelters else 0.0,
         "headline": HEADLINE_LABELS,
         "choices": _choices(session),
-        "legends": [g.legend for g in groups if g.legend and g.group != "Roads"],
+        "legends": [g.legend.replace("shelter (no occupancy in this run)", "people in it now")
+                    for g in groups if g.legend and g.group != "Roads"],
     }
     return deck_json, cfg
 

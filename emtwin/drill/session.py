@@ -114,6 +114,7 @@ class DrillSession:
         self.compute_s = 0.0
         self.computed_sim_s = 0.0
         self.listeners: list[Callable[[], None]] = []
+        self.lock_waits: list[float] = []
         with self.lock:
             self.sim.run_until(0.0)
             self._release_injects(0.0)
@@ -330,7 +331,10 @@ class DrillSession:
         return t
 
     def _apply(self, body: Any, role: str, *, source: str) -> float:
+        asked = time.perf_counter()
         with self.locked():
+            #: how long each decision waited for the step under way, wall s
+            self.lock_waits.append(time.perf_counter() - asked)
             if self.state in ("finishing", "done", "failed"):
                 raise ActionError(f"the drill is {self.state}: no more decisions")
             action = self.parse_action(body, at=self._t)
