@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emtwin.drill.decisions import describe_action
 from emtwin.sim.batch.index import PARTS, response_index
 from emtwin.sim.batch.worker import flatten
 from emtwin.sim.engine import Simulation
@@ -63,6 +64,12 @@ def rerun(scenario: Any, world: Any, until_s: float, *, actions: bool = True,
     sim = Simulation(sc, world=world, allow_code=allow_code)
     sim.run_until(until_s)
     return sim._results(sim.wall_s)
+
+
+def _shown(action: Any) -> dict[str, Any]:
+    """An Action as the scenario writes it (``{kind: value}``)."""
+    v = action.value
+    return {action.kind: v.model_dump(by_alias=True) if hasattr(v, "model_dump") else v}
 
 
 def _index(results: Any) -> Any:
@@ -142,9 +149,9 @@ def build_after_action(session: Any, players: Any, scripted: Any, none: Any) -> 
              "to the same time (common random numbers: every difference is due to the "
              "decisions)</div>"]  # fmt: skip
     # timeline
-    rows = [(clock(d.time_s), d.wall[11:19], d.role, d.source, d.text)
-            for d in session.decisions.items]
-    scripted_rows = [(clock(float(a.at)), "", "scenario", "scripted", f"{a.kind} {a.value}")
+    items = sorted(session.decisions.items, key=lambda d: d.time_s)  # stable: log order kept
+    rows = [(clock(d.time_s), d.wall[11:19], d.role, d.source, d.text) for d in items]
+    scripted_rows = [(clock(float(a.at)), "", "scenario", "scripted", describe_action(_shown(a)))
                      for a in sc.actions if a.at is not None and a.at <= stop]  # fmt: skip
     parts.append("<h2>Timeline of injects and decisions</h2>")
     parts.append(table(["simulated", "wall (UTC)", "role", "source", "what"], rows)

@@ -348,14 +348,14 @@ SCRIPT = r"""
     return { [k]: $("a-value").value };
   }
   E.issue = async (a) => {
-    const t0 = performance.now();
-    const n = E.state ? E.state.decisions : 0;
+    // timed from the click to the first frame drawn with the decision in it (the
+    // websocket may bring it before the POST's answer)
+    E.pending = { t0: performance.now(), after: E.state ? E.state.decisions : 0, shown: false };
     try {
       const j = await post("/api/actions", a);
-      E.pending = { t0, after: n, shown: false };
       say($("result"), true, "done at " + fmt(j.time_s));
       return j;
-    } catch (e) { say($("result"), false, e.message); return null; }
+    } catch (e) { E.pending = null; say($("result"), false, e.message); return null; }
   };
   $("issue").addEventListener("click", () => E.issue(action()));
 
