@@ -7,15 +7,28 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import UTM33, points
-from test_evacuation import X0, Y0, grid_world, node_xy
+from test_evacuation import X0, Y0, node_xy, world_of
 
 from emtwin.geo.world import World
 from emtwin.scenarios.models import Scenario
 
 
-def drill_world() -> World:
-    """The 6 x 6 grid of test_evacuation with stations A (node 0) and B (node 35), a hospital."""
-    w = grid_world()
+def drill_world(k: int = 6, people: int = 40) -> World:
+    """A k x k grid of two-way streets 200 m apart (as test_evacuation's grid_world) on
+    20 m cells, people at every node, shelters West and East, stations A (node 0) and B
+    (node 35), hospital General (node 14)."""
+    nodes = {r * k + c: (c * 200.0, r * 200.0) for r in range(k) for c in range(k)}
+    links = []
+    for r in range(k):
+        for c in range(k):
+            n = r * k + c
+            if c + 1 < k:
+                links += [(n, n + 1, f"h{r}-{c}", 13.9), (n + 1, n, f"h{r}-{c}", 13.9)]
+            if r + 1 < k:
+                links += [(n, n + k, f"v{r}-{c}", 13.9), (n + k, n, f"v{r}-{c}", 13.9)]
+    w = world_of(nodes, links, homes=[(n, people) for n in nodes],
+                 shelters=[("West", 2 * k, 300), ("East", 3 * k + k - 1, 200)],
+                 cells=64, dx=20.0)  # fmt: skip
     nodes = [0, 35, 14]
     xy = [node_xy(w, k) for k in nodes]
     w.places.stations = points(UTM33, xy[:2], name=["A", "B"], node=nodes[:2],
