@@ -30,7 +30,7 @@ HEADLINE_LABELS: dict[str, str] = {
     "calls": "calls so far",
     "calls_waiting": "calls waiting",
     "calls_lost": "calls lost",
-    "response_p90_s": "response time p90, s",
+    "response_p90_s": "response time p90",
     "roads_closed": "road edges closed",
     "index": "response index (0-100)",
 }

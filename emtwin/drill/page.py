@@ -375,11 +375,15 @@ SCRIPT = r"""
     }
     $("whatif").innerHTML = "<div class='sub'>" + fmt(w.from_s) + " to " + fmt(w.to_s) +
       ": A = current decisions, B = " + esc(w.alternative) + "</div><table><tr><th></th>" +
-      "<th>A</th><th>B</th><th>B-A</th></tr>" + w.rows.map((r) => "<tr><td>" +
-      esc(r.label) + "</td><td>" + esc(r.a) + "</td><td>" + esc(r.b) + "</td><td>" +
-      (r.diff == null ? "" : (r.better ? "<b>" : "") + (r.diff > 0 ? "+" : "") +
-      Math.round(r.diff * 10) / 10 + (r.better ? " (" + r.better + " better)</b>" : "")) +
-      "</td></tr>").join("") + "</table>";
+      "<th>A</th><th>B</th><th>B-A</th></tr>" + w.rows.map((r) => {
+        const dur = r.key === "response_p90_s";  // seconds: shown as h:mm, the difference in min
+        const v = (x) => (x == null ? "" : dur ? fmt(x).slice(2) : esc(x));
+        const d = r.diff == null ? null : dur ? Math.round(r.diff / 60) : r.diff;
+        return "<tr><td>" + esc(r.label) + "</td><td>" + v(r.a) + "</td><td>" + v(r.b) +
+          "</td><td>" + (d == null ? "" : (r.better ? "<b>" : "") + (d > 0 ? "+" : "") +
+          Math.round(d * 10) / 10 + (dur ? " min" : "") +
+          (r.better ? " (" + r.better + " better)</b>" : "")) + "</td></tr>";
+      }).join("") + "</table>";
   }
   function onMessage(m) {
     const s = m.state, f = m.frame;
