@@ -228,6 +228,11 @@ def test_injects_are_released_at_their_times_with_their_actions(world, tmp_path)
     assert closed.time_s.round(6).tolist() == [420.0] and closed.entity.tolist() == ["h1-1"]
     s.step_to(600.0)
     assert len(s.messages("player")) == 2 and len(s.messages("control")) == 3
+    # the players' log does not show control's inject either
+    seen = {r: [d["text"] for d in s.decisions_seen(r)] for r in ("player", "control")}
+    assert "inject to control: Hold the ambulances" in seen["control"]
+    assert not any("Hold the ambulances" in t for t in seen["player"])
+    assert len(seen["control"]) == len(seen["player"]) + 1
 
 
 def test_a_bad_injects_file_names_the_row_and_column(tmp_path) -> None:

@@ -227,4 +227,4 @@ def _message(session: DrillSession, role: str, water_t: float | None) -> dict[st
         frame["water"] = ""
     return {"type": "state", "role": role, "state": status, "frame": frame,
             "messages": session.messages(role), "whatif": session.whatif,
-            "decisions": [d.__dict__ for d in session.decisions.items[-30:]]}  # fmt: skip
+            "decisions": session.decisions_seen(role)}  # fmt: skip

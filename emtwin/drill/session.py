@@ -169,8 +169,13 @@ class DrillSession:
 
     def messages(self, role: str) -> list[dict[str, Any]]:
         """Injects released so far that *role* sees (control sees all)."""
-        return [m for m in self.released
-                if role == "control" or m["to"].lower() not in ("control", "exercise control")]
+        return [m for m in self.released if role == "control" or not _for_control(m["to"])]
+
+    def decisions_seen(self, role: str, last: int = 30) -> list[dict[str, Any]]:
+        """The *last* decisions *role* sees (players do not see injects meant for control)."""
+        items = [d for d in self.decisions.items
+                 if role == "control" or not _for_control(d.extra.get("to", ""))]
+        return [dict(vars(d)) for d in items[-last:]]
 
     # ------------------------------------------------------------------ running
 
@@ -277,7 +282,7 @@ class DrillSession:
             msg = inj.as_json() | {"released_s": t}
             self.released.append(msg)
             self.decisions.add(t, "control", f"inject to {inj.to}: {inj.message}",
-                               source="inject", row=inj.row)  # fmt: skip
+                               source="inject", row=inj.row, to=inj.to)  # fmt: skip
             if inj.action is not None:
                 try:
                     self._apply(inj.action, "control", source="inject")
@@ -493,6 +498,11 @@ class DrillSession:
         else:
             work()
         return self.whatif
+
+
+def _for_control(to: str) -> bool:
+    """Whether an inject addressed *to* is for exercise control alone."""
+    return str(to).strip().lower() in ("control", "exercise control")
 
 
 def _no_action_plan() -> Path:
