@@ -535,7 +535,7 @@ def drill(
     out.print(f"  results go to {session.out_dir} when the exercise ends (End exercise, or Ctrl-C)")
     session.start()
     if not no_browser:
-        threading_timer(1.0, lambda: webbrowser.open(url))
+        _later(1.0, lambda: webbrowser.open(url))
     server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
     finished = {"done": False}
 
@@ -544,7 +544,7 @@ def drill(
         finished["done"] = True
         server.should_exit = True
 
-    threading_timer(0.0, watch)
+    _later(0.0, watch)
     server.run()
     if not finished["done"]:
         session.stop()
@@ -554,7 +554,7 @@ def drill(
     out.print(f"Results, decisions.jsonl and after-action.html are in {session.folder}")
 
 
-def threading_timer(delay_s: float, fn: object) -> None:
+def _later(delay_s: float, fn: object) -> None:
     """Run *fn* in a daemon thread after *delay_s* wall seconds."""
     import threading
 
