@@ -594,6 +594,8 @@ def load_plans_over(
     ScenarioError
         With every problem found in the plans, naming the file, line and key.
     """
+    # None marks an optional key left out (a None a validator would refuse, e.g. an unused
+    # departure-curve parameter): leave it out again
     data = base.model_dump(mode="python", by_alias=True, exclude={"source"}, exclude_none=True)
     origins = list(base._origins or [(base.source or "", {})])
     problems: list[str] = []

@@ -290,15 +290,19 @@ class Simulation:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint | str | Path, *, plans: Sequence[Any] = (),
-                        allow_code: bool = False) -> Simulation:  # fmt: skip
+                        allow_code: bool = False,
+                        world: World | None = None) -> Simulation:  # fmt: skip
         """A Simulation continuing from *checkpoint* (a :class:`Checkpoint` or its file).
 
         With *plans* it is a fork: the plans' actions replace the actions still
         to come (each must be at or after the checkpoint's time, or triggered);
         the random streams continue those of the original run (common random
         numbers), so a difference from the original is due to the plan alone.
+        *world* reuses a World already built from the same scenario (read only by
+        the run); without it the World is built again from the scenario's files.
         """
-        return restore_checkpoint(cls, checkpoint, plans=plans, allow_code=allow_code)
+        return restore_checkpoint(cls, checkpoint, plans=plans, allow_code=allow_code,
+                                  world=world)
 
     def _advance(self, end: float, progress: bool) -> None:
         step = max(float(self.scenario.outputs.every), end / 200.0)
