@@ -1,0 +1,11 @@
+"""The typhoon hazard's models, as pure functions and small state holders.
+
+- :mod:`emtwin.typhoon.wind`: the wind field of a storm track on a grid at a time.
+- :mod:`emtwin.typhoon.accumulate`: running max wind, max gust, arrival time.
+- :mod:`emtwin.typhoon.rain`: R-CLIPER rain that moves with the storm.
+- :mod:`emtwin.typhoon.surge`: sea level from the inverse barometer and wind setup.
+- :mod:`emtwin.typhoon.fragility`: road blockage by gusts (lognormal fragility).
+
+Nothing here knows the engine; the typhoon component calls these each
+coupling step (docs/typhoon.md, "API").
+"""
