@@ -38,7 +38,8 @@ def _grid_around(lat: float, crs: CRS, *, half_km: float, dx: float) -> GridSpec
     return GridSpec(float(x[0]) - half_km * 1000, float(y[0]) + half_km * 1000, dx, n, n)
 
 
-def _holland_by_hand(r: float, *, rmax: float, dp: float, b: float, rho: float, lat: float) -> float:
+def _holland_by_hand(r: float, *, rmax: float, dp: float, b: float, rho: float,
+                     lat: float) -> float:
     f = 2 * 7.2921e-5 * math.sin(math.radians(lat))
     x = (rmax / r) ** b
     return math.sqrt(b / rho * x * dp * math.exp(-x) + (r * f / 2) ** 2) - r * abs(f) / 2
