@@ -1,0 +1,120 @@
+"""The typhoon section of a scenario and the per-step model built from it on a World."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from emtwin.geo.crs import to_crs_xy
+from emtwin.geo.world import EdgeCellIndex
+from emtwin.scenarios.typhoon import TyphoonHazard
+from emtwin.typhoon.model import TyphoonModel
+
+
+@pytest.fixture()
+def track_csv(tmp_path):
+    # a storm 40 km west of the small world (UTM 33N, near 15 E 49.6 N), drifting north
+    lon, lat = to_crs_xy(500100.0 - 40e3, 5500100.0, "EPSG:32633", "EPSG:4326")
+    p = tmp_path / "track.csv"
+    p.write_text("time_s,lon,lat,pressure_hpa,rmax_km\n"
+                 f"0,{lon[0]:.6f},{lat[0] - 0.1:.6f},950,40\n"
+                 f"21600,{lon[0]:.6f},{lat[0] + 0.1:.6f},950,40\n")
+    return p
+
+
+def _hazard(tmp_path, **kw) -> TyphoonHazard:
+    data = {"type": "typhoon", "track": "track.csv", **kw}
+    return TyphoonHazard.model_validate(data, context={"base_dir": str(tmp_path)})
+
+
+def test_section_defaults_and_derived_values(tmp_path, track_csv):
+    h = _hazard(tmp_path)
+    assert h.environment_pressure_hpa == 1010.0 and h.air_density == 1.15
+    assert h.gust_factor_value == 1.49  # WMO in-land exposure
+    assert h.rain_settings is not None and h.rain_settings.scale == 1.0
+    assert _hazard(tmp_path, rain=False).rain_settings is None
+    assert _hazard(tmp_path, gust_factor=1.3).gust_factor_value == 1.3
+    table = _hazard(tmp_path, fragility={"residential": {"median_gust_m_s": 30,
+                                                         "beta": 0.4}}).fragility_table()
+    assert table["residential"].median_gust_m_s == 30.0 and table["primary"].beta == 0.3
+    wp = _hazard(tmp_path, holland_b=1.4, asymmetry=False).wind_parameters()
+    assert wp.holland_b == 1.4 and not wp.asymmetry
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        ({"holland_b": 5}, "holland_b"),
+        ({"surge": {"side": "south"}}, "give `level`"),
+        ({"surge": {"side": "south", "level": [[0, 1], [60, 2]], "at": [1, 2],
+                    "onshore_bearing": 0}}, "not both"),
+        ({"gust_factor": "windy"}, "gust_factor"),
+        ({"colour": "red"}, "colour"),
+        ({"gauges": [{"name": "a", "at": [0, 0]}, {"name": "a", "at": [1, 1]}]}, "repeated: a"),
+    ],
+)
+def test_bad_sections_are_refused(tmp_path, track_csv, extra, match):
+    with pytest.raises(ValidationError, match=match):
+        _hazard(tmp_path, **extra)
+
+
+def test_missing_track_file_is_named(tmp_path):
+    with pytest.raises(ValidationError, match="file not found: 'nope.csv'"):
+        TyphoonHazard.model_validate({"type": "typhoon", "track": "nope.csv"},
+                                     context={"base_dir": str(tmp_path)})
+
+
+def _world_with_cells(small_world):
+    # every one of the 8 edges lies over two cells of the 20 x 20 grid
+    n = small_world.roads.n_edges
+    cells = np.arange(2 * n, dtype=np.int64) * 7 % 400
+    small_world.edge_cells = EdgeCellIndex(np.arange(0, 2 * n + 1, 2, dtype=np.int64), cells)
+    return small_world
+
+
+def test_step_writes_wind_rain_surge_and_blocks_roads(tmp_path, track_csv, small_world):
+    world = _world_with_cells(small_world)
+    h = _hazard(tmp_path, surge={"side": "south", "level": [[0, 0.0], [3600, 1.0]]},
+                fragility={"residential": {"median_gust_m_s": 62.0, "beta": 0.3}},
+                facility_wind_limits={"shelters": 20.0},
+                gauges=[{"name": "town", "at": [15.0, 49.6]}])
+    model = TyphoonModel(h, world, rng=np.random.default_rng(3))
+    step = model.step(1800.0)
+    assert step.wind_speed.shape == world.terrain.shape
+    # the field is the wind model's own at this time
+    np.testing.assert_array_equal(step.wind_speed, model.wind.field(1800.0)[0])
+    assert step.wind_speed.min() > 17.5  # storm force 40 km from a 950 hPa centre
+    np.testing.assert_array_equal(model.stats.max_wind, step.wind_speed)
+    assert step.rain_mm_h is not None and step.rain_mm_h.min() > 0
+    assert step.sea_level_m == pytest.approx(0.5)  # halfway along the given series
+    # the same seed blocks the same edges, and a blocked edge is reported once
+    again = TyphoonModel(h, world, rng=np.random.default_rng(3))
+    assert again.step(1800.0).newly_blocked.tolist() == step.newly_blocked.tolist()
+    assert 0 < len(step.newly_blocked) < world.roads.n_edges  # gusts near the median
+    later = model.step(3600.0)
+    assert not set(later.newly_blocked) & set(step.newly_blocked)
+    assert model.blocked.sum() == len(step.newly_blocked) + len(later.newly_blocked)
+    # gauges and facility limits
+    speed, direction = model.gauge_wind(1800.0)["town"]
+    assert speed > 17.5 and 0 <= direction < 360
+    sx = world.places.shelters.geometry.x.to_numpy()
+    sy = world.places.shelters.geometry.y.to_numpy()
+    assert model.facility_unusable("shelters", sx, sy, step.wind_speed).tolist() == [True]
+    assert model.facility_unusable("hospitals", sx, sy, step.wind_speed).tolist() == [False]
+    # state round trip
+    saved = model.state()
+    fresh = TyphoonModel(h, world, rng=np.random.default_rng(3))
+    fresh.restore(saved)
+    np.testing.assert_array_equal(fresh.blocked, model.blocked)
+    np.testing.assert_array_equal(fresh.stats.max_gust, model.stats.max_gust)
+
+
+def test_track_uncertainty_keys_move_and_deepen_the_storm(tmp_path, track_csv, small_world):
+    base = TyphoonModel(_hazard(tmp_path), small_world, rng=np.random.default_rng(0))
+    moved = TyphoonModel(_hazard(tmp_path, cross_track_shift_km=20.0, intensity_scale=1.2),
+                         small_world, rng=np.random.default_rng(0))
+    v0, v1 = base.wind.vortex(0.0), moved.wind.vortex(0.0)
+    # moving north, right of motion is east: the centre comes 20 km closer to the town
+    assert v1.centre[0] - v0.centre[0] == pytest.approx(20e3, rel=0.01)
+    assert v1.dp_pa == pytest.approx(1.2 * v0.dp_pa)
