@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
+from affine import Affine
 from pydantic import ValidationError
 
 from emtwin.geo.crs import to_crs_xy
@@ -102,6 +104,13 @@ def test_step_writes_wind_rain_surge_and_blocks_roads(tmp_path, track_csv, small
     sy = world.places.shelters.geometry.y.to_numpy()
     assert model.facility_unusable("shelters", sx, sy, step.wind_speed).tolist() == [True]
     assert model.facility_unusable("hospitals", sx, sy, step.wind_speed).tolist() == [False]
+    # results for the output files and the summary
+    r = model.rasters()
+    np.testing.assert_array_equal(r["max_wind"], np.maximum(step.wind_speed, later.wind_speed))
+    assert np.all(r["wind_arrival"] == 1800.0)  # storm force from the first step
+    summ = model.summary()
+    assert summ["first_arrival_s"] == 1800.0 and summ["roads_blocked"] == model.blocked.sum()
+    assert summ["max_gust_m_s"] == pytest.approx(1.49 * summ["max_wind_m_s"])
     # state round trip
     saved = model.state()
     fresh = TyphoonModel(h, world, rng=np.random.default_rng(3))
@@ -118,3 +127,21 @@ def test_track_uncertainty_keys_move_and_deepen_the_storm(tmp_path, track_csv, s
     # moving north, right of motion is east: the centre comes 20 km closer to the town
     assert v1.centre[0] - v0.centre[0] == pytest.approx(20e3, rel=0.01)
     assert v1.dp_pa == pytest.approx(1.2 * v0.dp_pa)
+
+
+def test_land_cover_factor_reduces_the_wind_where_its_class_says(tmp_path, track_csv,
+                                                                small_world):
+    # west half class 1 (forest, factor 0.7), east half class 2 (not in the table: 1)
+    classes = np.ones((20, 20), dtype=np.int16)
+    classes[:, 10:] = 2
+    with rasterio.open(tmp_path / "lc.tif", "w", driver="GTiff", height=20, width=20, count=1,
+                       dtype="int16", crs="EPSG:32633",
+                       transform=Affine(10.0, 0, 500000.0, 0, -10.0, 5500200.0)) as dst:
+        dst.write(classes, 1)
+    plain = TyphoonModel(_hazard(tmp_path), small_world, rng=np.random.default_rng(0))
+    rough = TyphoonModel(_hazard(tmp_path, land_cover={"raster": "lc.tif", "table": {1: 0.7}}),
+                         small_world, rng=np.random.default_rng(0))
+    a = plain.wind.field(0.0)[0]
+    b = rough.wind.field(0.0)[0]
+    np.testing.assert_allclose(b[:, :10], 0.7 * a[:, :10])
+    np.testing.assert_allclose(b[:, 10:], a[:, 10:])

@@ -197,6 +197,26 @@ class TyphoonModel:
         out[ok] = speed[row[ok], col[ok]] > limit
         return out
 
+    # ------------------------------------------------------------------ results
+
+    def rasters(self) -> dict[str, np.ndarray]:
+        """``max_wind`` (m/s), ``max_gust`` (m/s) and ``wind_arrival`` (s, NaN: never)."""
+        return {"max_wind": self.stats.max_wind.copy(), "max_gust": self.stats.max_gust.copy(),
+                "wind_arrival": self.stats.arrival_s.copy()}
+
+    def summary(self) -> dict[str, float | int | None]:
+        """The ``typhoon.*`` summary: peaks over the domain, first arrival, roads blocked."""
+        mask = self.world.terrain.mask
+        arr = self.stats.arrival_s[mask]
+        arrived = arr[np.isfinite(arr)]
+        return {
+            "max_wind_m_s": float(self.stats.max_wind[mask].max(initial=0.0)),
+            "max_gust_m_s": float(self.stats.max_gust[mask].max(initial=0.0)),
+            "first_arrival_s": float(arrived.min()) if arrived.size else None,
+            "cells_storm_force": int(arrived.size),
+            "roads_blocked": int(self.blocked.sum()),
+        }
+
     # ------------------------------------------------------------------ state
 
     def state(self) -> dict:
