@@ -90,6 +90,8 @@ def test_step_writes_wind_rain_surge_and_blocks_roads(tmp_path, track_csv, small
     np.testing.assert_array_equal(model.stats.max_wind, step.wind_speed)
     assert step.rain_mm_h is not None and step.rain_mm_h.min() > 0
     assert step.sea_level_m == pytest.approx(0.5)  # halfway along the given series
+    assert model.sea_level_series(np.array([0.0, 900.0, 7200.0])) == [
+        (0.0, 0.0), (900.0, 0.25), (7200.0, 1.0)]
     # the same seed blocks the same edges, and a blocked edge is reported once
     again = TyphoonModel(h, world, rng=np.random.default_rng(3))
     assert again.step(1800.0).newly_blocked.tolist() == step.newly_blocked.tolist()

@@ -159,6 +159,14 @@ class TyphoonModel:
         )
         return level
 
+    def sea_level_series(self, times_s: np.ndarray) -> list[tuple[float, float]] | None:
+        """The sea boundary level at each of *times_s*, ``[(t, m), ...]`` (None without a
+        surge). The track is known ahead, so the flood can take the whole series at start.
+        """
+        if self.hazard.surge is None:
+            return None
+        return [(float(t), float(self.sea_level(float(t)))) for t in times_s]  # type: ignore[arg-type]
+
     def step(self, t_s: float) -> TyphoonStep:
         """Advance the wind statistics to *t_s* (s) and return the fields of this step."""
         speed, direction = self.wind.field(t_s)
