@@ -88,6 +88,20 @@ def test_surge_series_at_the_eye_is_the_inverse_barometer():
     assert series[2][1] == 0.3  # after the track
 
 
+def test_surge_at_rmax_is_the_holland_pressure_deficit_there():
+    # at r = Rmax the Holland deficit is dp (1 - 1/e); the wind there blows along the
+    # coast (east of a northern storm it blows north; onshore is east), so no setup
+    x0, y0 = to_crs_xy(123.0, 15.0, "EPSG:4326", UTM51N)
+    grid = GridSpec(float(x0[0]) - 10e3, float(y0[0]) + 10e3, 1000.0, 20, 20)
+    wind = TyphoonWind(_track((123.0, 123.0), (15.0, 15.0)), grid, crs=UTM51N,
+                       params=WindParameters(asymmetry=False, inflow=False))
+    c = wind.vortex(0.0).centre
+    ((_, level),) = surge_level_series(wind, np.array([0.0]), at=(c[0] + 30e3, c[1]),
+                                       onshore_bearing_deg=90.0, shelf_width_m=50e3,
+                                       shelf_depth_m=20.0)
+    assert level == pytest.approx(5000.0 * (1 - math.exp(-1)) / (1025 * 9.81), rel=1e-6)
+
+
 def test_fragility_is_half_at_the_median_and_lognormal_elsewhere():
     assert blockage_probability(40.0, 40.0, 0.3) == pytest.approx(0.5)
     assert blockage_probability(50.0, 40.0, 0.3) == pytest.approx(norm.cdf(math.log(1.25) / 0.3))
