@@ -199,6 +199,7 @@ class TyphoonWind:
         self.cell_factor = cell_factor
         self._cx = grid.cell_x()
         self._cy = grid.cell_y()
+        self._xy: tuple[np.ndarray, np.ndarray] | None = None  # points, built on first use
         wg = self.params.wind_grid_m
         if wg is not None and wg > grid.dx:
             nx = max(int(math.ceil(grid.ncols * grid.dx / wg)), 1) + 1
@@ -260,12 +261,14 @@ class TyphoonWind:
         shape = self.grid.shape
         if v is None:
             return np.zeros(shape), np.zeros(shape)
+        if self._xy is None:
+            xs, ys = (self._cx, self._cy) if self._nodes is None else (self._node_x, self._node_y)
+            self._xy = tuple(np.meshgrid(xs, ys))  # type: ignore[assignment]
+        px, py = self._xy  # type: ignore[misc]
         if self._nodes is None:
-            xx, yy = np.meshgrid(self._cx, self._cy)
             cf = self.cell_factor if self.cell_factor is not None else 1.0
-            return self.uv_of(v, xx, yy, cf)
-        nx, ny = np.meshgrid(self._node_x, self._node_y)
-        un, vn = self.uv_of(v, nx, ny, 1.0)
+            return self.uv_of(v, px, py, cf)
+        un, vn = self.uv_of(v, px, py, 1.0)
         kw = dict(node_x0=self._nodes.x0, node_y0=self._nodes.y_top, node_dx=self._nodes.dx,
                   cell_x=self._cx, cell_y=self._cy)
         u = bilinear_nodes_to_cells(un, **kw)
