@@ -147,3 +147,38 @@ def test_land_cover_factor_reduces_the_wind_where_its_class_says(tmp_path, track
     b = rough.wind.field(0.0)[0]
     np.testing.assert_allclose(b[:, :10], 0.7 * a[:, :10])
     np.testing.assert_allclose(b[:, 10:], a[:, 10:])
+
+
+def test_forecast_arrival_matches_the_storm_force_radius_by_hand(tmp_path, small_world):
+    # a symmetric storm (no asymmetry, B = 1.5, surface factor 1) moving due east at
+    # 0.5 deg of longitude per 6 h along 49.6 N towards the town
+    lon0, lat0 = to_crs_xy(500100.0, 5500100.0, "EPSG:32633", "EPSG:4326")
+    lat = float(lat0[0])
+    (tmp_path / "east.csv").write_text(
+        "time_s,lon,lat,pressure_hpa,rmax_km\n"
+        f"0,{lon0[0] - 2.5:.6f},{lat:.6f},970,30\n"
+        f"108000,{lon0[0] + 0.5:.6f},{lat:.6f},970,30\n")
+    h = TyphoonHazard.model_validate(
+        {"type": "typhoon", "track": "east.csv", "holland_b": 1.5, "asymmetry": False,
+         "surface_factor": 1.0}, context={"base_dir": str(tmp_path)})
+    model = TyphoonModel(h, small_world, rng=np.random.default_rng(0))
+    arrival = model.forecast_arrival(step_s=600.0)
+    # by hand: the radius r* where Holland's wind (with Coriolis) falls to 17.5 m/s
+    f = 2 * 7.2921e-5 * np.sin(np.radians(lat))
+
+    def v(r):
+        x = (30e3 / r) ** 1.5
+        return np.sqrt(1.5 / 1.15 * x * 4000.0 * np.exp(-x) + (r * f / 2) ** 2) - r * f / 2
+
+    lo, hi = 30e3, 2000e3
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if v(mid) > 17.5 else (lo, mid)
+    # the centre's distance to the town: along the parallel, 2.5 deg of longitude at t = 0
+    speed = np.radians(3.0) * 6_371_008.8 * np.cos(np.radians(lat)) / 108000.0
+    d0 = np.radians(2.5) * 6_371_008.8 * np.cos(np.radians(lat))
+    want = (d0 - lo) / speed
+    assert np.nanmean(arrival) == pytest.approx(want, rel=0.01)  # UTM vs sphere: 0.6 %
+    warn, first = TyphoonModel.warning_time(arrival, clearance_s=3 * 3600.0)
+    assert first == pytest.approx(np.nanmin(arrival)) and warn == first - 10800.0
+    assert model.stats.last_time_s != model.stats.last_time_s  # untouched (still NaN)

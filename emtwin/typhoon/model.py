@@ -205,6 +205,38 @@ class TyphoonModel:
         out[ok] = speed[row[ok], col[ok]] > limit
         return out
 
+    # ------------------------------------------------------------------ forecast
+
+    def forecast_arrival(self, *, step_s: float = 300.0) -> np.ndarray:
+        """Arrival of storm-force wind per cell over the whole track, s (NaN: never).
+
+        A dry run of the wind model along the known track, every *step_s*
+        seconds, that leaves this model's running statistics alone: the
+        "forecast" arrival of hurricane evacuation planning (HURREVAC).
+        """
+        acc = WindAccumulator.empty(self.wind.grid.shape, gust_factor=1.0,
+                                    threshold_m_s=self.stats.threshold_m_s)
+        t = self.track.start_s
+        while t <= self.track.end_s:
+            acc.update(t, self.wind.field(t)[0])
+            t += step_s
+        return acc.arrival_s
+
+    @staticmethod
+    def warning_time(arrival_s: np.ndarray, clearance_s: float) -> tuple[float, float]:
+        """Latest warning time so that clearance ends before storm-force wind arrives.
+
+        *arrival_s* is the forecast arrival over the zone (cells or points), s;
+        *clearance_s* the estimated clearance time, s. Returns ``(warn_at_s,
+        first_arrival_s)``: the first arrival over the zone minus the clearance
+        (may be negative: too late from the start) and the first arrival
+        (``inf`` when storm-force wind never arrives).
+        """
+        a = np.asarray(arrival_s, dtype=float)
+        a = a[np.isfinite(a)]
+        first = float(a.min()) if a.size else float("inf")
+        return first - float(clearance_s), first
+
     # ------------------------------------------------------------------ results
 
     def rasters(self) -> dict[str, np.ndarray]:
