@@ -12,7 +12,7 @@ from scipy.stats import norm
 from emtwin.errors import KernelError
 from emtwin.geo.crs import to_crs_xy
 from emtwin.geo.track import StormTrack
-from emtwin.typhoon.fragility import BlockageDraws, RoadFragility, blockage_probability, edge_max
+from emtwin.typhoon.fragility import BlockageDraws, RoadFragility, blockage_probability
 from emtwin.typhoon.rain import rain_on_grid, rcliper_rate_mm_h
 from emtwin.typhoon.surge import (
     drag_coefficient_wu,
@@ -122,10 +122,3 @@ def test_blockage_draws_are_seeded_monotone_and_as_frequent_as_the_curve():
     p = float(blockage_probability(42.0, 38.0, 0.3))
     sd = math.sqrt(p * (1 - p) / n)
     assert a.blocked(g2).mean() == pytest.approx(p, abs=4 * sd)
-
-
-def test_edge_max_over_the_cells_of_each_edge():
-    grid = np.array([[1.0, 5.0], [3.0, 2.0]])
-    indptr = np.array([0, 2, 2, 3])
-    cells = np.array([0, 3, 1])
-    assert edge_max(grid, indptr, cells).tolist() == [2.0, 0.0, 5.0]

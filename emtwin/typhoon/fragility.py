@@ -27,7 +27,6 @@ __all__ = [
     "RoadFragility",
     "DEFAULT_ROAD_FRAGILITY",
     "blockage_probability",
-    "edge_max",
     "BlockageDraws",
 ]
 
@@ -68,21 +67,6 @@ def blockage_probability(gust_m_s: np.ndarray | float, median_gust_m_s: np.ndarr
     """Probability of blockage at gust *gust_m_s* (m/s); 0 for a calm (gust <= 0)."""
     g = np.asarray(gust_m_s, dtype=float)
     return np.where(g > 0, lognorm.cdf(np.maximum(g, 1e-9), s=beta, scale=median_gust_m_s), 0.0)
-
-
-def edge_max(cell_values: np.ndarray, indptr: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Per-edge maximum of a grid field over the edge's cells (CSR index), shape (n_edges,).
-
-    Edges without cells get 0.
-    """
-    flat = np.asarray(cell_values, dtype=float).ravel()
-    n = indptr.shape[0] - 1
-    out = np.zeros(n)
-    counts = np.diff(indptr)
-    has = counts > 0
-    if has.any():
-        out[has] = np.maximum.reduceat(flat[cells], indptr[:-1][has])
-    return out
 
 
 class BlockageDraws:

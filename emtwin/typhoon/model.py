@@ -23,9 +23,10 @@ from emtwin.errors import InputDataError
 from emtwin.geo.crs import to_crs_xy
 from emtwin.geo.track import StormTrack, read_track
 from emtwin.geo.world import World
+from emtwin.kernels.road_state import edge_max_depth
 from emtwin.scenarios.typhoon import TyphoonHazard
 from emtwin.typhoon.accumulate import WindAccumulator
-from emtwin.typhoon.fragility import BlockageDraws, edge_max
+from emtwin.typhoon.fragility import BlockageDraws
 from emtwin.typhoon.rain import rain_on_grid
 from emtwin.typhoon.surge import surge_level_series
 from emtwin.typhoon.wind import GridSpec, TyphoonWind, cell_factor_from_classes
@@ -176,7 +177,8 @@ class TyphoonModel:
         newly = np.zeros(0, dtype=np.int64)
         if self.blockage is not None:
             ec = self.world.edge_cells
-            gust = edge_max(self.stats.max_gust, ec.indptr, ec.cells)  # type: ignore[union-attr]
+            # the max over each edge's cells (the flood's depth reduction serves any field >= 0)
+            gust = edge_max_depth(ec.indptr, ec.cells, self.stats.max_gust)  # type: ignore[union-attr]
             now = self.blockage.blocked(gust)
             newly = np.flatnonzero(now & ~self.blocked)
             self.blocked |= now
