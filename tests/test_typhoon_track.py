@@ -68,6 +68,21 @@ def test_ibtracs_columns_units_row_and_conversions(tmp_path):
     assert tr.rmax_km[1] == pytest.approx(math.exp(3.015 - 6.291e-5 * 100**2 + 0.0337 * 11.0))
 
 
+def test_ibtracs_rows_without_pressure_at_the_ends_are_skipped(tmp_path):
+    head = "SID,ISO_TIME,LAT,LON,USA_PRES,WMO_PRES\n"
+    p = _write(tmp_path, head + "A,2000-01-01 00:00:00,9,120, , \n"
+                                "A,2000-01-01 06:00:00,10,120,990,\n"
+                                "A,2000-01-01 12:00:00,11,120,985,\n"
+                                "A,2000-01-01 18:00:00,12,120, , \n")
+    tr = read_track(p)
+    assert tr.lat.tolist() == [10.0, 11.0] and tr.time_s.tolist() == [0.0, 21600.0]
+    gap = _write(tmp_path, head + "A,2000-01-01 00:00:00,9,120,995,\n"
+                                  "A,2000-01-01 06:00:00,10,120, , \n"
+                                  "A,2000-01-01 12:00:00,11,120,985,\n", name="gap.csv")
+    with pytest.raises(InputDataError, match="row 3, column 'USA_PRES': missing"):
+        read_track(gap)
+
+
 def test_vickery_wadhera_rmax_by_hand():
     assert rmax_vickery_wadhera_km(50.0, 25.0) == pytest.approx(
         math.exp(3.015 - 6.291e-5 * 2500 + 0.0337 * 25))

@@ -26,6 +26,7 @@ holding the time (constant per segment), and the pressure tendency likewise.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ KNOT_M_S = 1852.0 / 3600.0
 NAUTICAL_MILE_KM = 1.852
 
 _IBTRACS_MISSING = {"", " "}
+
+log = logging.getLogger(__name__)
 
 
 def rmax_vickery_wadhera_km(dp_hpa: np.ndarray | float, lat_deg: np.ndarray | float) -> np.ndarray:
@@ -395,6 +398,30 @@ def _optional(text: str, *, file: str, row: int, column: str, unit: str) -> floa
     return _positive(text, file=file, row=row, column=column, unit=unit)
 
 
+def _has_pressure(r: dict) -> bool:
+    return any(r.get(c, "").strip() not in _IBTRACS_MISSING for c in ("USA_PRES", "WMO_PRES"))
+
+
+def _trim_pressureless(rows: list, file: str) -> list:
+    """Drop the leading and trailing IBTrACS rows without a central pressure.
+
+    Best tracks often start (disturbance stage) or end without one. A missing
+    pressure between rows that have one is left for the reader to report.
+    """
+    if not rows:
+        raise InputDataError(f"{file}: the track has no rows")
+    ok = [i for i, (_, r) in enumerate(rows) if _has_pressure(r)]
+    if not ok:
+        raise InputDataError(
+            f"{file}: no row has a central pressure (columns USA_PRES, WMO_PRES)"
+        )
+    kept = rows[ok[0] : ok[-1] + 1]
+    if len(kept) < len(rows):
+        log.info("%s: %d rows without a central pressure at the start or end skipped",
+                 file, len(rows) - len(kept))
+    return kept
+
+
 def _read_ibtracs(rows: list, header: list[str], *, file: str, start: datetime | None,
                   storm: str | None, env: float) -> StormTrack:
     _require(header, ("ISO_TIME", "LAT", "LON"), file, "IBTrACS")
@@ -414,8 +441,7 @@ def _read_ibtracs(rows: list, header: list[str], *, file: str, start: datetime |
                 f"{file}: {len(sids)} storms in the file ({', '.join(sids[:5])}...); "
                 "name one with `storm:` (its SID or NAME)"
             )
-    if not rows:
-        raise InputDataError(f"{file}: the track has no rows")
+    rows = _trim_pressureless(rows, file)
     base = _base_time(start, rows[0][1]["ISO_TIME"], file=file, row=rows[0][0],
                       column="ISO_TIME")
     cols: dict[str, list[float]] = {k: [] for k in ("t", "lon", "lat", "p", "r", "v", "b", "e")}
@@ -429,7 +455,7 @@ def _read_ibtracs(rows: list, header: list[str], *, file: str, start: datetime |
         if pcol is None:
             raise InputDataError(
                 f"{file}: row {row}, column 'USA_PRES': missing central pressure (and no "
-                "WMO_PRES); cut the track to the rows that have one"
+                "WMO_PRES) between rows that have one"
             )
         cols["p"].append(_pressure(r[pcol], file=file, row=row, column=pcol))
         rmw = r.get("USA_RMW", "").strip()
