@@ -205,8 +205,9 @@ class StormTrack:
 
         *cross_track_km* moves every point perpendicular to the mean heading
         (positive: to the right of motion); *intensity_scale* multiplies the
-        deficit ``env - pressure`` (env from the track or *env_pressure_hpa*).
-        Used for track uncertainty in batches.
+        deficit ``env - pressure`` (env from the track or *env_pressure_hpa*)
+        and ``vmax`` by its square root (Holland: V ~ sqrt(dp)). Used for
+        track uncertainty in batches.
         """
         lat_m = math.radians(float(np.mean(self.lat)))
         dx = float(((self.lon[-1] - self.lon[0] + 180.0) % 360.0 - 180.0) * math.cos(lat_m))
