@@ -310,6 +310,8 @@ def load_scenario(
     ScenarioError
         With every problem found, each naming the file, the line and the key path.
     """
+    import emtwin.sim.components  # noqa: F401 (registers every hazard type: typhoon ...)
+
     path = locate(source)
     data, lines = read_yaml(path)
     origins: list[tuple[str, dict]] = [(str(path), lines)]

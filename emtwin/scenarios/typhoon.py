@@ -25,6 +25,8 @@ __all__ = [
     "FragilityCurve",
     "FacilityWindLimits",
     "WindGauge",
+    "RoadClearance",
+    "EvacuationWarning",
 ]
 
 Side = Literal["north", "south", "east", "west"]
@@ -85,6 +87,21 @@ class FacilityWindLimits(StrictModel):
     hospitals: Annotated[float, Field(gt=0)] | None = None
 
 
+class RoadClearance(StrictModel):
+    """Crews clear wind-blocked roads: a dispatch call per blocked road."""
+
+    needs: str = Field("crew", description="unit type that clears a road")
+    time: PosDuration = Field(2700.0, description="clearing time on scene, s")
+    priority: Annotated[int, Field(ge=1)] = 2
+
+
+class EvacuationWarning(StrictModel):
+    """The hurricane-planning rule: warn at forecast arrival minus the clearance time."""
+
+    zone: str = Field("all", description="an evacuation zone name, or 'all'")
+    clearance: PosDuration = Field(description="estimated clearance time, s")
+
+
 class WindGauge(StrictModel):
     """A named point where the wind is recorded."""
 
@@ -125,6 +142,13 @@ class TyphoonHazard(StrictModel):
         default_factory=dict, description="per road class; overrides the defaults"
     )
     facility_wind_limits: FacilityWindLimits = Field(default_factory=FacilityWindLimits)
+    facility_water_depth: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="water depth at a facility above which it is lost, m"
+    )
+    road_clearance: RoadClearance | None = Field(
+        default_factory=RoadClearance, description="null: blocked roads stay blocked"
+    )
+    evacuation_warning: EvacuationWarning | None = None
     gauges: list[WindGauge] = Field(default_factory=list)
     cross_track_shift_km: float = Field(0.0, description="track uncertainty: right of motion")
     intensity_scale: Annotated[float, Field(gt=0, le=3)] = Field(
