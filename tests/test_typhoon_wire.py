@@ -117,10 +117,10 @@ POND = [[X0 + 50, Y0 - 100], [X0 + 100, Y0 - 100], [X0 + 100, Y0 - 50], [X0 + 50
 
 def _pond(release_when: dict) -> Scenario:
     # 5 x 5 cells of 10 m (2,500 m2) on flat ground at 0 m, filled to 1.0 m, fed 1 m3/s
+    pond = {"area": POND, "level": 1.0, "release_when": release_when}
     flood = {"type": "flood", "coupling": "1min",
              "inflows": [{"at": [X0 + 75, Y0 - 75], "hydrograph": [[0, 1.0], [7200, 1.0]]}],
-             "breaches": [{"name": "pond", "reservoir": {"area": POND, "level": 1.0,
-                                                         "release_when": release_when}}]}  # fmt: skip
+             "breaches": [{"name": "pond", "reservoir": pond}]}  # fmt: skip
     return _small(hazards=[flood], coupling="1min", duration="15min", outputs={"every": "5min"})
 
 
@@ -165,7 +165,7 @@ def test_flood_without_a_typhoon_is_unchanged() -> None:
 # ---------------------------------------------------------------------------- the drill
 
 
-def _drill(tmp: Path, shift_h: float = 4.5, duration: str = "30min") -> Scenario:
+def _drill(tmp: Path, shift_h: float = 4.5, duration: str = "20min") -> Scenario:
     """The built-in drill, coarse (40 m), short, with the storm *shift_h* hours on."""
     src = builtin_path("typhoon")
     data = yaml.safe_load(src.read_text())
@@ -189,7 +189,7 @@ def drill_runs(tmp_path_factory) -> tuple[Any, Any, Any]:
     a = Simulation(sc).run()
     b = Simulation(sc).run()
     half = Simulation(sc)
-    half.run_until(900.0)
+    half.run_until(600.0)
     path = half.checkpoint().save(tmp / "half.ck")
     c = Simulation.from_checkpoint(Checkpoint.load(path)).run()
     return a, b, c
