@@ -158,8 +158,8 @@ def test_flood_without_a_typhoon_is_unchanged() -> None:
         b = Simulation(sc).run()
     finally:
         REGISTRY.insert(i, TyphoonComponent)
-    pd.testing.assert_frame_equal(a.events, b.events)
-    pd.testing.assert_frame_equal(a.tables["gauges"], b.tables["gauges"])
+    pd.testing.assert_frame_equal(a.events, b.events, check_exact=True)
+    pd.testing.assert_frame_equal(a.tables["gauges"], b.tables["gauges"], check_exact=True)
 
 
 # ---------------------------------------------------------------------------- the drill
@@ -218,16 +218,16 @@ def test_drill_conserves_water_and_households(drill_runs) -> None:
 
 def test_drill_same_seed_same_result(drill_runs) -> None:
     a, b, _ = drill_runs
-    pd.testing.assert_frame_equal(a.events, b.events)
-    pd.testing.assert_frame_equal(a.timeseries, b.timeseries)
+    pd.testing.assert_frame_equal(a.events, b.events, check_exact=True)
+    pd.testing.assert_frame_equal(a.timeseries, b.timeseries, check_exact=True)
     for k in a.rasters:
         np.testing.assert_array_equal(a.rasters[k], b.rasters[k])
 
 
 def test_drill_resumed_from_a_checkpoint_equals_the_uninterrupted_run(drill_runs) -> None:
     a, _, c = drill_runs
-    pd.testing.assert_frame_equal(a.events, c.events)
-    pd.testing.assert_frame_equal(a.timeseries, c.timeseries)
+    pd.testing.assert_frame_equal(a.events, c.events, check_exact=True)
+    pd.testing.assert_frame_equal(a.timeseries, c.timeseries, check_exact=True)
     assert a.summary["typhoon"] == c.summary["typhoon"]
     for k in ("max_wind", "max_gust", "wind_arrival", "max_depth"):
         np.testing.assert_array_equal(a.rasters[k], c.rasters[k])
