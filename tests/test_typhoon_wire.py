@@ -144,6 +144,7 @@ def test_reservoir_breaches_when_inflow_holds_above_a_threshold(small_world) -> 
 # ---------------------------------------------------------------------------- flood unchanged
 
 
+@pytest.mark.slow
 def test_flood_without_a_typhoon_is_unchanged() -> None:
     """A riverside run takes the flood's own path (no field read) and equals the run
     with the typhoon taken out of the registry (the seam's registry)."""
@@ -195,6 +196,7 @@ def drill_runs(tmp_path_factory) -> tuple[Any, Any, Any]:
     return a, b, c
 
 
+@pytest.mark.slow
 def test_drill_chains_wind_rain_surge_and_closures(drill_runs) -> None:
     a, _, _ = drill_runs
     ty, fl = a.summary["typhoon"], a.summary["flood"]
@@ -207,6 +209,7 @@ def test_drill_chains_wind_rain_surge_and_closures(drill_runs) -> None:
     assert set(a.tables["wind_gauges"].gauge) == {"harbour", "town"}
 
 
+@pytest.mark.slow
 def test_drill_conserves_water_and_households(drill_runs) -> None:
     a, _, _ = drill_runs
     assert abs(a.summary["flood"]["mass_error_rel"]) < 1e-9
@@ -216,6 +219,7 @@ def test_drill_conserves_water_and_households(drill_runs) -> None:
     assert sum(ev["households_by_state"].values()) == ev["households"]
 
 
+@pytest.mark.slow
 def test_drill_same_seed_same_result(drill_runs) -> None:
     a, b, _ = drill_runs
     pd.testing.assert_frame_equal(a.events, b.events, check_exact=True)
@@ -224,6 +228,7 @@ def test_drill_same_seed_same_result(drill_runs) -> None:
         np.testing.assert_array_equal(a.rasters[k], b.rasters[k])
 
 
+@pytest.mark.slow
 def test_drill_resumed_from_a_checkpoint_equals_the_uninterrupted_run(drill_runs) -> None:
     a, _, c = drill_runs
     pd.testing.assert_frame_equal(a.events, c.events, check_exact=True)
