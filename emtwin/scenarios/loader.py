@@ -514,7 +514,8 @@ def _strip_tags(loc: tuple, data: Any) -> tuple[tuple, tuple | None]:
 
     A loc part is a tag only if it looks like one and is not a key (or index) of
     the data at that point, so a user's key such as ``boat-2`` stays. Returns the
-    cleaned path and the path up to the first tag (where a union was tried), or
+    cleaned path and the path up to the last tag (where the innermost union was
+    tried: a hazard of the tagged ``hazards`` union holds unions of its own), or
     None when the location has no tag.
     """
     out: list = []
@@ -525,8 +526,7 @@ def _strip_tags(loc: tuple, data: Any) -> tuple[tuple, tuple | None]:
             isinstance(node, list) and isinstance(x, int) and 0 <= x < len(node)
         )
         if not is_key and _is_union_tag(x):
-            if union_at is None:
-                union_at = tuple(out)
+            union_at = tuple(out)
             continue
         out.append(x)
         node = node[x] if is_key else None

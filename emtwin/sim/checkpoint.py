@@ -296,9 +296,10 @@ def _fork_actions(sim: Simulation, time_s: float) -> None:
     for i, a in enumerate(scenario.actions):
         if a.at is not None and a.at <= sim.end_s:
             tagged(sim.env.process(sim._action(a)), "engine", "action", i)
-    triggered = [(i, a) for i, a in enumerate(scenario.actions) if a.when is not None]
+    triggered = scenario.triggered_actions()
     sim._fired = set()
     sim._watch = None
     if triggered:
-        sim._watch = TriggerWatch(triggered, sim.state, sim.world, sim.recorder)
+        sim._watch = TriggerWatch(triggered, sim.state, sim.world, sim.recorder,
+                                  scenario=scenario)
         sim._watch.hear_past(sim.recorder)

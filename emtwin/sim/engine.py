@@ -26,6 +26,7 @@ from emtwin.sim.component import Component
 from emtwin.sim.components import summary_keys
 from emtwin.sim.plan import (
     DEFAULT_COUPLING_S,
+    all_actions,
     check_actions,
     check_fields,
     component_classes,
@@ -124,10 +125,10 @@ class Simulation:
             self.components.append(cls(self, rng))
         self._handlers = {k: c for c in self.components for k in c.actions}
         problems = check_trigger_places(scenario, self.world)
-        for i, a in enumerate(scenario.actions):
+        for where, a in all_actions(scenario):
             msg = self._handlers[a.kind].check_action(a)
             if msg:
-                problems.append(f"{scenario.where('actions', i)}: {a.kind}: {msg}")
+                problems.append(f"{where}: {a.kind}: {msg}")
         if problems:
             raise ScenarioError(problems, file=scenario.source)
 
@@ -241,9 +242,9 @@ class Simulation:
             return
         self._started = True
         end = self.end_s
-        triggered = [(i, a) for i, a in enumerate(self.scenario.actions) if a.when is not None]
-        self._watch = (TriggerWatch(triggered, self.state, self.world, self.recorder)
-                       if triggered else None)  # fmt: skip
+        triggered = self.scenario.triggered_actions()
+        self._watch = (TriggerWatch(triggered, self.state, self.world, self.recorder,
+                                    scenario=self.scenario) if triggered else None)  # fmt: skip
         tagged(self.env.process(self._clock()), "engine", "clock")
         for c in self.components:
             c.start()
