@@ -572,6 +572,13 @@ def _validation_problems(
     return out
 
 
+def format_validation_error(exc: ValidationError, data: Any) -> list[str]:
+    """``key.path: what was expected`` for each error of validating *data* (no file lines;
+    pydantic's union tags left out)."""
+    return _dedupe([f"{'.'.join(map(str, loc))}: {msg}"
+                    for loc, msg in _validation_problems(exc, data, [])])  # fmt: skip
+
+
 def _dedupe(items: list[str]) -> list[str]:
     seen, out = set(), []
     for s in items:
