@@ -665,13 +665,14 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     *par*: spread the tiles of each phase over threads. Returns (h_max m (NaN
     or inf when a depth is not finite), boundary inflow m3, boundary outflow
     m3, infiltration m3, volume not placed by the negative-depth repair m3,
-    cell updates).
+    cell updates, base steps that needed the negative-depth repair).
     """
     nk = tks.shape[0] - 1
     acc[:, :] = 0.0
     bcorr = 0.0
     lost = 0.0
     cells = 0
+    nrep = 0
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
@@ -693,6 +694,7 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
                                      q[Q_DX], lc, nlc, acc, stack, instack)
             bcorr += b
             lost += lo
+            nrep += 1
     vin = 0.0
     vout = 0.0
     inf = 0.0
@@ -707,4 +709,4 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
         inf += acc[t, A_INF]
         hmax = max(hmax, acc[t, A_HMAX])
         bad += acc[t, A_BAD]
-    return hmax + bad, vin, vout - bcorr, inf * q[Q_DX] * q[Q_DX], lost, cells
+    return hmax + bad, vin, vout - bcorr, inf * q[Q_DX] * q[Q_DX], lost, cells, nrep

@@ -723,6 +723,7 @@ class FloodModel:
         self._lwf = np.zeros((ntr * ntc, 3, B + 1))  # per tile: float64 face rows
         self._lstack = np.zeros(nr * nc, np.int64)
         self._linstack = np.zeros(nr * nc, np.uint8)
+        self._lts_repairs = 0  # base steps that needed the negative-depth repair
         self._q = np.zeros(_lts.N_QPARAMS)
         self._q[[_lts.Q_DX, _lts.Q_DRY, _lts.Q_ARRIVAL]] = (self.dx, self.dry_tol,
                                                             self.arrival_depth)  # fmt: skip
@@ -803,7 +804,7 @@ class FloodModel:
                             self._n_scalar, self.debris_factor)  # fmt: skip
         q = self._q
         q[_lts.Q_RAIN], q[_lts.Q_INF], q[_lts.Q_DT0] = rain_rate, self._inf, dt0
-        hmax, vin, vout, vinf, lost, cells = _lts.macro(
+        hmax, vin, vout, vinf, lost, cells, nrep = _lts.macro(
             self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc, self._qx,
             self._qy, self._qxn, self._qyn, self._vx, self._vy, self._vcx, self._vcy, self._maxd,
             self._maxs, self._maxhr, self._maxa, self._arr, self._bct, bcvk, self._tlev,
@@ -825,6 +826,7 @@ class FloodModel:
         self.t = t_new
         self.steps += n
         self.cell_updates += int(cells)
+        self._lts_repairs += int(nrep)
         return n
 
     def _level_depth(self, t: float) -> float:
