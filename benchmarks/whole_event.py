@@ -103,6 +103,19 @@ def drill_row(name: str, duration_s: float) -> dict:
     }
 
 
+#: Parts of a run, by the source files their own time is spent in (cProfile).
+PARTS = {
+    "flood kernel": ("kernels/flood.py", "_flood_lts.py", "_flood_numba.py", "flood_cuda.py"),
+    "coupling reads (road state, gauges, samples)": (
+        "components/hazard.py", "components/roads.py", "road_state.py", "hazard_rating.py",
+        "sim/roadstate.py"),
+    "evacuation": ("components/evacuation.py", "sim/evacuation/", "kernels/traffic.py",
+                   "_traffic_numba.py", "water_route.py"),
+    "dispatch (incidents, units)": ("components/dispatch.py", "components/incidents.py",
+                                    "sim/dispatch/"),
+}
+
+
 def city(duration_s: float, scale: float) -> None:
     """The whole city with flood, evacuation and dispatch: wall time and where it goes."""
     from emtwin.geo.build import build_world
@@ -112,52 +125,46 @@ def city(duration_s: float, scale: float) -> None:
     sc = load_scenario("riverside")
     sc.world.terrain.scale = scale
     sc.duration = duration_s
-    prof = cProfile.Profile()
     t0 = time.perf_counter()
-    prof.enable()
-    tw = time.perf_counter()
     world = build_world(sc)
-    t_world = time.perf_counter() - tw
+    t_world = time.perf_counter() - t0
+    prof = cProfile.Profile()
     ts = time.perf_counter()
+    prof.enable()
     sim = Simulation(sc, world=world)
     res = sim.run()
+    prof.disable()
     t_sim = time.perf_counter() - ts
     to = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         write_results(res, Path(d) / "out", extra=run_writers(res))
     t_out = time.perf_counter() - to
-    prof.disable()
     wall = time.perf_counter() - t0
     flood = sim.component("flood")
     st = pstats.Stats(prof)
-    parts = {
-        "coupling reads (road state, gauges, samples)": ("components/hazard.py", "components/roads.py",
-                                                          "road_state.py"),
-        "evacuation": ("components/evacuation.py", "kernels/traffic.py", "_traffic_numba.py"),
-        "dispatch (incidents, units)": ("components/dispatch.py", "components/incidents.py"),
-    }
-    cum = {}
-    for label, files in parts.items():
-        best = 0.0
-        for (fn, _line, func), (_cc, _nc, _tt, ct, _callers) in st.stats.items():
-            if any(fn.endswith(f) for f in files) and func in ("_run", "run", "_loop", "_coupling",
-                                                                 "_step", "step", "_process"):
-                best = max(best, ct)
-        cum[label] = best
+    own = dict.fromkeys(PARTS, 0.0)
+    for (fn, _line, _func), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
+        path = fn.replace("\\", "/")
+        for label, files in PARTS.items():
+            if any(f in path for f in files):
+                own[label] += tt
+                break
     n = world.summary()
+    share = flood.model.cell_updates / max(flood.model.steps * flood.model.h.size, 1)
     print(f"\nwhole city: riverside scale {scale:g}, {n['cells']:,} cells, {n['edges']:,} road "
-          f"edges, {n['people']:,.0f} people, {duration_s / 3600:g} h, flood "
-          f"{flood.model.time_stepping}")
-    print(f"{'part':<48} {'s':>8}")
-    print(f"{'world build':<48} {t_world:8.1f}")
-    print(f"{'flood kernel':<48} {flood.model.wall_s:8.1f}")
-    for label, v in cum.items():
-        print(f"{label + ' (cumulative, incl. flood where nested)':<48} {v:8.1f}")
-    print(f"{'simulation (all components)':<48} {t_sim:8.1f}")
-    print(f"{'outputs and map':<48} {t_out:8.1f}")
-    print(f"{'total wall':<48} {wall:8.1f}   (target < 60 s on 2 cores)")
-    print("\ntop 25 functions by own time:")
-    st.sort_stats("tottime").print_stats(25)
+          f"edges, {n['people']:,.0f} people, {duration_s / 3600:g} h; flood "
+          f"{flood.model.time_stepping} stepping, {flood.model.steps} base steps, "
+          f"cell updates {share:.3f} of global")
+    print(f"{'part':<50} {'s':>7}")
+    print(f"{'world build':<50} {t_world:7.1f}")
+    print(f"{'simulation':<50} {t_sim:7.1f}")
+    for label, v in own.items():
+        print(f"{'  ' + label:<50} {v:7.1f}")
+    print(f"{'  the rest (SimPy, recorder, engine)':<50} {t_sim - sum(own.values()):7.1f}")
+    print(f"{'outputs and map':<50} {t_out:7.1f}")
+    print(f"{'total wall':<50} {wall:7.1f}   (target < 60 s on 2 cores)")
+    print("\ntop 15 functions by own time in the simulation:")
+    st.sort_stats("tottime").print_stats(15)
 
 
 def main() -> None:
