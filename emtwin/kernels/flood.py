@@ -290,12 +290,14 @@ class FloodModel:
             ("rain_in", "inflow_in", "boundary_in", "boundary_out", "infiltration"), 0.0)
         self._led["initial"] = float(self._h.sum(dtype=np.float64)) * area
         self._unplaced = 0.0
-        if time_stepping == "local":
+        # local time stepping runs on the CPU cores only (a GPU subclass steps globally)
+        lts = "local" if time_stepping == "local" and self.backend == "cpu" else "global"
+        if lts == "local":
             self._lts_init()
-        key = (dtype.name, self._parallel, time_stepping)
+        key = (dtype.name, self._parallel, lts)
         if key not in _WARM:
             _WARM.add(key)
-            _warm_up(dtype, self._parallel, time_stepping)
+            _warm_up(dtype, self._parallel, lts)
 
     # ------------------------------------------------------------------ views
 
