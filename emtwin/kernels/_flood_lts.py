@@ -246,7 +246,7 @@ def _owned(tlev, ti, tj, L, B, nr, nc):
     return r0, r1, c0, c1, fa, fb, ja, jb
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _phase_a(t, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
              q, pdl, wk):  # fmt: skip
     """New discharges of the faces tile *t* owns, at its level (sub-step k).
@@ -349,7 +349,7 @@ def _phase_a(t, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tl
     acc[t, A_VOUT] += vout
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _commit(t, h, qx, qy, qxn, qyn, tlev, B):
     """Copy the new discharges of the faces tile *t* owns into ``qx``/``qy``."""
     nr, nc = h.shape
@@ -366,7 +366,7 @@ def _commit(t, h, qx, qy, qxn, qyn, tlev, B):
             qx[r, j] = qxn[r, j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa,
              arr, tlev, B, acc, q, pdl, t_end, wk, wf):  # fmt: skip
     """Continuity and records of the cells of tile *t*, whose step ends at sub-step k.
