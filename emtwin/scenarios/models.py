@@ -305,7 +305,7 @@ class FloodHazard(_Model):
     )
     coupling: PosDuration = Field(60.0, description="coupling step with the other components, s")
     time_stepping: Literal["local", "global"] = Field(
-        "local", description="flood step: 'local' per tile (docs/flood.md) or one 'global' step"
+        "global", description="flood step: one 'global' step, or 'local' per tile (docs/flood.md)"
     )
     initial_depth: Annotated[float, Field(ge=0)] = Field(0.0, description="m, over the domain")
 
