@@ -495,6 +495,18 @@ def _face_lf(tlev, B, r, j, side, Lc):
     return ln if ln < Lc else Lc, ln
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _nbr(r, j, side):
+    """The cell across face *side* (0 north, 1 south, 2 west, 3 east) of cell (r, j)."""
+    if side == 0:
+        return r - 1, j
+    if side == 1:
+        return r + 1, j
+    if side == 2:
+        return r, j - 1
+    return r, j + 1
+
+
 @njit(cache=True, error_model="numpy")
 def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx, lc, nlc, acc,
                      stack, instack):  # fmt: skip
@@ -555,7 +567,22 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
         out = (max(a[2], 0.0) + max(a[3], 0.0) + max(a[0], 0.0) + max(a[1], 0.0)) * dtdx
         h[r, j] = 0.0
         if out <= 0.0:
-            lost -= hc * area
+            # a finer cell that passed on, in earlier base steps, water a coarser
+            # cell now takes back: the water is with its neighbours; take the
+            # deficit from them in proportion to their depths (none goes below 0)
+            tot = 0.0
+            for side in range(4):
+                rr, jj = _nbr(r, j, side)
+                if rr >= 0 and rr < nr and jj >= 0 and jj < nc:
+                    tot += max(float(h[rr, jj]), 0.0)
+            take = min(-hc, tot)
+            if take > 0.0:
+                for side in range(4):
+                    rr, jj = _nbr(r, j, side)
+                    if rr >= 0 and rr < nr and jj >= 0 and jj < nc and h[rr, jj] > 0.0:
+                        hv = float(h[rr, jj])
+                        h[rr, jj] = hv - min(hv, take * (hv / tot))
+            lost -= (hc + take) * area
             continue
         s = min(max(1.0 + hc / out, 0.0), 1.0)
         cut = 1.0 - s
