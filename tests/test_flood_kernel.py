@@ -16,8 +16,15 @@ from emtwin.errors import KernelError
 from emtwin.kernels import FloodModel
 from emtwin.kernels import _flood_numba as nb
 
+#: Local time stepping with small tiles and up to 3 levels, so that even the
+#: small grids of these tests run with tiles of mixed levels (docs/flood.md).
+LOCAL = {"time_stepping": "local", "lts_tile": 4, "lts_levels": 2}
+#: The analytic and conservation checks run under both schemes.
+STEPPING = pytest.mark.parametrize("ts", [{}, LOCAL], ids=["global", "local"])
 
-def test_moving_front_matches_hunter_2005():
+
+@STEPPING
+def test_moving_front_matches_hunter_2005(ts):
     """Flat bed, n = 0.01, u = 0.4 m/s, dx = 25 m, 240 cells, compared at t = 3600 s.
 
     h(0, t) = [(7/3) n^2 u^3 t]^(3/7) is imposed as a west 'level' boundary
@@ -25,7 +32,7 @@ def test_moving_front_matches_hunter_2005():
     first cell centre, so x is measured from there: cell k is at (k + 1) dx.
     """
     n, u, dx, ncells, t_end = 0.01, 0.4, 25.0, 240, 3600.0
-    m = FloodModel(np.zeros((1, ncells)), None, dx, manning=n)
+    m = FloodModel(np.zeros((1, ncells)), None, dx, manning=n, **ts)
     ts = np.arange(0.0, t_end + 1.0, 1.0)
     m.set_boundary("west", "level", times_s=ts, level_m=((7 / 3) * n**2 * u**3 * ts) ** (3 / 7))
     m.advance(t_end)
@@ -41,10 +48,11 @@ def test_moving_front_matches_hunter_2005():
     assert abs(m.ledger()["error_rel"]) < 1e-12
 
 
-def test_lake_at_rest_over_rough_bed():
+@STEPPING
+def test_lake_at_rest_over_rough_bed(ts):
     rng = np.random.default_rng(20240611)
     z = rng.uniform(0.0, 2.0, (24, 31))
-    m = FloodModel(z, None, 10.0, manning=0.03, h0=3.0 - z)
+    m = FloodModel(z, None, 10.0, manning=0.03, h0=3.0 - z, **ts)
     v0 = m.ledger()["stored"]
     m.advance(3600.0)
     assert m.speed().max() < 1e-6
@@ -54,8 +62,9 @@ def test_lake_at_rest_over_rough_bed():
     assert abs(led["error_rel"]) < 1e-14
 
 
+@STEPPING
 @pytest.mark.parametrize("manning", [0.01, 0.03])
-def test_seiche_in_a_staircase_basin_settles(manning):
+def test_seiche_in_a_staircase_basin_settles(manning, ts):
     """A dam break in a closed diamond basin (staircase edges) with the default step.
 
     Independent numbers: the dam-break wave of 2 m against 0.5 m runs at about
@@ -68,7 +77,7 @@ def test_seiche_in_a_staircase_basin_settles(manning):
     r, c = np.mgrid[0:n, 0:n]
     inside = (np.abs(r - 15) + np.abs(c - 15)) <= 14
     h0 = np.where(c < 15, 2.0, 0.5) * inside
-    m = FloodModel(np.zeros((n, n)), inside, 10.0, manning=manning, h0=h0)
+    m = FloodModel(np.zeros((n, n)), inside, 10.0, manning=manning, h0=h0, **ts)
     v0 = m.ledger()["stored"]
     peak = 0.0
     for t in range(60, 3601, 60):
@@ -81,20 +90,21 @@ def test_seiche_in_a_staircase_basin_settles(manning):
     assert np.abs(m.h[inside] - level).max() < 0.01
 
 
-def _basin(dtype):
+def _basin(dtype, **ts):
     y, x = np.mgrid[0:36, 0:44]
     z = 0.01 * np.hypot(x - 22, y - 18) + 0.1 * np.sin(x / 3.0)
     mask = ((x - 22) / 22.0) ** 2 + ((y - 18) / 18.0) ** 2 < 1.0
-    m = FloodModel(z, mask, 5.0, manning=0.04, dtype=dtype)
+    m = FloodModel(z, mask, 5.0, manning=0.04, dtype=dtype, **ts)
     m.set_rain([0.0, 600.0, 1800.0], [30.0, 80.0, 0.0])
     m.set_infiltration(5.0)
     m.add_inflow([18, 19], [22, 22], [0.0, 1200.0, 3000.0], [0.0, 2.0, 0.0], name="pipe")
     return m
 
 
+@STEPPING
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-9), (np.float32, 1e-4)])
-def test_ledger_closes_in_closed_basin(dtype, tol):
-    m = _basin(dtype)
+def test_ledger_closes_in_closed_basin(dtype, tol, ts):
+    m = _basin(dtype, **ts)
     m.advance(3600.0)
     led = m.ledger()
     assert abs(led["error_rel"]) < tol, led
@@ -108,10 +118,11 @@ def test_ledger_closes_in_closed_basin(dtype, tol):
     assert np.all(m.h[~m.mask] == 0)
 
 
-def test_ledger_closes_with_open_and_level_boundaries():
+@STEPPING
+def test_ledger_closes_with_open_and_level_boundaries(ts):
     y, x = np.mgrid[0:20, 0:50]
     z = 2.0 - 0.01 * x + 0.05 * np.sin(y)
-    m = FloodModel(z, None, 5.0, manning=0.035, h0=0.003)
+    m = FloodModel(z, None, 5.0, manning=0.035, h0=0.003, **ts)
     m.set_boundary("east", "open")
     m.set_boundary("west", "level", times_s=[0.0, 1800.0, 3600.0], level_m=[2.3, 2.6, 2.1])
     m.set_boundary("south", "open", slope=0.005)
@@ -230,9 +241,10 @@ def test_ea_test4_front_reaches_gauges_in_order():
     assert abs(m.ledger()["error_rel"]) < 1e-12
 
 
-def test_reservoir_held_then_released():
+@STEPPING
+def test_reservoir_held_then_released(ts):
     z = np.zeros((20, 30))
-    m = FloodModel(z, None, 10.0, manning=0.03)
+    m = FloodModel(z, None, 10.0, manning=0.03, **ts)
     res = np.zeros(z.shape, bool)
     res[:8, :10] = True
     m.add_reservoir(res, 2.0, 600.0)
@@ -327,9 +339,10 @@ def test_blow_up_is_a_clear_error():
         m2.advance(1.0)
 
 
-def test_infiltration_empties_a_still_pond_at_its_rate():
+@STEPPING
+def test_infiltration_empties_a_still_pond_at_its_rate(ts):
     """Flat closed pond, 0.1 m deep, 36 mm/h for 1 h: 0.064 m left everywhere."""
-    m = FloodModel(np.zeros((6, 7)), None, 10.0, h0=0.1)
+    m = FloodModel(np.zeros((6, 7)), None, 10.0, h0=0.1, **ts)
     m.set_infiltration(36.0)
     m.advance(3600.0)
     assert np.abs(np.asarray(m.h) - 0.064).max() < 1e-12
@@ -341,12 +354,13 @@ def test_infiltration_empties_a_still_pond_at_its_rate():
     assert m.ledger()["infiltration"] == pytest.approx(0.1 * 42 * 100.0, rel=1e-12)
 
 
-def test_rain_grid_adds_the_multiplied_volume():
+@STEPPING
+def test_rain_grid_adds_the_multiplied_volume(ts):
     """Rain with a per-cell multiplier: volume = sum(mult) x rate x t x dx^2."""
     rng = np.random.default_rng(3)
     z = rng.uniform(0.0, 0.5, (9, 11))
     mult = rng.uniform(0.0, 2.0, z.shape)
-    m = FloodModel(z, None, 5.0)
+    m = FloodModel(z, None, 5.0, **ts)
     m.set_rain([0.0, 1200.0], [30.0, 0.0], multiplier=mult)
     m.advance(1800.0)
     expected = mult.sum() * 30.0 / 1000.0 * (1200.0 / 3600.0) * 25.0
@@ -355,7 +369,8 @@ def test_rain_grid_adds_the_multiplied_volume():
     assert m.ledger()["rain_in"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_open_boundary_with_a_slope_carries_manning_normal_depth():
+@STEPPING
+def test_open_boundary_with_a_slope_carries_manning_normal_depth(ts):
     """Steady uniform flow down a plane channel: h = (q n / sqrt(S))^(3/5) (Manning).
 
     A 3-cell-wide channel of 10 m cells on slope S = 0.001, Q = 3 m3/s put in
@@ -367,7 +382,7 @@ def test_open_boundary_with_a_slope_carries_manning_normal_depth():
     cols = 60
     x = np.arange(cols) * dx
     z = np.tile(1.0 - s_bed * x, (3, 1))
-    m = FloodModel(z, None, dx, manning=n)
+    m = FloodModel(z, None, dx, manning=n, **ts)
     m.add_inflow([0, 1, 2], [0, 0, 0], [0.0, 1e6], [q_in, q_in])
     m.set_boundary("east", "open", slope=s_bed)
     m.advance(3 * 3600.0)
@@ -377,3 +392,105 @@ def test_open_boundary_with_a_slope_carries_manning_normal_depth():
     v0 = m.ledger()["boundary_out"]
     m.advance(m.t + 600.0)
     assert (m.ledger()["boundary_out"] - v0) / 600.0 == pytest.approx(q_in, rel=1e-4)
+
+
+# ---------------------------------------------------------------- local time stepping
+
+
+def test_negative_depth_repair_keeps_mass_local():
+    """The thin film of the test above under local time stepping with mixed levels."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:30, 0:40]
+    z = -0.1 * x + rng.uniform(0, 0.3, x.shape)
+    h0 = np.where(x < 8, 0.5, 0.004)  # a deeper pool upslope: tiles of several levels
+    m = FloodModel(z, None, 2.0, manning=0.02, h0=h0, **LOCAL)
+    m.set_boundary("east", "open")
+    m.set_rain([0, 100, 200], [200, 0, 150])
+    m.set_infiltration(30)
+    m.advance(600)
+    assert m._lts_repairs > 10, "the negative-depth repair was not exercised"
+    assert float(m.h.min()) >= 0.0
+    assert m._unplaced == 0.0
+    led = m.ledger()
+    assert led["infiltration"] > 0 and led["boundary_out"] > 0
+    assert abs(led["error_rel"]) < 1e-12, led
+
+
+def _estuary(ts, **kw):
+    """A sea (6 m deep) on the east, a channel, a dry floodplain: tiles of all levels."""
+    rng = np.random.default_rng(7)
+    nr, nc = 48, 72
+    y, x = np.mgrid[0:nr, 0:nc]
+    z = 0.02 * (nc - x) + rng.uniform(0, 0.05, x.shape)
+    z[:, 60:] = -6.0
+    z[20:26, :] = np.minimum(z[20:26, :], -1.5)
+    h0 = np.where(z < 0.0, 0.4 - z, 0.0)
+    m = FloodModel(z, None, 10.0, manning=0.03, h0=h0, time_stepping=ts, **kw)
+    m.set_boundary("east", "level", times_s=[0, 1800], level_m=[0.4, 1.4])
+    m.set_boundary("north", "open")
+    m.add_inflow([22, 23], [1, 1], [0, 1800], [5.0, 20.0], name="river")
+    m.set_rain([0, 900, 1200], [0, 30, 0])
+    m.set_infiltration(2.0)
+    return m
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_local_with_one_level_is_global_bit_for_bit(dtype):
+    """lts_levels = 0: every tile steps with the global step, so the results are
+    the global ones bit for bit; dry tiles with dry neighbours are skipped, which
+    must change nothing (no rain and no infiltration on them in the first 15 min).
+    """
+    a = _estuary("global", dtype=dtype)
+    b = _estuary("local", dtype=dtype, lts_levels=0, lts_tile=8)
+    for t in (300.0, 900.0, 1500.0):
+        a.advance(t)
+        b.advance(t)
+        for name in ("h", "qx", "qy", "max_depth", "max_speed", "max_hr", "max_aidr",
+                     "arrival_time"):  # fmt: skip
+            assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (t, name)
+    assert b.steps == a.steps
+    assert b.cell_updates < a.cell_updates  # the dry tiles were skipped
+
+
+def test_local_conserves_mass_at_round_off_with_mixed_levels():
+    m = _estuary("local", lts_tile=8, lts_levels=3)
+    seen = set()
+    for t in range(120, 1801, 120):
+        m.advance(float(t))
+        seen.update(np.unique(m._tlev).tolist())
+        led = m.ledger()
+        assert abs(led["error_rel"]) < 1e-13, (t, led)
+    assert {0, 1, 2, 127} <= seen, seen  # three levels, and skipped tiles, occurred
+    assert led["boundary_in"] > 0 and led["inflow_in"] > 0 and led["rain_in"] > 0
+    assert np.all(m._vx == 0.0) and np.all(m._vy == 0.0)  # every accumulator was read
+    assert float(m.h.min()) >= 0.0
+
+
+def test_local_agrees_with_global():
+    """Max depth, gauge series and arrival times of local against global stepping."""
+    a = _estuary("global")
+    b = _estuary("local", lts_tile=8, lts_levels=3)
+    gauges = [(22, 5), (10, 40), (30, 55), (22, 65)]
+    ga, gb = [], []
+    for t in range(60, 1801, 60):
+        a.advance(float(t))
+        b.advance(float(t))
+        ga.append([a.h[c] for c in gauges])
+        gb.append([b.h[c] for c in gauges])
+    assert b.cell_updates < 0.9 * a.cell_updates  # measured 0.85 (rain: no tile skipped)
+    wet = (a.max_depth >= 0.05) | (b.max_depth >= 0.05)
+    diff = np.abs(a.max_depth - b.max_depth)[wet]
+    assert np.percentile(diff, 99) < 0.05
+    assert np.sqrt(np.mean((np.array(ga) - np.array(gb)) ** 2)) < 0.02
+    ta, tb = a.arrival_time, b.arrival_time
+    reached = np.isfinite(ta) | np.isfinite(tb)
+    ok = np.abs(np.where(reached, ta - tb, np.inf)) <= 60.0  # NaN (reached once) fails
+    assert reached.sum() > 500 and np.mean(ok[reached]) >= 0.99
+
+
+def test_time_stepping_is_checked():
+    with pytest.raises(KernelError, match="time_stepping must be one of"):
+        FloodModel(np.zeros((4, 4)), None, 5.0, time_stepping="adaptive")
+    with pytest.raises(KernelError, match="lts_levels"):
+        FloodModel(np.zeros((4, 4)), None, 5.0, time_stepping="local", lts_levels=3,
+                   lts_tile=4)  # fmt: skip

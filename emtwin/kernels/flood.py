@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from emtwin.errors import KernelError
+from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels import _flood_numba as _nb
 from emtwin.kernels.hazard_rating import aidr_class, hazard_rating
 from emtwin.kernels.road_state import edge_max_depth
@@ -37,7 +38,9 @@ PARALLEL_MIN_CELLS = 65_536
 ALPHA_MAX = 1.0 / math.sqrt(2.0)
 _KINDS = {"closed": _nb.BC_CLOSED, "open": _nb.BC_OPEN, "level": _nb.BC_LEVEL}
 _MM_H = 1.0 / 3.6e6  # mm/h -> m/s
-_WARM: set[tuple[str, bool]] = set()
+_WARM: set[tuple[str, bool, str]] = set()
+#: Time-stepping schemes: one global step, or local steps per tile (docs/flood.md).
+TIME_STEPPING = ("global", "local")
 
 
 def _fail(msg: str) -> None:
@@ -128,6 +131,16 @@ class FloodModel:
         FD2320 debris factor for :attr:`max_hr` (1.0 urban, 0.5 pasture).
     max_dt
         Optional upper bound on the step, s.
+    time_stepping
+        "global": one step for the whole grid, set by the deepest water (the
+        reference). "local": tiles of *lts_tile* x *lts_tile* cells step with
+        ``dt0 2^L``, L <= *lts_levels*, from their own depth, and dry tiles
+        with dry neighbours are skipped (docs/flood.md, Local time stepping).
+    lts_levels
+        Largest level L of local stepping (a macro step is ``2^lts_levels``
+        base steps); ``2^lts_levels <= lts_tile``.
+    lts_tile
+        Tile size of local stepping, cells.
     """
 
     #: Where the step runs ("cpu" here; :class:`~emtwin.kernels.flood_cuda.CudaFloodModel`: "cuda").
@@ -136,7 +149,8 @@ class FloodModel:
     def __init__(self, z, mask, dx: float, *, manning=0.035, h0=None, theta: float = 0.8,
                  alpha: float = 0.5, dtype=np.float64, dry_tol: float = 0.001,
                  arrival_depth: float = 0.05, debris_factor: float = 1.0,
-                 max_dt: float | None = None) -> None:  # fmt: skip
+                 max_dt: float | None = None, time_stepping: str = "global",
+                 lts_levels: int = 5, lts_tile: int = 32) -> None:  # fmt: skip
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             _fail(f"dtype must be float32 or float64, got {dtype}")
@@ -168,6 +182,15 @@ class FloodModel:
             _fail(f"debris_factor must be >= 0, got {debris_factor!r}")
         if max_dt is not None and not (np.isfinite(max_dt) and max_dt > 0):
             _fail(f"max_dt must be None or a positive time in s, got {max_dt!r}")
+        if time_stepping not in TIME_STEPPING:
+            _fail(f"time_stepping must be one of {TIME_STEPPING}, got {time_stepping!r}")
+        if not (isinstance(lts_tile, int | np.integer) and lts_tile >= 1):
+            _fail(f"lts_tile must be a positive number of cells, got {lts_tile!r}")
+        if not (isinstance(lts_levels, int | np.integer) and 0 <= lts_levels <= 10
+                and 2**lts_levels <= lts_tile):  # fmt: skip
+            _fail(f"lts_levels must be an integer in [0, 10] with 2**lts_levels <= lts_tile "
+                  f"({lts_tile}) (a front crosses at most one cell per base step, so a dry "
+                  f"tile must be at least a macro step wide), got {lts_levels!r}")
         nman = np.asarray(manning, dtype=np.float64)
         if nman.ndim == 0:
             if not (np.isfinite(nman) and nman > 0):
@@ -205,6 +228,8 @@ class FloodModel:
         self.dry_tol, self.arrival_depth = float(dry_tol), float(arrival_depth)
         self.debris_factor = float(debris_factor)
         self.max_dt = None if max_dt is None else float(max_dt)
+        self.time_stepping = time_stepping
+        self.lts_levels, self.lts_tile = int(lts_levels), int(lts_tile)
         self.mask = mask
         self._z = np.ascontiguousarray(np.where(mask, z, 0.0), dtype=dtype)
         self._grp = np.ascontiguousarray(mask, dtype=np.uint8)
@@ -256,16 +281,23 @@ class FloodModel:
         self.t = 0.0
         self.steps = 0
         self.wall_s = 0.0
+        #: Cell updates done so far (cells x steps; with local stepping only the
+        #: tiles that stepped, each at its own rate).
+        self.cell_updates = 0
         self._hmax = float(self._h.max())
         area = self.dx * self.dx
         self._led = dict.fromkeys(
             ("rain_in", "inflow_in", "boundary_in", "boundary_out", "infiltration"), 0.0)
         self._led["initial"] = float(self._h.sum(dtype=np.float64)) * area
         self._unplaced = 0.0
-        key = (dtype.name, self._parallel)
+        # local time stepping runs on the CPU cores only (a GPU subclass steps globally)
+        lts = "local" if time_stepping == "local" and self.backend == "cpu" else "global"
+        if lts == "local":
+            self._lts_init()
+        key = (dtype.name, self._parallel, lts)
         if key not in _WARM:
             _WARM.add(key)
-            _warm_up(dtype, self._parallel)
+            _warm_up(dtype, self._parallel, lts)
 
     # ------------------------------------------------------------------ views
 
@@ -566,6 +598,13 @@ class FloodModel:
                   f"got {t_end_s!r}")  # fmt: skip
         t0 = time.perf_counter()
         n = 0
+        if self.time_stepping == "local" and self.backend == "cpu":
+            while self.t < t_end:
+                self._release_due()
+                n += self._lts_macro(t_end)
+            self._release_due()
+            self.wall_s += time.perf_counter() - t0
+            return n
         while self.t < t_end:
             self._release_due()
             dt, t_new = self._next_dt(t_end)
@@ -606,6 +645,7 @@ class FloodModel:
         self._hmax = hmax
         self.t = t_new
         self.steps += 1
+        self.cell_updates += self._h.size
 
     def _kernel_step(self, dt: float, t_new: float, rain: float,
                      inflow: bool) -> tuple[float, float, float, float]:  # fmt: skip
@@ -671,6 +711,133 @@ class FloodModel:
                   f"{self._hmax:.3g} m): the flood probably became unstable; lower alpha "
                   f"(now {self.alpha:g})")  # fmt: skip
         return t_new - self.t, t_new
+
+    # ------------------------------------------------------------------ local time stepping
+
+    def _lts_init(self) -> None:
+        """Arrays of local time stepping (tiles, new discharges, face accumulators)."""
+        nr, nc, B = self.nrows, self.ncols, self.lts_tile
+        ntr, ntc = -(-nr // B), -(-nc // B)
+        self._qxn = _written(self._qx, self.dtype)
+        self._qyn = _written(self._qy, self.dtype)
+        self._vx, self._vcx = (_written(np.zeros(self._qx.shape), np.float64) for _ in range(2))
+        self._vy, self._vcy = (_written(np.zeros(self._qy.shape), np.float64) for _ in range(2))
+        self._tlev = np.zeros((ntr, ntc), np.int64)
+        self._tdry = np.zeros((ntr, ntc), np.int8)
+        self._tin = np.zeros((ntr, ntc), np.int8)
+        self._tacc = np.zeros((ntr * ntc, _lts.N_ACC))
+        self._la = np.zeros(ntr * ntc, np.int64)
+        self._lc = np.zeros(ntr * ntc, np.int64)
+        self._cnt = np.zeros(ntr * ntc, np.int64)
+        self._lwk = np.zeros((ntr * ntc, 5, B + 2), self.dtype)  # per tile: row work
+        self._lwf = np.zeros((ntr * ntc, 3, B + 1))  # per tile: float64 face rows
+        self._lstack = np.zeros(nr * nc, np.int64)
+        self._linstack = np.zeros(nr * nc, np.uint8)
+        self._lts_repairs = 0  # base steps that needed the negative-depth repair
+        self._q = np.zeros(_lts.N_QPARAMS)
+        self._q[[_lts.Q_DX, _lts.Q_DRY, _lts.Q_ARRIVAL]] = (self.dx, self.dry_tol,
+                                                            self.arrival_depth)  # fmt: skip
+
+    def _lts_macro(self, t_end: float) -> int:
+        """One macro step of local time stepping, ending on a forcing change or *t_end*.
+
+        The base step ``dt0`` is the global step of :meth:`_next_dt` (from the
+        deepest water, raised by what rain, inflows and levels add over the
+        macro step); a macro step is ``2^L`` of them, L <= ``lts_levels``
+        (fewer when it is cut at a forcing change or *t_end*, with dt0 then
+        shortened so that they fit exactly). Returns the number of base steps.
+        """
+        c = self.alpha * self.dx / math.sqrt(_nb.G)
+        t = self.t
+        lm = self.lts_levels
+        h = max(self._hmax, DT_DEPTH_FLOOR_M, self._level_depth(t))
+        dt0 = c / math.sqrt(h)
+        span = dt0 * 2**lm
+        rain_rate = self._rain_rate(t)
+        grow_rain = rain_rate * self._rmult_max * span
+        grow = grow_rain
+        for f in self._inflows:  # over one base step, as the global step (inflow tiles are
+            # at level 0; the water spreads from the inflow cells as it comes)
+            qmax = max(_interp(f["t"], f["q"], t, True), _interp(f["t"], f["q"], t + span, True))
+            grow = max(grow, qmax * dt0 / (f["n"] * self.dx * self.dx))
+        h2 = max(h, self._hmax + grow, self._level_depth(t + span))
+        if h2 > h:
+            dt0 = c / math.sqrt(h2)
+        if self.max_dt is not None:
+            dt0 = min(dt0, self.max_dt)
+            while lm > 0 and dt0 * 2**lm > self.max_dt:
+                lm -= 1
+        t_new = t + dt0 * 2**lm
+        i = bisect.bisect_right(self._bp, t)
+        if i < len(self._bp) and self._bp[i] <= t_new:
+            t_new = self._bp[i]
+        t_new = min(t_new, t_end)
+        if not t_new > t:  # pragma: no cover - only if dt fell below the clock's ulp
+            _fail(f"advance: the time step underflowed at t = {t!r} s (max depth "
+                  f"{self._hmax:.3g} m): the flood probably became unstable; lower alpha "
+                  f"(now {self.alpha:g})")  # fmt: skip
+        while lm > 0 and (t_new - t) / 2 ** (lm - 1) <= dt0:
+            lm -= 1
+        n = 2**lm
+        dt0 = (t_new - t) / n
+        tks = t + dt0 * np.arange(n + 1.0)
+        tks[-1] = t_new
+        area = self.dx * self.dx
+        # forcing per base step: inflow depths, boundary values
+        nin = len(self._in_rows)
+        ddk = np.zeros((n, nin))
+        bcvk = np.tile(self._bcv, (n, 1))
+        for k in range(n):
+            a, b = float(tks[k]), float(tks[k + 1])
+            for f in self._inflows:
+                v = 0.5 * dt0 * (_interp(f["t"], f["q"], a, True)
+                                 + _interp(f["t"], f["q"], b, True))
+                ddk[k, f["start"] : f["start"] + f["n"]] = v / (f["n"] * area)
+                self._led["inflow_in"] += v
+            for s, (lt, lv, _) in self._levels.items():
+                bcvk[k, s] = _interp(lt, lv, a, False)
+        edge = np.full(4, -np.inf)
+        for s, (lt, lv, _) in self._levels.items():
+            inside = [v for tt, v in zip(lt, lv, strict=True) if t <= tt <= t_new]
+            edge[s] = max([_interp(lt, lv, t, False), _interp(lt, lv, t_new, False), *inside])
+        tin = self._tin
+        tin[:] = 0
+        if nin:
+            tin[self._in_rows // self.lts_tile, self._in_cols // self.lts_tile] = 1
+        _lts.tile_levels(self._h, self._z, self._grp, self.lts_tile, c, dt0, lm,
+                         DT_DEPTH_FLOOR_M, rain_rate * self._rmult_max * (t_new - t), tin, edge,
+                         rain_rate > 0.0, self._inf > 0.0, self.dry_tol, self._tlev,
+                         self._tdry)  # fmt: skip
+        pdl = np.zeros((lm + 1, _nb.N_DPARAMS), self.dtype)
+        for lev in range(lm + 1):
+            _nb.face_params(pdl[lev], self.theta, dt0 * 2**lev, self.dx, self.dry_tol,
+                            self._n_scalar, self.debris_factor)  # fmt: skip
+        q = self._q
+        q[_lts.Q_RAIN], q[_lts.Q_INF], q[_lts.Q_DT0] = rain_rate, self._inf, dt0
+        hmax, vin, vout, vinf, lost, cells, nrep = _lts.macro(
+            self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc, self._qx,
+            self._qy, self._qxn, self._qyn, self._vx, self._vy, self._vcx, self._vcy, self._maxd,
+            self._maxs, self._maxhr, self._maxa, self._arr, self._bct, bcvk, self._tlev,
+            self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk, self._la,
+            self._lc, self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
+            self._parallel)  # fmt: skip
+        if not math.isfinite(hmax):
+            _fail(f"the flood became unstable in the macro step from t = {t:.3f} s to "
+                  f"{t_new:.3f} s (base step {dt0:.4g} s, local time stepping): the depth is "
+                  f"no longer finite. Lower alpha (now {self.alpha:g}) or theta (now "
+                  f"{self.theta:g}), or check the forcing")  # fmt: skip
+        led = self._led
+        led["rain_in"] += rain_rate * (t_new - t) * self._rain_cells * area
+        led["boundary_in"] += vin
+        led["boundary_out"] += vout
+        led["infiltration"] += vinf
+        self._unplaced += lost
+        self._hmax = hmax
+        self.t = t_new
+        self.steps += n
+        self.cell_updates += int(cells)
+        self._lts_repairs += int(nrep)
+        return n
 
     def _level_depth(self, t: float) -> float:
         d = 0.0
@@ -767,7 +934,7 @@ class FloodModel:
         return {k: led[k] for k in order}
 
 
-def _warm_up(dtype: np.dtype, parallel: bool) -> None:
+def _warm_up(dtype: np.dtype, parallel: bool, time_stepping: str = "global") -> None:
     """Compile (or load from the cache) the cores for *dtype* on a tiny grid.
 
     Run once per process for each dtype and for the parallel step, at the first
@@ -775,7 +942,8 @@ def _warm_up(dtype: np.dtype, parallel: bool) -> None:
     includes compilation.
     """
     z = np.add.outer(np.arange(4.0), np.arange(5.0)) * 0.1
-    m = FloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype)
+    m = FloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype,
+                   time_stepping=time_stepping, lts_levels=1, lts_tile=2)
     if parallel:
         m._set_chunks(2, parallel=True)
     m.set_rain([0.0, 1.0], [100.0, 0.0], multiplier=np.ones(z.shape))
@@ -784,6 +952,10 @@ def _warm_up(dtype: np.dtype, parallel: bool) -> None:
     m.set_boundary("east", "open")
     m.set_boundary("north", "level", times_s=[0.0], level_m=[0.5])
     m.advance(2.0)
+    if time_stepping == "local":
+        _lts.fix_negative_lts(0, m._h, m._qx, m._qy, m._qxn, m._qyn, m._vx, m._vy, m._vcx,
+                              m._vcy, m._tlev, m.lts_tile, 1.0, m.dx, m._lc, 0, m._tacc,
+                              m._lstack, m._linstack)  # fmt: skip
     m._stack = np.zeros(z.size, np.int64)
     m._instack = np.zeros(z.size, np.uint8)
     _nb.fix_negative(m._h, m._qx, m._qy, m._rowneg, m._stack, m._instack, 1.0, m.dx)

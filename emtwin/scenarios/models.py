@@ -356,6 +356,9 @@ class FloodHazard(_Model):
         0.5, description="Courant factor of the flood step, <= 1/sqrt(2) (2-D stability)"
     )
     coupling: PosDuration = Field(60.0, description="coupling step with the other components, s")
+    time_stepping: Literal["local", "global"] = Field(
+        "global", description="flood step: one 'global' step, or 'local' per tile (docs/flood.md)"
+    )
     initial_depth: Annotated[float, Field(ge=0)] = Field(0.0, description="m, over the domain")
 
     @field_validator("alpha")

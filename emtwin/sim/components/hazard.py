@@ -142,6 +142,7 @@ class FloodComponent(Component):
             else None,
             "theta": self.spec.theta,
             "alpha": self.spec.alpha,
+            "time_stepping": self.spec.time_stepping,
         }  # fmt: skip
         try:
             self.model = model_cls(z, mask, t.dx, dtype=self.precision, **kwargs)
@@ -602,6 +603,8 @@ class FloodComponent(Component):
             "flooded_depth_threshold_m": FLOODED_DEPTH_M,
             "precision": self.precision,
             "backend": self.model.backend,
+            "time_stepping": self.model.time_stepping if self.model.backend == "cpu" else "global",
+            "cell_updates": int(self.model.cell_updates),
         }
 
     def gauge_table(self) -> pd.DataFrame:

@@ -1,0 +1,739 @@
+"""Numba cores of the flood kernel with local time stepping (private; see docs/flood.md).
+
+The same local inertial scheme as :mod:`emtwin.kernels._flood_numba` (Bates et
+al. 2010, de Almeida et al. 2012; the same face and continuity formulas,
+written per cell), advanced on square tiles of ``B x B`` cells that each take
+their own step ``dt0 * 2**L``: the local time stepping of Sanders (2008) and
+Dazzi et al. (2018), with levels held per block of cells as in Crossley &
+Wright (2005). One call of :func:`macro` (or :func:`macro_parallel`) advances
+the whole grid over one macro step of ``N = 2**Lm`` base steps ``dt0``;
+all tiles end on its end time.
+
+Sub-step ``k`` (0 <= k < N):
+
+- phase A: every tile with ``k % 2**L == 0`` computes the new discharge of
+  the faces it owns into ``qxn``/``qyn`` from the old depths ``h`` and the old
+  discharges ``qx``/``qy``. A face belongs to the finer of its two tiles
+  (ties: the tile south or east of it), so it is updated at the finer level.
+  On a face whose other side is coarser, ``q dt`` is also summed into the
+  face accumulator ``vx``/``vy`` (m2) for that side;
+- phase C: every tile that did phase A copies its faces to ``qx``/``qy``;
+  every tile whose step ends at ``k`` (``(k + 1) % 2**L == 0``) updates its
+  cells: continuity with, on each face, the new discharge when the face runs
+  at the cell's level, else the accumulated ``q dt`` of the finer side
+  divided by the cell's step (then reset). Both sides of a face therefore
+  see the same volume: mass is conserved to round-off. Records follow as in
+  the global step.
+
+Tiles that are dry with dry neighbours are skipped (level :data:`SKIP`); a
+face to a skipped tile carries nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from emtwin.kernels import _flood_numba as _nb
+from emtwin.kernels._flood_numba import (
+    BC_CLOSED,
+    D_DRY,
+    D_HALF,
+    D_N2,
+    D_ONE,
+    D_QUARTER,
+    D_ZERO,
+    G,
+    _bnd_q,
+    _xbound,
+    pow_m73,
+    pow_m73_f32,
+)
+
+# The row loops of the global step, inlined here (the same Python functions,
+# compiled again with inline="always"): a tile row is short, and a call with
+# row slices costs reference counting on the arrays that, per call, is worth
+# more than the row itself (and, shared by threads, much more).
+_INL = {"cache": True, "error_model": "numpy", "inline": "always"}
+_cont = njit(**_INL)(_nb._cont.py_func)
+_infil = njit(**_INL)(_nb._infil.py_func)
+_n2_x = njit(**_INL)(_nb._n2_x.py_func)
+_n2_y = njit(**_INL)(_nb._n2_y.py_func)
+_rec_arrival = njit(**_INL)(_nb._rec_arrival.py_func)
+_rec_depth = njit(**_INL)(_nb._rec_depth.py_func)
+_rec_hazard = njit(**_INL)(_nb._rec_hazard.py_func)
+_rec_speed = njit(**_INL)(_nb._rec_speed.py_func)
+_stats = njit(**_INL)(_nb._stats.py_func)
+_x_ds = njit(**_INL)(_nb._x_ds.py_func)
+_x_hf = njit(**_INL)(_nb._x_hf.py_func)
+_x_q = njit(**_INL)(_nb._x_q.py_func)
+_x_qt = njit(**_INL)(_nb._x_qt.py_func)
+_y_ds = njit(**_INL)(_nb._y_ds.py_func)
+_y_hf = njit(**_INL)(_nb._y_hf.py_func)
+_y_q = njit(**_INL)(_nb._y_q.py_func)
+_y_qt = njit(**_INL)(_nb._y_qt.py_func)
+
+
+def _pw(hfb, dry, n2, first, n, pw):
+    """n^2 h_flow^(-7/3) on faces first..n-1 (the global ``_pw``, inlined)."""
+
+
+overload(_pw, jit_options={"error_model": "numpy"}, inline="always")(_nb._pw_impl)
+
+#: Level of a tile that is skipped in this macro step (dry, with dry neighbours).
+SKIP = 127
+# Indices into the float64 parameter vector of :func:`macro`.
+Q_DX, Q_DRY, Q_ARRIVAL, Q_RAIN, Q_INF, Q_DT0 = range(6)
+N_QPARAMS = 6
+# Columns of the per-tile accumulator.
+A_VIN, A_VOUT, A_INF, A_HMAX, A_BAD, A_NNEG = range(6)
+N_ACC = 6
+
+
+def _powm73(x):
+    """``x ** (-7/3)`` in the precision of *x* (as the global step)."""
+
+
+@overload(_powm73, jit_options={"error_model": "numpy"}, inline="always")
+def _powm73_impl(x):
+    if x == types.float32:
+        return lambda x: pow_m73_f32(x)
+    return lambda x: pow_m73(x)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _lev(tlev, ti, tj):
+    """Level of tile (ti, tj); SKIP outside the tile grid."""
+    if ti < 0 or tj < 0 or ti >= tlev.shape[0] or tj >= tlev.shape[1]:
+        return SKIP
+    return tlev[ti, tj]
+
+
+@njit(cache=True, error_model="numpy")
+def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, rain_on,
+                inf_on, dry, tlev, tdry):  # fmt: skip
+    """Choose the level of every tile for the next macro step, in place in *tlev*.
+
+    Level L is the largest with ``dt0 2^L <= c / sqrt(h)``, h the deepest
+    water over the tile and its eight neighbours (plus *grow*, at least
+    *floor*; on a grid edge with a level boundary, the boundary level over the
+    tile's lowest edge bed: ``edge_level[side]``, -inf for none), at most *lm*;
+    0 for tiles holding inflow cells. Neighbouring tiles (8-connected) then
+    differ by at most one level. Without rain, a tile that is dry (all depths
+    <= *dry*, or all exactly 0 under infiltration) with its eight neighbours
+    dry, no inflow and no level boundary is skipped (SKIP). Returns the
+    number of active tiles.
+    """
+    nr, nc = h.shape
+    ntr, ntc = tlev.shape
+    thm = np.zeros((ntr, ntc))
+    fixed = np.zeros((ntr, ntc), np.bool_)
+    for ti in range(ntr):
+        r0 = ti * B
+        r1 = min(r0 + B, nr)
+        for tj in range(ntc):
+            c0 = tj * B
+            c1 = min(c0 + B, nc)
+            tm = 0.0
+            for r in range(r0, r1):
+                for j in range(c0, c1):
+                    tm = max(tm, float(h[r, j]))
+            isdry = tm <= dry and (not inf_on or tm <= 0.0)
+            fx = inflow_tile[ti, tj] != 0
+            for side in range(4):
+                lv = edge_level[side]
+                if lv == -np.inf:
+                    continue
+                on = (side == 0 and r0 == 0) or (side == 1 and r1 == nr) or \
+                     (side == 2 and c0 == 0) or (side == 3 and c1 == nc)  # fmt: skip
+                if not on:
+                    continue
+                zmin = np.inf
+                if side < 2:
+                    r = 0 if side == 0 else nr - 1
+                    for j in range(c0, c1):
+                        if grp[r, j] != 0:
+                            zmin = min(zmin, float(z[r, j]))
+                else:
+                    j = 0 if side == 2 else nc - 1
+                    for r in range(r0, r1):
+                        if grp[r, j] != 0:
+                            zmin = min(zmin, float(z[r, j]))
+                if zmin < np.inf:
+                    tm = max(tm, lv - zmin)
+                    fx = True
+            thm[ti, tj] = tm
+            fixed[ti, tj] = fx
+            tdry[ti, tj] = 1 if (isdry and not fx) else 0
+    # the depth that can reach a tile within the macro step: information moves
+    # at most one cell per base step, and a macro step has at most B of them
+    for ti in range(ntr):
+        for tj in range(ntc):
+            hm = 0.0
+            for a in range(max(ti - 1, 0), min(ti + 2, ntr)):
+                for b in range(max(tj - 1, 0), min(tj + 2, ntc)):
+                    hm = max(hm, thm[a, b])
+            hh = max(hm + grow, floor)
+            dtb = c / np.sqrt(hh)
+            lev = 0
+            while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
+                lev += 1
+            tlev[ti, tj] = 0 if inflow_tile[ti, tj] != 0 else lev
+    if not rain_on:
+        for ti in range(ntr):
+            for tj in range(ntc):
+                ok = True
+                for a in range(max(ti - 1, 0), min(ti + 2, ntr)):
+                    for b in range(max(tj - 1, 0), min(tj + 2, ntc)):
+                        if tdry[a, b] == 0:
+                            ok = False
+                if ok:
+                    tlev[ti, tj] = SKIP
+    changed = True
+    while changed:
+        changed = False
+        for ti in range(ntr):
+            for tj in range(ntc):
+                lv = tlev[ti, tj]
+                if lv == SKIP:
+                    continue
+                for a in range(max(ti - 1, 0), min(ti + 2, ntr)):
+                    for b in range(max(tj - 1, 0), min(tj + 2, ntc)):
+                        ln = tlev[a, b]
+                        if ln != SKIP and lv > ln + 1:
+                            lv = ln + 1
+                if lv != tlev[ti, tj]:
+                    tlev[ti, tj] = lv
+                    changed = True
+    n = 0
+    for ti in range(ntr):
+        for tj in range(ntc):
+            n += tlev[ti, tj] != SKIP
+    return n
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx):
+    """New outward discharge on the boundary y-face (f, j), f = 0 or nr (as ``_ybound``)."""
+    nr = h.shape[0]
+    side = 0 if f == 0 else 1
+    kind = bct[side]
+    r = 0 if side == 0 else nr - 1
+    ri = 1 if side == 0 else nr - 2
+    sgn = -1.0 if side == 0 else 1.0
+    if kind == BC_CLOSED or grp[r, j] != 1:
+        return 0.0, sgn
+    has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
+    eta_in = float(z[ri, j]) + h[ri, j] if has_in else 0.0
+    nc_ = nman[0, 0] if nsc else nman[r, j]
+    qout = _bnd_q(sgn * qy[f, j], kind, bcv[side], float(h[r, j]), float(z[r, j]),
+                  eta_in, has_in, nc_ * nc_, gdt, dry, inv_dx)  # fmt: skip
+    return qout, sgn
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _owned(tlev, ti, tj, L, B, nr, nc):
+    """Face rows [fa, fb) and face columns [ja, jb) owned by tile (ti, tj) at level L."""
+    r0 = ti * B
+    r1 = min(r0 + B, nr)
+    c0 = tj * B
+    c1 = min(c0 + B, nc)
+    fa = r0 if (r0 == 0 or _lev(tlev, ti - 1, tj) >= L) else r0 + 1
+    fb = r1 + 1 if (r1 == nr or _lev(tlev, ti + 1, tj) > L) else r1
+    ja = c0 if (c0 == 0 or _lev(tlev, ti, tj - 1) >= L) else c0 + 1
+    jb = c1 + 1 if (c1 == nc or _lev(tlev, ti, tj + 1) > L) else c1
+    return r0, r1, c0, c1, fa, fb, ja, jb
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _phase_a(t, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
+             q, pdl, wk):  # fmt: skip
+    """New discharges of the faces tile *t* owns, at its level (sub-step k).
+
+    The faces are computed a row at a time with the row loops of the global
+    step (:mod:`emtwin.kernels._flood_numba`), so that they vectorise and give
+    the same numbers.
+    """
+    nr, nc = h.shape
+    ntc = tlev.shape[1]
+    ti = t // ntc
+    tj = t - ti * ntc
+    L = tlev[ti, tj]
+    dt = q[Q_DT0] * (1 << L)
+    dx = q[Q_DX]
+    dry = q[Q_DRY]
+    gdt = G * dt
+    inv_dx = 1.0 / dx
+    pd = pdl[L]
+    bcv = bcvk[k]
+    n2 = pd[D_N2] if nsc else pd[D_ONE]
+    half = pd[D_HALF]
+    quarter = pd[D_QUARTER]
+    neg = pd[D_ZERO] - pd[D_ONE]
+    dry_d = pd[D_DRY]
+    hfb, pw, ds, qt = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
+    r0, r1, c0, c1, fa, fb, ja, jb = _owned(tlev, ti, tj, L, B, nr, nc)
+    n = c1 - c0
+    ln = _lev(tlev, ti - 1, tj)
+    ls = _lev(tlev, ti + 1, tj)
+    lw = _lev(tlev, ti, tj - 1)
+    le = _lev(tlev, ti, tj + 1)
+    vin = 0.0
+    vout = 0.0
+    # y-faces
+    for f in range(fa, fb):
+        if f == 0 or f == nr:
+            for j in range(c0, c1):
+                qout, sgn = _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx)
+                if qout > 0.0:
+                    vout += qout * dx * dt
+                else:
+                    vin -= qout * dx * dt
+                qyn[f, j] = sgn * qout
+            continue
+        zN, hN, zS, hS = z[f - 1, c0:c1], h[f - 1, c0:c1], z[f, c0:c1], h[f, c0:c1]
+        _y_hf(zN, hN, zS, hS, grp[f - 1, c0:c1], grp[f, c0:c1], neg, hfb)
+        _pw(hfb, dry_d, n2, 0, n, pw)
+        if not nsc:
+            _n2_y(nman[f - 1, c0:c1], nman[f, c0:c1], half, pw)
+        _y_ds(zN, hN, zS, hS, ds)
+        _y_qt(qx[f - 1, c0 : c1 + 1], qx[f, c0 : c1 + 1], quarter, n, qt)
+        _y_q(hfb, pw, ds, qt, qy[f, c0:c1], qy[f - 1, c0:c1], qy[f + 1, c0:c1], pd,
+             qyn[f, c0:c1])  # fmt: skip
+        other = L
+        if f == r0:
+            other = ln
+        elif f == r1:
+            other = ls
+        if other == SKIP:
+            for j in range(c0, c1):
+                qyn[f, j] = pd[D_ZERO]
+        elif other > L:
+            for j in range(c0, c1):
+                vy[f, j] += float(qyn[f, j]) * dt
+    # x-faces: the interior ones xa..xb-1 a row at a time, then the grid edges
+    xa = max(ja, 1)
+    xb = min(jb, nc)
+    for r in range(r0, r1):
+        if xb > xa:
+            zr, hr_ = z[r, xa - 1 : xb], h[r, xa - 1 : xb]
+            m = xb - xa + 1
+            _x_hf(zr, hr_, grp[r, xa - 1 : xb], neg, hfb)
+            _pw(hfb, dry_d, n2, 1, m, pw)
+            if not nsc:
+                _n2_x(nman[r, xa - 1 : xb], half, pw)
+            _x_ds(zr, hr_, ds)
+            _x_qt(qy[r, xa - 1 : xb], qy[r + 1, xa - 1 : xb], quarter, qt)
+            _x_q(hfb, pw, ds, qt, qx[r, xa - 1 : xb + 1], pd, qxn[r, xa - 1 : xb + 1])
+        for j in (c0, c1):
+            if j < ja or j >= jb or j == 0 or j == nc:
+                continue
+            other = lw if j == c0 else le
+            if other == SKIP:
+                qxn[r, j] = pd[D_ZERO]
+            elif other > L:
+                vx[r, j] += float(qxn[r, j]) * dt
+        for j in (0, nc):
+            if j < ja or j >= jb:
+                continue
+            side = 2 if j == 0 else 3
+            qout = _xbound(r, side, h[r], z[r], grp[r], nman, nsc, qx[r], bct, bcv, gdt, dry,
+                           inv_dx)  # fmt: skip
+            if qout > 0.0:
+                vout += qout * dx * dt
+            else:
+                vin -= qout * dx * dt
+            qxn[r, j] = -qout if j == 0 else qout
+    acc[t, A_VIN] += vin
+    acc[t, A_VOUT] += vout
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _commit(t, h, qx, qy, qxn, qyn, tlev, B):
+    """Copy the new discharges of the faces tile *t* owns into ``qx``/``qy``."""
+    nr, nc = h.shape
+    ntc = tlev.shape[1]
+    ti = t // ntc
+    tj = t - ti * ntc
+    L = tlev[ti, tj]
+    r0, r1, c0, c1, fa, fb, ja, jb = _owned(tlev, ti, tj, L, B, nr, nc)
+    for f in range(fa, fb):
+        for j in range(c0, c1):
+            qy[f, j] = qyn[f, j]
+    for r in range(r0, r1):
+        for j in range(ja, jb):
+            qx[r, j] = qxn[r, j]
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa,
+             arr, tlev, B, acc, q, pdl, t_end, wk, wf):  # fmt: skip
+    """Continuity and records of the cells of tile *t*, whose step ends at sub-step k.
+
+    Row loops of the global step; on a face to a finer tile the discharge is
+    the accumulated ``q dt`` of the finer side over this step divided by the
+    step (in float64 work rows).
+    """
+    nr, nc = h.shape
+    ntc = tlev.shape[1]
+    ti = t // ntc
+    tj = t - ti * ntc
+    L = tlev[ti, tj]
+    dt = q[Q_DT0] * (1 << L)
+    dx = q[Q_DX]
+    dtdx = dt / dx
+    rain_dt = q[Q_RAIN] * dt
+    inf_dt = q[Q_INF] * dt
+    pd = pdl[L]
+    r0 = ti * B
+    r1 = min(r0 + B, nr)
+    c0 = tj * B
+    c1 = min(c0 + B, nc)
+    n = c1 - c0
+    finer_n = _lev(tlev, ti - 1, tj) < L
+    finer_s = _lev(tlev, ti + 1, tj) < L
+    finer_w = _lev(tlev, ti, tj - 1) < L
+    finer_e = _lev(tlev, ti, tj + 1) < L
+    sp = wk[t, 4]
+    ax, ayn, ays = wf[t, 0], wf[t, 1], wf[t, 2]
+    infil = 0.0
+    hmax = 0.0
+    bad = 0.0
+    nneg = 0
+    for r in range(r0, r1):
+        hr_, gr = h[r, c0:c1], grp[r, c0:c1]
+        rrow = rmult[0] if rsc else rmult[r, c0:c1]
+        qxr, qyN, qyS = qxn[r, c0 : c1 + 1], qyn[r, c0:c1], qyn[r + 1, c0:c1]
+        if inf_dt > 0.0:
+            infil += _infil(hr_, gr, rain_dt, rrow, rsc, inf_dt)
+        fy = (r == r0 and finer_n) or (r == r1 - 1 and finer_s)
+        if finer_w or finer_e or fy:
+            for j in range(n + 1):
+                ax[j] = qxr[j]
+            for j in range(n):
+                ayn[j] = qyN[j]
+                ays[j] = qyS[j]
+            if finer_w:
+                ax[0] = vx[r, c0] / dt
+                vcx[r, c0] = vx[r, c0]
+                vx[r, c0] = 0.0
+            if finer_e:
+                ax[n] = vx[r, c1] / dt
+                vcx[r, c1] = vx[r, c1]
+                vx[r, c1] = 0.0
+            if r == r0 and finer_n:
+                for j in range(n):
+                    ayn[j] = vy[r, c0 + j] / dt
+                    vcy[r, c0 + j] = vy[r, c0 + j]
+                    vy[r, c0 + j] = 0.0
+            if r == r1 - 1 and finer_s:
+                for j in range(n):
+                    ays[j] = vy[r + 1, c0 + j] / dt
+                    vcy[r + 1, c0 + j] = vy[r + 1, c0 + j]
+                    vy[r + 1, c0 + j] = 0.0
+            _cont(hr_, gr, ax, ayn, ays, rain_dt, rrow, rsc, inf_dt, dtdx)
+        else:
+            _cont(hr_, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx)
+        hm, nn = _stats(hr_)
+        hmax = max(hmax, hm)
+        bad += hm - hm
+        nneg += nn
+        _rec_depth(hr_, maxd[r, c0:c1])
+        _rec_speed(hr_, qxr, qyN, qyS, pd, sp, maxs[r, c0:c1])
+        _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
+        _rec_arrival(hr_, arr[r, c0:c1], q[Q_ARRIVAL], t_end)
+    acc[t, A_INF] += infil
+    acc[t, A_HMAX] = hmax
+    acc[t, A_BAD] += bad
+    acc[t, A_NNEG] = nneg
+    return (r1 - r0) * n
+
+
+@njit(cache=True, error_model="numpy")
+def _lists(k, tlev, la, lc):
+    """Tiles doing phase A (into *la*) and phase C (into *lc*) at sub-step k; their counts."""
+    ntr, ntc = tlev.shape
+    na = 0
+    nc_ = 0
+    for t in range(ntr * ntc):
+        L = tlev[t // ntc, t % ntc]
+        if L == SKIP:
+            continue
+        m = (1 << L) - 1
+        a = (k & m) == 0
+        e = ((k + 1) & m) == 0
+        if a:
+            la[na] = t
+            na += 1
+        if a or e:
+            lc[nc_] = t
+            nc_ += 1
+    return na, nc_
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _ends(k, t, tlev):
+    ntc = tlev.shape[1]
+    L = tlev[t // ntc, t % ntc]
+    return ((k + 1) & ((1 << L) - 1)) == 0, (k & ((1 << L) - 1)) == 0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _face_lf(tlev, B, r, j, side, Lc):
+    """Level of a face of cell (r, j) in a tile at level Lc: Lc, or the finer neighbour's."""
+    ti = r // B
+    tj = j // B
+    if side == 0:
+        ln = _lev(tlev, (r - 1) // B, tj) if r > 0 else SKIP
+    elif side == 1:
+        ln = _lev(tlev, (r + 1) // B, tj)
+    elif side == 2:
+        ln = _lev(tlev, ti, (j - 1) // B) if j > 0 else SKIP
+    else:
+        ln = _lev(tlev, ti, (j + 1) // B)
+    return ln if ln < Lc else Lc, ln
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _nbr(r, j, side):
+    """The cell across face *side* (0 north, 1 south, 2 west, 3 east) of cell (r, j)."""
+    if side == 0:
+        return r - 1, j
+    if side == 1:
+        return r + 1, j
+    if side == 2:
+        return r, j - 1
+    return r, j + 1
+
+
+@njit(cache=True, error_model="numpy")
+def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx, lc, nlc, acc,
+                     stack, instack):  # fmt: skip
+    """Remove negative depths left by the cells that ended a step (as ``fix_negative``).
+
+    A cell of level Lc left at -D < 0 has its outflow over its step scaled by
+    ``s = 1 - D/O`` (O the outflow volume, on each face the discharge at its
+    level or the accumulated volume of a finer face). The water not sent is
+    taken back from the receiving cell where its step also ended at sub-step
+    k (it has taken the water in; it may go negative in turn), else from the
+    face accumulator it will read at the end of its step, or from the
+    boundary outflow. Returns (boundary outflow removed m3,
+    volume that could not be placed m3).
+    """
+    nr, nc = h.shape
+    ntc = tlev.shape[1]
+    area = dx * dx
+    top = 0
+    for i in range(nlc):
+        t = lc[i]
+        if acc[t, A_NNEG] == 0:
+            continue
+        ti = t // ntc
+        tj = t - ti * ntc
+        for r in range(ti * B, min(ti * B + B, nr)):
+            for j in range(tj * B, min(tj * B + B, nc)):
+                if h[r, j] < 0.0 and instack[r * nc + j] == 0:
+                    stack[top] = r * nc + j
+                    instack[r * nc + j] = 1
+                    top += 1
+    bcorr = 0.0
+    lost = 0.0
+    while top > 0:
+        top -= 1
+        cell = stack[top]
+        instack[cell] = 0
+        r = cell // nc
+        j = cell - r * nc
+        hc = float(h[r, j])
+        if hc >= 0.0:
+            continue
+        Lc = tlev[r // B, j // B]
+        dt = dt0 * (1 << Lc)
+        dtdx = dt / dx
+        a = np.zeros(4)
+        lf = np.zeros(4, np.int64)
+        for side in range(4):
+            lfs, _ = _face_lf(tlev, B, r, j, side, Lc)
+            lf[side] = lfs
+            if side == 0:
+                a[side] = -(float(qyn[r, j]) if lfs == Lc else vcy[r, j] / dt)
+            elif side == 1:
+                a[side] = float(qyn[r + 1, j]) if lfs == Lc else vcy[r + 1, j] / dt
+            elif side == 2:
+                a[side] = -(float(qxn[r, j]) if lfs == Lc else vcx[r, j] / dt)
+            else:
+                a[side] = float(qxn[r, j + 1]) if lfs == Lc else vcx[r, j + 1] / dt
+        out = (max(a[2], 0.0) + max(a[3], 0.0) + max(a[0], 0.0) + max(a[1], 0.0)) * dtdx
+        h[r, j] = 0.0
+        if out <= 0.0:
+            # a finer cell that passed on, in earlier base steps, water a coarser
+            # cell now takes back: the water is with its neighbours; take the
+            # deficit from them in proportion to their depths (none goes below 0)
+            tot = 0.0
+            for side in range(4):
+                rr, jj = _nbr(r, j, side)
+                if rr >= 0 and rr < nr and jj >= 0 and jj < nc:
+                    tot += max(float(h[rr, jj]), 0.0)
+            take = min(-hc, tot)
+            if take > 0.0:
+                for side in range(4):
+                    rr, jj = _nbr(r, j, side)
+                    if rr >= 0 and rr < nr and jj >= 0 and jj < nc and h[rr, jj] > 0.0:
+                        hv = float(h[rr, jj])
+                        h[rr, jj] = hv - min(hv, take * (hv / tot))
+            lost -= (hc + take) * area
+            continue
+        s = min(max(1.0 + hc / out, 0.0), 1.0)
+        cut = 1.0 - s
+        for side in range(4):
+            ao = a[side]  # outward
+            if ao <= 0.0:
+                continue
+            red = ao * cut * dtdx  # depth not sent through this face
+            sg = 1.0 if (side == 1 or side == 3) else -1.0
+            if side == 0:
+                fr, fj, rr, jj = r, j, r - 1, j
+            elif side == 1:
+                fr, fj, rr, jj = r + 1, j, r + 1, j
+            elif side == 2:
+                fr, fj, rr, jj = r, j, r, j - 1
+            else:
+                fr, fj, rr, jj = r, j + 1, r, j + 1
+            if side < 2:
+                if lf[side] == Lc:
+                    qyn[fr, fj] = qyn[fr, fj] * s
+                    qy[fr, fj] = qyn[fr, fj]
+                else:
+                    vcy[fr, fj] = vcy[fr, fj] * s
+            else:
+                if lf[side] == Lc:
+                    qxn[fr, fj] = qxn[fr, fj] * s
+                    qx[fr, fj] = qxn[fr, fj]
+                else:
+                    vcx[fr, fj] = vcx[fr, fj] * s
+            if rr < 0 or rr >= nr or jj < 0 or jj >= nc:
+                bcorr += red * area
+                continue
+            ln = tlev[rr // B, jj // B]
+            if ln != SKIP and ((k + 1) & ((1 << ln) - 1)) != 0:  # a coarser receiver
+                # that has not ended its step reads the accumulator later
+                if side < 2:
+                    vy[fr, fj] -= sg * red * dx
+                else:
+                    vx[fr, fj] -= sg * red * dx
+                continue
+            h[rr, jj] -= red
+            nb = rr * nc + jj
+            if h[rr, jj] < 0.0 and instack[nb] == 0:
+                stack[top] = nb
+                instack[nb] = 1
+                top += 1
+    return bcorr, lost
+
+
+@njit(cache=True, error_model="numpy")
+def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
+                    maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, la,
+                    lc, na, nlc, wk, wf):  # fmt: skip
+    for i in range(na):
+        _phase_a(la[i], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B,
+                 acc, q, pdl, wk)  # fmt: skip
+    n = 0
+    for i in range(nlc):
+        t = lc[i]
+        e, a = _ends(k, t, tlev)
+        if a:
+            _commit(t, h, qx, qy, qxn, qyn, tlev, B)
+        if e:
+            n += _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
+                          maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
+        else:
+            acc[t, A_NNEG] = 0
+    return n
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
+                      maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, la,
+                      lc, na, nlc, cnt, wk, wf):  # fmt: skip
+    for i in prange(na):
+        _phase_a(la[i], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B,
+                 acc, q, pdl, wk)  # fmt: skip
+    for i in prange(nlc):
+        t = lc[i]
+        e, a = _ends(k, t, tlev)
+        if a:
+            _commit(t, h, qx, qy, qxn, qyn, tlev, B)
+        if e:
+            cnt[i] = _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
+                              maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
+        else:
+            cnt[i] = 0
+            acc[t, A_NNEG] = 0
+    n = 0
+    for i in range(nlc):
+        n += cnt[i]
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def _add_inflow(h, rows, cols, dd):
+    for i in range(rows.shape[0]):
+        h[rows[i], cols[i]] += dd[i]
+
+
+@njit(cache=True, error_model="numpy")
+def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
+          maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, tks, in_rows, in_cols, ddk,
+          la, lc, cnt, stack, instack, wk, wf, par):  # fmt: skip
+    """One macro step of N = len(tks) - 1 base steps; see the module docstring.
+
+    *par*: spread the tiles of each phase over threads. Returns (h_max m (NaN
+    or inf when a depth is not finite), boundary inflow m3, boundary outflow
+    m3, infiltration m3, volume not placed by the negative-depth repair m3,
+    cell updates, base steps that needed the negative-depth repair).
+    """
+    nk = tks.shape[0] - 1
+    acc[:, :] = 0.0
+    bcorr = 0.0
+    lost = 0.0
+    cells = 0
+    nrep = 0
+    for k in range(nk):
+        if in_rows.shape[0] > 0:
+            _add_inflow(h, in_rows, in_cols, ddk[k])
+        na, nlc = _lists(k, tlev, la, lc)
+        if par:
+            cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
+                                       vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
+                                       tlev, B, acc, q, pdl, tks[k + 1], la, lc, na, nlc, cnt, wk,
+                                       wf)
+        else:
+            cells += _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
+                                     vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev,
+                                     B, acc, q, pdl, tks[k + 1], la, lc, na, nlc, wk, wf)
+        neg = 0
+        for i in range(nlc):
+            neg += acc[lc[i], A_NNEG]
+        if neg:
+            b, lo = fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, q[Q_DT0],
+                                     q[Q_DX], lc, nlc, acc, stack, instack)
+            bcorr += b
+            lost += lo
+            nrep += 1
+    vin = 0.0
+    vout = 0.0
+    inf = 0.0
+    hmax = 0.0
+    bad = 0.0
+    ntc = tlev.shape[1]
+    for t in range(acc.shape[0]):
+        if tlev[t // ntc, t % ntc] == SKIP:
+            continue
+        vin += acc[t, A_VIN]
+        vout += acc[t, A_VOUT]
+        inf += acc[t, A_INF]
+        hmax = max(hmax, acc[t, A_HMAX])
+        bad += acc[t, A_BAD]
+    return hmax + bad, vin, vout - bcorr, inf * q[Q_DX] * q[Q_DX], lost, cells, nrep
