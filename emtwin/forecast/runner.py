@@ -76,12 +76,41 @@ def _set_rain(sim: Any, rain: obsmod.RainField | None, t0: float, t1: float) -> 
     if rain is None or t1 <= t0:
         return
     comp = _flood(sim)
-    field = rain.merged(sim.scenario.flood.rain)
+    field = rain.merged(comp.spec.rain)
     times, r, m = field.separable(sim.world.terrain.mask, t0=t0, t1=t1)
     times = np.asarray(times, dtype=float)
     if times[0] > 0:  # the kernel's series starts at t = 0; before t0 is already played
         times, r = np.concatenate([[0.0], times]), np.concatenate([[0.0], r])
     comp.model.set_rain(times, r, multiplier=m)
+
+
+def _reforce(sim: Any, spec: Any) -> None:
+    """Give the flood of *sim* the rain and inflow hydrographs of the flood *spec* from now on.
+
+    A resampled member whose parameters were jittered continues its parent's
+    state with its own forcing. Only the forcing is changed (the rain series
+    and the inflow hydrographs, in the scenario's order); other parameters
+    (Manning's n, initial depth, evacuation keys) stay the parent's, since
+    the state at T already holds them.
+    """
+    comp = _flood(sim)
+    model = comp.model
+    old = comp.spec
+    if len(spec.inflows) != len(old.inflows):
+        raise SimulationError("forecast: a member's inflows differ in number from its parent's")
+    if spec.rain:
+        t, r = zip(*spec.rain, strict=True)
+        model.set_rain(np.array(t, dtype=float), np.array(r, dtype=float))
+    inflows = getattr(model, "_inflows", None)
+    if spec.inflows and inflows is None:
+        raise SimulationError(f"forecast: the {model.backend} flood backend cannot change a "
+                              "member's inflows; run members on the CPU")  # fmt: skip
+    for i, inflow in enumerate(spec.inflows):
+        t, q = zip(*inflow.hydrograph, strict=True)
+        inflows[i]["t"], inflows[i]["q"] = [float(x) for x in t], [float(x) for x in q]
+    if spec.inflows:
+        model._rebuild_breakpoints()
+    comp.spec = spec
 
 
 def _gauge_table(sim: Any) -> pd.DataFrame:
@@ -178,6 +207,13 @@ class MemberTask:
 
         sim = Simulation.from_checkpoint(self.checkpoint, plans=list(self.plans),
                                          allow_code=self.allow_code)  # fmt: skip
+        if self.changes:  # a jittered copy: its own forcing from T on
+            from emtwin.sim.batch.uncertain import apply_edits
+            from emtwin.sim.batch.worker import _validate
+
+            data = apply_edits(self.data, self.changes)
+            data["duration"] = float(self.end_s)
+            _reforce(sim, _validate(data, self.base_dir).flood)
         _set_rain(sim, self.rain, self.at_s, self.end_s)
         mask = sim.world.terrain.mask
         max_depth = np.zeros(mask.shape)
@@ -200,8 +236,10 @@ class MemberTask:
         roads = sim.roads
         first = roads.first_closed_s.copy() if roads is not None else np.zeros(0)
         evac = sim.component("evacuation")
-        shelters = ({str(n): float(o) for n, o in zip(evac.shelters.names,
-                     evac.shelters.occupancy, strict=True)} if evac is not None else {})  # fmt: skip
+        shelters: dict[str, float] = {}
+        if evac is not None:
+            sh = evac.shelters
+            shelters = {str(n): float(o) for n, o in zip(sh.names, sh.occupancy, strict=True)}
         return {
             "gauges": window.reset_index(drop=True),
             "max_depth": np.where(mask, max_depth, np.nan).astype(np.float32),
@@ -339,6 +377,7 @@ def forecast(
     out_dir: str | Path,
     sigma_m: float = DEFAULT_SIGMA_M,
     min_ess: float | None = None,
+    jitter: float | None = 0.9,
     allow_code: bool = False,
     report: bool = True,
     uncertain: Mapping[str, Any] | None = None,
@@ -371,7 +410,11 @@ def forecast(
         The gauge observation error sd, m.
     min_ess
         Temper the likelihood to keep at least this effective sample size
-        (default N / 4; see :func:`emtwin.forecast.assimilation.tempering_exponent`).
+        (default N / 2; see :func:`emtwin.forecast.assimilation.tempering_exponent`).
+    jitter
+        The Liu & West (2001) discount delta of the resampled parameters (None:
+        copies keep their parent's values). A jittered copy continues its
+        parent's state with its own rain and inflows from T on.
     allow_code
         Whether Python code named in the scenario may run.
     report
@@ -412,8 +455,9 @@ def forecast(
     world = build_world(sc)
     gauge_obs, rain = read_observations(observations, sc, world)
     if assimilate and not gauge_obs:
-        raise InputDataError("forecast: assimilation needs gauge observations (--observations "
-                             "FILE with time_s, gauge, level_m); or give --no-assimilation")  # fmt: skip
+        raise InputDataError("forecast: assimilation needs gauge observations "
+                             "(--observations FILE with time_s, gauge, level_m); or give "
+                             "--no-assimilation")  # fmt: skip
     method = sc.uncertain.method if sc.uncertain else "monte_carlo"
     seed = int(sc.seed)
     draws = unc.sample(params, seed=seed, runs=members, method=method)
@@ -434,23 +478,31 @@ def forecast(
         t_prior = time.perf_counter() - t_start
         values = mem.parameter_arrays(params, draws)
         if assimilate:
-            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(FORECAST_SEED_TAG,)))
+            ss = np.random.SeedSequence(seed, spawn_key=(FORECAST_SEED_TAG,))
+            rng = np.random.default_rng(ss)
             step = mem.assimilate(gauge_obs, prior_gauges, values, at_s=at_s, rng=rng,
-                                  sigma=sigma_m, min_ess=min_ess or members / 4.0)  # fmt: skip
+                                  sigma=sigma_m, min_ess=min_ess or members / 2.0,
+                                  jitter_discount=jitter,
+                                  bounds=mem.parameter_bounds(params))  # fmt: skip
             parents = np.asarray(step.result.indices, dtype=np.int64)
             weights = step.result.weights
             posterior, ess, used = step.result.posterior, step.result.ess, step.summary_entries()
-            extra = {"tempering_exponent": step.result.exponent, "readings_left_out": step.dropped}
+            extra = {"tempering_exponent": step.result.exponent, "readings_left_out": step.dropped,
+                     "jitter_discount": jitter}
+            new_draws = mem.resampled_draws(draws, step.result)
         else:
             parents = np.arange(members)
             weights = np.full(members, 1.0 / members)
             from emtwin.forecast.assimilation import posterior_summary
 
             posterior, ess, used, extra = posterior_summary(values), None, [], {}
+            new_draws = list(draws)
+        own = [() if new_draws[k] == draws[int(i)] else tuple(unc.edits(sc, params, new_draws[k]))
+               for k, i in enumerate(parents)]  # fmt: skip
         fc = [MemberTask(
-            stage="forecast", member=k, seed=prior[int(i)].seed, data={}, base_dir="",
-            at_s=at_s, end_s=end_s, checkpoint=prior[int(i)].checkpoint, plans=plan_files,
-            rain=rain, allow_code=allow_code,
+            stage="forecast", member=k, seed=prior[int(i)].seed, data=spec.data,
+            base_dir=spec.base_dir, at_s=at_s, end_s=end_s, checkpoint=prior[int(i)].checkpoint,
+            changes=own[k], plans=plan_files, rain=rain, allow_code=allow_code,
         ) for k, i in enumerate(parents)]  # fmt: skip
         fouts = _run_tasks(fc, executor=executor, workers=workers, scheduler=scheduler)
     finally:

@@ -100,7 +100,7 @@ def write_report(
                    for k, v in facts.items())  # fmt: skip
     post = pd.DataFrame([{"parameter": k, **v} for k, v in (s.get("posterior") or {}).items()])
     parts = [f"<h1>Forecast: {html.escape(title)}</h1>", f"<table>{rows}</table>",
-             "<h2>Uncertain parameters (posterior: mean and 5-95 %)</h2>", _table(post)]  # fmt: skip
+             "<h2>Uncertain parameters (posterior: mean, 5-95 %)</h2>", _table(post)]  # fmt: skip
     parts.append("<h2>Gauges</h2>")
     q = p.gauge_quantiles
     if q is not None and len(q):
