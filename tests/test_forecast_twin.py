@@ -159,3 +159,24 @@ def test_watch_re_forecasts_on_a_new_file_and_keeps_the_history(valley: Path) ->
     assert hist == ["t0000600", "t0001200"]  # "now" = the last reading of each delivery
     s = json.loads((valley / "live" / "summary.json").read_text())["forecast"]
     assert s["at_s"] == 1200.0 and len(s["observations"]) == 2
+
+
+def test_observed_rain_replaces_the_members_rain_over_its_area(valley: Path) -> None:
+    from emtwin.forecast.runner import forecast
+
+    # one rain gauge reads 0 mm/h all along and covers the whole valley: nothing falls,
+    # whatever the member's rain scale, so every cell stays dry (no inflow, no initial water)
+    gauge = valley / "rain.csv"
+    gauge.write_text("time_s,gauge,rain_mm_h,x,y\n0,r1,0,500400,5500700\n")
+    res = forecast(str(valley / "s.yaml"), [gauge], at_s=600.0, horizon_s=300.0, members=2,
+                   assimilate=False, workers=0, out_dir=valley / "dry", report=False)
+    assert np.nanmax(res.max_depth) == 0.0
+    assert res.products.summary["rain_observed"].endswith("rain.csv")
+    # a gauge reading 20 mm/h over the valley: 20 mm/h for 15 min puts 5 mm on every cell
+    gauge.write_text("time_s,gauge,rain_mm_h,x,y\n0,r1,20,500400,5500700\n")
+    wet = forecast(str(valley / "s.yaml"), [gauge], at_s=600.0, horizon_s=300.0, members=2,
+                   assimilate=False, workers=0, out_dir=valley / "wet", report=False)
+    g = wet.products.gauges
+    # the ridge cell at the valley's upper corner loses its water downhill: at most 5 mm
+    assert 0.0 < np.nanmax(wet.max_depth[:, 0, 0]) <= 0.005 + 1e-6
+    assert (g.groupby("member")["depth_m"].max().diff().dropna().abs() < 1e-9).all()

@@ -52,7 +52,8 @@ from emtwin.forecast import observations as obsmod
 from emtwin.forecast import products as prod
 from emtwin.forecast.assimilation import DEFAULT_SIGMA_M
 
-__all__ = ["MemberTask", "ForecastResult", "forecast", "read_observations", "FORECAST_SEED_TAG"]
+__all__ = ["MemberTask", "ForecastResult", "forecast", "load_spec", "read_observations",
+           "FORECAST_SEED_TAG"]
 
 log = logging.getLogger(__name__)
 
@@ -354,12 +355,20 @@ class ForecastResult:
     files: list[Path] = field(default_factory=list)
 
 
-def _load(scenario: str | Path | Any, plans: Sequence[str | Path]) -> tuple[Any, Any]:
-    """(PlanSpec of the base scenario, its World) from a file, a built-in name or a PlanSpec."""
+def load_spec(scenario: str | Path | Any, uncertain: Mapping[str, Any] | None = None) -> Any:
+    """The PlanSpec of a scenario file, built-in name or PlanSpec, its prior replaced when given.
+
+    *uncertain* replaces the whole ``uncertain:`` section (a wider or narrower
+    prior); the scenario is validated again.
+    """
     from emtwin.sim.batch.ensemble import PlanSpec, load_plan
+    from emtwin.sim.batch.worker import _validate
 
     spec = scenario if isinstance(scenario, PlanSpec) else load_plan(scenario)
-    return spec, None
+    if uncertain is None:
+        return spec
+    data = {**spec.data, "uncertain": dict(uncertain)}
+    return PlanSpec(spec.label, data, spec.base_dir, _validate(data, spec.base_dir), spec.files)
 
 
 def forecast(
@@ -430,7 +439,6 @@ def forecast(
         Bad observation files (naming the file and the row).
     """
     from emtwin.sim.batch import uncertain as unc
-    from emtwin.sim.batch.ensemble import load_plan
 
     t_start = time.perf_counter()
     at_s, horizon_s = float(at_s), float(horizon_s)
@@ -440,8 +448,7 @@ def forecast(
         raise ScenarioError(f"--horizon: expected a horizon > 0, got {horizon_s:g} s")
     if members < 1 or (assimilate and members < 2):
         raise ScenarioError(f"--members: expected at least 2 members, got {members}")
-    over = {"uncertain": dict(uncertain)} if uncertain is not None else None
-    spec, _ = _load(scenario, ()) if over is None else (load_plan(scenario, overrides=over), None)
+    spec = load_spec(scenario, uncertain)
     sc = spec.scenario
     if sc.flood is None:
         raise ScenarioError("forecast: the scenario has no flood hazard", file=spec.files[0])
