@@ -701,6 +701,66 @@ def _later(delay_s: float, fn: object) -> None:
     t.start()
 
 
+@app.command("forecast")
+def forecast_cmd(
+    scenario: Annotated[str, typer.Argument(help="A scenario file, or a built-in name; its "
+                                                  "`uncertain:` section is the prior.")],
+    observations: Annotated[list[Path] | None, typer.Option(
+        "--observations", help="Gauge readings (time_s, gauge, level_m | depth_m; e.g. a run's "
+        "gauges.csv), a rain-gauge table (rain_mm_h) or a folder of rain rasters "
+        "(repeatable).")] = None,
+    at: Annotated[str, typer.Option("--at", help="Forecast time, now (e.g. 1h, 3600).")] = "",
+    horizon: Annotated[str, typer.Option("--horizon", help="How far ahead (e.g. 3h).")] = "",
+    members: Annotated[int, typer.Option("--members", "-n", min=1, help="Ensemble size.")] = 16,
+    no_assimilation: Annotated[bool, typer.Option(
+        "--no-assimilation", help="Run the prior members on, unweighed.")] = False,
+    plan: PlanOpt = None,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = Executor.local,
+    scheduler: SchedulerOpt = None,
+    sigma: Annotated[float, typer.Option(help="Gauge observation error sd, m.")] = 0.05,
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("forecast"),
+    watch: Annotated[Path | None, typer.Option(
+        "--watch", help="Re-forecast whenever a new observation file lands here.")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls of --watch.")] = 5.0,
+    allow_code: AllowCodeOpt = False,
+) -> None:
+    """Forecast from now: members from `uncertain:`, weighed on observations (particle filter)."""
+    from emtwin.scenarios._types import parse_duration
+
+    try:
+        at_s, horizon_s = parse_duration(at), parse_duration(horizon)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--at/--horizon: {exc}") from None
+    kw = dict(horizon_s=horizon_s, members=members, assimilate=not no_assimilation,
+              plans=list(plan or []), executor=executor.value, workers=workers,
+              scheduler=scheduler, sigma_m=sigma, allow_code=allow_code)
+
+    def say(res: object) -> None:
+        f = res.products.summary  # type: ignore[attr-defined]
+        ess = f.get("effective_sample_size")
+        out.print(f"{res.folder}: forecast at {f['at_s'] / 3600:.2f} h for "  # type: ignore[attr-defined]
+                  f"{f['horizon_s'] / 3600:.2f} h, {f['members']} members"
+                  + (f", ESS {ess:.1f}" if ess is not None else ", no assimilation")
+                  + f", {f['wall_s']:.1f} s")  # fmt: skip
+
+    try:
+        if watch is not None:
+            from emtwin.forecast.command import run_watch
+
+            run_watch(scenario, watch, observations=observations or [], at_s=at_s,
+                      out_dir=outdir, interval_s=interval, on_forecast=say, **kw)  # fmt: skip
+        else:
+            from emtwin.forecast.runner import forecast
+
+            say(forecast(scenario, observations or [], at_s=at_s, out_dir=outdir, **kw))
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
 def run_cli() -> None:  # pragma: no cover - console entry point helper
     """Entry point that never shows a traceback for user errors."""
     try:

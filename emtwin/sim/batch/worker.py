@@ -312,6 +312,8 @@ def run_task(task: RunTask) -> dict[str, Any]:
     """
     from emtwin.sim.batch.uncertain import apply_edits
 
+    if not isinstance(task, RunTask) and callable(task):
+        return task()  # a task that runs itself (e.g. a forecast member's stage)
     t0 = time.perf_counter()
     with _registered(task.components), _collect_warnings() as warns, _one_numba_thread():
         try:
