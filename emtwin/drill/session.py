@@ -34,6 +34,7 @@ from emtwin.drill.live import MapFeed, headline
 from emtwin.errors import EmtwinError
 from emtwin.scenarios.models import ACTION_KINDS, Action, Scenario
 from emtwin.sim.engine import Simulation
+from emtwin.sim.outputs import mark_output, prepare_out_dir
 
 __all__ = ["DrillSession", "ActionError", "ROLES", "MAX_SPEED"]
 
@@ -92,6 +93,12 @@ class DrillSession:
         self.paused = False
         self.injects = list(injects or [])
         self.released: list[dict[str, Any]] = []
+        # the live log is written into the output folder as the drill goes: the folder is
+        # checked (never a user's folder) and marked as emtwin's now, so that
+        # write_results replaces it with the whole output folder at the end
+        prepare_out_dir(self.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        mark_output(self.out_dir)
         self.decisions = DecisionLog(self.out_dir / "decisions.jsonl")
         self.checkpoint_every_s = float(checkpoint_every_s)
         self.keep_checkpoints = int(keep_checkpoints)

@@ -40,6 +40,7 @@ __all__ = [
     "write_results",
     "prepare_out_dir",
     "OUTPUT_MARKER",
+    "mark_output",
     "roads_table",
     "calls_layer",
     "units_layer",
@@ -176,7 +177,7 @@ def _write_raster(path: Path, array: np.ndarray, results: Results) -> None:
         dst.write(out, 1)
 
 
-def _mark(folder: Path) -> None:
+def mark_output(folder: Path) -> None:
     """Write the marker: which process on which host is writing *folder*."""
     info = {"writer": "emtwin", "pid": os.getpid(), "host": socket.gethostname()}
     (folder / OUTPUT_MARKER).write_text(json.dumps(info) + "\n", encoding="utf-8")
@@ -291,7 +292,7 @@ def write_results(
     out = prepare_out_dir(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        _mark(tmp)
+        mark_output(tmp)
         _write_all(results, tmp, extra or {})
         if out.exists():
             old = out.parent / f".{out.name}.old-{tmp.name.rsplit('-', 1)[-1]}"
