@@ -445,11 +445,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def run_with_cache(scenario: Any, cache: str | Path, *, allow_code: bool = False
-                   ) -> tuple[Any, str]:  # fmt: skip
+def run_with_cache(scenario: Any, cache: str | Path, *, world: Any = None,
+                   allow_code: bool = False) -> tuple[Any, str]:  # fmt: skip
     """Run *scenario* with its flood recorded in, or replayed from, folder *cache*.
 
-    Returns the Results and what happened to the flood: ``replayed``, ``recorded``,
+    *world*: the scenario's World when already built. Returns the Results and what
+    happened to the flood: ``replayed``, ``recorded``,
     ``recomputed`` (a replay diverged) or ``none`` (no flood).
 
     The first run of a key holds a lock on it while it records, so the runs of the
@@ -460,10 +461,10 @@ def run_with_cache(scenario: Any, cache: str | Path, *, allow_code: bool = False
     from emtwin.sim.engine import Simulation
 
     if scenario.flood is None:
-        return Simulation(scenario, allow_code=allow_code).run(), "none"
+        return Simulation(scenario, world=world, allow_code=allow_code).run(), "none"
     if FloodComponent not in REGISTRY:  # another flood is plugged in: not ours to replay
-        return Simulation(scenario, allow_code=allow_code).run(), "off"
-    world = build_world(scenario)
+        return Simulation(scenario, world=world, allow_code=allow_code).run(), "off"
+    world = world if world is not None else build_world(scenario)
     key, doc = flood_key(scenario, world)
 
     def replay(rec: Recording) -> tuple[Any, str]:
