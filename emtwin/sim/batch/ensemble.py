@@ -363,7 +363,7 @@ def run_ensemble(
             out_dir=keep_folder(folder, r.plan, r.run) if keep else None,
             allow_code=allow_code, components=tuple(components),
             writers=writers,
-            flood_cache=str(folder / CACHE_DIR) if flood_reuse else None,
+            flood_cache=str((folder / CACHE_DIR).resolve()) if flood_reuse else None,
         ) for r in todo]  # fmt: skip
         floods: Counter[str] = Counter()
         failures: list[tuple[str, int, str]] = []
