@@ -138,13 +138,23 @@ def test_the_key_changes_with_what_the_flood_reads_only(valley: World) -> None:
 
 def test_a_run_that_stops_the_flood_elsewhere_recomputes_it(valley: World, tmp_path: Path) -> None:
     """A warning at an off-step time (125 s) brings the flood to 125 s: the recording has no
-    such stop, so the run computes its flood, and equals the run without a cache."""
+    such stop, so the run computes its flood, equal to the run without a cache, and
+    records it as a second variant of the key, which the next such run replays; the
+    runs without the stop still replay the first."""
     cache = tmp_path / CACHE_DIR
-    run_with_cache(scenario(), cache, world=valley)
+    base = scenario()
+    run_with_cache(base, cache, world=valley)
     odd = scenario(actions=[{"at": 125, "warn": "all"}])
+    assert flood_key(odd, valley) == flood_key(base, valley)
     res, how = run_with_cache(odd, cache, world=valley)
     assert how == "recomputed"
-    assert_same_run(res, Simulation(odd, world=valley).run())
+    live = Simulation(odd, world=valley).run()
+    assert_same_run(res, live)
+    again, how = run_with_cache(odd, cache, world=valley)
+    assert how == "replayed"
+    assert_same_run(again, live)
+    assert run_with_cache(base, cache, world=valley)[1] == "replayed"
+    assert len(list(cache.glob("*/recording-*.pkl"))) == 2
 
 
 def write_town(d: Path) -> Path:
@@ -190,3 +200,20 @@ def test_compare_with_reuse_writes_the_results_of_compare_without(tmp_path: Path
     drop = [c for c in a.columns if c.endswith("wall_s")]
     pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop))
     assert len(list((tmp_path / "on" / CACHE_DIR).iterdir())) == 4
+
+
+def test_the_command_reports_reuse_and_can_turn_it_off(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from emtwin.cli import app
+
+    base = write_town(tmp_path)
+    runner = CliRunner()
+    for flag, folder in (("--flood-reuse", "on"), ("--no-flood-reuse", "off")):
+        res = runner.invoke(app, ["compare", str(base), "--plan", str(tmp_path / "same.yaml"),
+                                  "--runs", "1", "--workers", "0", "--out",
+                                  str(tmp_path / folder), flag, "-q"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        reused = "flood: computed in 1 runs, replayed in 1" in res.output
+        assert reused == (flag == "--flood-reuse")
+        assert (tmp_path / folder / CACHE_DIR).exists() == (flag == "--flood-reuse")

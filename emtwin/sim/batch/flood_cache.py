@@ -45,7 +45,7 @@ from emtwin.sim.components.hazard import FloodComponent
 
 __all__ = [
     "FORMAT", "CACHE_DIR", "FloodReplayDivergedError", "Recording", "FloodRecorder",
-    "FloodReplayer", "flood_key", "load_recording", "flood_component", "cache_size",
+    "FloodReplayer", "flood_key", "load_recordings", "flood_component", "cache_size",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,10 @@ FORMAT = 1
 CACHE_DIR = "flood-cache"
 #: zlib level of the recorded grids (1: fast; the grids are mostly dry, zeros).
 ZLEVEL = 1
-#: Recordings kept in memory per worker process.
+#: Keys whose recordings a worker process keeps in memory.
 MEMORY_SLOTS = 2
+#: Recordings of one key at most, each for another schedule of stops (see the module doc).
+MAX_VARIANTS = 4
 
 #: The cell fields recorded at every stop.
 _CELL_FIELDS = ("water__depth", "water__speed", "hazard__max_class")
@@ -209,41 +211,46 @@ class Recording:
         return sum(len(b[2]) for b in self.blobs) + len(self.summary) + len(self.outputs)
 
 
-_MEMORY: dict[str, Recording] = {}
+_MEMORY: dict[tuple[str, str], list[Recording]] = {}
 
 
-def _remember(rec: Recording) -> None:
-    _MEMORY.pop(rec.key, None)
-    _MEMORY[rec.key] = rec
+def _remember(key: tuple[str, str], recs: list[Recording]) -> None:
+    _MEMORY.pop(key, None)
+    _MEMORY[key] = recs
     while len(_MEMORY) > MEMORY_SLOTS:
         _MEMORY.pop(next(iter(_MEMORY)))
 
 
-def _path(cache: str | Path, key: str) -> Path:
-    return Path(cache) / key / "recording.pkl"
+def _path(cache: str | Path, key: str, variant: int) -> Path:
+    return Path(cache) / key / f"recording-{variant}.pkl"
 
 
-def load_recording(cache: str | Path, key: str) -> Recording | None:
-    """The recording of *key* in folder *cache* (from memory when this process holds it)."""
-    if key in _MEMORY:
-        return _MEMORY[key]
-    p = _path(cache, key)
-    if not p.is_file():
-        return None
-    try:
-        with p.open("rb") as f:
-            rec = pickle.load(f)  # noqa: S301 - the batch folder's own cache
-    except Exception as exc:  # noqa: BLE001 - a broken cache entry is recomputed
-        log.warning("flood cache %s unreadable (%s): recomputing the flood", p, exc)
-        return None
-    if not isinstance(rec, Recording) or rec.key != key:
-        return None
-    _remember(rec)
-    return rec
+def load_recordings(cache: str | Path, key: str, *, fresh: bool = False) -> list[Recording]:
+    """The recordings of *key* in folder *cache*, one per schedule of stops met so far
+    (from memory when this process holds them, unless *fresh*)."""
+    mem = (str(cache), key)
+    if mem in _MEMORY and not fresh:
+        return _MEMORY[mem]
+    recs = []
+    for v in range(MAX_VARIANTS):
+        p = _path(cache, key, v)
+        if not p.is_file():
+            break
+        try:
+            with p.open("rb") as f:
+                rec = pickle.load(f)  # noqa: S301 - the batch folder's own cache
+        except Exception as exc:  # noqa: BLE001 - a broken cache entry is recomputed
+            log.warning("flood cache %s unreadable (%s): recomputing the flood", p, exc)
+            break
+        if not isinstance(rec, Recording) or rec.key != key:
+            break
+        recs.append(rec)
+    _remember(mem, recs)
+    return recs
 
 
-def _save(cache: str | Path, rec: Recording, doc: dict[str, Any]) -> None:
-    p = _path(cache, rec.key)
+def _save(cache: str | Path, rec: Recording, variant: int, doc: dict[str, Any]) -> None:
+    p = _path(cache, rec.key, variant)
     p.parent.mkdir(parents=True, exist_ok=True)
     (p.parent / "key.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str),
                                        encoding="utf-8")  # fmt: skip
@@ -251,7 +258,7 @@ def _save(cache: str | Path, rec: Recording, doc: dict[str, Any]) -> None:
     with tmp.open("wb") as f:
         pickle.dump(rec, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(p)
-    _remember(rec)
+    _MEMORY.pop((str(cache), rec.key), None)
 
 
 def cache_size(folder: str | Path) -> int:
@@ -273,6 +280,7 @@ class FloodRecorder(FloodComponent):
     cache: ClassVar[str] = ""
     key: ClassVar[str] = ""
     key_doc: ClassVar[dict[str, Any]] = {}
+    variant: ClassVar[int] = 0
 
     def __init__(self, sim: Any, rng: np.random.Generator) -> None:
         super().__init__(sim, rng)
@@ -336,25 +344,29 @@ class FloodRecorder(FloodComponent):
         self._rec.outputs = zlib.compress(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL),
                                           ZLEVEL)  # fmt: skip
         try:
-            _save(self.cache, self._rec, self.key_doc)
+            _save(self.cache, self._rec, self.variant, self.key_doc)
         except OSError as exc:
             log.warning("flood cache not written (%s)", exc)
         return out
 
 
 class FloodReplayer(FloodComponent):
-    """The flood replayed from a :class:`Recording`: the same fields, road state, events,
-    samples, summary and outputs as the run that recorded it; no kernel.
+    """The flood replayed from recordings: the same fields, road state, events, samples,
+    summary and outputs as the run that recorded it; no kernel.
 
-    A subclass made by :func:`flood_component` sets :attr:`recording`.
+    A subclass made by :func:`run_with_cache` sets :attr:`recordings`: those of one key,
+    each for another schedule of stops. They agree up to the first stop where their
+    schedules part, so the replay follows those whose stops are this run's stops and
+    publishes from the first of them.
     """
 
-    recording: ClassVar[Recording | None] = None
+    recordings: ClassVar[list[Recording]] = []
 
     def __init__(self, sim: Any, rng: np.random.Generator) -> None:  # noqa: D107
         Component.__init__(self, sim, rng)  # not the flood's: no kernel, no grids
-        assert self.recording is not None
-        self.rec: Recording = self.recording
+        self.cands = list(self.recordings)
+        if not self.cands:
+            raise FloodReplayDivergedError("no recording to replay")
         self.spec = self.scenario.flood
         self.i = 0
         self.j = 0
@@ -369,8 +381,22 @@ class FloodReplayer(FloodComponent):
         st.provide("gauge__level", lambda: dict(self._stop.gauge_level), writer=me)
 
     @property
+    def rec(self) -> Recording:
+        """The recording published from (the first that still follows this run)."""
+        return self.cands[0]
+
+    @property
     def _stop(self) -> Stop:
         return self.rec.stops[self.i]
+
+    def _keep(self, ok: Any, what: str) -> None:
+        """Keep the candidates for which *ok(recording)* holds; none left: diverged."""
+        keep = [r for r in self.cands if ok(r)]
+        if not keep:
+            raise FloodReplayDivergedError(what)
+        if keep[0] is not self.cands[0]:
+            self._arrays = {}
+        self.cands = keep
 
     def _cell(self, name: str) -> np.ndarray:
         b = self._stop.cells[name]
@@ -384,27 +410,23 @@ class FloodReplayer(FloodComponent):
         now = float(time_s)
         if now > self._stop.water_time:
             nxt = self.i + 1
-            if nxt >= len(self.rec.stops) or self.rec.stops[nxt].time_s != now:
-                want = self.rec.stops[nxt].time_s if nxt < len(self.rec.stops) else None
-                raise FloodReplayDivergedError(
-                    f"the flood is brought to t = {now:g} s; its recording's next time is "
-                    f"{want!r}"
-                )
+            self._keep(lambda r: nxt < len(r.stops) and r.stops[nxt].time_s == now,
+                       f"the flood is brought to t = {now:g} s, a time no recording has next")
             self.i = nxt
         if self._stop.edge_depth is not None and self.sim.roads is not None:
             self._apply_edge_depths(now, self.rec.array(self._stop.edge_depth))
 
     def sample(self) -> dict[str, float]:
-        now = float(self.env.now)
-        if self.j >= len(self.rec.samples) or self.rec.samples[self.j][0] != now:
-            raise FloodReplayDivergedError(f"the flood is sampled at t = {now:g} s, not recorded")
-        row = dict(self.rec.samples[self.j][1])
+        now, j = float(self.env.now), self.j
+        self._keep(lambda r: j < len(r.samples) and r.samples[j][0] == now,
+                   f"the flood is sampled at t = {now:g} s, not recorded")
         self.j += 1
-        return row
+        return dict(self.rec.samples[j][1])
 
     def summary(self) -> dict[str, Any]:
-        if self.i != len(self.rec.stops) - 1 or self.j != len(self.rec.samples):
-            raise FloodReplayDivergedError("the run ended before its recorded flood did")
+        i, j = self.i, self.j
+        self._keep(lambda r: i == len(r.stops) - 1 and j == len(r.samples),
+                   "the run ended before its recorded flood did")
         return pickle.loads(self.rec.summary)  # noqa: S301 - our own recording
 
     def outputs(self) -> dict[str, Any]:
@@ -450,11 +472,14 @@ def run_with_cache(scenario: Any, cache: str | Path, *, world: Any = None,
     """Run *scenario* with its flood recorded in, or replayed from, folder *cache*.
 
     *world*: the scenario's World when already built. Returns the Results and what
-    happened to the flood: ``replayed``, ``recorded``,
-    ``recomputed`` (a replay diverged) or ``none`` (no flood).
+    happened to the flood: ``replayed``, ``recorded``, ``recomputed`` (no recording
+    of the key had this run's stops: it computes its flood, and records it as another
+    variant of the key while there are fewer than :data:`MAX_VARIANTS`), ``none`` (no
+    flood) or ``off`` (another flood component is plugged in).
 
-    The first run of a key holds a lock on it while it records, so the runs of the
-    same key in other workers wait for its recording instead of computing it too.
+    A run that computes a flood holds a lock on its key while it records, so the runs
+    of the same key in other workers wait for its recording instead of computing it
+    too.
     """
     from emtwin.geo.build import build_world
     from emtwin.sim.components import REGISTRY
@@ -467,23 +492,31 @@ def run_with_cache(scenario: Any, cache: str | Path, *, world: Any = None,
     world = world if world is not None else build_world(scenario)
     key, doc = flood_key(scenario, world)
 
-    def replay(rec: Recording) -> tuple[Any, str]:
-        cls = type("FloodReplay", (FloodReplayer,), {"recording": rec})
+    def replay(recs: list[Recording]) -> Any:
+        if not recs:
+            return None
+        cls = type("FloodReplay", (FloodReplayer,), {"recordings": recs})
         try:
             with flood_component(cls):
-                return Simulation(scenario, world=world, allow_code=allow_code).run(), "replayed"
+                return Simulation(scenario, world=world, allow_code=allow_code).run()
         except FloodReplayDivergedError as exc:
-            log.info("flood replay diverged (%s): recomputing the flood", exc)
-        return Simulation(scenario, world=world, allow_code=allow_code).run(), "recomputed"
+            log.info("flood replay diverged (%s)", exc)
+            return None
 
-    rec = load_recording(cache, key)
-    if rec is not None:
-        return replay(rec)
+    seen = load_recordings(cache, key)
+    res = replay(seen)
+    if res is not None:
+        return res, "replayed"
     with _locked(Path(cache) / key / "lock"):
-        rec = load_recording(cache, key)
-        if rec is None:
-            cls = type("FloodRecord", (FloodRecorder,),
-                       {"cache": str(cache), "key": key, "key_doc": doc})  # fmt: skip
-            with flood_component(cls):
-                return Simulation(scenario, world=world, allow_code=allow_code).run(), "recorded"
-    return replay(rec)
+        recs = load_recordings(cache, key, fresh=True)
+        if len(recs) > len(seen):  # recorded meanwhile, by another worker
+            res = replay(recs)
+            if res is not None:
+                return res, "replayed"
+        how = "recomputed" if recs else "recorded"
+        if len(recs) >= MAX_VARIANTS:
+            return Simulation(scenario, world=world, allow_code=allow_code).run(), how
+        cls = type("FloodRecord", (FloodRecorder,), {"cache": str(cache), "key": key,
+                                                     "key_doc": doc, "variant": len(recs)})
+        with flood_component(cls):
+            return Simulation(scenario, world=world, allow_code=allow_code).run(), how
