@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import pickle
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from emtwin.sim.components.hazard import FloodComponent
 
 __all__ = [
     "FORMAT", "CACHE_DIR", "FloodReplayDivergedError", "Recording", "FloodRecorder",
-    "FloodReplayer", "flood_key", "load_recordings", "flood_component", "cache_size",
+    "FloodReplayer", "flood_key", "load_recordings", "cache_size",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -212,13 +213,15 @@ class Recording:
 
 
 _MEMORY: dict[tuple[str, str], list[Recording]] = {}
+_MEMORY_LOCK = threading.Lock()
 
 
 def _remember(key: tuple[str, str], recs: list[Recording]) -> None:
-    _MEMORY.pop(key, None)
-    _MEMORY[key] = recs
-    while len(_MEMORY) > MEMORY_SLOTS:
-        _MEMORY.pop(next(iter(_MEMORY)))
+    with _MEMORY_LOCK:
+        _MEMORY.pop(key, None)
+        _MEMORY[key] = recs
+        while len(_MEMORY) > MEMORY_SLOTS:
+            _MEMORY.pop(next(iter(_MEMORY)))
 
 
 def _path(cache: str | Path, key: str, variant: int) -> Path:
@@ -229,8 +232,10 @@ def load_recordings(cache: str | Path, key: str, *, fresh: bool = False) -> list
     """The recordings of *key* in folder *cache*, one per schedule of stops met so far
     (from memory when this process holds them, unless *fresh*)."""
     mem = (str(cache), key)
-    if mem in _MEMORY and not fresh:
-        return _MEMORY[mem]
+    with _MEMORY_LOCK:
+        held = None if fresh else _MEMORY.get(mem)
+    if held is not None:
+        return held
     recs = []
     for v in range(MAX_VARIANTS):
         p = _path(cache, key, v)
@@ -258,7 +263,8 @@ def _save(cache: str | Path, rec: Recording, variant: int, doc: dict[str, Any]) 
     with tmp.open("wb") as f:
         pickle.dump(rec, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(p)
-    _MEMORY.pop((str(cache), rec.key), None)
+    with _MEMORY_LOCK:
+        _MEMORY.pop((str(cache), rec.key), None)
 
 
 def cache_size(folder: str | Path) -> int:
@@ -273,7 +279,7 @@ def cache_size(folder: str | Path) -> int:
 class FloodRecorder(FloodComponent):
     """The flood, run by its kernel, recording what it publishes (see the module doc).
 
-    A subclass made by :func:`flood_component` sets :attr:`cache`, :attr:`key` and
+    A subclass made by :func:`run_with_cache` sets :attr:`cache`, :attr:`key` and
     :attr:`key_doc`.
     """
 
@@ -437,20 +443,6 @@ class FloodReplayer(FloodComponent):
 
 
 @contextlib.contextmanager
-def flood_component(cls: type[Component]) -> Iterator[None]:
-    """Put *cls* in the registry's place of the flood component for one run."""
-    from emtwin.sim.components import REGISTRY
-
-    i = REGISTRY.index(FloodComponent)
-    old = REGISTRY[i]
-    REGISTRY[i] = cls
-    try:
-        yield
-    finally:
-        REGISTRY[i] = old
-
-
-@contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on *path* (``flock``; released by the OS if the holder dies)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -497,8 +489,8 @@ def run_with_cache(scenario: Any, cache: str | Path, *, world: Any = None,
             return None
         cls = type("FloodReplay", (FloodReplayer,), {"recordings": recs})
         try:
-            with flood_component(cls):
-                return Simulation(scenario, world=world, allow_code=allow_code).run()
+            return Simulation(scenario, world=world, allow_code=allow_code,
+                              replace={"flood": cls}).run()  # fmt: skip
         except FloodReplayDivergedError as exc:
             log.info("flood replay diverged (%s)", exc)
             return None
@@ -518,5 +510,5 @@ def run_with_cache(scenario: Any, cache: str | Path, *, world: Any = None,
             return Simulation(scenario, world=world, allow_code=allow_code).run(), how
         cls = type("FloodRecord", (FloodRecorder,), {"cache": str(cache), "key": key,
                                                      "key_doc": doc, "variant": len(recs)})
-        with flood_component(cls):
-            return Simulation(scenario, world=world, allow_code=allow_code).run(), how
+        return Simulation(scenario, world=world, allow_code=allow_code,
+                          replace={"flood": cls}).run(), how
