@@ -102,6 +102,13 @@ def main() -> None:
                 name = f"compare, {label}, reuse {'on' if reuse else 'off'}"
                 print(f"{name:<34} {wall:7.1f} s  {wall / single:5.2f}   (floods: {how}; "
                       f"cache {size:.1f} MB)")  # fmt: skip
+                if reuse:
+                    # inside the workers: a run that computes vs one that replays its flood
+                    t = b.table
+                    own = t["flood.kernel_wall_s"] >= 0.5 * t["wall_s"]
+                    if own.any() and (~own).any():
+                        print(f"  one run: {t.loc[own, 'wall_s'].mean():.1f} s computing its "
+                              f"flood, {t.loc[~own, 'wall_s'].mean():.2f} s replaying it")
             if len(tables) == 2:
                 same = tables[True].equals(tables[False])
                 print(f"  {label}: results.parquet with and without reuse identical: {same}")
