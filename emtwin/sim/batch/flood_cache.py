@@ -17,8 +17,12 @@ step before a stop is cut to land on it): coupling steps, output times and the
 off-step times of actions and warnings. A replay checks that it is stopped at the
 recorded times, in order; if a run stops it elsewhere (say a plan moves a warning to
 an off-step time) the replay raises :class:`FloodReplayDivergedError` and the worker
-recomputes that run with the kernel. Results are therefore bit-identical to
-recomputing in every case. See docs/batch.md.
+recomputes that run with the kernel, recording it as another variant of the key (at
+most :data:`MAX_VARIANTS`), which later runs with the same stops replay. Results are
+therefore bit-identical to recomputing in every case. See docs/batch.md.
+
+The components stay unaware: the replay runs through ``Simulation(replace={"flood":
+...})``, and the other components only read fields.
 """
 
 from __future__ import annotations
