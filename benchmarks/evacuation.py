@@ -19,11 +19,18 @@ SimPy clock (60 s coupling steps, every event recorded, trips sampled), with the
 same Rayleigh curve given as ``departure: {curve: rayleigh, sigma: 600,
 max_delay: 3600}``.
 
+With ``--reader`` the engine run's roads are read by the road reader
+(``roads_from_lines``) from the grid as line features, two-way streets and
+one-way exit links, as a user's file would be: the reader must keep the
+one-way exit links (they lead into the exits and not back), else the exits
+snap to the side midpoints and clearance beats the physical bound.
+
 Usage::
 
     python benchmarks/evacuation.py                          # both cases, both ways
     python benchmarks/evacuation.py 30 100000                # one case, kernel only
     python benchmarks/evacuation.py --component 30 100000    # one case, through the engine
+    python benchmarks/evacuation.py --reader 15 20000        # roads through the reader
     python benchmarks/evacuation.py --simpy 15 20000         # the rejected design (see docs)
 """
 
@@ -124,8 +131,32 @@ def run_case(k: int, n: int, seed: int = 42) -> dict[str, float]:
     }  # fmt: skip
 
 
-def grid_world(k: int, n: int, seed: int) -> tuple[object, object]:
-    """A World and a Scenario of the benchmark grid for the engine run."""
+def grid_lines(k: int, x: np.ndarray, y: np.ndarray, crs: object) -> object:
+    """The benchmark grid as line features for the road reader (two-way and one-way)."""
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    a = grid_network(k)
+    u, v = a["edge_u"], a["edge_v"]
+    n_road = 2 * k * (k - 1) * 2
+    fwd = np.flatnonzero(u[:n_road] < v[:n_road])  # one line per two-way street
+    ex = np.arange(n_road, u.shape[0])
+    rows = np.concatenate([fwd, ex])
+    return gpd.GeoDataFrame(
+        {"oneway": ["no"] * fwd.size + ["yes"] * ex.size,
+         "lanes": np.concatenate([np.full(fwd.size, 2), np.full(ex.size, 2)]),
+         "capacity": a["capacity_veh_h"][rows], "maxspeed": SPEED_M_S * 3.6,
+         "highway": "residential"},
+        geometry=[LineString([(x[i], y[i]), (x[j], y[j])])
+                  for i, j in zip(u[rows], v[rows], strict=True)], crs=crs,
+    )  # fmt: skip
+
+
+def grid_world(k: int, n: int, seed: int, reader: bool = False) -> tuple[object, object]:
+    """A World and a Scenario of the benchmark grid for the engine run.
+
+    *reader*: build the roads with the road reader from line features.
+    """
     import geopandas as gpd
     import networkx as nx
     from affine import Affine
@@ -152,6 +183,11 @@ def grid_world(k: int, n: int, seed: int) -> tuple[object, object]:
         name=np.full(ne, "", dtype=object), highway=np.full(ne, "residential", dtype=object),
         geometry=[LineString([(x[i], y[i]), (x[j], y[j])]) for i, j in zip(u, v, strict=True)],
     )  # fmt: skip
+    if reader:
+        from emtwin.geo.roads import roads_from_lines
+
+        roads = roads_from_lines(grid_lines(k, x, y, CRS.from_epsg(32633)), crs=32633,
+                                 source=f"grid{k}")  # fmt: skip
     dx = 100.0
     cols = int((k + 3) * SPACING_M / dx)
     z = np.zeros((cols, cols))
@@ -161,6 +197,9 @@ def grid_world(k: int, n: int, seed: int) -> tuple[object, object]:
     rng = np.random.default_rng(seed)
     count = np.bincount(rng.integers(0, k * k, n), minlength=k * k)
     at = np.flatnonzero(count)
+    node = at
+    if reader:
+        node = roads.nearest_node(x[at], y[at])[0]
     crs = CRS.from_epsg(32633)
 
     def gdf(xy: list, **cols: object) -> gpd.GeoDataFrame:
@@ -168,7 +207,7 @@ def grid_world(k: int, n: int, seed: int) -> tuple[object, object]:
 
     places = Places(
         population=gdf(list(zip(x[at], y[at], strict=True)), people=count[at].astype(float),
-                       node=at, snap_m=np.zeros(at.size)),
+                       node=node, snap_m=np.zeros(at.size)),
         shelters=gdf([], name=[], capacity=[], node=[], snap_m=[]),
         stations=gdf([], name=[]), hospitals=gdf([], name=[]),
     )  # fmt: skip
@@ -187,7 +226,7 @@ def grid_world(k: int, n: int, seed: int) -> tuple[object, object]:
     return world, sc
 
 
-def run_case_component(k: int, n: int, seed: int = 42) -> dict[str, float]:
+def run_case_component(k: int, n: int, seed: int = 42, reader: bool = False) -> dict[str, float]:
     """The same case through the engine (Simulation + Evacuation component)."""
     from emtwin.sim import Simulation
 
@@ -197,7 +236,7 @@ def run_case_component(k: int, n: int, seed: int = 42) -> dict[str, float]:
     t_jit = time.perf_counter() - t0
     rss_base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    world, sc = grid_world(k, n, seed)
+    world, sc = grid_world(k, n, seed, reader)
     sim = Simulation(sc, world=world)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -215,7 +254,7 @@ def run_case_component(k: int, n: int, seed: int = 42) -> dict[str, float]:
         "state_mb": sum(a.nbytes for a in vars(net).values()
                         if isinstance(a, np.ndarray)) / 2**20,
         "n_edges": net.n_edges, "peak_queue_max": int(net.link_peak_queue.max()),
-        "how": "engine",
+        "how": "engine, roads read" if reader else "engine",
     }  # fmt: skip
 
 
@@ -304,6 +343,9 @@ def main() -> None:
     args = sys.argv[1:]
     if len(args) == 3 and args[0] == "--component":
         _print(run_case_component(int(args[1]), int(args[2])))
+        return
+    if len(args) == 3 and args[0] == "--reader":
+        _print(run_case_component(int(args[1]), int(args[2]), reader=True))
         return
     if len(args) == 3 and args[0] == "--simpy":
         _print(run_case_simpy(int(args[1]), int(args[2])))

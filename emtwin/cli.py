@@ -628,6 +628,90 @@ def _comparison_report(res: ComparisonResult) -> Path:
     path.write_text(page, encoding="utf-8")
     return path
 
+@app.command()
+def drill(
+    scenario: Annotated[str, typer.Argument(help="A scenario file, or a built-in name.")],
+    plan: PlanOpt = None,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    port: Annotated[int, typer.Option(help="The port of the web page.")] = 8000,
+    host: Annotated[str, typer.Option(help="The address to listen on (other than 127.0.0.1 "
+                                      "exposes the drill to the network).")] = "127.0.0.1",
+    token: Annotated[str | None, typer.Option(help="The control token [default: a new "
+                                              "random one].")] = None,
+    injects: Annotated[Path | None, typer.Option(help="The master schedule of injects: a CSV "
+                                                  "file with at, to, message[, action].")] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Do not open a browser.")
+    ] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: out/NAME-drill].")
+    ] = None,
+    seed: SeedOpt = None,
+    duration: DurationOpt = None,
+    allow_code: AllowCodeOpt = False,
+) -> None:
+    """Play a scenario live as a drill on a local web page (docs/drill.md)."""
+    import webbrowser
+
+    from emtwin.drill.app import create_app, new_token
+    from emtwin.drill.injects import read_injects
+    from emtwin.drill.session import DrillSession
+    from emtwin.scenarios import load_scenario
+
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - the drill extra is missing
+        _fail(EmtwinError("emtwin drill needs fastapi and uvicorn: pip install 'emtwin[drill]'"))
+    try:
+        sc = load_scenario(scenario, plans=plan or [],
+                           overrides={"seed": seed, "duration": duration})  # fmt: skip
+        msel = read_injects(injects) if injects else []
+        if sc.flood is not None and sc.flood.backend == "auto":
+            sc.flood.backend = "cpu"  # checkpoints (jump back, what-if) need the CPU flood
+        session = DrillSession(sc, out_dir or Path("out") / f"{sc.name}-drill", speed=speed,
+                               injects=msel, allow_code=allow_code)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach this "
+                  "address and has the token can play the drill")
+    control = token or new_token()
+    player = new_token()
+    web = create_app(session, token=control, player_token=player)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    url = f"http://{shown}:{port}/?token={control}"
+    out.print(f"[bold]{sc.name}[/bold] drill at {speed:g}x: exercise control: {url}")
+    out.print(f"  players: http://{shown}:{port}/?token={player}")
+    out.print(f"  results go to {session.out_dir} when the exercise ends (End exercise, or Ctrl-C)")
+    session.start()
+    if not no_browser:
+        _later(1.0, lambda: webbrowser.open(url))
+    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+    finished = {"done": False}
+
+    def watch() -> None:
+        session.wait()
+        finished["done"] = True
+        server.should_exit = True
+
+    _later(0.0, watch)
+    server.run()
+    if not finished["done"]:
+        session.stop()
+        session.wait()
+    if session.state == "failed":
+        _fail(EmtwinError(f"the drill failed: {session.error}"))
+    out.print(f"Results, decisions.jsonl and after-action.html are in {session.folder}")
+
+
+def _later(delay_s: float, fn: object) -> None:
+    """Run *fn* in a daemon thread after *delay_s* wall seconds."""
+    import threading
+
+    t = threading.Timer(delay_s, fn)  # type: ignore[arg-type]
+    t.daemon = True
+    t.start()
+
 
 def run_cli() -> None:  # pragma: no cover - console entry point helper
     """Entry point that never shows a traceback for user errors."""

@@ -2,7 +2,13 @@
 
 The reference in tests/data/regression/riverside-45min was written by
 ``emtwin run riverside --duration 45min`` on the round-1 engine (before the
-engine seam), and is replaced only with a change that says which bug it fixed.
+engine seam), with the drill's river inflow narrowed to its channel (a fix of
+the drill file: it poured water onto the floodplain from t = 0). The engine seam
+reproduces it exactly (summary, 5,514 events, gauges). Since then, one fix:
+a stranded household reached by a rescue unit is ``rescued`` (it stayed
+``stranded`` before): one ``rescued`` event, 3 people moved from ``stranded``,
+and the new keys ``rescued``, ``walked_out`` and ``unserved_by_reason``.
+Replace it only with a change that says which bug it fixed.
 """
 
 from __future__ import annotations

@@ -77,7 +77,16 @@ def _check_consistent(net: RoadNetwork) -> None:
         assert geom.coords[-1] == pytest.approx((G.nodes[v]["x"], G.nodes[v]["y"]), abs=1e-6)
     assert np.allclose(net.length_m, shapely.length(np.array(net.geometry, dtype=object)))
     assert (net.lanes >= 1).all() and (net.capacity_veh_h > 0).all()
-    assert nx.is_strongly_connected(G)
+    # the core is strongly connected; the sinks (last) are reached from it, never back
+    core = [n for n, d in G.nodes(data=True) if not net.sink[d["nid"]]]
+    assert nx.is_strongly_connected(G.subgraph(core))
+    k = int((~net.sink).sum())
+    assert not net.sink[:k].any() and net.sink[k:].all()
+    reach = set().union(*(nx.descendants(G, n) for n in core[:1])) | set(core[:1])
+    assert reach == set(G.nodes)
+    for n, d in G.nodes(data=True):
+        if net.sink[d["nid"]]:
+            assert not (nx.descendants(G, n) & set(core))
 
 
 # ----------------------------------------------------------------------------
@@ -108,7 +117,10 @@ class _ListHandler(logging.Handler):
 
 def test_oakland_graph_is_consistent_and_strongly_connected(oakland):
     net, _ = oakland
-    assert net.n_nodes == 27 and net.n_edges == 61
+    # the core: 27 nodes, 61 edges (as before the one-way dead ends were kept);
+    # plus 7 dead-end nodes (one-way streets leaving the extract) and their 10 edges
+    assert net.n_nodes == 34 and net.n_edges == 71 and int(net.sink.sum()) == 7
+    assert int((~net.sink[net.edge_v]).sum()) == 61
     _check_consistent(net)
     assert set(net.highway) <= DRIVABLE
     assert "footway" not in set(net.highway)
@@ -183,7 +195,7 @@ def test_osm_pbf_without_osmium(tmp_path, monkeypatch):
 
 def test_osm_bbox_keeps_intersecting_edges(oakland):
     net, _ = oakland
-    xmin, ymin = net.node_x.min(), net.node_y.min()
+    xmin, ymin = net.node_x[~net.sink].min(), net.node_y[~net.sink].min()
     box = (xmin - 1, ymin - 1, xmin + 150, ymin + 150)
     small = read_roads(OAKLAND, crs="EPSG:32610", bbox=box)
     assert 0 < small.n_edges < net.n_edges

@@ -106,7 +106,7 @@ def test_a_toy_hazard_plugs_in_through_the_registry(small_world, heat) -> None:
 
 
 def test_unknown_hazard_type_is_refused_with_the_known_types(heat) -> None:
-    with pytest.raises(ValueError, match="unknown hazard type; known types: flood, heat"):
+    with pytest.raises(ValueError, match="unknown hazard type; known types: flood, typhoon, heat"):
         scenario(hazards=[{"type": "volcano"}])
 
 

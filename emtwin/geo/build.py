@@ -157,7 +157,7 @@ def _layer(
         problems.append(str(exc))
     if problems:
         raise _LayerProblemsError(problems)
-    gdf = snap_to_network(gdf, roads, what=key)
+    gdf = snap_to_network(gdf, roads, what=key, sinks=key == "shelters")
     check_not_cut_off(gdf, roads, what=key, file_label=label)
     far = gdf[gdf["snap_m"] > FACILITY_MAX_SNAP_M]
     if len(far):

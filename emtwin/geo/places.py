@@ -18,7 +18,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 from scipy import sparse
-from scipy.sparse.csgraph import breadth_first_order
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from emtwin.errors import CRSError, InputDataError, NetworkError
 from emtwin.geo.world import RoadNetwork, Terrain
@@ -189,8 +189,9 @@ def population_from(
             )
         if total is None:
             raise InputDataError(f"{file_label}: without a source, `total` is required")
-        pts = shapely.points(roads.node_x, roads.node_y)
-        people = np.full(roads.n_nodes, float(total) / roads.n_nodes)
+        core = roads.core_nodes  # not on one-way dead ends: people must get out again
+        pts = shapely.points(roads.node_x[core], roads.node_y[core])
+        people = np.full(core.size, float(total) / core.size)
         out = gpd.GeoDataFrame({"people": people}, geometry=pts, crs=crs)
         return _check_people(out, file_label, "road nodes")
     if len(source) == 0:
@@ -239,6 +240,7 @@ def snap_to_network(
     *,
     warn_m: float = 250.0,
     what: str = "places",
+    sinks: bool = False,
 ) -> gpd.GeoDataFrame:
     """Attach every place to its nearest road node.
 
@@ -253,6 +255,9 @@ def snap_to_network(
         Distance, m, beyond which a snap is reported (one warning with the count).
     what
         Name of the places in messages (``"shelters"``).
+    sinks
+        Whether the one-way dead ends (``roads.sink``) are candidates too:
+        for shelters, which people drive into and stay at.
 
     Returns
     -------
@@ -267,7 +272,7 @@ def snap_to_network(
         return out
     pts = shapely.point_on_surface(out.geometry.values)
     xy = shapely.get_coordinates(pts)
-    node, dist = roads.nearest_node(xy[:, 0], xy[:, 1])
+    node, dist = roads.nearest_node(xy[:, 0], xy[:, 1], sinks=sinks)
     out["node"] = node.astype(np.int64)
     out["snap_m"] = dist.astype(float)
     far = dist > warn_m
@@ -320,6 +325,7 @@ def check_not_cut_off(
     what: str = "shelters",
     file_label: str = "places",
     near_m: float = 250.0,
+    sinks: bool | None = None,
 ) -> None:
     """Raise if a place stands on a piece of road the reader cut off from the network.
 
@@ -345,18 +351,31 @@ def check_not_cut_off(
     near_m
         Distance to the kept network, m, up to which such a place is snapped
         with a warning instead.
+    sinks
+        Whether the places may stand on the one-way dead ends (``roads.sink``);
+        when not, those count as cut off too (a unit could drive there but not
+        back). Default: only shelters may.
 
     Raises
     ------
     NetworkError
         Naming the key, each such place (name and row) and the size of its piece.
     """
-    if roads is None or len(gdf) == 0 or len(roads.dropped_xy) == 0:
+    if roads is None or len(gdf) == 0:
+        return
+    sinks = what == "shelters" if sinks is None else sinks
+    cut_xy, cut_part = roads.dropped_xy, roads.dropped_part
+    if not sinks and roads.sink.any():  # the dead ends: one piece each, past the dropped ones
+        s = np.flatnonzero(roads.sink)
+        cut_xy = np.vstack([cut_xy, np.column_stack([roads.node_x[s], roads.node_y[s]])])
+        first = int(cut_part.max()) + 1 if cut_part.size else 0
+        cut_part = np.concatenate([cut_part, first + _pieces(roads, s)])
+    if len(cut_xy) == 0:
         return
     from scipy.spatial import cKDTree
 
     xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.values))
-    d_drop, i_drop = cKDTree(roads.dropped_xy).query(xy)
+    d_drop, i_drop = cKDTree(cut_xy).query(xy)
     snap = gdf["snap_m"].to_numpy(dtype=float)
     on_piece = d_drop < snap
     near = np.flatnonzero(on_piece & (snap <= near_m))
@@ -367,14 +386,22 @@ def check_not_cut_off(
     cut = np.flatnonzero(on_piece & (snap > near_m))
     if len(cut) == 0:
         return
-    sizes = np.bincount(roads.dropped_part)
+    sizes = np.bincount(cut_part)
+    n_dropped = len(roads.dropped_xy)
+
+    def piece(k: int) -> str:
+        if k < n_dropped:
+            return f"{sizes[cut_part[k]]} nodes dropped"
+        return (f"a one-way dead end of {sizes[cut_part[k]]} nodes, which units could drive "
+                "into but not back from")  # fmt: skip
+
     names = gdf["name"].astype(str).to_numpy() if "name" in gdf.columns else None
     shown = []
     for i in cut[:_SHOW]:
         label = f"{names[i]!r} (#{i})" if names is not None else f"#{i}"
         shown.append(
             f"{label} is on a part of the road network cut off from the rest "
-            f"({sizes[roads.dropped_part[i_drop[i]]]} nodes dropped); the nearest kept road "
+            f"({piece(int(i_drop[i]))}); the nearest kept road "
             f"node is {float(gdf['snap_m'].iloc[i]):,.0f} m away"
         )
     more = f"; and {len(cut) - _SHOW} more" if len(cut) > _SHOW else ""
@@ -544,6 +571,18 @@ def _labels(gdf: gpd.GeoDataFrame, rows: np.ndarray) -> str:
         names = [f"#{int(i)}" for i in rows[:_SHOW]]
     more = f" and {len(rows) - _SHOW} more" if len(rows) > _SHOW else ""
     return ", ".join(names) + more
+
+
+def _pieces(roads: RoadNetwork, nodes: np.ndarray) -> np.ndarray:
+    """Label (0..) of the piece each of *nodes* forms with the others (joined by edges)."""
+    n = roads.n_nodes
+    inside = np.zeros(n, bool)
+    inside[nodes] = True
+    both = inside[roads.edge_u] & inside[roads.edge_v]
+    adj = sparse.coo_matrix((np.ones(int(both.sum())), (roads.edge_u[both], roads.edge_v[both])),
+                            shape=(n, n))  # fmt: skip
+    lab = connected_components(adj, directed=False)[1][nodes]
+    return np.unique(lab, return_inverse=True)[1].ravel().astype(np.int64)
 
 
 def _reach(roads: RoadNetwork, start: np.ndarray, *, reverse: bool) -> np.ndarray:

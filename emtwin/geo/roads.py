@@ -1,7 +1,9 @@
 """Road networks: read OSM XML/PBF, vector lines or GraphML into a :class:`RoadNetwork`.
 
 Every builder returns a directed network in the metric ``crs`` it is given,
-keeps only the largest strongly connected component, and fills the attributes
+keeps the largest strongly connected component and the one-way dead ends it
+leads into (``RoadNetwork.sink``: where exits and shelters may stand), drops
+the rest with a warning, and fills the attributes
 the simulation needs (length m, free speed m/s, lanes, capacity veh/h) from
 tags where present and from :data:`ROAD_CLASS_DEFAULTS` otherwise. See
 ``docs/roads.md`` for the rules.
@@ -23,7 +25,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as ProjCRSError
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 from scipy.spatial import cKDTree
 
 from emtwin.errors import CRSError, InputDataError, NetworkError
@@ -118,7 +120,8 @@ def read_roads(
     Returns
     -------
     RoadNetwork
-        The largest strongly connected component, in *crs*.
+        The largest strongly connected component and its one-way dead ends
+        (``sink`` nodes), in *crs*.
 
     Raises
     ------
@@ -193,7 +196,8 @@ def roads_from_lines(
     Returns
     -------
     RoadNetwork
-        The largest strongly connected component, in *crs*.
+        The largest strongly connected component and its one-way dead ends
+        (``sink`` nodes), in *crs*.
     """
     crs = _metric_crs(crs, source)
     if not isinstance(lines, gpd.GeoDataFrame):
@@ -268,7 +272,8 @@ def roads_from_graph(
     Returns
     -------
     RoadNetwork
-        The largest strongly connected component, in *crs*.
+        The largest strongly connected component and its one-way dead ends
+        (``sink`` nodes), in *crs*.
     """
     crs = _metric_crs(crs, source)
     if G.number_of_edges() == 0:
@@ -501,7 +506,10 @@ def _assemble(
     e_u, e_v, geoms, length = e_u[keep], e_v[keep], geoms[keep], length[keep]
     attrs = {k: v[keep] for k, v in attrs.items()}
 
-    # largest strongly connected component
+    # the largest strongly connected component (the core), plus the one-way
+    # "sink" pieces downstream of it: nodes the core reaches that lead nowhere
+    # back (a one-way exit road, a clipped one-way street). Sinks come after the
+    # core in node and edge order, so the core's numbering is as without them.
     n = len(node_xy)
     adj = sparse.coo_matrix((np.ones(len(e_u)), (e_u, e_v)), shape=(n, n))
     _, lab = connected_components(adj, directed=True, connection="strong")
@@ -510,26 +518,37 @@ def _assemble(
     size = np.bincount(lab[used])
     best = int(np.argmax(size))
     in_scc = lab == best
+    sink = _downstream(adj.tocsr(), in_scc) & ~in_scc
     ekeep = in_scc[e_u] & in_scc[e_v]
-    dropped_nodes = int(used.sum() - in_scc.sum())
-    if dropped_nodes or not ekeep.all():
+    esink = (in_scc[e_u] | sink[e_u]) & sink[e_v]  # every edge out of a sink node is one
+    kept = in_scc | sink
+    dropped_nodes = int(used.sum() - kept.sum())
+    if dropped_nodes or not (ekeep | esink).all():
         log.warning(
             "%s: kept the largest strongly connected component; dropped %d of %d nodes "
-            "and %.3f of %.3f km of directed edges",
+            "and %.3f of %.3f km of directed edges (roads that cannot be reached from it)",
             source, dropped_nodes, int(used.sum()),
-            length[~ekeep].sum() / 1000.0, length.sum() / 1000.0,
+            length[~(ekeep | esink)].sum() / 1000.0, length.sum() / 1000.0,
+        )  # fmt: skip
+    if sink.any():
+        log.info(
+            "%s: kept %d one-way dead-end nodes (%.3f km of directed edges) that the network "
+            "leads into but not back from (e.g. one-way exit roads); only evacuation exits "
+            "and shelters snap to them", source, int(sink.sum()), length[esink].sum() / 1000.0,
         )  # fmt: skip
     # the dropped nodes and the pieces they form (joined by edges between them)
-    dropped = used & ~in_scc
+    dropped = used & ~kept
     both = dropped[e_u] & dropped[e_v]
     dadj = sparse.coo_matrix((np.ones(int(both.sum())), (e_u[both], e_v[both])), shape=(n, n))
     _, dlab = connected_components(dadj, directed=False)
     dropped_xy = node_xy[dropped].copy()
     dropped_part = np.unique(dlab[dropped], return_inverse=True)[1].ravel().astype(np.int64)
-    e_u, e_v, geoms, length = e_u[ekeep], e_v[ekeep], geoms[ekeep], length[ekeep]
-    attrs = {k: v[ekeep] for k, v in attrs.items()}
-    new_id = np.cumsum(in_scc) - 1
-    nodes = np.flatnonzero(in_scc)
+    eorder = np.concatenate([np.flatnonzero(ekeep), np.flatnonzero(esink)])
+    e_u, e_v, geoms, length = e_u[eorder], e_v[eorder], geoms[eorder], length[eorder]
+    attrs = {k: v[eorder] for k, v in attrs.items()}
+    n_core = int(in_scc.sum())
+    new_id = np.where(in_scc, np.cumsum(in_scc) - 1, n_core + np.cumsum(sink) - 1)
+    nodes = np.concatenate([np.flatnonzero(in_scc), np.flatnonzero(sink)])
     e_u, e_v = new_id[e_u], new_id[e_v]
 
     lanes, speed_m_s, capacity = _fill(attrs)
@@ -560,10 +579,24 @@ def _assemble(
         edge_v=e_v.astype(np.int64), length_m=length.astype(np.float64), speed_m_s=speed_m_s,
         lanes=lanes, capacity_veh_h=capacity, road_id=road_id, name=name, highway=hw,
         geometry=list(geoms), bridge=bridge, dropped_xy=dropped_xy, dropped_part=dropped_part,
+        sink=np.arange(len(nodes)) >= n_core,
     )  # fmt: skip
     log.info("%s: road network with %d nodes, %d directed edges, %.3f km",
              source, net.n_nodes, net.n_edges, net.total_km)  # fmt: skip
     return net
+
+
+def _downstream(adj: sparse.csr_matrix, start: np.ndarray) -> np.ndarray:
+    """Nodes reachable along the edges of *adj* from any node where *start* is True."""
+    n = adj.shape[0]
+    src = np.flatnonzero(start)
+    rows = np.concatenate([adj.nonzero()[0], np.full(src.size, n)])
+    cols = np.concatenate([adj.nonzero()[1], src])
+    g = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
+    order = breadth_first_order(g, n, directed=True, return_predecessors=False)
+    seen = np.zeros(n + 1, dtype=bool)
+    seen[order] = True
+    return seen[:n]
 
 
 def _fill(attrs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from affine import Affine
     from pyproj import CRS
 
+    from emtwin.geo.buildings import Buildings
+
 __all__ = ["Terrain", "RoadNetwork", "Places", "EdgeCellIndex", "World"]
 
 
@@ -144,6 +146,12 @@ class RoadNetwork:
         dropped piece it belongs to (pieces joined by dropped edges), shape (k,).
         Empty when nothing was dropped. Used to refuse a facility standing on a
         piece of road cut off from the rest.
+    sink
+        True for the nodes the reader kept although they lead nowhere back: one-way
+        dead ends downstream of the strongly connected core (a one-way exit road).
+        They come after the core nodes, and their edges after the core's edges.
+        Only evacuation exits and shelters snap to them (``nearest_node(...,
+        sinks=True)``); None means none, shape (n_nodes,).
     """
 
     graph: nx.MultiDiGraph
@@ -165,10 +173,13 @@ class RoadNetwork:
     dropped_part: np.ndarray = field(
         repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64)
     )
+    sink: np.ndarray | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         if self.bridge is None:
             self.bridge = np.zeros(self.edge_u.shape[0], dtype=bool)
+        if self.sink is None:
+            self.sink = np.zeros(self.node_x.shape[0], dtype=bool)
 
     @property
     def n_nodes(self) -> int:
@@ -189,19 +200,31 @@ class RoadNetwork:
         """Indices of the edges whose ``road_id`` or ``name`` equals *key*."""
         return np.flatnonzero((self.road_id == key) | (self.name == key))
 
+    @property
+    def core_nodes(self) -> np.ndarray:
+        """Indices of the nodes that are not one-way dead ends (``sink``)."""
+        return np.flatnonzero(~self.sink)
+
     def nearest_node(
-        self, x: np.ndarray | float, y: np.ndarray | float
+        self, x: np.ndarray | float, y: np.ndarray | float, *, sinks: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest node index and its distance (m) for points (x, y) in the World CRS."""
+        """Nearest node index and its distance (m) for points (x, y) in the World CRS.
+
+        Only core nodes unless *sinks* (exits and shelters): the one-way dead
+        ends (``sink``) lead nowhere back, so nothing that must leave again
+        (homes, stations, incidents) stands on them.
+        """
         from scipy.spatial import cKDTree
 
-        tree = getattr(self, "_kdtree", None)
+        attr = "_kdtree_all" if sinks else "_kdtree"
+        tree = getattr(self, attr, None)
+        ids = np.arange(self.n_nodes) if sinks else self.core_nodes
         if tree is None:
-            tree = cKDTree(np.column_stack([self.node_x, self.node_y]))
-            object.__setattr__(self, "_kdtree", tree)
+            tree = cKDTree(np.column_stack([self.node_x[ids], self.node_y[ids]]))
+            object.__setattr__(self, attr, tree)
         pts = np.column_stack([np.atleast_1d(x), np.atleast_1d(y)]).astype(float)
         dist, idx = tree.query(pts)
-        return idx.astype(np.int64), dist
+        return ids[idx].astype(np.int64), dist
 
 
 @dataclass
@@ -272,6 +295,9 @@ class World:
         The edge->cell index, or None without roads.
     name
         A label for messages and outputs.
+    buildings
+        Buildings for the consequence models (occupancy, value, covered
+        cells), or None when the scenario has none.
     """
 
     crs: CRS
@@ -281,6 +307,7 @@ class World:
     edge_cells: EdgeCellIndex | None
     name: str = "world"
     notes: list[str] = field(default_factory=list)
+    buildings: Buildings | None = None
 
     def summary(self) -> dict:
         """Counts and sizes for logs and ``emtwin validate``."""

@@ -542,6 +542,14 @@ class FloodModel:
             res["released"] = True
         self._rebuild_breakpoints()
 
+    def release_reservoir(self, index: int) -> None:
+        """Release reservoir *index* (in the order added) now, if it is still held."""
+        res = self._reservoirs[index]
+        if not res["released"]:
+            res["release"] = min(res["release"], float(self.t))
+            self._release_due()
+            self._rebuild_breakpoints()
+
     # ------------------------------------------------------------------ stepping
 
     def advance(self, t_end_s: float) -> int:

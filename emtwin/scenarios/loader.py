@@ -514,7 +514,8 @@ def _strip_tags(loc: tuple, data: Any) -> tuple[tuple, tuple | None]:
 
     A loc part is a tag only if it looks like one and is not a key (or index) of
     the data at that point, so a user's key such as ``boat-2`` stays. Returns the
-    cleaned path and the path up to the first tag (where a union was tried), or
+    cleaned path and the path up to the last tag (where the innermost union was
+    tried: a hazard of the tagged ``hazards`` union holds unions of its own), or
     None when the location has no tag.
     """
     out: list = []
@@ -525,8 +526,7 @@ def _strip_tags(loc: tuple, data: Any) -> tuple[tuple, tuple | None]:
             isinstance(node, list) and isinstance(x, int) and 0 <= x < len(node)
         )
         if not is_key and _is_union_tag(x):
-            if union_at is None:
-                union_at = tuple(out)
+            union_at = tuple(out)
             continue
         out.append(x)
         node = node[x] if is_key else None
@@ -572,6 +572,13 @@ def _validation_problems(
     return out
 
 
+def format_validation_error(exc: ValidationError, data: Any) -> list[str]:
+    """``key.path: what was expected`` for each error of validating *data* (no file lines;
+    pydantic's union tags left out)."""
+    return _dedupe([f"{'.'.join(map(str, loc))}: {msg}"
+                    for loc, msg in _validation_problems(exc, data, [])])  # fmt: skip
+
+
 def _dedupe(items: list[str]) -> list[str]:
     seen, out = set(), []
     for s in items:
@@ -594,6 +601,8 @@ def load_plans_over(
     ScenarioError
         With every problem found in the plans, naming the file, line and key.
     """
+    # None marks an optional key left out (a None a validator would refuse, e.g. an unused
+    # departure-curve parameter): leave it out again
     data = base.model_dump(mode="python", by_alias=True, exclude={"source"}, exclude_none=True)
     origins = list(base._origins or [(base.source or "", {})])
     problems: list[str] = []

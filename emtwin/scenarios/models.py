@@ -38,6 +38,7 @@ from emtwin.scenarios._types import (
     Series,
     parse_duration,
 )
+from emtwin.scenarios.consequences import Consequences
 
 __all__ = [
     "Scenario",
@@ -264,12 +265,44 @@ class Inflow(_Model):
         return self
 
 
+class ReleaseWhen(_Model):
+    """`release_when`: the breach set off by the reservoir's state, checked every coupling step.
+
+    Exactly one of ``level_above`` (the water level in the reservoir passes the
+    crest, m) or ``inflow_above`` (the net inflow to the reservoir, m3/s, from
+    the rise of its stored volume over each coupling step) held ``for`` a
+    duration.
+    """
+
+    level_above: float | None = Field(None, description="water level passes this (crest), m")
+    inflow_above: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="net inflow to the reservoir, m3/s"
+    )
+    for_: NonNegDuration = Field(0.0, alias="for", description="how long the inflow holds, s")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one(self) -> ReleaseWhen:
+        if (self.level_above is None) == (self.inflow_above is None):
+            raise ValueError("`release_when` needs exactly one of level_above (m) or "
+                             "inflow_above (m3/s, with `for`)")  # fmt: skip
+        return self
+
+
 class Reservoir(_Model):
-    """A body of water held behind a dam and released at a time."""
+    """A body of water held behind a dam and released at a time, or by its state."""
 
     area: DataPath | list[Point] = Field(description="polygon file or a list of [x, y] vertices")
     level: float = Field(description="initial water surface level, m")
     release_at: NonNegDuration = 0.0
+    release_when: ReleaseWhen | None = None
+
+    @model_validator(mode="after")
+    def _release(self) -> Reservoir:
+        if self.release_when is not None and "release_at" in self.model_fields_set:
+            raise ValueError("give either `release_at` (a time) or `release_when` (a state)")
+        return self
 
 
 class Breach(_Model):
@@ -500,6 +533,18 @@ class ContraflowRoad(_Model):
     at: NonNegDuration = 0.0
 
 
+class Exit(_Model):
+    """A point where people leave the area; ``[x, y]`` alone is an unnamed exit."""
+
+    name: str | None = Field(None, description="default exit_1, exit_2, ... in list order")
+    at: Point
+
+    @model_validator(mode="before")
+    @classmethod
+    def _point(cls, v: Any) -> Any:
+        return {"at": v} if isinstance(v, list | tuple) else v
+
+
 class Evacuation(_Model):
     """`evacuation`: warnings, departures, zones, shelters, contraflow."""
 
@@ -512,7 +557,11 @@ class Evacuation(_Model):
         0.0, description="share of households that walk"
     )
     walk_speed: Annotated[float, Field(gt=0)] = Field(1.2, description="m/s")
-    exits: list[Point] = Field(default_factory=list, description="exit points out of the area")
+    exits: list[Exit] = Field(default_factory=list, description="exit points out of the area")
+    households: DataPath | None = Field(
+        None, description="CSV or Parquet table replaying each household's departure and "
+        "destination (docs/evacuation.md#households-table)",
+    )  # fmt: skip
     reroute_every: PosDuration = 300.0
     stuck_time: PosDuration = 300.0
     exposure_depth: Annotated[float, Field(gt=0)] = Field(
@@ -535,6 +584,8 @@ class Evacuation(_Model):
                     if isinstance(z.area, str)
                     else f"zone_{i + 1}"
                 )
+        for i, e in enumerate(self.exits):
+            e.name = e.name if e.name is not None else f"exit_{i + 1}"
         return self
 
 
@@ -736,13 +787,26 @@ class TimeAfter(_Model):
     delay: NonNegDuration = 0.0
 
 
+class RainOver(_Model):
+    """`rain: {area, mm, over}`: rain accumulated over the last *over* seconds, averaged
+    over *area* (an evacuation zone's name or a polygon in the scenario's crs), reaches
+    *mm*. The rain is read from the per-cell field ``field`` (mm/h, default
+    ``rain__rate``, written by a storm hazard), held between coupling steps."""
+
+    area: str | list[Point]
+    mm: Annotated[float, Field(gt=0)]
+    over: PosDuration
+    field: str = "rain__rate"
+
+
 class Trigger(_Model):
     """`when:` the condition that fires an action, checked at every coupling step.
 
     Exactly one of: ``{gauge: NAME, depth_above: M}`` or ``{gauge: NAME,
     level_above: M}`` (the flood gauge's depth or water level, m, goes above
     the value); ``{road_closed: ID}`` (any edge of the road is closed, for any
-    reason); ``{shelter_full: NAME}``; ``{time_after: {event, entity, delay}}``.
+    reason); ``{shelter_full: NAME}``; ``{time_after: {event, entity, delay}}``;
+    ``{rain: {area, mm, over}}`` (flash-flood rule, :class:`RainOver`).
     """
 
     gauge: str | None = None
@@ -751,6 +815,7 @@ class Trigger(_Model):
     road_closed: str | None = None
     shelter_full: str | None = None
     time_after: TimeAfter | None = None
+    rain: RainOver | None = None
 
     @field_validator("road_closed", "shelter_full", "gauge", mode="before")
     @classmethod
@@ -775,7 +840,7 @@ class Trigger(_Model):
 
 
 #: The kinds of `when:` conditions.
-TRIGGER_KINDS = ("gauge", "road_closed", "shelter_full", "time_after")
+TRIGGER_KINDS = ("gauge", "road_closed", "shelter_full", "time_after", "rain")
 
 
 class Action(_Model):
@@ -817,6 +882,29 @@ class Action(_Model):
     def value(self) -> Any:
         """The action's argument."""
         return getattr(self, self.kind)
+
+
+class WarningRule(_Model):
+    """One flash-flood warning rule of `warning_rules:`: ``{area: valley, rain_mm: 50,
+    over: 1h, then: {warn: valley}}``; it fires once, through the `when:` machinery
+    (a ``rain`` trigger), as the action ``then``."""
+
+    area: str | list[Point] = Field(description="an evacuation zone's name, or a polygon")
+    rain_mm: Annotated[float, Field(gt=0)] = Field(description="mm accumulated over `over`")
+    over: PosDuration = Field(description="the accumulation window, s")
+    then: dict[str, Any] = Field(description="one plan action, e.g. {warn: valley}")
+
+    @model_validator(mode="after")
+    def _then(self) -> WarningRule:
+        self.action()
+        return self
+
+    def action(self) -> Action:
+        """The triggered action this rule stands for."""
+        if "at" in self.then or "when" in self.then:
+            raise ValueError("`then` is the action only (no `at` or `when`)")
+        when = {"rain": {"area": self.area, "mm": self.rain_mm, "over": self.over}}
+        return Action.model_validate({**self.then, "when": when})
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -1004,9 +1092,13 @@ class Scenario(_Model):
     evacuation: Evacuation | None = None
     response: Response | None = None
     actions: list[Action] = Field(default_factory=list)
+    warning_rules: list[WarningRule] = Field(
+        default_factory=list, description="flash-flood rules: rain over an area fires an action"
+    )
     outputs: Outputs = Field(default_factory=Outputs)
     uncertain: Uncertain | None = Field(None, description="what varies in a batch (emtwin batch)")
     response_index: ResponseIndex | None = Field(None, description="weights of the response index")
+    consequences: Consequences | None = Field(None, description="damage, life loss, facilities")
 
     source: str | None = Field(None, exclude=True, description="file the scenario came from")
     #: (file, {key path: line}) of the base file and each plan, in merge order
@@ -1030,6 +1122,13 @@ class Scenario(_Model):
     @classmethod
     def _plain_name(cls, v: str) -> str:
         return check_plain_name(v)
+
+    def triggered_actions(self) -> list[tuple[int, Action]]:
+        """The actions fired by a condition, numbered: the ``when:`` actions by their index
+        in ``actions``, then those of ``warning_rules`` from ``len(actions)`` on."""
+        out = [(i, a) for i, a in enumerate(self.actions) if a.when is not None]
+        n = len(self.actions)
+        return out + [(n + k, r.action()) for k, r in enumerate(self.warning_rules)]
 
     def hazards_of(self, type_: str) -> list[Any]:
         """The hazards of type *type_* (``flood``, ``typhoon``, ...), in file order."""
@@ -1110,3 +1209,9 @@ def unregister_hazard_model(tag: str) -> None:
 def _rebuild_hazards() -> None:
     Scenario.model_fields["hazards"].annotation = _hazards_annotation()
     Scenario.model_rebuild(force=True)
+
+
+# the built-in hazards besides the flood (their components register in emtwin.sim.components)
+from emtwin.scenarios.typhoon import TyphoonHazard  # noqa: E402
+
+register_hazard_model(TyphoonHazard)

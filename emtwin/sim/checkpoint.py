@@ -232,10 +232,11 @@ def _fork_scenario(base: Scenario, plans: Sequence[Any], time_s: float) -> Scena
 
 def restore_checkpoint(
     cls: type[Simulation], checkpoint: Checkpoint | str | Path, *, plans: Sequence[Any] = (),
-    allow_code: bool = False,
+    allow_code: bool = False, world: Any = None,
 ) -> Simulation:
     """A Simulation of class *cls* continuing from *checkpoint*; see
-    :meth:`emtwin.sim.Simulation.from_checkpoint`."""
+    :meth:`emtwin.sim.Simulation.from_checkpoint` (*world*: the run's World, already
+    built from the same scenario; built again when None)."""
     from emtwin.geo.build import build_world
 
     ck = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.load(checkpoint)
@@ -247,7 +248,7 @@ def restore_checkpoint(
     sim = cls.__new__(cls)
     sim.scenario = scenario
     sim.allow_code = allow_code
-    sim.world = build_world(scenario)
+    sim.world = world if world is not None else build_world(scenario)
     sim.env = simpy.Environment(initial_time=ck.env_now)
     sim.env._eid = itertools.count(ck.next_eid)
     sim.coupling_s = coupling_step(scenario)
@@ -295,9 +296,10 @@ def _fork_actions(sim: Simulation, time_s: float) -> None:
     for i, a in enumerate(scenario.actions):
         if a.at is not None and a.at <= sim.end_s:
             tagged(sim.env.process(sim._action(a)), "engine", "action", i)
-    triggered = [(i, a) for i, a in enumerate(scenario.actions) if a.when is not None]
+    triggered = scenario.triggered_actions()
     sim._fired = set()
     sim._watch = None
     if triggered:
-        sim._watch = TriggerWatch(triggered, sim.state, sim.world, sim.recorder)
+        sim._watch = TriggerWatch(triggered, sim.state, sim.world, sim.recorder,
+                                  scenario=scenario)
         sim._watch.hear_past(sim.recorder)

@@ -26,6 +26,7 @@ from emtwin.sim.component import Component
 from emtwin.sim.components import summary_keys
 from emtwin.sim.plan import (
     DEFAULT_COUPLING_S,
+    all_actions,
     check_actions,
     check_fields,
     component_classes,
@@ -129,10 +130,10 @@ class Simulation:
             self.components.append(cls(self, rng))
         self._handlers = {k: c for c in self.components for k in c.actions}
         problems = check_trigger_places(scenario, self.world)
-        for i, a in enumerate(scenario.actions):
+        for where, a in all_actions(scenario):
             msg = self._handlers[a.kind].check_action(a)
             if msg:
-                problems.append(f"{scenario.where('actions', i)}: {a.kind}: {msg}")
+                problems.append(f"{where}: {a.kind}: {msg}")
         if problems:
             raise ScenarioError(problems, file=scenario.source)
 
@@ -246,9 +247,9 @@ class Simulation:
             return
         self._started = True
         end = self.end_s
-        triggered = [(i, a) for i, a in enumerate(self.scenario.actions) if a.when is not None]
-        self._watch = (TriggerWatch(triggered, self.state, self.world, self.recorder)
-                       if triggered else None)  # fmt: skip
+        triggered = self.scenario.triggered_actions()
+        self._watch = (TriggerWatch(triggered, self.state, self.world, self.recorder,
+                                    scenario=self.scenario) if triggered else None)  # fmt: skip
         tagged(self.env.process(self._clock()), "engine", "clock")
         for c in self.components:
             c.start()
@@ -295,15 +296,19 @@ class Simulation:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint | str | Path, *, plans: Sequence[Any] = (),
-                        allow_code: bool = False) -> Simulation:  # fmt: skip
+                        allow_code: bool = False,
+                        world: World | None = None) -> Simulation:  # fmt: skip
         """A Simulation continuing from *checkpoint* (a :class:`Checkpoint` or its file).
 
         With *plans* it is a fork: the plans' actions replace the actions still
         to come (each must be at or after the checkpoint's time, or triggered);
         the random streams continue those of the original run (common random
         numbers), so a difference from the original is due to the plan alone.
+        *world* reuses a World already built from the same scenario (read only by
+        the run); without it the World is built again from the scenario's files.
         """
-        return restore_checkpoint(cls, checkpoint, plans=plans, allow_code=allow_code)
+        return restore_checkpoint(cls, checkpoint, plans=plans, allow_code=allow_code,
+                                  world=world)
 
     def _advance(self, end: float, progress: bool) -> None:
         step = max(float(self.scenario.outputs.every), end / 200.0)

@@ -28,11 +28,12 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from emtwin.errors import OutputError
+from emtwin.scenarios.models import RasterName
 from emtwin.sim.results import Results
 
 __all__ = [
@@ -47,6 +48,9 @@ __all__ = [
 
 #: The file that marks a folder as written by emtwin (and so replaceable by it).
 OUTPUT_MARKER = ".emtwin-output"
+
+#: Tables written as Parquet (one row per household: too large for CSV); the rest as CSV.
+PARQUET_TABLES = frozenset({"households"})
 
 #: Rasters and the value written outside the domain / where the quantity never occurred.
 RASTER_NODATA = -9999.0
@@ -311,8 +315,13 @@ def _write_all(results: Results, folder: Path, extra: dict[str, Callable[[Path],
     for name, table in results.tables.items():
         if name == "roads":
             continue
+        if name in PARQUET_TABLES:
+            table.to_parquet(folder / f"{name}.parquet", index=False)
+            continue
         table.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")
     wanted = set(results.scenario.outputs.rasters) if results.scenario else set(results.rasters)
+    # a hazard's own rasters (max_wind ...) are always written; the flood's are chosen
+    wanted |= set(results.rasters) - set(get_args(RasterName))
     for name, array in results.rasters.items():
         if name in wanted:
             _write_raster(folder / f"{name}.tif", array, results)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Scenario
 from emtwin.sim.component import Component
@@ -9,7 +11,7 @@ from emtwin.sim.components import REGISTRY
 from emtwin.sim.triggers import check_triggers
 
 __all__ = ["component_classes", "check_actions", "check_fields", "coupling_step",
-           "DEFAULT_COUPLING_S"]
+           "DEFAULT_COUPLING_S", "all_actions"]
 
 #: The coupling step when the scenario sets none, s.
 DEFAULT_COUPLING_S = 60.0
@@ -28,7 +30,12 @@ def check_actions(scenario: Scenario) -> list[str]:
     enabled = [c for c in component_classes() if c.enabled(scenario)]
     handled = {k: c for c in enabled for k in c.actions}
     problems = []
-    for i, a in enumerate(scenario.actions):
+    written = {f for c in enabled for f in c.writes}
+    for where, a in all_actions(scenario):
+        if a.when is not None and a.when.rain is not None and a.when.rain.field not in written:
+            problems.append(f"{where}: the rain trigger reads the field {a.when.rain.field!r}, "
+                            "which no hazard in this scenario writes (a typhoon writes "
+                            "rain__rate when the scenario also has a flood)")  # fmt: skip
         if a.kind not in handled:
             who = [c for c in component_classes() if a.kind in c.actions]
             hint = (
@@ -37,8 +44,15 @@ def check_actions(scenario: Scenario) -> list[str]:
                 if who
                 else "no component of this version carries it out"
             )
-            problems.append(f"{scenario.where('actions', i)}: {a.kind}: {hint}")
+            problems.append(f"{where}: {a.kind}: {hint}")
     return problems + check_triggers(scenario)
+
+
+def all_actions(scenario: Scenario) -> list[tuple[str, Any]]:
+    """(where, action) of the plan's actions and of its warning rules."""
+    out = [(scenario.where("actions", i), a) for i, a in enumerate(scenario.actions)]
+    return out + [(scenario.where("warning_rules", k, "then"), r.action())
+                  for k, r in enumerate(scenario.warning_rules)]  # fmt: skip
 
 
 def check_fields(classes: list[type[Component]], *, file: str | None = None) -> None:

@@ -92,6 +92,11 @@ register_field("road__speed_factor", "edge", "1", "travel-speed factor from the 
 register_field("road__closed", "edge", "bool", "edge closed, for any reason (see RoadState)")
 register_field("gauge__depth", "point", "m", "water depth at each named gauge now")
 register_field("gauge__level", "point", "m", "water level (bed + depth) at each named gauge now")
+register_field("rain__rate", "cell", "mm/h",
+               "rain rate on each cell from a hazard (a storm), held until the next coupling "
+               "step; the flood adds it to its own rain")
+register_field("sea__level", "scalar", "m",
+               "sea level now; the flood uses it as the level of its `level` boundaries")
 
 #: Why a road edge is closed; each reason has its own flags in :class:`RoadState`.
 CLOSURE_REASONS = ("flood", "plan", "contraflow", "wind")

@@ -12,7 +12,14 @@ Conditions (:class:`emtwin.scenarios.models.Trigger`):
 - ``road_closed``: any directed edge of the road is closed, for any reason;
 - ``shelter_full``: a ``shelter_full`` event of that shelter has been recorded;
 - ``time_after``: the coupling step is at least ``delay`` after the first event
-  of kind ``event`` (and ``entity``, when given).
+  of kind ``event`` (and ``entity``, when given);
+- ``rain``: the rain accumulated over the last ``over`` seconds, averaged over
+  ``area`` (an evacuation zone or a polygon), reaches ``mm``. The rain is the
+  per-cell field ``field`` (default ``rain__rate``, mm/h); the value read at a
+  coupling step holds until the next one (as the flood uses it), so the
+  accumulation at step t is the sum over earlier steps t_k of rate_k times the
+  part of [t_k, t_k+1] inside [t - over, t]. This is how flash-flood warnings
+  on small catchments work; ``warning_rules:`` are such triggers.
 """
 
 from __future__ import annotations
@@ -48,6 +55,52 @@ def check_triggers(scenario: Scenario) -> list[str]:
             problems.append(f"{scenario.where('actions', i, 'when', 'gauge')}: no gauge named "
                             f"{w.gauge!r} (gauges: {known})")  # fmt: skip
     return problems
+
+
+def rain_total_mm(history: list[tuple[float, float]], time_s: float, over_s: float) -> float:
+    """Rain (mm) over [time_s - over_s, time_s] from step-wise rates ``[(t_k, mm/h), ...]``
+    (each holding from t_k to the next t, the last to *time_s*)."""
+    total, lo = 0.0, time_s - over_s
+    for k, (t, rate) in enumerate(history):
+        end = history[k + 1][0] if k + 1 < len(history) else time_s
+        a, b = max(t, lo), min(end, time_s)
+        if b > a:
+            total += rate * (b - a) / 3600.0
+    return total
+
+
+def rain_area_cells(area: str | list, scenario: Scenario | None, world: World) -> np.ndarray:
+    """Boolean grid of the cells of a rain trigger's *area*: an evacuation zone's name,
+    or a polygon (points in the scenario's crs).
+
+    Raises
+    ------
+    ScenarioError
+        If the zone is unknown or the area covers no cell of the domain.
+    """
+    from shapely.geometry import Polygon
+
+    from emtwin.errors import ScenarioError
+    from emtwin.geo.build import to_world_xy
+    from emtwin.sim.components.hazard import polygon_cells
+
+    crs = scenario.crs if scenario is not None else "EPSG:4326"
+    src = scenario.source if scenario is not None else None
+    if isinstance(area, str):
+        from emtwin.sim.evacuation.households import zone_polygons
+
+        zones = scenario.evacuation.zones if scenario and scenario.evacuation else []
+        names = [z.name for z in zones]
+        if area not in names:
+            raise ScenarioError(f"rain trigger area: no evacuation zone named {area!r} (zones: "
+                                f"{', '.join(map(str, names)) or 'none'})", file=src)  # fmt: skip
+        (poly,) = zone_polygons([zones[names.index(area)]], world, crs)
+    else:
+        poly = Polygon(to_world_xy(area, crs, world))
+    cells = polygon_cells(world, poly)
+    if not cells.any():
+        raise ScenarioError(f"rain trigger area {area!r}: covers no cell of the domain", file=src)
+    return cells
 
 
 def check_trigger_places(scenario: Scenario, world: World) -> list[str]:
@@ -88,8 +141,13 @@ class TriggerWatch:
     """
 
     def __init__(self, actions: list[tuple[int, Action]], state: State, world: World,
-                 recorder: Recorder) -> None:  # fmt: skip
+                 recorder: Recorder, *, scenario: Scenario | None = None) -> None:  # fmt: skip
         self.pending = list(actions)
+        #: for each rain trigger: its area's cells and the (time s, mean mm/h) history
+        self._rain: dict[int, tuple[np.ndarray, list[tuple[float, float]]]] = {
+            i: (rain_area_cells(a.when.rain.area, scenario, world), [])
+            for i, a in self.pending if a.when.rain is not None
+        }  # fmt: skip
         self.state = state
         self.world = world
         self._first: dict[tuple[str, str | None], float] = {}
@@ -138,9 +196,20 @@ class TriggerWatch:
             return roads is not None and bool(np.any(~roads.open[self._edges[i]]))
         if trigger.shelter_full is not None:
             return ("shelter_full", trigger.shelter_full) in self._first
+        if trigger.rain is not None:
+            return self._rain_reached(i, trigger, time_s)
         ta = trigger.time_after
         first = self._first.get((ta.event, ta.entity))
         return first is not None and time_s >= first + float(ta.delay)
+
+    def _rain_reached(self, i: int, trigger: Trigger, time_s: float) -> bool:
+        """Take in the rain at *time_s*; whether the window's total reaches the threshold."""
+        cells, hist = self._rain[i]
+        rate = self.state.get(trigger.rain.field)
+        if not hist or time_s > hist[-1][0]:
+            mean = float(np.asarray(rate)[cells].mean()) if rate is not None else 0.0
+            hist.append((float(time_s), mean))
+        return rain_total_mm(hist, time_s, float(trigger.rain.over)) >= trigger.rain.mm
 
     def due(self, time_s: float) -> list[tuple[int, Action]]:
         """The pending actions whose condition holds now; they are removed (fire once)."""

@@ -463,6 +463,24 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def replayable(scenario: Any) -> bool:
+    """Whether the flood of *scenario* depends on nothing but its key: no other running
+    component writes a field the flood reads (a storm's ``rain__rate`` or ``sea__level``),
+    and no reservoir breaches by its state (``release_when``: its ``breach`` event is not
+    recorded). Other floods are computed in every run."""
+    from emtwin.sim.components import REGISTRY
+
+    reads = set(FloodComponent.reads)
+    for cls in REGISTRY:
+        if cls is not FloodComponent and cls.enabled(scenario) and reads & set(cls.writes):
+            return False
+    for b in scenario.flood.breaches:
+        res = getattr(b, "reservoir", None)
+        if res is not None and getattr(res, "release_when", None) is not None:
+            return False
+    return True
+
+
 def run_with_cache(scenario: Any, cache: str | Path, *, world: Any = None,
                    allow_code: bool = False) -> tuple[Any, str]:  # fmt: skip
     """Run *scenario* with its flood recorded in, or replayed from, folder *cache*.
@@ -483,7 +501,7 @@ def run_with_cache(scenario: Any, cache: str | Path, *, world: Any = None,
 
     if scenario.flood is None:
         return Simulation(scenario, world=world, allow_code=allow_code).run(), "none"
-    if FloodComponent not in REGISTRY:  # another flood is plugged in: not ours to replay
+    if FloodComponent not in REGISTRY or not replayable(scenario):
         return Simulation(scenario, world=world, allow_code=allow_code).run(), "off"
     world = world if world is not None else build_world(scenario)
     key, doc = flood_key(scenario, world)

@@ -23,12 +23,12 @@ import typing
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
 
+from emtwin import distributions as dists
 from emtwin.errors import ScenarioError
 from emtwin.scenarios._types import (
     Duration,
@@ -223,35 +223,30 @@ class Parameter:
         """Its column in the results table: ``param.PATH`` (a value) or ``scale.PATH``."""
         return f"{'scale' if self.mode == 'scale' else 'param'}.{self.path}"
 
+    @property
+    def law(self) -> dists.Law:
+        """The distribution of a numeric parameter, from :mod:`emtwin.distributions`."""
+        a = self.args
+        if self.dist == "uniform":
+            return dists.uniform(a["low"], a["high"])
+        if self.dist == "triangular":
+            return dists.triangular(a["low"], a["mode"], a["high"])
+        if self.dist == "normal":
+            return dists.normal(a["mean"], a["sd"], a.get("min"), a.get("max"))
+        if self.dist == "lognormal":  # with the mean and sd of the value itself
+            return dists.lognormal(a["mean"], a["sd"])
+        raise ValueError(f"{self.path}: `{self.dist}` has no continuous law")
+
     def values(self, u: np.ndarray) -> list[Any]:
         """The values at cumulative probabilities *u* (the inverse CDF), SI or as written."""
-        a = self.args
         if self.dist == "choice":
             cum = np.cumsum(self.weights)
             idx = np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), len(cum) - 1)
             return [self.choices[i] for i in idx]
-        out: list[float] = []
-        nd = NormalDist()
-        for x in np.clip(u, _U_MIN, 1 - _U_MIN):
-            if self.dist == "uniform":
-                v = a["low"] + x * (a["high"] - a["low"])
-            elif self.dist == "triangular":
-                lo, mo, hi = a["low"], a["mode"], a["high"]
-                c = (mo - lo) / (hi - lo)
-                v = (lo + math.sqrt(x * (hi - lo) * (mo - lo)) if x < c
-                     else hi - math.sqrt((1 - x) * (hi - lo) * (hi - mo)))  # fmt: skip
-            elif self.dist == "normal":
-                mu, sd = a["mean"], a["sd"]
-                f0 = nd.cdf((a["min"] - mu) / sd) if "min" in a else 0.0
-                f1 = nd.cdf((a["max"] - mu) / sd) if "max" in a else 1.0
-                p = min(max(f0 + x * (f1 - f0), _U_MIN), 1 - _U_MIN)
-                v = mu + sd * nd.inv_cdf(p)
-                v = min(max(v, a.get("min", -math.inf)), a.get("max", math.inf))
-            else:  # lognormal with the mean and sd of the value itself
-                s2 = math.log1p((a["sd"] / a["mean"]) ** 2)
-                v = math.exp(math.log(a["mean"]) - s2 / 2 + math.sqrt(s2) * nd.inv_cdf(x))
-            out.append(float(v))
-        return out
+        a = self.args
+        v = self.law.ppf(np.clip(np.asarray(u, dtype=float), _U_MIN, 1 - _U_MIN))
+        v = np.clip(v, a.get("min", -math.inf), a.get("max", math.inf))
+        return [float(x) for x in v]
 
     def record(self, value: Any) -> Any:
         """The value as kept in the results table: SI float where the key is numeric."""

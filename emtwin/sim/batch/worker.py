@@ -264,16 +264,13 @@ def _validate(data: Mapping[str, Any], base_dir: str) -> Any:
     from pydantic import ValidationError
 
     from emtwin.errors import ScenarioError
+    from emtwin.scenarios.loader import format_validation_error
     from emtwin.scenarios.models import Scenario
 
     try:
         return Scenario.model_validate(data, context={"base_dir": base_dir, "check_files": True})
     except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            loc = ".".join(str(x) for x in e["loc"] if "[" not in str(x))
-            problems.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
-        raise ScenarioError(problems) from None
+        raise ScenarioError(format_validation_error(exc, data)) from None
 
 
 def _resolve(spec: str) -> Any:

@@ -39,16 +39,33 @@ def summary_keys() -> dict[str, tuple[str, ...]]:
     return {s: tuple(m.key for m in ms if m.headline) for s, ms in declared_metrics().items()}
 
 
-def register_hazard(model: type[BaseModel], component: type[Component]) -> None:
+def register_hazard(model: type[BaseModel], component: type[Component], *,
+                    before: str | None = None) -> None:
     """Plug a new hazard in: its scenario model (tagged on ``type``) and its component.
 
     The component advances after the hazards already registered and before
-    every other component. Registering the same pair again changes nothing.
+    every other component; with *before* (a hazard type, e.g. ``"flood"``) it
+    advances just before that hazard's component instead, because it writes
+    fields that hazard reads (the typhoon's rain and sea level feed the
+    flood). Registering the same pair again changes nothing.
+
+    Raises
+    ------
+    ValueError
+        If *before* names no registered hazard type.
     """
     register_hazard_model(model)
-    if component not in HAZARDS:
-        REGISTRY.insert(len(HAZARDS), component)
-        HAZARDS.append(component)
+    if component in HAZARDS:
+        return
+    at = len(HAZARDS)
+    if before is not None:
+        types = [h.hazard_type for h in HAZARDS]
+        if before not in types:
+            raise ValueError(f"register_hazard: no hazard of type {before!r} to go before "
+                             f"(registered: {', '.join(map(str, types))})")  # fmt: skip
+        at = types.index(before)
+    REGISTRY.insert(REGISTRY.index(HAZARDS[at]) if at < len(HAZARDS) else len(HAZARDS), component)
+    HAZARDS.insert(at, component)
 
 
 def unregister_hazard(model: type[BaseModel], component: type[Component]) -> None:
@@ -62,3 +79,13 @@ def unregister_hazard(model: type[BaseModel], component: type[Component]) -> Non
 __all__ = ["REGISTRY", "HAZARDS", "register_hazard", "unregister_hazard", "FloodComponent",
            "declared_metrics", "summary_keys"]
 __all__ += ["RoadsComponent", "EvacuationComponent", "IncidentsComponent", "DispatchComponent"]
+__all__ += ["TyphoonComponent"]
+
+
+# ---------------------------------------------------------------------------- built-in hazards
+# (the flood is the first entry of HAZARDS; each other hazard is one registry line)
+
+from emtwin.scenarios.typhoon import TyphoonHazard  # noqa: E402
+from emtwin.sim.components.typhoon import TyphoonComponent  # noqa: E402
+
+register_hazard(TyphoonHazard, TyphoonComponent, before="flood")

@@ -231,6 +231,7 @@ class DispatchComponent(Component):
 
     def summary(self) -> dict[str, Any]:
         """The ``dispatch`` section: the contract's keys, by priority, type and source."""
+        self.core.finish()
         out = dispatch_summary(self.core.calls, self.core.units, self._busy(),
                                float(self.scenario.duration))  # fmt: skip
         out["policy"] = self.scenario.response.dispatch
@@ -243,6 +244,7 @@ class DispatchComponent(Component):
         ``unit_trips``, so that they do not replace the evacuation's ``trips``
         (the engine keeps one table per name).
         """
+        self.core.finish()
         dur = float(self.scenario.duration)
         trips = "trips" if self.scenario.evacuation is None else "unit_trips"
         return {

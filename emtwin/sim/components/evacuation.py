@@ -42,16 +42,30 @@ from emtwin.sim.evacuation.households import (
     zone_polygons,
 )
 from emtwin.sim.evacuation.records import EvacuationRecords
+from emtwin.sim.evacuation.replay import Replay, read_households_table, replay_households
 from emtwin.sim.evacuation.shelters import Shelters, exit_nodes
-from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STATE_NAMES, STRANDED, TRAVELLING
-from emtwin.sim.evacuation.walkers import W_ARRIVED, Walkers, WalkEvent
+from emtwin.sim.evacuation.states import (
+    HOME,
+    OUT,
+    RESCUED,
+    SHELTERED,
+    STATE_NAMES,
+    STRANDED,
+    TRAVELLING,
+)
+from emtwin.sim.evacuation.walkers import W_ARRIVED, W_STRANDED, Walkers, WalkEvent
 from emtwin.sim.metric import Metric
 from emtwin.sim.timers import tagged
 
-__all__ = ["EvacuationComponent", "HOME", "TRAVELLING", "SHELTERED", "OUT", "STRANDED"]
+__all__ = ["EvacuationComponent", "HOME", "TRAVELLING", "SHELTERED", "OUT", "STRANDED",
+           "RESCUED"]
 
 log = logging.getLogger(__name__)
 
+#: Hazard class at a stranded household's position up to which its occupants walk out
+#: (AIDR H1: depth <= 0.3 m, depth x speed <= 0.3 m2/s, speed <= 2 m/s; 0 is dry).
+WALK_OUT_MAX_AIDR = 1
+WADE_DEPTH_M = 0.3  # the H1 depth limit
 
 
 class EvacuationComponent(Component):
@@ -96,6 +110,7 @@ class EvacuationComponent(Component):
         "sheltered": "people in shelters",
         "out": "people who left the area through an exit",
         "stranded": "people stranded on the way (no route left, or stalled in water)",
+        "rescued": "people reached by a rescue unit while stranded",
         "exposed": "people exposed at home (water above exposure_depth)",
         "vehicles_on_road": "evacuation vehicles on road links",
         "walking": "people on foot on their way",
@@ -124,7 +139,21 @@ class EvacuationComponent(Component):
         pop_spec = self.scenario.world.population
         size = pop_spec.household_size if pop_spec is not None else 2.5
         cars = pop_spec.vehicles_per_household if pop_spec is not None else 1.0
-        hh = self.hh = build_households(self.world.places.population, self.world.terrain, size)
+        # destinations (no random draw): shelters and named exits
+        opened_later = {str(a.value) for a in self.scenario.actions if a.kind == "open_shelter"}
+        self.shelters = Shelters.from_world(self.world, opened_later)
+        self.exits = exit_nodes([e.at for e in spec.exits], self.world, self.scenario.crs)
+        self.exit_names = [str(e.name) for e in spec.exits]
+        self._check_destinations()
+        hh = build_households(self.world.places.population, self.world.terrain, size)
+        self.replay: Replay | None = None
+        if spec.households is not None:
+            hh, self.replay = replay_households(
+                read_households_table(spec.households), path=str(spec.households), built=hh,
+                world=self.world, scenario_crs=self.scenario.crs,
+                destinations=[str(x) for x in self.shelters.names] + self.exit_names,
+            )  # fmt: skip
+        self.hh = hh
         n = len(hh)
         if n == 0:
             raise ScenarioError("world.population: no household to evacuate (0 people)")
@@ -133,6 +162,8 @@ class EvacuationComponent(Component):
         kernel_seed = int(rng.integers(2**31 - 1))
         self.rec = EvacuationRecords(self, rng)
         self.on_foot = u_walk < walk_share(spec.on_foot_share, cars)
+        if self.replay is not None:
+            self.on_foot = np.where(self.replay.mode >= 0, self.replay.mode == 1, self.on_foot)
         # zones: index per household, len(zones) for "outside every zone"
         self.zone_names = [str(z.name) for z in spec.zones]
         polys = zone_polygons(spec.zones, self.world, self.scenario.crs)
@@ -145,11 +176,6 @@ class EvacuationComponent(Component):
                for w, key in own] + [(spec.warning, "evacuation.warning")]  # fmt: skip
         self._reach = [reach_curve(w, key) for w, key in own]
         self._never = [w.never for w, _ in own]
-        # destinations
-        opened_later = {str(a.value) for a in self.scenario.actions if a.kind == "open_shelter"}
-        self.shelters = Shelters.from_world(self.world, opened_later)
-        self.exits = exit_nodes(spec.exits, self.world, self.scenario.crs)
-        self._check_destinations()
         self._is_exit = np.zeros(roads.n_nodes, bool)
         self._is_exit[self.exits] = True
         self._refused = np.zeros(roads.n_nodes, bool)
@@ -166,6 +192,9 @@ class EvacuationComponent(Component):
                             float(spec.walk_speed))  # fmt: skip
         self._w_all = self.walk.add_group(all_dest)
         self._group_of_zone = self._assigned_groups()
+        self._hh_group = self._group_of_zone[self.zone]  # (kernel, walker) group per household
+        if self.replay is not None:
+            self._replay_groups(self.replay)
         for node in self.shelters.node_list:
             self._push_node_cap(int(node))
         self._contraflow = [self._resolve_contraflow(c.road, f"evacuation.contraflow.{i}.road")
@@ -176,7 +205,16 @@ class EvacuationComponent(Component):
         self.issued = np.zeros(len(spec.zones) + 1, bool)
         self.warned_t = np.full(n, np.inf)
         self.depart_t = np.full(n, np.inf)
+        if self.replay is not None:
+            self.warned_t = self.replay.warned_s.copy()
+            self.depart_t = self.replay.depart_s.copy()
         self.arrive_t = np.full(n, np.nan)
+        self.entered_t = np.full(n, np.nan)  # first time on the road (or on foot), s
+        self.arrived_at = np.full(n, "", dtype=object)  # shelter or exit name
+        self.strand_node = np.full(n, -1, np.int64)  # where it was stranded last
+        self.strand_xy = np.full((n, 2), np.nan)
+        self.walked_out = np.zeros(n, np.int64)  # times its occupants walked out
+        self._rescue_call: dict[str, int] = {}  # call id -> stranded household
         self.vehicle = np.full(n, -1, np.int64)
         self.walker = np.full(n, -1, np.int64)
         self.transferred = np.zeros(n, bool)
@@ -189,6 +227,8 @@ class EvacuationComponent(Component):
         self._seats: dict[int, list[tuple[int, float]]] = {}
         self.step_s = self.sim.coupling_s
         self._walker_network()
+        self.sim.recorder.subscribe("call", self._on_call)
+        self.sim.recorder.subscribe("arrival", self._on_rescue)
         log.info(
             "evacuation: %d households (%d people), %d on foot, %d shelters (%.0f places), "
             "%d exits, %d zones", n, int(hh.people.sum()), int(self.on_foot.sum()),
@@ -202,6 +242,13 @@ class EvacuationComponent(Component):
                 "evacuation: there is nowhere to go; give world.shelters (with capacity) "
                 "or evacuation.exits (points where people leave the area)"
             )
+        clash = sorted(set(map(str, self.shelters.names)) & set(self.exit_names))
+        if clash:
+            i = self.exit_names.index(clash[0])
+            raise ScenarioError(f"evacuation.exits.{i}.name: {clash[0]!r} is also a shelter's "
+                                "name; destinations need distinct names")  # fmt: skip
+        if len(set(self.exit_names)) < len(self.exit_names):
+            raise ScenarioError("evacuation.exits: two exits have the same name")
         both = np.intersect1d(self.shelters.node_list, self.exits)
         if both.size:
             i = int(np.flatnonzero(np.isin(self.exits, both))[0])
@@ -229,6 +276,19 @@ class EvacuationComponent(Component):
             groups[i] = (self.net.add_destination_group([node]),
                          self.walk.add_group([node], fallback=self._w_all))  # fmt: skip
         return groups
+
+    def _replay_groups(self, rep: Replay) -> None:
+        """Kernel and walker groups of the households the table sends somewhere named."""
+        where = {str(nm): int(nd) for nm, nd in zip(self.shelters.names, self.shelters.nodes,
+                                                     strict=True)}  # fmt: skip
+        where.update(zip(self.exit_names, self.exits.tolist(), strict=True))
+        made: dict[int, tuple[int, int]] = {}
+        for h in np.flatnonzero(rep.destination != ""):
+            node = where[str(rep.destination[h])]
+            if node not in made:
+                made[node] = (self.net.add_destination_group([node]),
+                              self.walk.add_group([node], fallback=self._w_all))  # fmt: skip
+            self._hh_group[h] = made[node]
 
     def _contraflow_pairs(self, road: str) -> list[tuple[int, int]] | str:
         """(outbound edge, opposite edge) pairs of a road, or what is wrong with it.
@@ -324,6 +384,10 @@ class EvacuationComponent(Component):
         now = float(self.env.now)
         self.issued[zones] = True
         sel = np.flatnonzero(np.isin(self.zone, zones))
+        if self.replay is not None:  # the table says who leaves when
+            self.sim.recorder.event(now, "warning", label, households=int(sel.size),
+                                    people=int(self.hh.people[sel].sum()))  # fmt: skip
+            return
         for z in zones:
             m = sel[self.zone[sel] == z]
             reach = self._reach[z].ppf(self._u_reach[m])
@@ -333,15 +397,19 @@ class EvacuationComponent(Component):
         leaving = sel[self.depart_t[sel] <= float(self.scenario.duration)]
         self.sim.recorder.event(now, "warning", label, households=int(sel.size),
                                 people=int(self.hh.people[sel].sum()))  # fmt: skip
+        self._launch(leaving)
+
+    def _launch(self, leaving: np.ndarray) -> None:
+        """Put households *leaving* on the road (by car) or on foot at their ``depart_t``."""
         cars = leaving[~self.on_foot[leaving]]
         feet = leaving[self.on_foot[leaving]]
         if cars.size:
             self._add_vehicles(cars, self.hh.node[cars], self.depart_t[cars],
-                               self._group_of_zone[self.zone[cars], 0])  # fmt: skip
+                               self._hh_group[cars, 0])  # fmt: skip
         if feet.size:
             self.walker[feet] = np.arange(len(self.walk), len(self.walk) + feet.size)
             self.walk.add(feet, self.hh.node[feet], self.depart_t[feet],
-                          self._group_of_zone[self.zone[feet], 1], self.rec.sampled[feet])
+                          self._hh_group[feet, 1], self.rec.sampled[feet])
 
     def _add_vehicles(self, hh: np.ndarray, origin: np.ndarray, depart: np.ndarray,
                       group: np.ndarray) -> None:  # fmt: skip
@@ -363,6 +431,9 @@ class EvacuationComponent(Component):
         for k, (t, _, _) in enumerate(self._timers):
             if t <= float(self.scenario.duration):
                 tagged(self.env.process(self._at(k)), self.name, "at", k)
+        if self.replay is not None:
+            end = float(self.scenario.duration)
+            self._launch(np.flatnonzero(self.replay.listed & (self.depart_t <= end)))
         yield self.env.timeout(0)
 
     def _fire(self, k: int) -> None:
@@ -421,6 +492,7 @@ class EvacuationComponent(Component):
         self._push_roads()
         self._walker_network()
         if self.fields.has("water__depth"):
+            self._walk_out()
             self._exposure()
         for i in self.shelters.newly_full():
             self.sim.recorder.event(now, "shelter_full", str(self.shelters.names[i]),
@@ -466,11 +538,13 @@ class EvacuationComponent(Component):
         self.arrive_t[h] = t
         if self._is_exit[node]:
             self.state[h] = OUT
+            self.arrived_at[h] = self.exit_names[int(np.flatnonzero(self.exits == node)[0])]
             self.rec.event(t, "out", h, node=node, people=people, vehicle=vehicle)
             return
         self.state[h] = SHELTERED
         seats = self.shelters.admit(node, people) if vehicle else self._seats.pop(h)
         names = [str(self.shelters.names[i]) for i, _ in seats]
+        self.arrived_at[h] = "+".join(names)
         self.rec.event(t, "sheltered", h, node=node, people=people, vehicle=vehicle,
                        shelter=names[0] if len(names) == 1 else names)  # fmt: skip
 
@@ -487,6 +561,8 @@ class EvacuationComponent(Component):
             h = int(self._veh_hh[v])
             if k == tk.DEPARTED:
                 self.state[h] = TRAVELLING
+                if np.isnan(self.entered_t[h]):
+                    self.entered_t[h] = t
                 self.rec.event(t, "departed", h, node=w, people=int(self.hh.people[h]),
                                vehicle=True)  # fmt: skip
             elif k == tk.ARRIVED:
@@ -522,6 +598,8 @@ class EvacuationComponent(Component):
         roads = self.world.roads
         self.state[h] = STRANDED
         x, y = xy if xy is not None else (roads.node_x[node], roads.node_y[node])
+        self.strand_node[h] = node
+        self.strand_xy[h] = (x, y)
         self.rec.event(t, "stranded", h, node=node, people=int(self.hh.people[h]),
                        vehicle=vehicle, x=float(x), y=float(y))  # fmt: skip
 
@@ -531,6 +609,8 @@ class EvacuationComponent(Component):
             people = int(self.hh.people[h])
             if e.kind == "departed":
                 self.state[h] = TRAVELLING
+                if np.isnan(self.entered_t[h]):
+                    self.entered_t[h] = e.time_s
                 self.rec.event(e.time_s, "departed", h, node=e.node, people=people, vehicle=False)
             elif e.kind == "arrived":
                 self._arrive(h, e.node, e.time_s, vehicle=False)
@@ -566,6 +646,59 @@ class EvacuationComponent(Component):
             p = roads.geometry[e].interpolate(frac, normalized=True)
             node = int(roads.edge_v[e] if frac >= 0.5 else roads.edge_u[e])
             self._strand(int(self._veh_hh[v]), node, now, vehicle=True, xy=(p.x, p.y))
+
+    def _walk_out(self) -> None:
+        """Stranded occupants walk out once the water where they wait is wadeable.
+
+        A stranded household whose position (its stalled car, or the node where it
+        stopped) has a hazard class of at most :data:`WALK_OUT_MAX_AIDR` (H1, or
+        dry) and an open walking route to a shelter or exit sets off on foot from
+        its node now (event ``walked_out``): the car is left where it is.
+        """
+        cand = np.flatnonzero(self.state == STRANDED)
+        if cand.size == 0:
+            return
+        r, c = self.world.terrain.cell_of(self.strand_xy[cand, 0], self.strand_xy[cand, 1])
+        r, c = np.asarray(r), np.asarray(c)
+        inside = r >= 0
+        rr, cc = np.where(inside, r, 0), np.where(inside, c, 0)
+        d = np.asarray(self.fields.get("water__depth")[rr, cc], float)
+        shallow = inside & (d <= WADE_DEPTH_M)  # no deeper water is H1 (spares speed())
+        if not shallow.any():
+            return
+        cls = np.atleast_1d(aidr_class(d, self.fields.get("water__speed")[rr, cc]))
+        node = self.strand_node[cand]
+        ok = shallow & (cls <= WALK_OUT_MAX_AIDR) & self.walk.reachable(self._w_all, node)
+        go = cand[ok]
+        if go.size == 0:
+            return
+        now = float(self.env.now)
+        self.state[go] = TRAVELLING
+        self.walked_out[go] += 1
+        self.walker[go] = np.arange(len(self.walk), len(self.walk) + go.size)
+        self.walk.add(go, self.strand_node[go], np.full(go.size, now),
+                      np.full(go.size, self._w_all), self.rec.sampled[go])  # fmt: skip
+        for h in go.tolist():
+            self.rec.event(now, "walked_out", h, node=int(self.strand_node[h]),
+                           people=int(self.hh.people[h]))  # fmt: skip
+
+    def _on_call(self, time_s: float, entity: str, **kw: Any) -> None:
+        """Remember which call is for which stranded household (to hear its rescue)."""
+        hh = str(kw.get("household", ""))
+        if kw.get("source") == "stranded" and hh.startswith("h"):
+            self._rescue_call[str(entity)] = int(hh[1:])
+
+    def _on_rescue(self, time_s: float, entity: str, **kw: Any) -> None:
+        """A unit reached a stranded household's call: its occupants are rescued."""
+        h = self._rescue_call.get(str(entity))
+        if h is None or self.state[h] != STRANDED:
+            return  # not a stranded household's call, or it walked out already
+        self.state[h] = RESCUED
+        self.arrive_t[h] = float(time_s)
+        self.arrived_at[h] = str(kw.get("unit", ""))
+        self.rec.event(float(time_s), "rescued", h, node=int(self.strand_node[h]),
+                       people=int(self.hh.people[h]), call=str(entity),
+                       unit=str(kw.get("unit", "")))  # fmt: skip
 
     def _exposure(self) -> None:
         hh = self.hh
@@ -605,6 +738,7 @@ class EvacuationComponent(Component):
             "sheltered": int(p[st == SHELTERED].sum()),
             "out": int(p[st == OUT].sum()),
             "stranded": int(p[st == STRANDED].sum()),
+            "rescued": int(p[st == RESCUED].sum()),
             "exposed": int(p[self.exposed].sum()),
             "vehicles_on_road": int(self.net.state_counts()["on_road"]),
             "walking": int(p[walking].sum()),
@@ -623,16 +757,17 @@ class EvacuationComponent(Component):
         """
         st = self.state
         problems = []
-        if np.any((st < HOME) | (st > STRANDED)):
+        if np.any((st < HOME) | (st > RESCUED)):
             problems.append("a household has no valid state")
-        counts = np.bincount(st, minlength=5)
+        counts = np.bincount(st, minlength=len(STATE_NAMES))
         if counts.sum() != len(self.hh):
             problems.append(f"{counts.sum()} states for {len(self.hh)} households")
         want = {tk.VEHICLE_STATES.index("waiting"): (HOME,),
                 tk.VEHICLE_STATES.index("on_road"): (TRAVELLING,),
                 tk.VEHICLE_STATES.index("arrived"): (SHELTERED, OUT),
-                tk.VEHICLE_STATES.index("stranded"): (STRANDED,)}  # fmt: skip
-        car = np.flatnonzero(self.vehicle >= 0)
+                tk.VEHICLE_STATES.index("stranded"): (STRANDED, RESCUED)}  # fmt: skip
+        # a car whose occupants walked out stays stranded; the walk is checked below
+        car = np.flatnonzero((self.vehicle >= 0) & (self.walked_out == 0))
         vs = self.net.vehicle_state[self.vehicle[car]]
         for code, ok in want.items():
             bad = car[(vs == code) & ~np.isin(st[car], ok)]
@@ -643,7 +778,11 @@ class EvacuationComponent(Component):
         foot = np.flatnonzero(self.walker >= 0)
         ws = self.walk.state[self.walker[foot]]
         wmap = np.array([HOME, TRAVELLING, -1, STRANDED])
-        agree = np.where(ws == W_ARRIVED, np.isin(st[foot], (SHELTERED, OUT)), st[foot] == wmap[ws])
+        agree = np.where(ws == W_ARRIVED, np.isin(st[foot], (SHELTERED, OUT)),
+                         (st[foot] == wmap[ws]) | ((ws == W_STRANDED) & (st[foot] == RESCUED)))
+        walked = np.flatnonzero(self.walked_out > 0)
+        if walked.size and np.any(self.state[walked] == HOME):
+            problems.append("a household walked out without having left home")
         if not agree.all():
             problems.append(f"{int((~agree).sum())} households on foot disagree with the walkers")
         left = (self.vehicle < 0) & (self.walker < 0) & (st != HOME)
@@ -659,7 +798,7 @@ class EvacuationComponent(Component):
         if problems:
             raise SimulationError("evacuation: conservation of households failed: "
                                   + "; ".join(problems))  # fmt: skip
-        return {STATE_NAMES[i]: int(counts[i]) for i in range(5)}
+        return {STATE_NAMES[i]: int(counts[i]) for i in range(len(STATE_NAMES))}
 
     def _check_vehicles(self) -> list[str]:
         """What is wrong with the vehicles and walkers per household (empty if nothing).
@@ -696,9 +835,12 @@ class EvacuationComponent(Component):
             problems.append(f"household h{h} has {int(n_old[h])} superseded vehicles and was "
                             f"{'' if self.transferred[h] else 'not '}transferred")  # fmt: skip
         nw = len(self.walk)
-        if nw and np.any(self.walker[self.walk.hh] != np.arange(nw)):
-            problems.append(f"{int((self.walker[self.walk.hh] != np.arange(nw)).sum())} walkers "
-                            "are not their household's current one")  # fmt: skip
+        # a walker superseded by a walk-out was stranded, and its household walked out
+        old = np.flatnonzero(self.walker[self.walk.hh] != np.arange(nw)) if nw else old[:0]
+        ok = (self.walk.state[old] == W_STRANDED) & (self.walked_out[self.walk.hh[old]] > 0)
+        if not ok.all():
+            problems.append(f"{int((~ok).sum())} walkers are neither their household's current "
+                            "one nor left stranded before a walk-out")  # fmt: skip
         return problems
 
     def summary(self) -> dict[str, Any]:

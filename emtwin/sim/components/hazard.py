@@ -16,6 +16,14 @@ river channel, sea, reservoir bed; and the sea at its starting level behind a
 ``level`` boundary) whose depth exceeds their initial depth
 (``initial_depth``, a filled reservoir) by :data:`FLOODED_DEPTH_M`. The same
 figures over every wet cell are kept as ``wet_area_m2`` / ``max_water_depth_m``.
+
+Optional reads, written by other hazards (a storm): ``rain__rate`` (mm/h per
+cell, held until the next coupling step) is added to the flood's own rain, and
+``sea__level`` (m) becomes the level of the flood's ``level`` boundaries,
+linear between coupling steps. Without a writer of either the flood runs
+exactly as without these reads. A reservoir breach with ``release_when`` is
+set off by the reservoir's own state (level above the crest, or net inflow
+above a threshold for a duration), checked at every coupling step.
 """
 
 from __future__ import annotations
@@ -52,6 +60,11 @@ FRAME_MAX_CELLS = 250_000
 #: kept from then on, so the kept frames stay evenly spaced; the last output
 #: time is always kept too.
 MAX_FRAMES = 300
+
+#: Release time given to a reservoir released by its state (never, until then), s.
+HELD_S = 1e30
+#: Depth above which a reservoir cell counts in its water level, m.
+RESERVOIR_WET_M = 0.05
 
 
 def line_cells(world: World, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +116,7 @@ class FloodComponent(Component):
     #: Whether the flood draws from its random generator (then a batch's flood cache
     #: keys on its seed stream; see emtwin.sim.batch.flood_cache). It draws nothing.
     draws_random: ClassVar[bool] = False
+    reads: ClassVar[dict[str, bool]] = {"rain__rate": False, "sea__level": False}
     writes: ClassVar[tuple[str, ...]] = (
         "water__depth", "water__speed", "water__time", "hazard__max_class",
         "road__water_depth", "road__speed_factor", "road__closed", "gauge__depth",
@@ -160,6 +174,11 @@ class FloodComponent(Component):
             np.zeros(self.world.roads.n_edges, dtype=bool) if self.world.roads else None
         )
         self._bridge_cells()
+        #: the rain field (mm/h per cell) and sea level (m) read at the last step
+        self._ext_rain: np.ndarray | None = None
+        self._sea_prev: float | None = None
+        self._level_sides = [side for side, spec in self.spec.boundary.items()
+                             if not isinstance(spec, str)]  # fmt: skip
 
     def _backend(self) -> tuple[type[FloodModel], str]:
         """The model class for ``hazards[0].backend`` and the precision it runs in.
@@ -282,6 +301,7 @@ class FloodComponent(Component):
             rows, cols = self._cells_of(f"hazards.0.inflows.{i}", inflow.at, inflow.along)
             t, q = zip(*inflow.hydrograph, strict=True)
             m.add_inflow(rows, cols, np.array(t), np.array(q), name=inflow.name or f"inflow_{i}")
+        self._watched: list[dict[str, Any]] = []
         for i, b in enumerate(s.breaches):
             key = f"hazards.0.breaches.{i}"
             if b.hydrograph is not None:
@@ -295,7 +315,16 @@ class FloodComponent(Component):
                         f"{key}.reservoir.area: the polygon covers no cell inside the DEM's domain",
                         file=self.scenario.source,
                     )
-                m.add_reservoir(cells, b.reservoir.level, b.reservoir.release_at)
+                when = b.reservoir.release_when
+                m.add_reservoir(cells, b.reservoir.level,
+                                HELD_S if when is not None else b.reservoir.release_at)
+                if when is not None:
+                    flat = np.flatnonzero(cells.reshape(-1))
+                    self._watched.append({
+                        "index": len(m._reservoirs) - 1, "name": b.name or f"breach_{i}",
+                        "when": when, "cells": flat, "z": self.world.terrain.z.reshape(-1)[flat],
+                        "volume": None, "time": None, "above_since": None, "released": False,
+                    })  # fmt: skip
         for side, spec in s.boundary.items():
             if isinstance(spec, str):
                 m.set_boundary(side, spec)
@@ -388,8 +417,18 @@ class FloodComponent(Component):
     def advance_to(self, time_s: float) -> None:
         """Bring the flood to *time_s* (s) and publish the road fields (idempotent)."""
         now = float(time_s)
+        rain, sea = self.fields.get("rain__rate"), self.fields.get("sea__level")
         if now > self.model.t:
-            self.model.advance(now)
+            if self._ext_rain is None and sea is None:
+                self.model.advance(now)
+            else:
+                self._advance_forced(now, sea)
+        if rain is not None:
+            self._ext_rain = np.array(rain, dtype=np.float64)
+        if sea is not None:
+            self._sea_prev = float(sea)
+        if self._watched:
+            self._watch_reservoirs(now)
         self._publish_roads(now)
         # small reductions only: on a GPU the depth grid stays on the device
         wet, total, _ = self.model.depth_stats(
@@ -398,6 +437,55 @@ class FloodComponent(Component):
         self.peak_wet_area = max(self.peak_wet_area, float(wet) * self.cell_area)
         self.peak_area = max(self.peak_area, self._land_flooded_cells() * self.cell_area)
         self.peak_volume = max(self.peak_volume, total * self.cell_area)
+
+    def _advance_forced(self, now: float, sea: float | None) -> None:
+        """Advance with another hazard's rain field and/or sea level (see the module doc)."""
+        m = self.model
+        t0 = float(m.t)
+        if sea is not None:
+            prev = self._sea_prev if self._sea_prev is not None else float(sea)
+            for side in self._level_sides:
+                m.set_boundary(side, "level", times_s=np.array([t0, now]),
+                               level_m=np.array([prev, float(sea)]))  # fmt: skip
+        if self._ext_rain is None:
+            m.advance(now)
+            return
+        # the own hyetograph's steps inside the interval cut it into pieces
+        cuts = [float(t) for t, _ in (self.spec.rain or []) if t0 < t < now] + [now]
+        for t_end in cuts:
+            own = self._rain_now(float(m.t))
+            m.set_rain([float(m.t)], [1.0], multiplier=self._ext_rain + own)
+            m.advance(t_end)
+
+    def _watch_reservoirs(self, now: float) -> None:
+        """Release each reservoir whose ``release_when`` holds now (event ``breach``)."""
+        for w in self._watched:
+            if w["released"]:
+                continue
+            h = self.model.depths_at(w["cells"])
+            volume = float(h.sum(dtype=np.float64)) * self.cell_area
+            wet = h > RESERVOIR_WET_M
+            level = float((w["z"][wet] + h[wet]).mean()) if wet.any() else float("nan")
+            when, why = w["when"], None
+            if when.level_above is not None:
+                if level >= when.level_above:
+                    why = "level"
+            elif w["time"] is not None and now > w["time"]:
+                inflow = (volume - w["volume"]) / (now - w["time"])
+                if inflow > when.inflow_above:
+                    if w["above_since"] is None:
+                        w["above_since"] = w["time"]
+                    if now - w["above_since"] >= when.for_:
+                        why = "inflow"
+                else:
+                    w["above_since"] = None
+            if w["time"] is None or now > w["time"]:
+                w["volume"], w["time"] = volume, now
+            if why is not None:
+                self.model.release_reservoir(w["index"])
+                w["released"] = True
+                self.sim.recorder.event(now, "breach", w["name"], cause=why,
+                                        level_m=round(level, 3), volume_m3=round(volume, 1))
 
     def _domain_h(self) -> np.ndarray:
         """Depths (m) on the terrain's own cells (apron cells left out; flat when any)."""
@@ -482,7 +570,9 @@ class FloodComponent(Component):
             "flood_volume_m3": float(hd.sum(dtype=np.float64)) * self.cell_area,
             "max_depth_m": max(float(rise.max()), 0.0) if rise.size else 0.0,
             "roads_closed_by_flood": int(rs.closed_by_flood.sum()) if rs is not None else 0,
-            "rain_mm_h": self._rain_now(now),
+            "rain_mm_h": self._rain_now(now) + (
+                float(self._ext_rain[self.domain].mean()) if self._ext_rain is not None else 0.0
+            ),
         }
 
     def _rain_now(self, t: float) -> float:

@@ -28,15 +28,37 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from emtwin import distributions as dists
 from emtwin.errors import ScenarioError
 from emtwin.kernels.hazard_rating import aidr_class
 from emtwin.scenarios.models import Distribution, IncidentType, Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.timers import tagged
 
-__all__ = ["IncidentsComponent", "draw_duration"]
+__all__ = ["IncidentsComponent", "draw_duration", "duration_law"]
 
 log = logging.getLogger(__name__)
+
+
+def duration_law(dist: Distribution) -> dists.Law:
+    """The law of a ``Distribution`` (durations, s), from :mod:`emtwin.distributions`.
+
+    ``exponential`` (mean), ``lognormal`` (mean and sd of the duration itself, not
+    of its log), ``normal`` (mean, sd; truncated at 0), ``uniform`` [low, high],
+    ``triangular`` [low, mode, high] or ``fixed``.
+    """
+    kind = dist.kind
+    if kind == "exponential":
+        return dists.exponential(float(dist.exponential))
+    if kind == "lognormal":
+        return dists.lognormal(float(dist.lognormal["mean"]), float(dist.lognormal["sd"]))
+    if kind == "normal":
+        return dists.normal(float(dist.normal["mean"]), float(dist.normal["sd"]), low=0.0)
+    if kind == "uniform":
+        return dists.uniform(*(float(v) for v in dist.uniform))
+    if kind == "triangular":
+        return dists.triangular(*(float(v) for v in dist.triangular))
+    return dists.fixed(float(dist.fixed))
 
 
 def draw_duration(
@@ -47,12 +69,11 @@ def draw_duration(
     Parameters
     ----------
     dist
-        ``exponential`` (mean), ``lognormal`` (mean and sd of the duration
-        itself, not of its log), ``normal`` (mean, sd; truncated at 0 by
-        redrawing negative values), ``uniform`` [low, high], ``triangular``
-        [low, mode, high] or ``fixed``.
+        The duration's distribution (see :func:`duration_law`); a normal is
+        truncated at 0 by redrawing negative values.
     rng
-        The generator to draw from.
+        The generator to draw from (stream-stable sampling: the Generator's own
+        method of each family, see :mod:`emtwin.distributions`).
     size
         Number of draws; None for one float.
 
@@ -61,29 +82,7 @@ def draw_duration(
     float or numpy.ndarray
         Durations, s, all >= 0.
     """
-    n = 1 if size is None else int(size)
-    kind = dist.kind
-    if kind == "exponential":
-        out = rng.exponential(float(dist.exponential), n)
-    elif kind == "lognormal":
-        m, s = float(dist.lognormal["mean"]), float(dist.lognormal["sd"])
-        sigma2 = np.log1p((s / m) ** 2)
-        out = rng.lognormal(np.log(m) - sigma2 / 2.0, np.sqrt(sigma2), n)
-    elif kind == "normal":
-        m, s = float(dist.normal["mean"]), float(dist.normal["sd"])
-        out = rng.normal(m, s, n) if s > 0 else np.full(n, m)
-        bad = out < 0
-        while bad.any():
-            out[bad] = rng.normal(m, s, int(bad.sum()))
-            bad = out < 0
-    elif kind == "uniform":
-        lo, hi = (float(v) for v in dist.uniform)
-        out = rng.uniform(lo, hi, n)
-    elif kind == "triangular":
-        lo, mode, hi = (float(v) for v in dist.triangular)
-        out = rng.triangular(lo, mode, hi, n)
-    else:
-        out = np.full(n, float(dist.fixed))
+    out = duration_law(dist).draw(rng, 1 if size is None else int(size))
     return float(out[0]) if size is None else out
 
 
@@ -120,10 +119,11 @@ class IncidentsComponent(Component):
             self._ppeople = pop["people"].to_numpy().astype(float)
             self._pw = self._ppeople / self._ppeople.sum()
         else:
-            self._px, self._py = roads.node_x.copy(), roads.node_y.copy()
-            self._pnode = np.arange(roads.n_nodes)
-            self._ppeople = np.ones(roads.n_nodes)
-            self._pw = np.full(roads.n_nodes, 1.0 / roads.n_nodes)
+            core = roads.core_nodes  # not the one-way dead ends (units could not get back)
+            self._px, self._py = roads.node_x[core], roads.node_y[core]
+            self._pnode = core
+            self._ppeople = np.ones(core.size)
+            self._pw = np.full(core.size, 1.0 / core.size)
         self._pcdf = np.cumsum(self._pw)
         self._nplace = self._pw.shape[0] - 1
         t = self.world.terrain

@@ -133,8 +133,31 @@ class DispatchCore:
     def _lose(self, call: Call) -> None:
         self._dequeue(call)
         call.state = "lost"
+        call.reason = self.unserved_reason(call)
         self.recorder.event(self.env.now, "call_lost", call.id, node=call.node,
-                            waited_s=float(self.env.now - call.time_s))  # fmt: skip
+                            waited_s=float(self.env.now - call.time_s),
+                            reason=call.reason)  # fmt: skip
+
+    def unserved_reason(self, call: Call) -> str:
+        """Why no unit is at *call* now: ``ended``, ``unreachable`` or ``no_unit``.
+
+        ``ended``: a unit is on its way. Else ``unreachable`` when no unit of a
+        type it needs has a route to it now (wherever each unit is), and
+        ``no_unit`` when one has (they were busy) or none of those types exists.
+        """
+        if call.state == "en_route":
+            return "ended"
+        able = [u for u in self.units if u.type in call.needs]
+        if not able:
+            return "no_unit"
+        reach = np.isfinite(self.etas(able, call)).any()
+        return "no_unit" if reach else "unreachable"
+
+    def finish(self) -> None:
+        """At the end of the run: give every call no unit reached its reason."""
+        for c in self.calls:
+            if not math.isfinite(c.arrival_s) and not c.reason:
+                c.reason = self.unserved_reason(c)
 
     @property
     def waiting(self) -> int:

@@ -47,6 +47,11 @@ class Call:
         People involved.
     source
         ``background``, ``stranded``, ``exposed``, ``flooded`` or ``test``.
+    reason
+        For a call no unit reached: ``unreachable`` (no unit that could serve it
+        had a route to it), ``no_unit`` (some could reach it, none was free; or
+        no unit of a type it needs exists), ``ended`` (a unit was on its way when
+        the run ended). Set when it is lost, or at the end; "" otherwise.
     """
 
     id: str
@@ -73,6 +78,7 @@ class Call:
     hospital: str = ""
     unit: str = ""
     dispatches: int = 0
+    reason: str = ""  # why it was never reached: unreachable, no_unit or ended
 
     @property
     def response_s(self) -> float:

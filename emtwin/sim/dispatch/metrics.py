@@ -13,6 +13,9 @@ from emtwin.sim.dispatch.legs import Call, Leg, Unit
 
 __all__ = ["call_stats", "dispatch_summary", "calls_table", "units_table", "trips_table"]
 
+#: Why a call was never reached (``Call.reason``): no route, no free unit, run over.
+UNSERVED_REASONS = ("unreachable", "no_unit", "ended")
+
 #: Final call states as written in the calls table.
 FINAL_STATE = {"done": "served", "new": "waiting"}
 
@@ -81,6 +84,11 @@ def dispatch_summary(
         s = FINAL_STATE.get(c.state, c.state)
         states[s] = states.get(s, 0) + 1
     out["states"] = dict(sorted(states.items()))
+    reasons = dict.fromkeys(UNSERVED_REASONS, 0)
+    for c in calls:
+        if not math.isfinite(c.arrival_s):
+            reasons[c.reason or "no_unit"] = reasons.get(c.reason or "no_unit", 0) + 1
+    out["unserved_by_reason"] = reasons
     out["units"] = len(units)
     return out
 
@@ -89,11 +97,12 @@ def calls_table(calls: Sequence[Call]) -> pd.DataFrame:
     """One row per call: where, what, final state, response and wait, the unit that came."""
     cols = ["id", "time_s", "x", "y", "priority", "type", "needs", "state", "response_s",
             "wait_s", "unit", "source", "people", "to_hospital", "hospital",
-            "hospital_s"]  # fmt: skip
+            "hospital_s", "unserved_reason"]  # fmt: skip
     rows = [
         (c.id, c.time_s, c.x, c.y, c.priority, c.type, "|".join(c.needs),
          FINAL_STATE.get(c.state, c.state), c.response_s, c.wait_s, c.unit, c.source, c.people,
-         bool(c.to_hospital), c.hospital, c.hospital_s - c.time_s)  # fmt: skip
+         bool(c.to_hospital), c.hospital, c.hospital_s - c.time_s,
+         "" if math.isfinite(c.arrival_s) else (c.reason or "no_unit"))  # fmt: skip
         for c in calls
     ]
     return pd.DataFrame(rows, columns=cols)

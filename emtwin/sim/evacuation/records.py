@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STRANDED, TRAVELLING
+from emtwin.sim.evacuation.states import (
+    HOME,
+    OUT,
+    RESCUED,
+    SHELTERED,
+    STATE_NAMES,
+    STRANDED,
+    TRAVELLING,
+)
 
 if TYPE_CHECKING:
     from emtwin.sim.components.evacuation import EvacuationComponent
@@ -141,14 +149,57 @@ class EvacuationRecords:
         # sort by the id string, as the contract says, then by time
         return df.sort_values(["id", "time_s"], kind="stable").reset_index(drop=True)
 
+    def households(self) -> pd.DataFrame:
+        """The ``households`` table: one row per household, every one of them.
+
+        Columns ``household`` (``h<index>``, as in events), ``people``, ``zone``
+        ("" outside every zone), ``mode`` (car, foot), ``warned_s`` (when it
+        heard the warning), ``departed_s`` (when it set off: its delay ended),
+        ``entered_road_s`` (when it got onto its first road, later than
+        ``departed_s`` when the road was full), ``arrived_s``, ``destination``
+        (the shelter(s) or exit it reached; else the one it was sent to by name,
+        "" for the nearest), ``state`` (as in the summary's counts). Times in s
+        since the start; NaN where it did not happen within the run.
+        """
+
+        c = self.c
+        end = float(c.env.now)
+        zones = np.array(c.zone_names + [""], dtype=object)
+        rep = c.replay
+        bound = rep.destination if rep is not None else np.full(len(c.hh), "", dtype=object)
+        if rep is None and c.spec.shelter_choice == "assigned":
+            named = np.array([str(z.shelter or "") for z in c.spec.zones] + [""], dtype=object)
+            bound = named[c.zone]
+        dest = np.where(c.arrived_at != "", c.arrived_at, bound)
+
+        def t(x: np.ndarray) -> np.ndarray:
+            return np.where(np.isfinite(x) & (x <= end), x, np.nan)
+
+        df = pd.DataFrame({
+            "household": [f"h{i}" for i in range(len(c.hh))],
+            "people": c.hh.people.astype(np.int64),
+            "zone": zones[c.zone],
+            "mode": np.where(c.on_foot, "foot", "car"),
+            "warned_s": t(c.warned_t),
+            "departed_s": t(c.depart_t),
+            "entered_road_s": c.entered_t,
+            "arrived_s": c.arrive_t,
+            "destination": dest.astype(str),
+            "state": np.array(STATE_NAMES, dtype=object)[c.state],
+        })  # fmt: skip
+        if rep is not None:
+            df["input_household"] = rep.input_id.astype(str)
+        return df
+
     def outputs(self) -> dict[str, Any]:
-        """Tables ``shelters``, ``trips`` and ``roads``."""
+        """Tables ``shelters``, ``trips``, ``roads`` and ``households``."""
         net = self.c.net
         shelters = pd.DataFrame(self._shelter_rows,
                                 columns=["time_s", "shelter", "occupancy", "capacity", "open"])
         roads = pd.DataFrame({"peak_queue": net.link_peak_queue.astype(np.int64),
                               "passed": net.link_passed.astype(np.int64)})  # fmt: skip
-        return {"shelters": shelters, "trips": self.trips(), "roads": roads}
+        return {"shelters": shelters, "trips": self.trips(), "roads": roads,
+                "households": self.households()}
 
     def summary(self) -> dict[str, Any]:
         """The ``evacuation`` section: contract keys in people and seconds, then extras."""
@@ -186,6 +237,8 @@ class EvacuationRecords:
             "t90_s": q(0.9),
             "clearance_s": round(float(times.max()), 1) if times.size else None,
             "travelling": int(p[st == TRAVELLING].sum()),
+            "rescued": int(p[st == RESCUED].sum()),
+            "walked_out": int(p[c.walked_out > 0].sum()),
             "households_by_state": states,
             # reach times are drawn ahead; those after the end had not heard it yet
             "warned": int(p[c.warned_t <= float(c.env.now)].sum()),

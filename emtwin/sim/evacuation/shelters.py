@@ -8,6 +8,7 @@ nearest road node; they have no capacity limit.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -18,16 +19,28 @@ __all__ = ["Shelters", "exit_nodes"]
 
 #: An exit farther than this from any road node is an error, m.
 EXIT_MAX_SNAP_M = 1000.0
+#: An exit moved farther than this to its road node is reported (a warning), m.
+EXIT_WARN_SNAP_M = 50.0
+
+log = logging.getLogger(__name__)
 
 
 def exit_nodes(points: list[Any], world: Any, scenario_crs: str) -> np.ndarray:
-    """Road nodes of ``evacuation.exits`` (points in the scenario's ``crs``), shape (k,)."""
+    """Road nodes of ``evacuation.exits`` (points in the scenario's ``crs``), shape (k,).
+
+    An exit snaps to its nearest road node, the one-way dead ends included
+    (an exit road leads out and not back). Moving an exit more than
+    :data:`EXIT_WARN_SNAP_M`, or past a road the reader dropped (one it stood
+    nearer to), is reported with a warning naming the exit and the distance;
+    more than :data:`EXIT_MAX_SNAP_M` is an error.
+    """
     from emtwin.geo.build import to_world_xy
 
     if not points:
         return np.zeros(0, np.int64)
     xy = to_world_xy(points, scenario_crs, world)
-    nodes, dist = world.roads.nearest_node(xy[:, 0], xy[:, 1])
+    roads = world.roads
+    nodes, dist = roads.nearest_node(xy[:, 0], xy[:, 1], sinks=True)
     far = np.flatnonzero(dist > EXIT_MAX_SNAP_M)
     if far.size:
         i = int(far[0])
@@ -35,6 +48,19 @@ def exit_nodes(points: list[Any], world: Any, scenario_crs: str) -> np.ndarray:
             f"evacuation.exits.{i}: {list(points[i])} is {dist[i]:,.0f} m from the nearest road "
             f"node (at most {EXIT_MAX_SNAP_M:g} m); check the point and the file's crs"
         )
+    d_drop = np.full(len(points), np.inf)
+    if len(roads.dropped_xy):
+        from scipy.spatial import cKDTree
+
+        d_drop = cKDTree(roads.dropped_xy).query(xy)[0]
+    for i in range(len(points)):
+        past = d_drop[i] < dist[i]
+        if dist[i] > EXIT_WARN_SNAP_M or past:
+            why = (f"; the road nearest to it ({d_drop[i]:,.0f} m) was dropped when the network "
+                   "was read (cut off: no route from the main network into it)") if past else ""
+            log.warning("evacuation.exits.%d: exit %s moved %.0f m to road node %d at (%.1f, "
+                        "%.1f)%s", i, list(points[i]), float(dist[i]), int(nodes[i]),
+                        float(roads.node_x[nodes[i]]), float(roads.node_y[nodes[i]]), why)
     return nodes.astype(np.int64)
 
 

@@ -141,6 +141,10 @@ class Walkers:
             self._trees[g] = tree
         return self._trees[g]
 
+    def reachable(self, g: int, nodes: np.ndarray) -> np.ndarray:
+        """Whether a walker of group *g* at each of *nodes* has a path to an open sink now."""
+        return np.isfinite(self._tree(int(g))[0][np.asarray(nodes, np.int64)])
+
     def _start_leg(self, w: int, node: int, t: float) -> None:
         dist, _, src = self._tree(int(self.group[w]))
         self._legs[w] += 1

@@ -1,0 +1,111 @@
+"""The ``consequences:`` section of a scenario: buildings, curves, life loss, facilities.
+
+Values left out take the defaults of :mod:`emtwin.consequences.defaults` (the
+one place they are written); the keys given here override them per occupancy
+or per facility type. Depths in m, values in the scenario's currency per m2.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from emtwin.consequences.defaults import CONTINENTS, FACILITY_FAIL_DEPTH_M, OCCUPANCIES
+from emtwin.scenarios._types import DataPath
+
+__all__ = ["Consequences", "LifeLoss", "FacilityType"]
+
+_Continent = Literal["europe", "north_america", "south_america", "asia", "africa", "oceania"]
+assert set(_Continent.__args__) == set(CONTINENTS)  # noqa: S101  (kept in step)
+
+
+class _Section(BaseModel):
+    """Unknown keys are errors; a key left empty in YAML takes its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            fields = cls.model_fields
+            return {
+                k: v
+                for k, v in data.items()
+                if not (v is None and k in fields and not fields[k].is_required())
+            }
+        return data
+
+
+class LifeLoss(_Section):
+    """How the probability of death is estimated."""
+
+    method: Literal["jonkman", "lifesim"] = Field(
+        "jonkman",
+        description="jonkman: Jonkman et al. (2008) mortality functions; "
+        "lifesim: LifeSim lethality zones (McClelland & Bowles 2002)",
+    )
+
+
+class FacilityType(_Section):
+    """Loss of function of one type of facility."""
+
+    fail_depth_m: Annotated[float, Field(gt=0)] = Field(
+        description="water depth above the ground at which it stops working, m"
+    )
+
+
+class Consequences(_Section):
+    """Damage to buildings, life loss and the loss of critical facilities."""
+
+    buildings: DataPath | None = Field(
+        None,
+        description="GeoPackage/GeoJSON footprints or points, an OSM file, or builtin:NAME; "
+        "default: the built-in town's buildings, or none",
+    )
+    continent: _Continent | None = Field(
+        None, description="continent of the JRC curves; default: from the World's location"
+    )
+    curves: dict[str, DataPath] = Field(
+        default_factory=dict,
+        description="occupancy -> CSV curve (depth_m, damage_ratio), replacing the JRC one",
+    )
+    content: dict[str, DataPath] | None = Field(
+        None,
+        description="occupancy -> CSV content-damage curve (an occupancy left out uses its "
+        "structure curve); default: no content damage",
+    )
+    value_per_m2: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="occupancy -> value per m2 of floor, currency"
+    )
+    first_floor_height: dict[str, float] = Field(
+        default_factory=dict, description="occupancy -> ground floor above the ground, m"
+    )
+    life_loss: LifeLoss = Field(default_factory=LifeLoss)
+    facilities: dict[str, FacilityType] = Field(
+        default_factory=dict,
+        description="facility type (hospital, shelter, station, substation, pump) -> limits",
+    )
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> Consequences:
+        known = set(OCCUPANCIES) | set(self.curves)
+        for key in ("value_per_m2", "first_floor_height"):
+            bad = sorted(set(getattr(self, key)) - known)
+            if bad:
+                raise ValueError(
+                    f"{key}: unknown occupancy {', '.join(map(repr, bad))}; expected one of "
+                    f"{', '.join(sorted(known))} (a new class needs a curve in `curves`)"
+                )
+        bad = sorted(set(self.facilities) - set(FACILITY_FAIL_DEPTH_M))
+        if bad:
+            raise ValueError(
+                f"facilities: unknown type {', '.join(map(repr, bad))}; expected one of "
+                f"{', '.join(FACILITY_FAIL_DEPTH_M)}"
+            )
+        return self
+
+    def fail_depths_m(self) -> dict[str, float]:
+        """Depth at which each facility type stops working, m (defaults overridden)."""
+        return {**FACILITY_FAIL_DEPTH_M, **{k: v.fail_depth_m for k, v in self.facilities.items()}}

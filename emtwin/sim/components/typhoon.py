@@ -1,0 +1,316 @@
+"""The typhoon component: the storm's wind on the engine's clock, and what it writes.
+
+It builds a :class:`emtwin.typhoon.model.TyphoonModel` and, at every update
+(the section's ``coupling``, default 5 min, on the engine's coupling clock),
+writes the shared fields
+
+- ``wind__speed`` (1-min sustained, m/s) and ``wind__direction`` (degrees the
+  wind blows from, clockwise from north) on the World grid;
+- with a flood in the scenario only: ``rain__rate`` (the storm's R-CLIPER rain,
+  mm/h per cell, which the flood adds to its own) and ``sea__level`` (m, every
+  engine step, which the flood uses on its ``level`` boundaries).
+
+Wind effects, all through the road state, events and the engine's plan actions
+(it never calls another component):
+
+- roads blocked by gusts (fragility per road class, drawn from this
+  component's generator) close with reason ``wind`` (``road_closed`` events,
+  cause ``wind``); with a response section, each blocked road becomes a
+  ``call`` of type ``road_clearance`` that needs a ``crew`` unit for the
+  clearing time; when that call's ``on_scene_end`` is recorded the road opens
+  again (``road_opened``, cause ``wind``);
+- facilities where the sustained wind passes ``facility_wind_limits`` (or the
+  water passes ``facility_water_depth``) are lost (``facility_lost`` events); a
+  lost shelter is closed through the plan action ``close_shelter``;
+- ``evacuation_warning``: the hurricane-planning rule (HURREVAC): the warning is
+  issued at the forecast arrival of storm-force wind over the zone minus the
+  estimated clearance time (plan action ``warn``); the summary reports the
+  margin between the forecast arrival and the evacuation's actual last arrival.
+
+Outputs: rasters ``max_wind``, ``max_gust``, ``wind_arrival``; the table
+``wind_gauges``; the ``typhoon`` section of summary.json. See docs/typhoon.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from emtwin.errors import ScenarioError
+from emtwin.scenarios.models import Action
+from emtwin.scenarios.typhoon import TyphoonHazard
+from emtwin.sim.component import Component
+from emtwin.sim.state import register_field
+from emtwin.sim.timers import tagged
+from emtwin.typhoon.model import TyphoonModel
+
+__all__ = ["TyphoonComponent"]
+
+log = logging.getLogger(__name__)
+
+register_field("wind__speed", "cell", "m/s", "1-min sustained 10 m wind on each cell now")
+register_field("wind__direction", "cell", "deg",
+               "direction the wind blows from, clockwise from north, on each cell now")
+
+#: Facility kinds checked for loss, as named in ``world.places``.
+FACILITY_KINDS = ("shelters", "stations", "hospitals")
+
+
+class TyphoonComponent(Component):
+    """The typhoon hazard: wind fields, the flood's rain and sea level, wind damage."""
+
+    name: ClassVar[str] = "typhoon"
+    hazard_type: ClassVar[str | None] = "typhoon"
+    writes: ClassVar[tuple[str, ...]] = ("wind__speed", "wind__direction", "rain__rate",
+                                         "sea__level")  # fmt: skip
+    reads: ClassVar[dict[str, bool]] = {"water__depth": False}
+    samples: ClassVar[dict[str, str]] = {
+        "max_wind_m_s": "strongest sustained wind over the domain now, m/s",
+        "roads_closed_by_wind": "directed edges closed by wind damage now",
+    }
+
+    def __init__(self, sim: Any, rng: np.random.Generator) -> None:
+        super().__init__(sim, rng)
+        found = self.scenario.hazards_of("typhoon")
+        if len(found) > 1:
+            raise ScenarioError("hazards: at most one typhoon per scenario",
+                                file=self.scenario.source)  # fmt: skip
+        self.spec: TyphoonHazard = found[0]
+        self.key = f"hazards.{self.scenario.hazards.index(self.spec)}"
+        self.model = TyphoonModel(self.spec, self.world, rng=rng, scenario_crs=self.scenario.crs)
+        flood = self.scenario.flood
+        self.feeds_flood = flood is not None
+        s = self.spec.surge
+        side = flood.boundary.get(s.side) if s is not None and flood is not None else "open"
+        if s is not None and flood is not None and isinstance(side, str | None):
+            raise ScenarioError(
+                f"{self.key}.surge.side: the flood has no `level` boundary on the {s.side} side "
+                f"for the surge to drive; add `boundary: {{{s.side}: {{level: [[0, 0]]}}}}` to "
+                "the flood", file=self.scenario.source,
+            )  # fmt: skip
+        self.mask = self.world.terrain.mask
+        self._t: float | None = None  # time of the last wind update, s
+        self._sea_t: float | None = None
+        self.speed = np.zeros(self.mask.shape)
+        self.gauge_rows: list[tuple[float, str, float, float]] = []
+        # road clearance: call id -> edges it reopens
+        self.clearing: dict[str, list[int]] = {}
+        self.n_calls = 0
+        self.cleared = 0
+        self._crews = self.spec.road_clearance is not None and self.scenario.response is not None
+        if self._crews:
+            self.sim.recorder.subscribe("on_scene_end", self._on_scene_end)
+        self._facilities = self._facility_points()
+        self.lost: dict[str, str] = {}  # "kind/name" -> cause
+        self._warning: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    def _facility_points(self) -> list[tuple[str, str, float, float, int]]:
+        """(kind, name, x, y, flat cell) of every facility the limits can reach."""
+        out = []
+        t = self.world.terrain
+        limits = self.spec.facility_wind_limits
+        for kind in FACILITY_KINDS:
+            table = getattr(self.world.places, kind)
+            if getattr(limits, kind) is None and self.spec.facility_water_depth is None:
+                continue
+            if not len(table):
+                continue
+            xs, ys = table.geometry.x.to_numpy(), table.geometry.y.to_numpy()
+            rows, cols = t.cell_of(xs, ys)
+            for name, x, y, r, c in zip(table["name"], xs, ys, rows, cols, strict=True):
+                cell = int(r) * t.shape[1] + int(c) if int(r) >= 0 else -1
+                out.append((kind, str(name), float(x), float(y), cell))
+        return out
+
+    def start(self) -> None:
+        """With ``evacuation_warning``: set the warning time from the forecast arrival."""
+        w = self.spec.evacuation_warning
+        if w is None:
+            return
+        if self.scenario.evacuation is None:
+            raise ScenarioError(f"{self.key}.evacuation_warning: the scenario has no evacuation "
+                                "to warn", file=self.scenario.source)  # fmt: skip
+        arrival = self.model.forecast_arrival(step_s=float(self.spec.coupling))
+        cells = self._zone_cells(w.zone)
+        warn_at, first = TyphoonModel.warning_time(arrival[cells], float(w.clearance))
+        known = bool(np.isfinite(first))
+        self._warning = {
+            "zone": w.zone, "forecast_arrival_s": first if known else None,
+            "clearance_estimate_s": float(w.clearance),
+            "warn_at_s": max(warn_at, 0.0) if known else None,
+            "too_late_s": max(-warn_at, 0.0) if known else None,
+        }  # fmt: skip
+        if not known:
+            log.info("typhoon: storm-force wind never reaches zone %s; no warning issued", w.zone)
+            return
+        tagged(self.env.process(self._warn()), self.name, "warn")
+
+    def _zone_cells(self, zone: str) -> np.ndarray:
+        """Boolean grid of the cells of evacuation zone *zone* ('all': the whole domain)."""
+        if zone == "all":
+            return self.mask
+        from emtwin.sim.components.hazard import polygon_cells
+        from emtwin.sim.evacuation.households import zone_polygons
+
+        zones = self.scenario.evacuation.zones
+        names = [z.name for z in zones]
+        if zone not in names:
+            raise ScenarioError(f"{self.key}.evacuation_warning.zone: no evacuation zone named "
+                                f"{zone!r} (zones: {', '.join(map(str, names)) or 'none'}; "
+                                "or 'all')", file=self.scenario.source)  # fmt: skip
+        (poly,) = zone_polygons([zones[names.index(zone)]], self.world, self.scenario.crs)
+        return polygon_cells(self.world, poly)
+
+    def _warn(self, first: Any = None) -> Generator[Any, Any, None]:
+        w = self._warning
+        if first is not None:
+            yield first
+        else:
+            yield self.env.timeout(max(w["warn_at_s"] - float(self.env.now), 0.0))
+        action = Action.model_validate({"at": float(self.env.now), "warn": w["zone"]})
+        self.sim.apply(action, rule="hurrevac", forecast_arrival_s=w["forecast_arrival_s"],
+                       clearance_estimate_s=w["clearance_estimate_s"])  # fmt: skip
+
+    def resume(self, tag: tuple, event: Any) -> None:
+        """Rebuild the warning timer waiting on *event* (a checkpoint)."""
+        tagged(self.env.process(self._warn(first=event)), *tag)
+
+    # ------------------------------------------------------------------ stepping
+
+    def advance_to(self, time_s: float) -> None:
+        """Update the sea level every call, the wind every ``coupling`` (idempotent)."""
+        now = float(time_s)
+        if self.feeds_flood and self.spec.surge is not None and (
+            self._sea_t is None or now > self._sea_t
+        ):  # fmt: skip
+            self._sea_t = now
+            self.fields.set("sea__level", self.model.sea_level(now), writer=self.name)
+        if self._t is not None and (now <= self._t or now < self._t + float(self.spec.coupling)):
+            return
+        self._t = now
+        step = self.model.step(now)
+        self.speed = step.wind_speed
+        st, me = self.fields, self.name
+        st.set("wind__speed", step.wind_speed, writer=me)
+        st.set("wind__direction", step.wind_direction, writer=me)
+        if self.feeds_flood and step.rain_mm_h is not None:
+            st.set("rain__rate", np.where(self.mask, step.rain_mm_h, 0.0), writer=me)
+        if step.newly_blocked.size:
+            self._block(now, step.newly_blocked)
+        if self._facilities:
+            self._check_facilities(now)
+
+    def _block(self, now: float, edges: np.ndarray) -> None:
+        """Close *edges* for wind; with crews, one clearance call per road."""
+        rs, roads = self.sim.roads, self.world.roads
+        rs.closed["wind"][edges] = True
+        first = edges[np.isnan(rs.first_closed_s[edges])]
+        rs.first_closed_s[first] = now
+        rs.mark_changed()
+        for e in edges.tolist():
+            self.sim.recorder.event(now, "road_closed", str(roads.road_id[e]), edge=int(e),
+                                    cause="wind")  # fmt: skip
+        if not self._crews:
+            return
+        rc = self.spec.road_clearance
+        by_road: dict[str, list[int]] = {}
+        for e in edges.tolist():
+            by_road.setdefault(str(roads.road_id[e]), []).append(int(e))
+        t = self.world.terrain
+        for road, group in by_road.items():
+            self.n_calls += 1
+            cid = f"clearance-{self.n_calls}"
+            self.clearing[cid] = group
+            node = int(roads.edge_u[group[0]])
+            x, y = float(roads.node_x[node]), float(roads.node_y[node])
+            r, c = t.cell_of(x, y)
+            self.sim.recorder.event(
+                now, "call", cid, node=node, edge=group[0], type="road_clearance",
+                priority=int(rc.priority), needs=[rc.needs], source="wind", x=round(x, 2),
+                y=round(y, 2), cell=int(r) * t.shape[1] + int(c) if int(r) >= 0 else -1,
+                people=0, on_scene_s=float(rc.time), to_hospital=False, handover_s=0.0,
+                road=road,
+            )  # fmt: skip
+
+    def _on_scene_end(self, time_s: float, entity: str, **_: Any) -> None:
+        """A crew finished clearing: the road opens again."""
+        edges = self.clearing.pop(str(entity), None)
+        if edges is None:
+            return
+        rs, roads = self.sim.roads, self.world.roads
+        rs.closed["wind"][edges] = False
+        rs.mark_changed()
+        self.cleared += 1
+        for e in edges:
+            self.sim.recorder.event(time_s, "road_opened", str(roads.road_id[e]), edge=int(e),
+                                    cause="wind", call=str(entity))  # fmt: skip
+
+    def _check_facilities(self, now: float) -> None:
+        """Facilities reached by wind above their limit (or water above its depth) are lost."""
+        limits, depth_limit = self.spec.facility_wind_limits, self.spec.facility_water_depth
+        depth = self.fields.get("water__depth") if depth_limit is not None else None
+        flat_speed = self.speed.reshape(-1)
+        for kind, name, _x, _y, cell in self._facilities:
+            key = f"{kind}/{name}"
+            if key in self.lost or cell < 0:
+                continue
+            limit, why, value = getattr(limits, kind), None, 0.0
+            if limit is not None and flat_speed[cell] > limit:
+                why, value = "wind", float(flat_speed[cell])
+            elif depth is not None and float(depth.reshape(-1)[cell]) > depth_limit:
+                why, value = "water", float(depth.reshape(-1)[cell])
+            if why is None:
+                continue
+            self.lost[key] = why
+            self.sim.recorder.event(now, "facility_lost", name, facility=kind, cause=why,
+                                    value=round(value, 3))  # fmt: skip
+            if kind == "shelters" and self.scenario.evacuation is not None:
+                action = Action.model_validate({"at": now, "close_shelter": name})
+                self.sim.apply(action, cause=why)
+
+    # ------------------------------------------------------------------ records
+
+    def sample(self) -> dict[str, float]:
+        """Peak wind now and roads closed by wind; records the wind gauges."""
+        now = float(self.env.now)
+        for name, (speed, direction) in self.model.gauge_wind(now).items():
+            self.gauge_rows.append((now, name, speed, direction))
+        rs = self.sim.roads
+        return {
+            "max_wind_m_s": float(self.speed[self.mask].max(initial=0.0)),
+            "roads_closed_by_wind": int(rs.closed["wind"].sum()) if rs is not None else 0,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The ``typhoon`` section: peaks, arrival, roads, clearance, facilities, warning."""
+        out: dict[str, Any] = dict(self.model.summary())
+        out["clearance_calls"] = self.n_calls
+        out["roads_cleared"] = self.cleared
+        out["facilities_lost"] = dict(sorted(self.lost.items()))
+        if self._warning is not None:
+            w = dict(self._warning)
+            ev = self.sim.recorder.events()
+            safe = ev.loc[ev.kind.isin(["sheltered", "out"]), "time_s"]
+            end = float(safe.max()) if len(safe) else None
+            w["clearance_end_s"] = end
+            first = w["forecast_arrival_s"]
+            w["margin_s"] = first - end if first is not None and end is not None else None
+            out["evacuation_warning"] = w
+        return out
+
+    def outputs(self) -> dict[str, Any]:
+        """Rasters ``max_wind``, ``max_gust`` (m/s), ``wind_arrival`` (s) and wind gauges."""
+        out: dict[str, Any] = {
+            k: np.where(self.mask, v, np.nan) for k, v in self.model.rasters().items()
+        }
+        if self.spec.gauges:
+            out["wind_gauges"] = pd.DataFrame(
+                self.gauge_rows, columns=["time_s", "gauge", "speed_m_s", "direction_deg"]
+            )
+        return out

@@ -1,0 +1,254 @@
+"""The typhoon wired into the engine: fields, flash-flood rules, state-set breaches, the drill.
+
+Hand-computed checks: a rain threshold crossed at a time worked out by hand
+fires its action then; a reservoir fed at a known rate passes its crest (or
+its inflow threshold for a duration) at the time worked out by hand. The
+chained drill (a short, time-shifted copy of the built-in `typhoon`)
+conserves water and households, gives the same result on the same seed, and
+resumes from a checkpoint exactly. A flood without a typhoon is unchanged by
+the typhoon's registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from emtwin.scenarios.loader import builtin_path, load_scenario
+from emtwin.scenarios.models import Scenario, _Model
+from emtwin.sim import Component, Simulation
+from emtwin.sim.checkpoint import Checkpoint
+from emtwin.sim.components import HAZARDS, REGISTRY, register_hazard, unregister_hazard
+from emtwin.sim.components.typhoon import TyphoonComponent
+from emtwin.sim.triggers import rain_total_mm
+
+# ---------------------------------------------------------------------------- a toy rain
+
+
+class ToyRain(_Model):
+    """A toy storm: `rate_mm_h` on every cell from `start_s` on."""
+
+    type: Literal["toyrain"] = "toyrain"
+    start_s: float = 0.0
+    rate_mm_h: float = 30.0
+
+
+class ToyRainComponent(Component):
+    """Writes ``rain__rate``: 0 before ``start_s``, ``rate_mm_h`` from it on."""
+
+    name: ClassVar[str] = "toyrain"
+    hazard_type: ClassVar[str | None] = "toyrain"
+    writes: ClassVar[tuple[str, ...]] = ("rain__rate",)
+
+    def advance_to(self, time_s: float) -> None:
+        spec = self.scenario.hazards_of("toyrain")[0]
+        rate = spec.rate_mm_h if time_s >= spec.start_s else 0.0
+        self.fields.set("rain__rate", np.full(self.world.terrain.shape, rate), writer=self.name)
+
+
+@pytest.fixture
+def toyrain() -> Iterator[None]:
+    register_hazard(ToyRain, ToyRainComponent)
+    yield
+    unregister_hazard(ToyRain, ToyRainComponent)
+
+
+X0, Y0 = 500000.0, 5500200.0
+SQUARE = [[X0, Y0 - 200], [X0 + 200, Y0 - 200], [X0 + 200, Y0], [X0, Y0]]
+
+
+def _small(**over: Any) -> Scenario:
+    data = {"name": "t", "seed": 1, "duration": "2h", "crs": "EPSG:32633",
+            "outputs": {"every": "10min"}, "coupling": "5min",
+            "world": {"terrain": {"dem": "dem.tif"}, "roads": "roads.gpkg"}}  # fmt: skip
+    data.update(over)
+    return Scenario.model_validate(data, context={"check_files": False})
+
+
+def test_registry_puts_the_typhoon_before_the_flood() -> None:
+    assert HAZARDS.index(TyphoonComponent) < [h.hazard_type for h in HAZARDS].index("flood")
+    assert REGISTRY.index(TyphoonComponent) < REGISTRY.index(HAZARDS[1])
+
+
+def test_rain_threshold_fires_at_the_hand_computed_time(small_world, toyrain) -> None:
+    # 30 mm/h from 30 min: 10 mm in the last 30 min first at 30 + 20 = 50 min (3000 s),
+    # a coupling step (5 min); the 15 mm/h rule never gets there (7.5 mm at most)
+    sc = _small(
+        hazards=[{"type": "toyrain", "start_s": 1800.0, "rate_mm_h": 30.0}],
+        warning_rules=[{"area": SQUARE, "rain_mm": 10, "over": "30min",
+                        "then": {"close_road": "north"}},
+                       {"area": SQUARE, "rain_mm": 15.1, "over": "30min",
+                        "then": {"close_road": "south"}}],
+    )  # fmt: skip
+    res = Simulation(sc, world=small_world).run()
+    acts = res.events[res.events.kind == "action"]
+    assert acts.entity.tolist() == ["close_road"]
+    assert acts.time_s.tolist() == [3000.0]
+    assert '"rain"' in acts.details.iloc[0] and '"north"' in acts.details.iloc[0]
+
+
+def test_rain_window_sum_by_hand() -> None:
+    hist = [(0.0, 0.0), (300.0, 12.0), (600.0, 24.0)]
+    # over [300, 900]: 12 mm/h for 300 s + 24 mm/h for 300 s = 1 + 2 mm
+    assert rain_total_mm(hist, 900.0, 600.0) == pytest.approx(3.0, rel=1e-12)
+    # over [450, 900]: 12 mm/h for 150 s + 24 mm/h for 300 s
+    assert rain_total_mm(hist, 900.0, 450.0) == pytest.approx(0.5 + 2.0, rel=1e-12)
+
+
+def test_a_rain_trigger_without_a_rain_field_is_refused(small_world) -> None:
+    from emtwin.errors import ScenarioError
+
+    sc = _small(warning_rules=[{"area": SQUARE, "rain_mm": 10, "over": "1h",
+                                "then": {"close_road": "north"}}])  # fmt: skip
+    with pytest.raises(ScenarioError, match="rain__rate"):
+        Simulation(sc, world=small_world)
+
+
+# ---------------------------------------------------------------------------- breach by state
+
+POND = [[X0 + 50, Y0 - 100], [X0 + 100, Y0 - 100], [X0 + 100, Y0 - 50], [X0 + 50, Y0 - 50]]
+
+
+def _pond(release_when: dict) -> Scenario:
+    # 5 x 5 cells of 10 m (2,500 m2) on flat ground at 0 m, filled to 1.0 m, fed 1 m3/s
+    pond = {"area": POND, "level": 1.0, "release_when": release_when}
+    flood = {"type": "flood", "coupling": "1min",
+             "inflows": [{"at": [X0 + 75, Y0 - 75], "hydrograph": [[0, 1.0], [7200, 1.0]]}],
+             "breaches": [{"name": "pond", "reservoir": pond}]}  # fmt: skip
+    return _small(hazards=[flood], coupling="1min", duration="15min", outputs={"every": "5min"})
+
+
+def test_reservoir_breaches_when_its_level_passes_the_crest(small_world) -> None:
+    # level = 1.0 + q t / A = 1.0 + t / 2500: 1.1 m at 250 s -> the step at 300 s
+    res = Simulation(_pond({"level_above": 1.1}), world=small_world).run()
+    br = res.events[res.events.kind == "breach"]
+    assert br.time_s.tolist() == [300.0]
+    assert '"cause": "level"' in br.details.iloc[0]
+    assert abs(res.summary["flood"]["mass_error_rel"]) < 1e-9
+
+
+def test_reservoir_breaches_when_inflow_holds_above_a_threshold(small_world) -> None:
+    # net inflow 1 m3/s from the first step: above 0.5 since 0 s, for 2 min at 120 s
+    res = Simulation(_pond({"inflow_above": 0.5, "for": "2min"}), world=small_world).run()
+    br = res.events[res.events.kind == "breach"]
+    assert br.time_s.tolist() == [120.0]
+    assert '"cause": "inflow"' in br.details.iloc[0]
+
+
+# ---------------------------------------------------------------------------- flood unchanged
+
+
+@pytest.mark.slow
+def test_flood_without_a_typhoon_is_unchanged() -> None:
+    """A riverside run takes the flood's own path (no field read) and equals the run
+    with the typhoon taken out of the registry (the seam's registry)."""
+    sc = load_scenario("riverside", overrides={"duration": "10min", "evacuation": None,
+                                               "response": None, "actions": []})  # fmt: skip
+    sim = Simulation(sc)
+    a = sim.run()
+    assert sim.component("flood")._ext_rain is None and sim.component("typhoon") is None
+    i = REGISTRY.index(TyphoonComponent)
+    REGISTRY.remove(TyphoonComponent)
+    try:
+        b = Simulation(sc).run()
+    finally:
+        REGISTRY.insert(i, TyphoonComponent)
+    pd.testing.assert_frame_equal(a.events, b.events, check_exact=True)
+    pd.testing.assert_frame_equal(a.tables["gauges"], b.tables["gauges"], check_exact=True)
+
+
+# ---------------------------------------------------------------------------- the drill
+
+
+def _drill(tmp: Path, shift_h: float = 4.5, duration: str = "20min") -> Scenario:
+    """The built-in drill, short, with the storm *shift_h* hours on (at the start the
+    storm is where the drill has it *shift_h* hours in)."""
+    src = builtin_path("typhoon")
+    data = yaml.safe_load(src.read_text())
+    track = pd.read_csv(src.parent / "typhoon-track.csv")
+    track["time_s"] -= shift_h * 3600.0
+    track.to_csv(tmp / "track.csv", index=False)
+    data["duration"] = duration
+    storm = next(h for h in data["hazards"] if h["type"] == "typhoon")
+    storm["track"] = "track.csv"
+    storm.pop("evacuation_warning")  # the forecast arrival is before this copy's start
+    data["outputs"] = {"every": "10min", "map": False, "report": False}
+    (tmp / "drill.yaml").write_text(yaml.safe_dump(data))
+    return load_scenario(tmp / "drill.yaml")
+
+
+@pytest.fixture(scope="module")
+def drill_runs(tmp_path_factory) -> tuple[Any, Any, Any]:
+    tmp = tmp_path_factory.mktemp("drill")
+    sc = _drill(tmp)
+    a = Simulation(sc).run()
+    b = Simulation(sc).run()
+    half = Simulation(sc)
+    half.run_until(600.0)
+    path = half.checkpoint().save(tmp / "half.ck")
+    c = Simulation.from_checkpoint(Checkpoint.load(path)).run()
+    return a, b, c
+
+
+@pytest.mark.slow
+def test_drill_chains_wind_rain_surge_and_closures(drill_runs) -> None:
+    a, _, _ = drill_runs
+    ty, fl = a.summary["typhoon"], a.summary["flood"]
+    assert ty["max_wind_m_s"] > 17.5 and ty["roads_blocked"] > 0
+    assert ty["clearance_calls"] > 0
+    assert fl["ledger_m3"]["rain_in"] > 0  # the storm's rain reached the flood
+    ev = a.events
+    assert (ev[ev.kind == "road_closed"].details.str.contains('"wind"')).any()
+    assert {"max_wind", "max_gust", "wind_arrival"} <= set(a.rasters)
+    assert set(a.tables["wind_gauges"].gauge) == {"harbour", "town"}
+
+
+@pytest.mark.slow
+def test_drill_conserves_water_and_households(drill_runs) -> None:
+    a, _, _ = drill_runs
+    assert abs(a.summary["flood"]["mass_error_rel"]) < 1e-9
+    ev = a.summary["evacuation"]
+    parts = ("sheltered", "out", "stranded", "never_left", "travelling")
+    assert sum(ev[k] for k in parts) == ev["people"] == 20000
+    assert sum(ev["households_by_state"].values()) == ev["households"]
+
+
+@pytest.mark.slow
+def test_drill_same_seed_same_result(drill_runs) -> None:
+    a, b, _ = drill_runs
+    pd.testing.assert_frame_equal(a.events, b.events, check_exact=True)
+    pd.testing.assert_frame_equal(a.timeseries, b.timeseries, check_exact=True)
+    for k in a.rasters:
+        np.testing.assert_array_equal(a.rasters[k], b.rasters[k])
+
+
+@pytest.mark.slow
+def test_drill_resumed_from_a_checkpoint_equals_the_uninterrupted_run(drill_runs) -> None:
+    a, _, c = drill_runs
+    pd.testing.assert_frame_equal(a.events, c.events, check_exact=True)
+    pd.testing.assert_frame_equal(a.timeseries, c.timeseries, check_exact=True)
+    assert a.summary["typhoon"] == c.summary["typhoon"]
+    for k in ("max_wind", "max_gust", "wind_arrival", "max_depth"):
+        np.testing.assert_array_equal(a.rasters[k], c.rasters[k])
+
+
+def test_typhoon_without_a_flood_runs_wind_only(tmp_path: Path) -> None:
+    sc = _drill(tmp_path, duration="10min")
+    data = yaml.safe_load((tmp_path / "drill.yaml").read_text())
+    data["hazards"] = [h for h in data["hazards"] if h["type"] == "typhoon"]
+    for k in ("evacuation", "response", "warning_rules"):
+        data.pop(k)
+    (tmp_path / "wind.yaml").write_text(yaml.safe_dump(data))
+    sc = load_scenario(tmp_path / "wind.yaml")
+    sim = Simulation(sc)
+    res = sim.run()
+    assert [c.name for c in sim.components][:1] == ["typhoon"]
+    assert sim.state.has("wind__speed") and not sim.state.has("rain__rate")
+    assert not sim.state.has("sea__level")
+    assert res.summary["typhoon"]["max_wind_m_s"] > 17.5
