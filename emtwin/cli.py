@@ -420,6 +420,11 @@ KeepOpt = Annotated[
 RetryOpt = Annotated[
     bool, typer.Option("--retry-failed", help="Run again the runs recorded as failed.")
 ]
+FloodReuseOpt = Annotated[
+    bool, typer.Option("--flood-reuse/--no-flood-reuse",
+                       help="Compute a flood once and replay it in the runs and plans that "
+                            "share its inputs (OUT/flood-cache; docs/batch.md).")
+]  # fmt: skip
 #: Metrics the batch and compare commands print (the full tables are in the folder).
 #: What ``batch`` and ``compare`` print: the response index and its parts, then the
 #: metrics the components declare ``shown`` (:mod:`emtwin.sim.metric`).
@@ -433,8 +438,9 @@ def _shown() -> tuple[str, ...]:
 
 def _batch_options(workers: int | None, executor: Executor, scheduler: str | None,
                    keep: Keep | None, allow_code: bool, quiet: bool,
-                   retry_failed: bool) -> dict:  # fmt: skip
+                   retry_failed: bool, flood_reuse: bool = True) -> dict:  # fmt: skip
     return {
+        "flood_reuse": flood_reuse,
         "workers": workers, "executor": executor.value, "scheduler": scheduler,
         "keep": keep.value if keep else None, "allow_code": allow_code, "progress": not quiet,
         "console": err, "retry_failed": retry_failed,
@@ -449,6 +455,10 @@ def _batch_report(res: BatchResult) -> None:
               f"({res.executed} run now, {res.skipped} done before"
               + (f", {res.reused} of them reused from --base-batch" if res.reused else "")
               + f"); results in {res.folder / 'results.parquet'}")  # fmt: skip
+    fl = res.floods
+    if fl.get("replayed") or fl.get("recorded"):
+        out.print(f"  flood: computed in {fl.get('recorded', 0) + fl.get('recomputed', 0)} runs, "
+                  f"replayed in {fl.get('replayed', 0)} (--no-flood-reuse computes every one)")
     for msg, n in sorted(res.warnings.items(), key=lambda kv: -kv[1])[:10]:
         err.print(f"[yellow]warning[/yellow] ({n} runs): ", end="")
         err.print(msg, markup=False)
@@ -480,6 +490,7 @@ def batch(
     seed: SeedOpt = None,
     duration: DurationOpt = None,
     retry_failed: RetryOpt = False,
+    flood_reuse: FloodReuseOpt = True,
     allow_code: AllowCodeOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -499,7 +510,7 @@ def batch(
             prepare_out_dir(out_dir, replace=False)  # writable, before any run
         res = run_batch(scenario, runs=runs, plans=plan or [], overrides=overrides, out_dir=out_dir,
                         **_batch_options(workers, executor, scheduler, keep, allow_code, quiet,
-                                         retry_failed))  # fmt: skip
+                                         retry_failed, flood_reuse))  # fmt: skip
     except KeyboardInterrupt:
         err.print("interrupted; finished runs are kept: run the same command again to go on")
         raise typer.Exit(130) from None
@@ -540,6 +551,7 @@ def compare(
     seed: SeedOpt = None,
     duration: DurationOpt = None,
     retry_failed: RetryOpt = False,
+    flood_reuse: FloodReuseOpt = True,
     allow_code: AllowCodeOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -558,7 +570,7 @@ def compare(
         if out_dir is not None:
             prepare_out_dir(out_dir, replace=False)  # writable, before any run
         opts = _batch_options(workers, executor, scheduler, keep, allow_code, quiet,
-                              retry_failed)  # fmt: skip
+                              retry_failed, flood_reuse)  # fmt: skip
         res = run_comparison(base, plan, runs=runs, overrides=overrides, out_dir=out_dir,
                              base_batch=base_batch, **opts)  # fmt: skip
         report = _comparison_report(res)

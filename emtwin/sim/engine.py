@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +76,9 @@ class Simulation:
         A World already built for it (built from the scenario when None).
     allow_code
         Whether Python code named in the scenario (user dispatch policies) may run.
+    replace
+        Component classes to run in place of the registered ones of the same name
+        (a batch's replayed flood, :mod:`emtwin.sim.batch.flood_cache`).
 
     Raises
     ------
@@ -85,7 +88,8 @@ class Simulation:
     """
 
     def __init__(
-        self, scenario: Scenario, *, world: World | None = None, allow_code: bool = False
+        self, scenario: Scenario, *, world: World | None = None, allow_code: bool = False,
+        replace: Mapping[str, type[Component]] | None = None,
     ) -> None:
         problems = check_actions(scenario)
         if problems:
@@ -106,6 +110,7 @@ class Simulation:
         self.coupling_s = coupling_step(scenario)
         self.components: list[Component] = []
         enabled = [cls for cls in component_classes() if cls.enabled(scenario)]
+        enabled = [(replace or {}).get(cls.name, cls) for cls in enabled]
         for cls in enabled:
             missing = [r for r in cls.requires if not self._has(r)]
             if missing:

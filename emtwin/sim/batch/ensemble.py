@@ -30,6 +30,7 @@ from emtwin.scenarios.models import Scenario
 from emtwin.sim.batch import uncertain as unc
 from emtwin.sim.batch.catalog import MAX_CRASHES, Catalog, RunRow
 from emtwin.sim.batch.compare import comparison_table, headline
+from emtwin.sim.batch.flood_cache import CACHE_DIR
 from emtwin.sim.batch.index import describe, index_columns
 from emtwin.sim.batch.runner import WorkerLostError, execute
 from emtwin.sim.batch.worker import RunTask, keep_folder
@@ -119,6 +120,9 @@ class BatchResult:
         Why the batch stopped early (a worker process could not start), else None.
     reused
         Runs copied from another batch folder (``reuse``) instead of run.
+    floods
+        How this call's runs got their flood: ``{recorded, replayed, recomputed, none,
+        off: runs}`` (see :mod:`emtwin.sim.batch.flood_cache`).
     """
 
     folder: Path
@@ -131,6 +135,7 @@ class BatchResult:
     index_note: str = ""
     interrupted: str | None = None
     reused: int = 0
+    floods: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,6 +260,7 @@ def run_ensemble(
     components: Sequence[type] = (),
     writers: str | None = None,
     reuse: Mapping[str, str | Path] | None = None,
+    flood_reuse: bool = True,
 ) -> BatchResult:
     """Run every plan *runs* times on shared seeds and draws; resume what a folder holds.
 
@@ -289,6 +295,10 @@ def run_ensemble(
     reuse
         ``{plan label: batch folder}``: the finished runs of that folder's batch of the
         same scenario (same fingerprint: scenario, seeds, draws) are copied in, not run.
+    flood_reuse
+        Compute a flood once and replay it in every run and plan with the same flood
+        inputs (:mod:`emtwin.sim.batch.flood_cache`; the cache is ``OUT/flood-cache``).
+        False: every run computes its own flood (the results are the same).
 
     Raises
     ------
@@ -353,7 +363,9 @@ def run_ensemble(
             out_dir=keep_folder(folder, r.plan, r.run) if keep else None,
             allow_code=allow_code, components=tuple(components),
             writers=writers,
+            flood_cache=str((folder / CACHE_DIR).resolve()) if flood_reuse else None,
         ) for r in todo]  # fmt: skip
+        floods: Counter[str] = Counter()
         failures: list[tuple[str, int, str]] = []
         warns: Counter[str] = Counter()
         with_plan = len(plans) > 1 or bool(base.label)
@@ -367,6 +379,8 @@ def run_ensemble(
         def on_done(t: RunTask, out: dict[str, Any]) -> None:
             cat.finished(t.plan, t.run, out)
             warns.update(out.get("warnings") or [])
+            if out.get("flood"):
+                floods[out["flood"]] += 1
             if out.get("status") != "done":
                 failures.append((t.plan, t.run, str(out.get("error"))))
             writer.changed()
@@ -395,7 +409,7 @@ def run_ensemble(
         executed=len(failures) + (counts["done"] - before["done"]),
         skipped=before["done"], failures=failures, warnings=dict(warns),
         index_note=describe(table, base.scenario.response_index), interrupted=interrupted,
-        reused=reused,
+        reused=reused, floods=dict(floods),
     )  # fmt: skip
 
 

@@ -59,6 +59,10 @@ class RunTask:
         ``"module:function"``: when outputs are kept, ``function(results)`` returns
         extra writers ``{file name: writer(path)}`` for ``write_results`` (the CLI
         passes the viz map and report writers); with ``keep="maps"`` only the map's.
+    flood_cache
+        The folder of the batch's flood cache (:mod:`emtwin.sim.batch.flood_cache`):
+        a flood already computed with the same inputs is replayed from it, a new one
+        is recorded into it. None: every run computes its flood.
     """
 
     plan: str
@@ -72,6 +76,7 @@ class RunTask:
     allow_code: bool = False
     components: tuple[type, ...] = ()
     writers: str | None = None
+    flood_cache: str | None = None
 
 
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -320,14 +325,21 @@ def run_task(task: RunTask) -> dict[str, Any]:
             data = apply_edits(task.data, task.changes)
             data["seed"] = task.seed
             scenario = _validate(data, task.base_dir)
-            from emtwin.sim.engine import Simulation
+            flood = "off"
+            if task.flood_cache:
+                from emtwin.sim.batch.flood_cache import run_with_cache
 
-            results = Simulation(scenario, allow_code=task.allow_code).run()
+                results, flood = run_with_cache(scenario, task.flood_cache,
+                                                allow_code=task.allow_code)  # fmt: skip
+            else:
+                from emtwin.sim.engine import Simulation
+
+                results = Simulation(scenario, allow_code=task.allow_code).run()
             metrics = flatten(results.summary)
             if task.keep and task.out_dir:
                 warns.extend(_keep(results, task))
             del results
-            status: dict[str, Any] = {"status": "done", "metrics": metrics}
+            status: dict[str, Any] = {"status": "done", "metrics": metrics, "flood": flood}
         except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the batch goes on
             msg = " ".join(str(exc).split()) or type(exc).__name__
             status = {"status": "failed", "error": f"{type(exc).__name__}: {msg}",

@@ -113,6 +113,9 @@ class FloodComponent(Component):
         Metric("peak_wet_area_m2", "Peak wet area (river, sea and reservoir included)", "m²",
                headline=False),
     )  # fmt: skip
+    #: Whether the flood draws from its random generator (then a batch's flood cache
+    #: keys on its seed stream; see emtwin.sim.batch.flood_cache). It draws nothing.
+    draws_random: ClassVar[bool] = False
     reads: ClassVar[dict[str, bool]] = {"rain__rate": False, "sea__level": False}
     writes: ClassVar[tuple[str, ...]] = (
         "water__depth", "water__speed", "water__time", "hazard__max_class",
@@ -491,9 +494,12 @@ class FloodComponent(Component):
         return h[self.domain] if self.apron_cells else h
 
     def _publish_roads(self, now: float) -> None:
-        rs = self.sim.roads
-        if rs is None or self.world.edge_cells is None:
+        if self.sim.roads is None or self.world.edge_cells is None:
             return
+        self._apply_edge_depths(now, self._edge_depths())
+
+    def _edge_depths(self) -> np.ndarray:
+        """Deepest water along each road edge now, m (bridges: above the deck)."""
         idx = self.world.edge_cells
         depth = self.model.edge_depths(idx.indptr, idx.cells)
         if self._bridges.size:
@@ -502,6 +508,12 @@ class FloodComponent(Component):
             eta = self.world.terrain.z.reshape(-1)[cells] + self.model.depths_at(cells)
             top = np.maximum.reduceat(eta, self._bridge_starts)
             depth[self._bridges] = np.maximum(top - self._bridge_deck, 0.0)
+        return depth
+
+    def _apply_edge_depths(self, now: float, depth: np.ndarray) -> None:
+        """Write the edge fields from the edge depths *depth* (m) at *now* (s): factors,
+        closures and their events (also what a replayed flood publishes)."""
+        rs = self.sim.roads
         closed = depth >= self.spec.road_closure_depth
         changed = np.flatnonzero(closed != rs.closed_by_flood)
         factor = pregnolato_speed_factor(depth, self.spec.road_closure_depth)
