@@ -125,3 +125,16 @@ def test_no_buildings_still_reports_life_loss(small_world) -> None:
     assert c["buildings"] == 0 and c["damage_total"] == 0.0
     assert c["life_loss_mean"] > 0
     assert np.isfinite(c["life_loss_p95"])
+
+
+def test_the_index_has_damage_and_life_loss_parts() -> None:
+    from emtwin.sim.batch.index import response_index
+
+    m = {"consequences.damage_total": 2.0e6, "consequences.value_total": 1.0e8,
+         "consequences.life_loss_mean": 5.0, "consequences.people": 10_000.0}  # fmt: skip
+    ix = response_index(m)
+    # 2 % of the value damaged, target [0, 5 %]: 60; 5e-4 deaths per resident of [0, 1e-3]: 50
+    assert ix.values["damage"] == pytest.approx(0.02) and ix.scores["damage"] == pytest.approx(60)
+    assert ix.scores["life_loss"] == pytest.approx(50)
+    # only these two parts are in the run: weights 0.10 and 0.20, renormalised
+    assert ix.score == pytest.approx((0.10 * 60 + 0.20 * 50) / 0.30)

@@ -71,6 +71,8 @@ class ConsequencesComponent(Component):
         Metric("life_loss_p95", "Loss of life, 95th percentile", better="lower"),
         Metric("people_exposed", "People exposed to water", better="lower"),
         Metric("facilities_lost", "Critical facilities lost", better="lower", shown=True),
+        Metric("value_total", "Value of the buildings (currency)", headline=False),
+        Metric("people", "People tracked for life loss", headline=False),
         Metric("content_damage_total", "Damage to contents (currency)", better="lower",
                headline=False),
         Metric("facilities_lost_by_type", "Facilities lost by type", better="lower",
@@ -227,6 +229,9 @@ class ConsequencesComponent(Component):
         else:
             out.update(life_loss_mean=0.0, life_loss_p5=0.0, life_loss_p95=0.0,
                        people_exposed=0.0)  # fmt: skip
+        out["value_total"] = (float(self.buildings.table["value"].sum())
+                              if self.buildings is not None else 0.0)
+        out["people"] = float(self._life.people.sum()) if self._life is not None else 0.0
         out["facilities_lost"] = int(self._watch.failed.sum())
         out["facilities_lost_by_type"] = {k: len(v) for k, v in sorted(self._lost.items())}
         return out
