@@ -138,3 +138,26 @@ def test_the_index_has_damage_and_life_loss_parts() -> None:
     assert ix.scores["life_loss"] == pytest.approx(50)
     # only these two parts are in the run: weights 0.10 and 0.20, renormalised
     assert ix.score == pytest.approx((0.10 * 60 + 0.20 * 50) / 0.30)
+
+
+def test_household_fields_follow_a_car_from_home_to_the_exit() -> None:
+    from test_evacuation import AT_ONCE, node_xy, world_of
+    from test_evacuation import scenario as evac_scenario
+
+    # home at node 0, 1000 m at 10 m/s to node 1, 1000 m more to the exit at node 2
+    w = world_of({0: (0, 0), 1: (1000, 0), 2: (1990, 0)},
+                 [(0, 1, "a", 10.0), (1, 2, "b", 10.0)], homes=[(0, 1)])  # fmt: skip
+    sim = Simulation(evac_scenario({"departure": AT_ONCE, "exits": [node_xy(w, 2)]}), world=w)
+    t = w.terrain
+    cell = {k: int(np.ravel_multi_index(tuple(int(a) for a in t.cell_of(*node_xy(w, k))),
+                                        t.shape)) for k in (0, 1)}  # fmt: skip
+    sim.start()
+    assert sim.state.get("household__location").tolist() == [0]  # at home
+    assert sim.state.get("household__cell").tolist() == [cell[0]]
+    sim.run_until(60.0)  # on link a, about 600 m along: its downstream node's cell
+    assert sim.state.get("household__location").tolist() == [1]
+    assert sim.state.get("household__cell").tolist() == [cell[1]]
+    sim.run_until(600.0)  # out through the exit
+    assert sim.state.get("household__location").tolist() == [-1]
+    assert sim.state.get("household__cell").tolist() == [-1]
+    assert sim.state.get("household__people").tolist() == [1.0]
