@@ -161,3 +161,15 @@ def test_household_fields_follow_a_car_from_home_to_the_exit() -> None:
     assert sim.state.get("household__location").tolist() == [-1]
     assert sim.state.get("household__cell").tolist() == [-1]
     assert sim.state.get("household__people").tolist() == [1.0]
+
+
+def test_the_map_colours_buildings_by_damage_ratio(small_world) -> None:
+    from emtwin.viz.layers import buildings_layer
+
+    res = Simulation(scenario(), world=_with_buildings(small_world)).run()
+    layer = buildings_layer(res)
+    data = layer.layers[0].data
+    assert [d["name"] for d in data] == ["home", "shop", "works"]
+    # ratios 0.31 (30-50 %), 0.255 and 0.234 (10-30 %)
+    assert [d["col"][:3] for d in data] == [[225, 80, 40], [250, 160, 60], [250, 160, 60]]
+    assert all(len(d["p"]) >= 4 for d in data)  # closed rings, the point as a square
