@@ -173,3 +173,15 @@ def test_the_map_colours_buildings_by_damage_ratio(small_world) -> None:
     # ratios 0.31 (30-50 %), 0.255 and 0.234 (10-30 %)
     assert [d["col"][:3] for d in data] == [[225, 80, 40], [250, 160, 60], [250, 160, 60]]
     assert all(len(d["p"]) >= 4 for d in data)  # closed rings, the point as a square
+
+
+def test_the_report_has_a_buildings_table(small_world) -> None:
+    from emtwin.viz.report import buildings_rows, render_report
+
+    res = Simulation(scenario(), world=_with_buildings(small_world)).run()
+    rows = buildings_rows(res)
+    # kinds default to the occupancy; one building each, all damaged, 1.00 m deep
+    assert [r[0] for r in rows] == ["commercial", "industrial", "residential"]
+    assert [r[2] for r in rows] == ["1", "1", "1"] and {r[4] for r in rows} == {"1.00"}
+    assert rows[2][3] == f"{100_000 * 0.31:,.0f}"
+    assert "Consequences: buildings" in render_report(res, charts={})
