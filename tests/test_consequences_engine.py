@@ -185,3 +185,18 @@ def test_the_report_has_a_buildings_table(small_world) -> None:
     assert [r[2] for r in rows] == ["1", "1", "1"] and {r[4] for r in rows} == {"1.00"}
     assert rows[2][3] == f"{100_000 * 0.31:,.0f}"
     assert "Consequences: buildings" in render_report(res, charts={})
+
+
+def test_a_sheltered_household_is_in_a_building_at_the_shelter() -> None:
+    from test_evacuation import AT_ONCE, node_xy, world_of
+    from test_evacuation import scenario as evac_scenario
+
+    w = world_of({0: (0, 0), 1: (1000, 0), 2: (1990, 0)},
+                 [(0, 1, "a", 10.0), (1, 2, "b", 10.0)], homes=[(0, 1)],
+                 shelters=[("Hall", 2, 10)])  # fmt: skip
+    sim = Simulation(evac_scenario({"departure": AT_ONCE}), world=w)
+    sim.run_until(600.0)
+    t = w.terrain
+    hall = int(np.ravel_multi_index(tuple(int(a) for a in t.cell_of(*node_xy(w, 2))), t.shape))
+    assert sim.state.get("household__location").tolist() == [0]
+    assert sim.state.get("household__cell").tolist() == [hall]

@@ -398,13 +398,16 @@ class EvacuationComponent(Component):
         cell[gone], loc[gone] = -1, -1
         shel = np.flatnonzero(self.state == SHELTERED)
         if shel.size:
-            pts = self.world.places.shelters
-            by_name = dict(zip(pts["name"].astype(str), pts.geometry, strict=True))
-            for h in shel.tolist():
-                g = by_name.get(str(self.arrived_at[h]).split("+")[0])
-                r, c = t.cell_of(g.x, g.y) if g is not None else (-1, -1)
-                cell[h] = int(r) * ncols + int(c) if int(r) >= 0 else -1
-                loc[h] = 0 if cell[h] >= 0 else -1
+            by_name = getattr(self, "_shelter_cell", None)
+            if by_name is None:
+                pts = self.world.places.shelters
+                r, c = t.cell_of(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy())
+                by_name = self._shelter_cell = dict(zip(
+                    pts["name"].astype(str), np.where(r >= 0, r * ncols + c, -1).tolist(),
+                    strict=True))  # fmt: skip
+            first = (str(a).split("+")[0] for a in self.arrived_at[shel])
+            cell[shel] = np.fromiter((by_name.get(n, -1) for n in first), np.int64, shel.size)
+            loc[shel] = np.where(cell[shel] >= 0, 0, -1)
         moving = np.flatnonzero((self.state == TRAVELLING) | (self.state == STRANDED))
         if moving.size:
             w = self.walker[moving]
