@@ -53,7 +53,13 @@ from emtwin.sim.evacuation.states import (
     STRANDED,
     TRAVELLING,
 )
-from emtwin.sim.evacuation.walkers import W_ARRIVED, W_STRANDED, Walkers, WalkEvent
+from emtwin.sim.evacuation.walkers import (
+    W_ARRIVED,
+    W_STRANDED,
+    W_WAITING,
+    Walkers,
+    WalkEvent,
+)
 from emtwin.sim.metric import Metric
 from emtwin.sim.timers import tagged
 
@@ -864,8 +870,11 @@ class EvacuationComponent(Component):
         foot = np.flatnonzero(self.walker >= 0)
         ws = self.walk.state[self.walker[foot]]
         wmap = np.array([HOME, TRAVELLING, -1, STRANDED])
+        # a household that walked out at the last step is travelling, its walker not yet off
+        set_off = (ws == W_WAITING) & (st[foot] == TRAVELLING) & (self.walked_out[foot] > 0)
         agree = np.where(ws == W_ARRIVED, np.isin(st[foot], (SHELTERED, OUT)),
-                         (st[foot] == wmap[ws]) | ((ws == W_STRANDED) & (st[foot] == RESCUED)))
+                         (st[foot] == wmap[ws]) | ((ws == W_STRANDED) & (st[foot] == RESCUED))
+                         | set_off)  # fmt: skip
         walked = np.flatnonzero(self.walked_out > 0)
         if walked.size and np.any(self.state[walked] == HOME):
             problems.append("a household walked out without having left home")
