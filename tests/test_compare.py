@@ -292,13 +292,16 @@ def test_response_index_by_hand() -> None:
     ix = response_index(METRICS)
     # safe 0.8 -> 80; exposed 10/1000 on [0, 0.05] -> 80; p1 30 min on [15, 60] min -> 66.7;
     # p2 at its 40 min target -> 100; unserved 0.1 on [0, 0.2] -> 50
-    assert ix.scores == pytest.approx({"safe": 80, "exposed": 80, "response_p1": 200 / 3,
-                                       "response_p2": 100, "unserved": 50})  # fmt: skip
+    old = ("safe", "exposed", "response_p1", "response_p2", "unserved")
+    assert {k: ix.scores[k] for k in old} == pytest.approx(
+        {"safe": 80, "exposed": 80, "response_p1": 200 / 3, "response_p2": 100, "unserved": 50})
+    # no consequences in these metrics: their parts are left out, the others renormalised
+    assert math.isnan(ix.scores["damage"]) and math.isnan(ix.scores["life_loss"])
     assert ix.score == pytest.approx(0.3 * 80 + 0.3 * 80 + 0.15 * 200 / 3 + 0.1 * 100
                                      + 0.15 * 50)  # fmt: skip
     no_evac = {k: v for k, v in METRICS.items() if not k.startswith("evacuation")}
     ix = response_index(no_evac)
-    assert ix.left_out == ["safe", "exposed"]
+    assert ix.left_out == ["safe", "exposed", "damage", "life_loss"]
     assert ix.score == pytest.approx((0.15 * 200 / 3 + 0.1 * 100 + 0.15 * 50) / 0.4)
     spec = ResponseIndex(weights={"exposed": 0}, targets={"response_p1": ["10min", "30min"]})
     ix = response_index(METRICS, spec)
@@ -306,7 +309,8 @@ def test_response_index_by_hand() -> None:
     assert ix.score == pytest.approx((0.3 * 80 + 0.1 * 100 + 0.15 * 50) / 0.7)
     cols = index_columns(pd.DataFrame([METRICS, no_evac]))
     assert cols["index.safe.value"].iloc[0] == 0.8 and math.isnan(cols["index.safe"].iloc[1])
-    assert "left out" not in describe(cols.iloc[:1]) and "safe 30%" in describe(cols.iloc[:1])
+    assert "safe 30%" in describe(cols.iloc[:1])
+    assert describe(cols.iloc[:1]).endswith("weights renormalised: damage, life_loss")
 
 
 # ---------------------------------------------------------------- the command

@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 from pyproj import CRS
 
+from emtwin.consequences.defaults import OCCUPANCIES
 from emtwin.errors import InputDataError, NetworkError
 from emtwin.geo import crs as crsmod
 from emtwin.geo.index import edge_cell_index
@@ -35,6 +36,7 @@ from emtwin.geo.terrain import read_terrain, world_crs_for_raster
 from emtwin.geo.world import Places, RoadNetwork, Terrain, World
 
 if TYPE_CHECKING:
+    from emtwin.geo.buildings import Buildings
     from emtwin.scenarios.models import Scenario
 
 __all__ = ["build_world", "to_world_xy", "builtin_town", "bridge_decks"]
@@ -102,6 +104,32 @@ def _terrain(scenario: Scenario) -> tuple[Terrain, CRS, SyntheticTown | None]:
         file_label="world.terrain.dem",
     )
     return terrain, target, None
+
+
+def _buildings(
+    scenario: Scenario, crs: CRS, terrain: Terrain, town: SyntheticTown | None
+) -> Buildings | None:
+    """The buildings of ``consequences.buildings``, or the built-in town's; None without any."""
+    from emtwin.geo.buildings import prepare_buildings, read_buildings
+    from emtwin.geo.synthetic_buildings import town_buildings
+
+    cfg = scenario.consequences
+    assert cfg is not None  # noqa: S101  (checked by the caller)
+    opts = {"value_per_m2": cfg.value_per_m2, "first_floor_height": cfg.first_floor_height}
+    source = cfg.buildings
+    name = _builtin_name(str(source)) if source is not None else None
+    if source is None and town is None:
+        return None
+    if source is None or name is not None:
+        town = _town(scenario, name) if name is not None else town
+        assert town is not None  # noqa: S101
+        gdf = town_buildings(town, **opts)
+        label = f"consequences.buildings: builtin:{name or scenario.world.terrain.builtin}"
+    else:
+        occ = tuple(dict.fromkeys([*OCCUPANCIES, *cfg.curves]))
+        gdf = read_buildings(source, crs=crs, occupancies=occ, **opts)
+        label = f"consequences.buildings: {source}"
+    return prepare_buildings(gdf.to_crs(crs), terrain, source=label)
 
 
 def _town(scenario: Scenario, name: str) -> SyntheticTown:
@@ -241,7 +269,7 @@ def build_world(scenario: Scenario) -> World:
         expected.
     """
     t0 = time.perf_counter()
-    terrain, crs, _ = _terrain(scenario)
+    terrain, crs, town = _terrain(scenario)
     roads = _roads(scenario, crs)
     # the place layers depend on the terrain and roads only, not on each other:
     # read them all and report every one that fails, not only the first
@@ -279,6 +307,8 @@ def build_world(scenario: Scenario) -> World:
     world = World(
         crs=crs, terrain=terrain, roads=roads, places=places, edge_cells=index, name=scenario.name
     )
+    if scenario.consequences is not None:
+        world.buildings = _buildings(scenario, crs, terrain, town)
     s = world.summary()
     log.info(
         "world %s: %s, %d cells of %g m, %d nodes, %d edges (%.1f km), %.0f people, "

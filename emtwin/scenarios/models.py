@@ -1012,7 +1012,8 @@ class Uncertain(_Model):
     parameters: dict[str, UncertainValue] = Field(default_factory=dict)
 
 
-IndexPart = Literal["safe", "exposed", "response_p1", "response_p2", "unserved"]
+IndexPart = Literal["safe", "exposed", "response_p1", "response_p2", "unserved", "damage",
+                    "life_loss"]
 
 
 class ResponseIndex(_Model):

@@ -51,7 +51,7 @@ __all__ = [
 OUTPUT_MARKER = ".emtwin-output"
 
 #: Tables written as Parquet (one row per household: too large for CSV); the rest as CSV.
-PARQUET_TABLES = frozenset({"households"})
+PARQUET_TABLES = frozenset({"households", "buildings"})
 
 #: Rasters and the value written outside the domain / where the quantity never occurred.
 RASTER_NODATA = -9999.0

@@ -91,6 +91,13 @@ register_field("road__water_depth", "edge", "m", "deepest water along each road 
 register_field("road__speed_factor", "edge", "1", "travel-speed factor from the hazard, 0..1")
 register_field("road__closed", "edge", "bool", "edge closed, for any reason (see RoadState)")
 register_field("gauge__depth", "point", "m", "water depth at each named gauge now")
+register_field("household__cell", "point", "1",
+               "flat cell index (row * ncols + col) where each household is now; -1 out")
+register_field("household__location", "point", "1",
+               "where each household is: 0 home or a building, 1 vehicle, 2 on foot, -1 out")
+register_field("household__people", "point", "1", "persons in each household")
+register_field("facility__lost", "point", "s",
+               "facilities out of function: {type: {name: time lost, s}}")
 register_field("gauge__level", "point", "m", "water level (bed + depth) at each named gauge now")
 register_field("rain__rate", "cell", "mm/h",
                "rain rate on each cell from a hazard (a storm), held until the next coupling "

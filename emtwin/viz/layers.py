@@ -36,6 +36,7 @@ __all__ = [
     "flood_layer",
     "max_depth_layer",
     "roads_layer",
+    "buildings_layer",
     "road_timeline",
     "depth_legend",
     "SLOWED_DEPTH_M",
@@ -411,3 +412,74 @@ def roads_layer(results: Any, *, simplify_m: float = 1.0) -> MapLayer | None:
     tr = (all_t[0], all_t[-1]) if all_t else None
     return MapLayer("Roads", [layer], anim={"roads": anim}, legend=legend,
                     tips={"roads": "road"}, time_range=tr)  # fmt: skip
+
+
+#: Damage-ratio classes of the buildings layer: (upper bound, colour, label).
+DAMAGE_CLASSES: tuple[tuple[float, tuple[int, int, int], str], ...] = (
+    (0.0, (190, 190, 190), "dry or no damage"),
+    (0.1, (255, 230, 120), "damage ratio up to 10 %"),
+    (0.3, (250, 160, 60), "10-30 %"),
+    (0.5, (225, 80, 40), "30-50 %"),
+    (1.0, (150, 0, 30), "over 50 %"),
+)
+
+
+def _damage_colour(ratio: float) -> list[int]:
+    for top, rgb, _ in DAMAGE_CLASSES:
+        if ratio <= top:
+            return [*rgb, 200]
+    return [*DAMAGE_CLASSES[-1][1], 200]
+
+
+def buildings_layer(results: Any, *, simplify_m: float = 0.5) -> MapLayer | None:
+    """Buildings (footprints; points as 6 m squares) coloured by their damage ratio.
+
+    Reads ``world.buildings`` and the ``buildings`` table of the consequences
+    component; None when the run has neither.
+    """
+    import shapely
+
+    world = getattr(results, "world", None)
+    tables = getattr(results, "tables", {}) or {}
+    b = getattr(world, "buildings", None) if world is not None else None
+    table = tables.get("buildings")
+    if b is None or table is None or len(table) != len(b):
+        return None
+    geoms = np.asarray(b.table.geometry.values, dtype=object)
+    pts = shapely.get_type_id(geoms) == 0
+    geoms[pts] = shapely.buffer(geoms[pts], 3.0, cap_style="square")
+    rings = shapely.get_exterior_ring(_outer(shapely.simplify(geoms, simplify_m)))
+    xy, which = shapely.get_coordinates(rings, return_index=True)
+    lon, lat = to_lonlat(world.crs, xy[:, 0], xy[:, 1])
+    ll = np.round(np.column_stack([lon, lat]), 6).tolist()
+    starts = np.searchsorted(which, np.arange(len(rings) + 1))
+    ratio = table["damage_ratio"].to_numpy(float)
+    depth = table["max_depth_m"].to_numpy(float)
+    kind = table["kind"].astype(str).to_numpy() if "kind" in table else table["occupancy"]
+    data = []
+    for i in range(len(rings)):
+        r = float(ratio[i])
+        data.append({
+            "p": ll[starts[i]: starts[i + 1]], "col": _damage_colour(r),
+            "name": str(table["building"].iloc[i]),
+            "kind": f"{kind[i]}, damage {100 * r:.0f} %, max depth {float(depth[i]):.2f} m",
+        })  # fmt: skip
+    layer = pdk.Layer(
+        "PolygonLayer", id="buildings", data=data, get_polygon="p", get_fill_color="col",
+        stroked=False, pickable=True, auto_highlight=True,
+    )  # fmt: skip
+    legend = "<b>Buildings</b>" + "".join(_swatch(c, label) for _, c, label in DAMAGE_CLASSES)
+    return MapLayer("Buildings (damage)", [layer], legend=legend,
+                    tips={"buildings": "facility"})  # fmt: skip
+
+
+def _outer(geoms: np.ndarray) -> np.ndarray:
+    """Each geometry as one polygon: a multipolygon's largest part."""
+    import shapely
+
+    out = geoms.copy()
+    multi = np.flatnonzero(shapely.get_type_id(geoms) == 6)
+    for i in multi.tolist():
+        parts = shapely.get_parts(geoms[i])
+        out[i] = parts[int(np.argmax(shapely.area(parts)))]
+    return out

@@ -62,6 +62,7 @@ def map_layers(results: Any, *, scale: float = 1.0) -> list[MapLayer]:
         lambda: layers.terrain_layer(results, max_pixels=int(1_000_000 * scale)),
         lambda: layers.max_depth_layer(results, max_pixels=int(2_000_000 * scale)),
         lambda: layers.flood_layer(results, max_bytes=15e6 * scale),
+        lambda: layers.buildings_layer(results),
         lambda: layers.roads_layer(results),
         lambda: agents.trips_layer(results, max_points=int(600_000 * scale)),
         lambda: agents.units_layer(results, max_points=int(150_000 * scale)),

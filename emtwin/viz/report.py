@@ -24,6 +24,7 @@ __all__ = [
     "stations_rows",
     "worst_roads_rows",
     "gauges_rows",
+    "buildings_rows",
 ]
 
 #: Output files linked from the report when they sit beside it.
@@ -151,6 +152,20 @@ def gauges_rows(results: Any) -> list[list[Any]]:
     return rows
 
 
+def buildings_rows(results: Any) -> list[list[Any]]:
+    """Rows by kind of building: count, damaged, damage, deepest water (m), mean ratio."""
+    t = _tables(results).get("buildings")
+    if t is None or not len(t):
+        return []
+    col = "kind" if "kind" in t else "occupancy"
+    rows = []
+    for kind, g in t.groupby(col, sort=True):
+        rows.append([kind, f"{len(g):,}", f"{int((g['damage_ratio'] > 0).sum()):,}",
+                     f"{g['damage'].sum():,.0f}", f"{g['max_depth_m'].max():.2f}",
+                     f"{100 * g['damage_ratio'].mean():.1f} %"])  # fmt: skip
+    return rows
+
+
 def _headlines(summary: dict[str, Any]) -> str:
     blocks = []
     for section, keys in HEADLINES.items():
@@ -236,6 +251,13 @@ def render_report(
                      "water; times are h:mm:ss since the start</p>"
                      + table(headers, roads, numeric=[False, False, True, False, True]
                              + [True] * (len(headers) - 5)))  # fmt: skip
+    bl = buildings_rows(results)
+    if bl:
+        parts.append("<h2>Consequences: buildings</h2><p class=\"sub\">damage from the JRC "
+                     "depth-damage curves at the deepest water over each footprint; life loss "
+                     "and facilities lost are in the headline figures</p>" + table(
+            ["kind", "buildings", "damaged", "damage", "deepest water, m", "mean damage ratio"],
+            bl, numeric=[False, True, True, True, True, True]))  # fmt: skip
     gauges = gauges_rows(results)
     if gauges:
         parts.append("<h2>Gauges</h2>" + table(

@@ -78,7 +78,7 @@ def outcome_metrics(table: pd.DataFrame) -> list[str]:
 
 
 #: Index parts whose ``.value`` is a share (0-1); the others are times (s).
-_SHARE_PARTS = ("safe", "exposed", "unserved")
+_SHARE_PARTS = ("safe", "exposed", "unserved", "damage", "life_loss")
 #: Evacuation keys counting people (0 to ``evacuation.people``), by their dotted start.
 _PEOPLE = ("sheltered", "out", "stranded", "never_left", "travelling", "warned", "exposed",
            "exposed_by_aidr.", "exposed_by_peak_aidr.", "stayed_exposed_by_peak_aidr.")

@@ -24,11 +24,17 @@ exposed      share of residents who met AIDR hazard class H3 or worse    0.30 0,
 response_p1  90th percentile response time of priority-1 calls, s        0.15 15 min, 60 min
 response_p2  90th percentile response time of priority-2 calls, s        0.10 40 min, 160 min
 unserved     share of calls no unit reached (dispatch.unserved / calls)  0.15 0, 0.2
+damage       share of the buildings' value damaged                       0.10 0, 0.05
+             (consequences.damage_total / consequences.value_total)
+life_loss    expected deaths per resident (consequences.life_loss_mean   0.20 0, 0.001
+             / consequences.people)
 ============ ========================================================= ====== ===============
 
 The response-time targets are the 90th-centile standards of the NHS England
 Ambulance Response Programme (category 1: 15 min, category 2: 40 min), with zero
-at four times the standard.
+at four times the standard. The damage and life-loss targets are planning
+assumptions (zero at 5 % of the building stock's value, and at one expected death
+per thousand residents), to be set per study in ``response_index.targets``.
 """
 
 from __future__ import annotations
@@ -67,6 +73,8 @@ PARTS: dict[str, Part] = {
     "response_p1": Part("p90 response, priority 1", "s", 0.15, 900.0, 3600.0),
     "response_p2": Part("p90 response, priority 2", "s", 0.10, 2400.0, 9600.0),
     "unserved": Part("calls never reached", "share", 0.15, 0.0, 0.2),
+    "damage": Part("share of the building value damaged", "share", 0.10, 0.0, 0.05),
+    "life_loss": Part("expected deaths per resident", "share", 0.20, 0.0, 1e-3),
 }
 
 
@@ -105,12 +113,19 @@ def part_values(metrics: Mapping[str, float]) -> dict[str, float]:
                   for k in range(3, 7)) / people  # fmt: skip
     calls = _get(metrics, "dispatch.calls")
     unserved = _get(metrics, "dispatch.unserved") / calls if calls > 0 else math.nan
+    value = _get(metrics, "consequences.value_total")
+    damage = _get(metrics, "consequences.damage_total") / value if value > 0 else math.nan
+    residents = _get(metrics, "consequences.people")
+    life = (_get(metrics, "consequences.life_loss_mean") / residents if residents > 0
+            else math.nan)  # fmt: skip
     return {
         "safe": safe,
         "exposed": exposed,
         "response_p1": _get(metrics, "dispatch.by_priority.1.response_p90_s"),
         "response_p2": _get(metrics, "dispatch.by_priority.2.response_p90_s"),
         "unserved": unserved,
+        "damage": damage,
+        "life_loss": life,
     }
 
 

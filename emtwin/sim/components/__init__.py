@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from emtwin.scenarios.models import register_hazard_model, unregister_hazard_model
 from emtwin.sim.component import Component
+from emtwin.sim.components.consequences import ConsequencesComponent
 from emtwin.sim.components.dispatch import DispatchComponent
 from emtwin.sim.components.evacuation import EvacuationComponent
 from emtwin.sim.components.hazard import FloodComponent
@@ -24,7 +25,7 @@ from emtwin.sim.metric import RUN_METRICS, Metric
 HAZARDS: list[type[Component]] = [FloodComponent]
 #: Registered component classes, in the order they advance: hazards first.
 REGISTRY: list[type[Component]] = [*HAZARDS, RoadsComponent, EvacuationComponent]
-REGISTRY += [IncidentsComponent, DispatchComponent]
+REGISTRY += [ConsequencesComponent, IncidentsComponent, DispatchComponent]
 
 
 def declared_metrics() -> dict[str, tuple[Metric, ...]]:
@@ -78,7 +79,8 @@ def unregister_hazard(model: type[BaseModel], component: type[Component]) -> Non
 
 __all__ = ["REGISTRY", "HAZARDS", "register_hazard", "unregister_hazard", "FloodComponent",
            "declared_metrics", "summary_keys"]
-__all__ += ["RoadsComponent", "EvacuationComponent", "IncidentsComponent", "DispatchComponent"]
+__all__ += ["RoadsComponent", "EvacuationComponent", "IncidentsComponent", "DispatchComponent",
+            "ConsequencesComponent"]
 __all__ += ["TyphoonComponent"]
 
 

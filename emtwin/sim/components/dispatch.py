@@ -64,7 +64,7 @@ class DispatchComponent(Component):
     )  # fmt: skip
     reads: ClassVar[dict[str, bool]] = {
         "water__depth": False, "water__time": False, "road__closed": False,
-        "road__speed_factor": False, "road__water_depth": False,
+        "road__speed_factor": False, "road__water_depth": False, "facility__lost": False,
     }  # fmt: skip
     samples: ClassVar[dict[str, str]] = {
         "calls_waiting": "calls waiting for a unit now",
@@ -108,7 +108,7 @@ class DispatchComponent(Component):
         closure = float(flood.road_closure_depth) if flood is not None else ROAD_CLOSURE_DEPTH_M
         self.travel = WorldTravel(
             self.world, self.sim.roads, {t: resp.unit_type(t) for t in self.types},
-            depth=depth, closure_depth_m=closure,
+            depth=depth, closure_depth_m=closure, lost_hospitals=self._lost_hospitals,
         )  # fmt: skip
         self.core = DispatchCore(self.env, units, self.travel, choose, order=order,
                                  recorder=self.sim.recorder, max_wait_s=resp.max_wait)  # fmt: skip
@@ -120,6 +120,11 @@ class DispatchComponent(Component):
     def _water(self) -> tuple[np.ndarray, float]:
         """The water depth grid (m) and the time it belongs to (s), for water travel."""
         return self.fields.get("water__depth"), float(self.fields.get("water__time"))
+
+    def _lost_hospitals(self) -> dict[str, float]:
+        """Hospitals out of function now (``facility__lost``): name -> time lost, s."""
+        lost = self.fields.get("facility__lost") or {}
+        return lost.get("hospital", {})
 
     def _warn_types(self, resp: Any) -> None:
         """Warn about units no call can use, and call types no unit can serve."""

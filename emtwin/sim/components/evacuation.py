@@ -84,9 +84,10 @@ class EvacuationComponent(Component):
     )
     reads: ClassVar[dict[str, bool]] = {
         "water__depth": False, "water__speed": False, "hazard__max_class": False,
-        "road__closed": False, "road__speed_factor": False,
+        "road__closed": False, "road__speed_factor": False, "facility__lost": False,
     }  # fmt: skip
-    writes: ClassVar[tuple[str, ...]] = ("road__closed",)
+    writes: ClassVar[tuple[str, ...]] = ("road__closed", "household__cell",
+                                         "household__location", "household__people")
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("households", "Households"),
         Metric("people", "People"),
@@ -233,6 +234,9 @@ class EvacuationComponent(Component):
         self._seats: dict[int, list[tuple[int, float]]] = {}
         self.step_s = self.sim.coupling_s
         self._walker_network()
+        self.fields.provide("household__cell", self._household_cell, writer=self.name)
+        self.fields.provide("household__location", self._household_location, writer=self.name)
+        self.fields.provide("household__people", self._household_people, writer=self.name)
         self.sim.recorder.subscribe("call", self._on_call)
         self.sim.recorder.subscribe("arrival", self._on_rescue)
         log.info(
@@ -350,17 +354,97 @@ class EvacuationComponent(Component):
         elif action.kind == "contraflow":
             self._apply_contraflow(self._resolve_contraflow(v, "contraflow"), v)
         else:
-            i = self.shelters.index[v]
-            opening = action.kind == "open_shelter"
-            self.shelters.is_open[i] = opening
-            node = int(self.shelters.nodes[i])
-            if opening:
-                self._refused[node] = False
-                self.shelters.full_reported[i] = False
-            self._push_node_cap(node)
-            self.sim.recorder.event(self.env.now, "shelter_opened" if opening else "shelter_closed",
-                                    v, node=node, occupancy=float(self.shelters.occupancy[i]))
-            self._walker_network()
+            self._set_shelter(self.shelters.index[v], action.kind == "open_shelter")
+
+    def _set_shelter(self, i: int, opening: bool, **why: Any) -> None:
+        """Open or close shelter *i* to new arrivals now (its occupants stay)."""
+        self.shelters.is_open[i] = opening
+        node = int(self.shelters.nodes[i])
+        if opening:
+            self._refused[node] = False
+            self.shelters.full_reported[i] = False
+        self._push_node_cap(node)
+        self.sim.recorder.event(self.env.now, "shelter_opened" if opening else "shelter_closed",
+                                str(self.shelters.names[i]), node=node,
+                                occupancy=float(self.shelters.occupancy[i]), **why)
+        self._walker_network()
+
+    def _close_flooded_shelters(self) -> None:
+        """Close the open shelters the consequences component reports lost (``facility__lost``).
+
+        Rule: a flooded shelter takes nobody more (vehicles and walkers bound
+        for it go to the next open one); the people already inside stay, and
+        the life-loss model counts them with the water at the shelter.
+        """
+        lost = self.fields.get("facility__lost") or {}
+        for name in lost.get("shelter", {}):
+            i = self.shelters.index.get(str(name))
+            if i is not None and self.shelters.is_open[i]:
+                self._set_shelter(i, False, reason="flooded")
+
+    # ------------------------------------------------------------------ where people are
+
+    def _node_cells(self) -> np.ndarray:
+        """Flat cell index of every road node (-1 off the grid), cached."""
+        nc = getattr(self, "_node_cell", None)
+        if nc is None:
+            t = self.world.terrain
+            r, c = t.cell_of(self.world.roads.node_x, self.world.roads.node_y)
+            nc = self._node_cell = np.where(r >= 0, r * t.shape[1] + c, -1)
+        return nc
+
+    def _where(self) -> tuple[np.ndarray, np.ndarray]:
+        """(flat cell, location code) of every household now; see ``household__location``."""
+        hh, t = self.hh, self.world.terrain
+        ncols = t.shape[1]
+        cell = np.where(hh.row >= 0, hh.row * ncols + hh.col, -1).astype(np.int64)
+        loc = np.zeros(len(hh), np.int8)  # at home
+        node_cell = self._node_cells()
+        gone = (self.state == OUT) | (self.state == RESCUED)
+        cell[gone], loc[gone] = -1, -1
+        shel = np.flatnonzero(self.state == SHELTERED)
+        if shel.size:
+            by_name = getattr(self, "_shelter_cell", None)
+            if by_name is None:
+                pts = self.world.places.shelters
+                r, c = t.cell_of(pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy())
+                by_name = self._shelter_cell = dict(zip(
+                    pts["name"].astype(str), np.where(r >= 0, r * ncols + c, -1).tolist(),
+                    strict=True))  # fmt: skip
+            first = (str(a).split("+")[0] for a in self.arrived_at[shel])
+            cell[shel] = np.fromiter((by_name.get(n, -1) for n in first), np.int64, shel.size)
+            loc[shel] = np.where(cell[shel] >= 0, 0, -1)
+        moving = np.flatnonzero((self.state == TRAVELLING) | (self.state == STRANDED))
+        if moving.size:
+            w = self.walker[moving]
+            foot = w >= 0
+            loc[moving] = np.where(foot, 2, 1)
+            fw = moving[foot]
+            if fw.size:
+                cell[fw] = node_cell[self.walk.leg_node[self.walker[fw]]]
+            car = moving[~foot & (self.vehicle[moving] >= 0)]
+            if car.size:
+                link = self.net.vehicle_link[self.vehicle[car]]
+                on = link >= 0
+                edge_v = self.world.roads.edge_v
+                cell[car[on]] = node_cell[edge_v[link[on]]]
+            st = moving[self.state[moving] == STRANDED]
+            if st.size:
+                r, c = t.cell_of(self.strand_xy[st, 0], self.strand_xy[st, 1])
+                cell[st] = np.where(r >= 0, r * ncols + c, cell[st])
+        return cell, loc
+
+    def _household_people(self) -> np.ndarray:
+        """``household__people``: persons per household."""
+        return self.hh.people
+
+    def _household_cell(self) -> np.ndarray:
+        """``household__cell``: flat cell index where each household is now, -1 when out."""
+        return self._where()[0]
+
+    def _household_location(self) -> np.ndarray:
+        """``household__location``: 0 home/building, 1 vehicle, 2 on foot, -1 out of the hazard."""
+        return self._where()[1]
 
     def _apply_contraflow(self, pairs: list[tuple[int, int]], road: str) -> None:
         rs = self.sim.roads
@@ -500,6 +584,8 @@ class EvacuationComponent(Component):
         if self.fields.has("water__depth"):
             self._walk_out()
             self._exposure()
+        if self.fields.has("facility__lost"):
+            self._close_flooded_shelters()
         for i in self.shelters.newly_full():
             self.sim.recorder.event(now, "shelter_full", str(self.shelters.names[i]),
                                     node=int(self.shelters.nodes[i]),

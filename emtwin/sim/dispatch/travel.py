@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -298,6 +298,9 @@ class WorldTravel:
         Read, never advanced: boats see the water of the last coupling step.
     closure_depth_m
         Depth at which roads close; road units cannot serve calls in deeper water, m.
+    lost_hospitals
+        Returns the names of the hospitals out of function now (flooded); a
+        patient is taken to the soonest reached of the others.
     cache_size
         Searches kept per road graph.
     """
@@ -310,9 +313,11 @@ class WorldTravel:
         *,
         depth: Callable[[], tuple[np.ndarray, float] | None] = lambda: None,
         closure_depth_m: float = ROAD_CLOSURE_DEPTH_M,
+        lost_hospitals: Callable[[], Collection[str]] = tuple,
         cache_size: int = 256,
     ) -> None:
         self.world = world
+        self.lost_hospitals = lost_hospitals
         self.net = world.roads
         self.rs = roads
         self.types = dict(unit_types)
@@ -569,10 +574,13 @@ class WorldTravel:
         return road.then(water)
 
     def leg_to_hospital(self, utype: str, node: int, t0: float) -> tuple[Leg, str] | None:
-        """The way to the hospital reached soonest by road from *node*, and its name."""
+        """The way to the working hospital reached soonest by road from *node*, and its name."""
         key = self._key(utype)
         best, best_t = None, math.inf
+        lost = self.lost_hospitals()
         for name, h in self.hospitals:
+            if name in lost:
+                continue
             t = self._to(key, h)[0][node]
             if t < best_t:
                 best, best_t = (name, h), t
