@@ -1,9 +1,8 @@
 """The base of every scenario section: unknown keys are errors, empty keys take defaults.
 
-Section models outside models.py (scenarios/typhoon.py) derive from it, so that
-models.py can import them for the hazards union without an import cycle.
-models.py's ``_Model`` has the same behaviour; the integrator is to make it
-``_Model = StrictModel`` (one definition) when registering the typhoon.
+Every section model derives from it: models.py (as ``_Model``), and the sections in
+their own modules (scenarios/typhoon.py, scenarios/consequences.py), which models.py
+imports without an import cycle.
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ or per facility type. Depths in m, values in the scenario's currency per m2.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from emtwin.consequences.defaults import CONTINENTS, FACILITY_FAIL_DEPTH_M, OCCUPANCIES
+from emtwin.scenarios._base import StrictModel
 from emtwin.scenarios._types import DataPath
 
 __all__ = ["Consequences", "LifeLoss", "FacilityType"]
@@ -20,22 +21,7 @@ _Continent = Literal["europe", "north_america", "south_america", "asia", "africa
 assert set(_Continent.__args__) == set(CONTINENTS)  # noqa: S101  (kept in step)
 
 
-class _Section(BaseModel):
-    """Unknown keys are errors; a key left empty in YAML takes its default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_means_default(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            fields = cls.model_fields
-            return {
-                k: v
-                for k, v in data.items()
-                if not (v is None and k in fields and not fields[k].is_required())
-            }
-        return data
+_Section = StrictModel
 
 
 class LifeLoss(_Section):

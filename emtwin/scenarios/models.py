@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
+from emtwin.scenarios._base import StrictModel
 from emtwin.scenarios._locate import locate_key
 from emtwin.scenarios._types import (
     DataPath,
@@ -68,26 +69,8 @@ __all__ = [
 ]
 
 
-class _Model(BaseModel):
-    """Base of every section: unknown keys are errors.
-
-    An optional key left empty in YAML (``actions:`` with nothing after it) takes
-    its default.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_means_default(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            fields = cls.model_fields
-            return {
-                k: v
-                for k, v in data.items()
-                if not (v is None and k in fields and not fields[k].is_required())
-            }
-        return data
+#: Base of every section: unknown keys are errors, a key left empty takes its default.
+_Model = StrictModel
 
 
 # ---------------------------------------------------------------------------- world
