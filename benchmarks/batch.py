@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from emtwin.sim.batch import run_batch
+from emtwin.batch import run_batch
 
 
 def _batch(out: Path, runs: int, duration: str, **options: object) -> tuple[float, pd.DataFrame]:

@@ -37,8 +37,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from emtwin.sim.batch import run_batch, run_comparison
-from emtwin.sim.batch.flood_cache import cache_size
+from emtwin.batch import run_batch, run_comparison
+from emtwin.batch.flood_cache import cache_size
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANS = [ROOT / "examples/plans/riverside-early-warning.yaml",

@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emtwin.batch import uncertain as unc
 from emtwin.forecast import products as prod
 from emtwin.forecast import skill
 from emtwin.forecast.runner import MemberTask, forecast, load_spec
 from emtwin.scenarios._types import parse_duration
-from emtwin.sim.batch import uncertain as unc
 
 #: The prior of the twin experiment (both scales centred on 1.2, the truth at 1.5).
 PRIOR = {

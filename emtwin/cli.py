@@ -20,7 +20,7 @@ from emtwin import __version__
 from emtwin.errors import EmtwinError, ScenarioError
 
 if TYPE_CHECKING:
-    from emtwin.sim.batch import BatchResult, ComparisonResult
+    from emtwin.batch import BatchResult, ComparisonResult
 
 app = typer.Typer(
     add_completion=False,
@@ -429,7 +429,7 @@ FloodReuseOpt = Annotated[
 #: What ``batch`` and ``compare`` print: the response index and its parts, then the
 #: metrics the components declare ``shown`` (:mod:`emtwin.sim.metric`).
 def _shown() -> tuple[str, ...]:
-    from emtwin.sim.batch.index import PARTS
+    from emtwin.batch.index import PARTS
     from emtwin.sim.components import declared_metrics
 
     return ("index.score", *(f"index.{p}" for p in PARTS), *(
@@ -500,8 +500,8 @@ def batch(
     --runs runs only the new runs (Monte Carlo draws; Latin hypercube draws depend on --runs).
     Exit 1 when a run failed or a worker died (finished runs are kept).
     """
-    from emtwin.sim.batch import run_batch
-    from emtwin.sim.batch.compare import metric_bounds, t_interval
+    from emtwin.batch import run_batch
+    from emtwin.batch.compare import metric_bounds, t_interval
     from emtwin.sim.outputs import prepare_out_dir
 
     overrides = {"seed": seed, "duration": duration}
@@ -562,7 +562,7 @@ def compare(
     Writes comparison.csv/.parquet (every metric: mean and 95% interval per plan, paired
     difference from the base with its interval and significance) and comparison.html.
     """
-    from emtwin.sim.batch import run_comparison
+    from emtwin.batch import run_comparison
     from emtwin.sim.outputs import prepare_out_dir
 
     overrides = {"seed": seed, "duration": duration}

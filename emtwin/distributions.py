@@ -6,7 +6,7 @@ numbers) into a :class:`Law`: the frozen ``scipy.stats`` distribution that defin
 simulation needs, ``ppf(u)`` (inverse transform of uniform numbers) and
 ``draw(rng, n)``. Departures and warning reach (``emtwin.sim.evacuation.departure``),
 call durations (``emtwin.sim.components.incidents``) and the batch's ``uncertain:``
-values (``emtwin.sim.batch.uncertain``) all take their laws from here.
+values (``emtwin.batch.uncertain``) all take their laws from here.
 
 Families (parameters as written in a scenario):
 

@@ -22,14 +22,14 @@ import rasterio
 from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
+from emtwin.batch import CatalogError, run_batch, run_seed
+from emtwin.batch.catalog import MAX_CRASHES
+from emtwin.batch.index import response_index
+from emtwin.batch.worker import flatten
 from emtwin.cli import app
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Scenario
 from emtwin.sim import Component
-from emtwin.sim.batch import CatalogError, run_batch, run_seed
-from emtwin.sim.batch.catalog import MAX_CRASHES
-from emtwin.sim.batch.index import response_index
-from emtwin.sim.batch.worker import flatten
 
 # rain of 50 mm/h for 10 min on a closed 1 km x 1 km box stays on it: 8333.3 m3
 RAIN_M3 = 1e6 * 0.050 / 6
@@ -183,7 +183,7 @@ def test_workers_that_cannot_start_stop_the_batch_and_charge_no_run(
 ) -> None:
     """Workers told a parent pid that is not theirs end as they start (as any worker that
     cannot start): the batch stops with that reason and no run is charged or failed."""
-    import emtwin.sim.batch.runner as runner
+    import emtwin.batch.runner as runner
 
     monkeypatch.setattr(runner, "os", types.SimpleNamespace(getpid=lambda: 1))
     res = run_batch(town, runs=3, out_dir=tmp_path / "b", workers=2)
@@ -241,7 +241,7 @@ def test_kill_9_of_a_batch_ends_its_workers_and_leaves_its_finished_runs(
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_batch import Crasher
-        from emtwin.sim.batch import run_batch
+        from emtwin.batch import run_batch
         run_batch({str(town)!r}, runs=5, out_dir={str(out)!r}, workers=2, components=[Crasher])
         """)  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=Path.cwd())
@@ -276,7 +276,7 @@ def test_the_watchdog_alone_ends_a_worker_whose_parent_was_killed(tmp_path: Path
     pid_file = tmp_path / "child"
     script = textwrap.dedent(f"""\
         import multiprocessing, time
-        from emtwin.sim.batch import worker
+        from emtwin.batch import worker
 
         def child(parent):
             worker._parent_death_signal = lambda: False
@@ -396,7 +396,7 @@ def test_a_grown_batch_runs_only_its_new_runs(
 def test_a_catalog_of_one_fingerprint_per_batch_is_carried_on(town: Path, tmp_path: Path) -> None:
     """A folder written before per-plan fingerprints (one fingerprint of the whole batch in
     `meta`) is carried on when that fingerprint is this batch's, refused otherwise."""
-    from emtwin.sim.batch.ensemble import _legacy_fingerprint, load_plan
+    from emtwin.batch.ensemble import _legacy_fingerprint, load_plan
 
     out = tmp_path / "b"
     run_batch(town, runs=2, out_dir=out, workers=0)

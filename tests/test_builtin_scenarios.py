@@ -105,9 +105,9 @@ def test_every_drill_has_a_flood_an_evacuation_and_a_response(name: str) -> None
 
 @pytest.mark.parametrize("name", DRILLS)
 def test_every_uncertain_draw_of_a_drill_is_a_valid_scenario(name: str) -> None:
-    from emtwin.sim.batch import uncertain as unc
-    from emtwin.sim.batch.ensemble import load_plan
-    from emtwin.sim.batch.worker import _validate
+    from emtwin.batch import uncertain as unc
+    from emtwin.batch.ensemble import load_plan
+    from emtwin.batch.worker import _validate
 
     plan = load_plan(name)
     params = unc.parameters(plan.scenario)

@@ -16,19 +16,19 @@ from rasterio.transform import from_origin
 from scipy import stats
 from typer.testing import CliRunner
 
-from emtwin.cli import app
-from emtwin.errors import ScenarioError
-from emtwin.scenarios.models import ResponseIndex, Scenario
-from emtwin.sim import Component
-from emtwin.sim.batch import (
+from emtwin.batch import (
     CatalogError,
     comparison_table,
     response_index,
     run_batch,
     run_comparison,
 )
-from emtwin.sim.batch.compare import metric_bounds, t_interval
-from emtwin.sim.batch.index import describe, index_columns
+from emtwin.batch.compare import metric_bounds, t_interval
+from emtwin.batch.index import describe, index_columns
+from emtwin.cli import app
+from emtwin.errors import ScenarioError
+from emtwin.scenarios.models import ResponseIndex, Scenario
+from emtwin.sim import Component
 from emtwin.sim.components import REGISTRY
 from emtwin.viz.compare import comparison_html
 

@@ -128,7 +128,7 @@ def test_no_buildings_still_reports_life_loss(small_world) -> None:
 
 
 def test_the_index_has_damage_and_life_loss_parts() -> None:
-    from emtwin.sim.batch.index import response_index
+    from emtwin.batch.index import response_index
 
     m = {"consequences.damage_total": 2.0e6, "consequences.value_total": 1.0e8,
          "consequences.life_loss_mean": 5.0, "consequences.people": 10_000.0}  # fmt: skip

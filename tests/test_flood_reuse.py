@@ -14,11 +14,11 @@ from affine import Affine
 from conftest import UTM33, hand_roads, points
 from rasterio.transform import from_origin
 
+from emtwin.batch import run_comparison
+from emtwin.batch.flood_cache import CACHE_DIR, cache_size, flood_key, run_with_cache
 from emtwin.geo.index import edge_cell_index
 from emtwin.geo.world import Places, Terrain, World
 from emtwin.scenarios.models import Scenario
-from emtwin.sim.batch import run_comparison
-from emtwin.sim.batch.flood_cache import CACHE_DIR, cache_size, flood_key, run_with_cache
 from emtwin.sim.engine import Simulation
 
 X0, Y0 = 500000.0, 5500400.0

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emtwin.batch import uncertain as unc
 from emtwin.forecast.members import (
     assimilate,
     choice_shares,
@@ -24,7 +25,6 @@ from emtwin.forecast.members import (
 from emtwin.forecast.observations import read_gauge_observations
 from emtwin.forecast.skill import crps_ensemble, ensemble_mean_rmse, weighted_quantile
 from emtwin.scenarios.models import Scenario
-from emtwin.sim.batch import uncertain as unc
 
 RATE = 1e-4  # m/s of level rise per unit rain multiplier
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from emtwin.batch import uncertain as unc
 from emtwin.errors import ScenarioError
 from emtwin.scenarios import load_scenario
 from emtwin.scenarios.models import Scenario
-from emtwin.sim.batch import uncertain as unc
 
 
 def scenario(uncertain: dict[str, Any], **over: Any) -> Scenario:

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emtwin.batch.index import PARTS, response_index
+from emtwin.batch.worker import flatten
 from emtwin.drill.decisions import describe_action
-from emtwin.sim.batch.index import PARTS, response_index
-from emtwin.sim.batch.worker import flatten
 from emtwin.sim.engine import Simulation
 from emtwin.viz._common import clock
 from emtwin.viz._html import esc, fmt_value, img, page, table

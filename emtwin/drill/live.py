@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from emtwin.sim.batch.index import response_index
+from emtwin.batch.index import response_index
 from emtwin.viz._common import depth_palette_image, max_pool, png_data_uri, to_lonlat
 
 __all__ = ["headline", "MapFeed", "index_metrics", "HEADLINE_LABELS"]

@@ -74,7 +74,7 @@ def run_watch(
     int
         The number of forecasts made (the first included).
     """
-    from emtwin.sim.batch.ensemble import load_plan
+    from emtwin.batch.ensemble import load_plan
 
     spec = load_plan(scenario)
     files: list[Path] = [Path(f) for f in observations]

@@ -1,7 +1,7 @@
 """The ensemble's members: their uncertain values as arrays, and one assimilation step.
 
 Members are drawn from the scenario's ``uncertain:`` section with
-:func:`emtwin.sim.batch.uncertain.sample` (the prior): one ``{path: value}``
+:func:`emtwin.batch.uncertain.sample` (the prior): one ``{path: value}``
 per member. Numeric parameters (``uniform``, ``normal``, ``lognormal``,
 ``triangular``, and every ``scale:``) become arrays the filter can weight,
 quantile and jitter; ``choice`` parameters are carried along (copied with
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emtwin.batch.uncertain import Parameter
 from emtwin.forecast.assimilation import DEFAULT_SIGMA_M, ParticleFilterResult, particle_filter
 from emtwin.forecast.observations import GaugeObservations, member_values_at, observation_table
 from emtwin.forecast.skill import normalise_weights
-from emtwin.sim.batch.uncertain import Parameter
 
 __all__ = [
     "numeric_parameters",
@@ -186,7 +186,7 @@ def resampled_draws(
 ) -> list[dict[str, Any]]:
     """The new members' ``{path: value}``: the resampled (jittered) numbers, choices copied.
 
-    Feed each to :func:`emtwin.sim.batch.uncertain.edits` to write it into the scenario.
+    Feed each to :func:`emtwin.batch.uncertain.edits` to write it into the scenario.
     """
     out = []
     for k, i in enumerate(result.indices):

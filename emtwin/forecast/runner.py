@@ -3,7 +3,7 @@
 :func:`forecast` is the Python API of ``emtwin forecast``:
 
 1. draw N members from the scenario's ``uncertain:`` section (the prior;
-   :func:`emtwin.sim.batch.uncertain.sample`, the draws of ``emtwin batch``);
+   :func:`emtwin.batch.uncertain.sample`, the draws of ``emtwin batch``);
 2. run each member to T ("now") in a worker (the batch executors: a local
    process pool or Dask), save its checkpoint (``sim.run_until(T);
    sim.checkpoint()``) and return its gauge series up to T;
@@ -26,7 +26,7 @@ over [0, T] for the run to now and over [T, T + H] for the forecast
 After its last time an observed rate holds (persistence).
 
 Everything is deterministic given the scenario seed: the prior draws, the
-member seeds (:func:`emtwin.sim.batch.uncertain.run_seed`), the resampling
+member seeds (:func:`emtwin.batch.uncertain.run_seed`), the resampling
 (a generator seeded from the scenario seed) and the members' runs do not
 depend on the executor, the number of workers or the order runs finish in.
 """
@@ -172,7 +172,7 @@ class MemberTask:
 
     def __call__(self) -> dict[str, Any]:
         """Run this stage; ``{status: done, ...}`` or ``{status: failed, error}``."""
-        from emtwin.sim.batch.worker import _one_numba_thread
+        from emtwin.batch.worker import _one_numba_thread
 
         t0 = time.perf_counter()
         try:
@@ -188,8 +188,8 @@ class MemberTask:
         return out
 
     def _prior(self) -> dict[str, Any]:
-        from emtwin.sim.batch.uncertain import apply_edits
-        from emtwin.sim.batch.worker import _validate
+        from emtwin.batch.uncertain import apply_edits
+        from emtwin.batch.worker import _validate
         from emtwin.sim.engine import Simulation
 
         data = apply_edits(self.data, self.changes)
@@ -209,8 +209,8 @@ class MemberTask:
         sim = Simulation.from_checkpoint(self.checkpoint, plans=list(self.plans),
                                          allow_code=self.allow_code)  # fmt: skip
         if self.changes:  # a jittered copy: its own forcing from T on
-            from emtwin.sim.batch.uncertain import apply_edits
-            from emtwin.sim.batch.worker import _validate
+            from emtwin.batch.uncertain import apply_edits
+            from emtwin.batch.worker import _validate
 
             data = apply_edits(self.data, self.changes)
             data["duration"] = float(self.end_s)
@@ -257,7 +257,7 @@ class MemberTask:
 def _run_tasks(tasks: Sequence[MemberTask], *, executor: str, workers: int | None,
                scheduler: str | None) -> list[dict[str, Any]]:  # fmt: skip
     """Run *tasks* with the batch executors; their outcomes in task order; any failure raises."""
-    from emtwin.sim.batch.runner import execute
+    from emtwin.batch.runner import execute
 
     outs: dict[int, dict[str, Any]] = {}
 
@@ -361,8 +361,8 @@ def load_spec(scenario: str | Path | Any, uncertain: Mapping[str, Any] | None = 
     *uncertain* replaces the whole ``uncertain:`` section (a wider or narrower
     prior); the scenario is validated again.
     """
-    from emtwin.sim.batch.ensemble import PlanSpec, load_plan
-    from emtwin.sim.batch.worker import _validate
+    from emtwin.batch.ensemble import PlanSpec, load_plan
+    from emtwin.batch.worker import _validate
 
     spec = scenario if isinstance(scenario, PlanSpec) else load_plan(scenario)
     if uncertain is None:
@@ -396,7 +396,7 @@ def forecast(
     Parameters
     ----------
     scenario
-        A scenario file or built-in name (or a :class:`~emtwin.sim.batch.ensemble.PlanSpec`).
+        A scenario file or built-in name (or a :class:`~emtwin.batch.ensemble.PlanSpec`).
         Its ``uncertain:`` section is the prior.
     observations
         Gauge tables (``time_s, gauge, level_m | depth_m``, e.g. a run's
@@ -438,7 +438,7 @@ def forecast(
     InputDataError
         Bad observation files (naming the file and the row).
     """
-    from emtwin.sim.batch import uncertain as unc
+    from emtwin.batch import uncertain as unc
 
     t_start = time.perf_counter()
     at_s, horizon_s = float(at_s), float(horizon_s)

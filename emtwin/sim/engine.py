@@ -78,7 +78,7 @@ class Simulation:
         Whether Python code named in the scenario (user dispatch policies) may run.
     replace
         Component classes to run in place of the registered ones of the same name
-        (a batch's replayed flood, :mod:`emtwin.sim.batch.flood_cache`).
+        (a batch's replayed flood, :mod:`emtwin.batch.flood_cache`).
 
     Raises
     ------

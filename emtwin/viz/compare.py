@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from emtwin.batch.compare import metric_bounds
 from emtwin.errors import EmtwinError
-from emtwin.sim.batch.compare import metric_bounds
 from emtwin.viz._html import HEADLINES, data_value, esc, fmt_value, img, page, table
 from emtwin.viz.charts import png_bytes
 
@@ -191,7 +191,7 @@ def comparison_html(
     """The comparison page as a string; arguments as for :func:`render_comparison`.
 
     *paired*, when given, is the paired-statistics table of a comparison
-    (``emtwin.sim.batch.compare``: columns ``metric, plan, n, mean, ci_low,
+    (``emtwin.batch.compare``: columns ``metric, plan, n, mean, ci_low,
     ci_high, diff_mean, diff_ci_low, diff_ci_high, p_value, verdict``); its rows
     for the shown metrics become a "Paired differences" section above the
     headline figures, with *headline* and *note* as its text.

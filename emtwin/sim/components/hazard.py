@@ -114,7 +114,7 @@ class FloodComponent(Component):
                headline=False),
     )  # fmt: skip
     #: Whether the flood draws from its random generator (then a batch's flood cache
-    #: keys on its seed stream; see emtwin.sim.batch.flood_cache). It draws nothing.
+    #: keys on its seed stream; see emtwin.batch.flood_cache). It draws nothing.
     draws_random: ClassVar[bool] = False
     reads: ClassVar[dict[str, bool]] = {"rain__rate": False, "sea__level": False}
     writes: ClassVar[tuple[str, ...]] = (

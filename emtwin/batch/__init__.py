@@ -7,16 +7,16 @@ and its own draw of the scenario's ``uncertain`` values; ``run_comparison(base,
 local process pool or to Dask; a SQLite catalog in the batch folder makes every
 batch resumable. Each run's metrics are the numeric leaves of its ``summary.json``.
 
-Modules: :mod:`~emtwin.sim.batch.uncertain` (key paths, distributions, draws),
-:mod:`~emtwin.sim.batch.catalog` (the SQLite catalog), :mod:`~emtwin.sim.batch.worker`
-(one run in a worker), :mod:`~emtwin.sim.batch.runner` (executors, progress),
-:mod:`~emtwin.sim.batch.ensemble` (batches and comparisons), :mod:`~emtwin.sim.batch.compare`
-(statistics), :mod:`~emtwin.sim.batch.index` (the response index).
+Modules: :mod:`~emtwin.batch.uncertain` (key paths, distributions, draws),
+:mod:`~emtwin.batch.catalog` (the SQLite catalog), :mod:`~emtwin.batch.worker`
+(one run in a worker), :mod:`~emtwin.batch.runner` (executors, progress),
+:mod:`~emtwin.batch.ensemble` (batches and comparisons), :mod:`~emtwin.batch.compare`
+(statistics), :mod:`~emtwin.batch.index` (the response index).
 """
 
-from emtwin.sim.batch.catalog import Catalog, CatalogError
-from emtwin.sim.batch.compare import comparison_table, headline
-from emtwin.sim.batch.ensemble import (
+from emtwin.batch.catalog import Catalog, CatalogError
+from emtwin.batch.compare import comparison_table, headline
+from emtwin.batch.ensemble import (
     BatchResult,
     ComparisonResult,
     load_plan,
@@ -24,10 +24,10 @@ from emtwin.sim.batch.ensemble import (
     run_comparison,
     run_ensemble,
 )
-from emtwin.sim.batch.index import response_index
-from emtwin.sim.batch.runner import WorkerLostError
-from emtwin.sim.batch.uncertain import parameters, run_seed, sample
-from emtwin.sim.batch.worker import flatten
+from emtwin.batch.index import response_index
+from emtwin.batch.runner import WorkerLostError
+from emtwin.batch.uncertain import parameters, run_seed, sample
+from emtwin.batch.worker import flatten
 
 __all__ = [
     "BatchResult",

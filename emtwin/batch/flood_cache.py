@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from emtwin import __version__
+from emtwin import __version__, kernels
 from emtwin.errors import SimulationError
 from emtwin.sim.component import Component
 from emtwin.sim.components.hazard import FloodComponent
@@ -89,10 +90,8 @@ def _hash_array(h: Any, label: str, a: Any) -> None:
 @functools.lru_cache(maxsize=1)
 def _code_hash() -> str:
     """A hash of the flood's code: the kernels, the flood component and this module."""
-    import emtwin.kernels as kernels
-
     files = sorted(Path(kernels.__file__).parent.glob("*.py"))
-    files += [Path(__file__), Path(__file__).parents[1] / "components" / "hazard.py"]
+    files += [Path(__file__), Path(inspect.getfile(FloodComponent))]
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode())

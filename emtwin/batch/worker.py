@@ -60,7 +60,7 @@ class RunTask:
         extra writers ``{file name: writer(path)}`` for ``write_results`` (the CLI
         passes the viz map and report writers); with ``keep="maps"`` only the map's.
     flood_cache
-        The folder of the batch's flood cache (:mod:`emtwin.sim.batch.flood_cache`):
+        The folder of the batch's flood cache (:mod:`emtwin.batch.flood_cache`):
         a flood already computed with the same inputs is replayed from it, a new one
         is recorded into it. None: every run computes its flood.
     """
@@ -315,7 +315,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
     key) or ``failed`` (with ``error``, one line naming the problem, and
     ``traceback``). Exceptions are caught and returned; KeyboardInterrupt is not.
     """
-    from emtwin.sim.batch.uncertain import apply_edits
+    from emtwin.batch.uncertain import apply_edits
 
     if not isinstance(task, RunTask) and callable(task):
         return task()  # a task that runs itself (e.g. a forecast member's stage)
@@ -327,7 +327,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
             scenario = _validate(data, task.base_dir)
             flood = "off"
             if task.flood_cache:
-                from emtwin.sim.batch.flood_cache import run_with_cache
+                from emtwin.batch.flood_cache import run_with_cache
 
                 results, flood = run_with_cache(scenario, task.flood_cache,
                                                 allow_code=task.allow_code)  # fmt: skip

@@ -3,7 +3,7 @@
 :func:`run_batch` runs one scenario (with its plan overlays) *runs* times, each run
 with its own seed and its own draw of the ``uncertain`` values; :func:`run_comparison`
 runs a base scenario and every plan on the same seeds and the same draws. Both keep a
-catalog in the output folder (:mod:`emtwin.sim.batch.catalog`), commit every run as it
+catalog in the output folder (:mod:`emtwin.batch.catalog`), commit every run as it
 finishes, skip runs already done when the same command is run again, and write
 ``results.parquet`` (one row per run) and ``batch.json`` (what was run).
 """
@@ -24,16 +24,16 @@ from typing import Any
 import pandas as pd
 
 from emtwin import __version__
+from emtwin.batch import uncertain as unc
+from emtwin.batch.catalog import MAX_CRASHES, Catalog, RunRow
+from emtwin.batch.compare import comparison_table, headline
+from emtwin.batch.flood_cache import CACHE_DIR
+from emtwin.batch.index import describe, index_columns
+from emtwin.batch.runner import WorkerLostError, execute
+from emtwin.batch.worker import RunTask, keep_folder
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.loader import load_scenario, locate, merge, read_yaml, resolve_paths
 from emtwin.scenarios.models import Scenario
-from emtwin.sim.batch import uncertain as unc
-from emtwin.sim.batch.catalog import MAX_CRASHES, Catalog, RunRow
-from emtwin.sim.batch.compare import comparison_table, headline
-from emtwin.sim.batch.flood_cache import CACHE_DIR
-from emtwin.sim.batch.index import describe, index_columns
-from emtwin.sim.batch.runner import WorkerLostError, execute
-from emtwin.sim.batch.worker import RunTask, keep_folder
 
 __all__ = [
     "PlanSpec",
@@ -122,7 +122,7 @@ class BatchResult:
         Runs copied from another batch folder (``reuse``) instead of run.
     floods
         How this call's runs got their flood: ``{recorded, replayed, recomputed, none,
-        off: runs}`` (see :mod:`emtwin.sim.batch.flood_cache`).
+        off: runs}`` (see :mod:`emtwin.batch.flood_cache`).
     """
 
     folder: Path
@@ -277,7 +277,7 @@ def run_ensemble(
         The batch folder (created; an existing one is resumed if it holds these plans;
         plans new to it are added).
     workers, executor, scheduler
-        As for :func:`emtwin.sim.batch.runner.execute`.
+        As for :func:`emtwin.batch.runner.execute`.
     keep
         None (no per-run folders), ``maps`` (summary, scenario, rasters, roads, map) or
         ``all`` (the whole output folder), in ``OUT/runs/[PLAN/]RUN``.
@@ -291,13 +291,13 @@ def run_ensemble(
         Extra component classes registered in the workers (plugins, tests).
     writers
         ``"module:function"`` giving a run's extra output writers when *keep* (see
-        :class:`~emtwin.sim.batch.worker.RunTask`; the CLI passes ``emtwin.viz:run_writers``).
+        :class:`~emtwin.batch.worker.RunTask`; the CLI passes ``emtwin.viz:run_writers``).
     reuse
         ``{plan label: batch folder}``: the finished runs of that folder's batch of the
         same scenario (same fingerprint: scenario, seeds, draws) are copied in, not run.
     flood_reuse
         Compute a flood once and replay it in every run and plan with the same flood
-        inputs (:mod:`emtwin.sim.batch.flood_cache`; the cache is ``OUT/flood-cache``).
+        inputs (:mod:`emtwin.batch.flood_cache`; the cache is ``OUT/flood-cache``).
         False: every run computes its own flood (the results are the same).
 
     Raises
@@ -470,7 +470,7 @@ def run_comparison(
     """Run the base and every plan on the same *runs* seeds and draws; compare them.
 
     Writes ``results.parquet`` (every run of every plan), ``comparison.parquet`` and
-    ``comparison.csv`` (:func:`emtwin.sim.batch.compare.comparison_table`) to the
+    ``comparison.csv`` (:func:`emtwin.batch.compare.comparison_table`) to the
     folder (default ``out/NAME-compare``). Options as for :func:`run_ensemble`.
 
     Every plan's runs are kept in the folder's catalog: adding a plan to a comparison

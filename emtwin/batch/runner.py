@@ -1,6 +1,6 @@
 """Executors of a batch: in this process, a local process pool, or Dask.
 
-:func:`execute` hands :class:`~emtwin.sim.batch.worker.RunTask` objects to workers and
+:func:`execute` hands :class:`~emtwin.batch.worker.RunTask` objects to workers and
 calls back as each run starts and finishes, so the caller can commit every run to the
 catalog at once. Workers return small dicts (metrics or an error), never Results.
 
@@ -31,8 +31,8 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, nullco
 from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
+from emtwin.batch.worker import READY, RunTask, run_task, worker_main
 from emtwin.errors import SimulationError
-from emtwin.sim.batch.worker import READY, RunTask, run_task, worker_main
 
 __all__ = ["execute", "WorkerLostError", "EXECUTORS", "default_workers"]
 
