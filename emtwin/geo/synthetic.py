@@ -29,6 +29,7 @@ from pyproj import CRS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from emtwin.defaults import MANNING_N
 from emtwin.errors import InputDataError
 from emtwin.geo.world import Terrain
 
@@ -55,7 +56,7 @@ _CLEARANCE = 45.0  # no street closer than this to the river centre line, m
 _HILL = 22.0  # height of the hills above the floodplain, m
 _SLOPE = 0.0005  # downstream slope of the valley floor, m/m
 _Z_WEST = 30.0  # floodplain elevation at the west edge (riverside, dam), m
-_N_LAND, _N_WATER = 0.035, 0.03  # Manning's n, s/m^(1/3)
+_N_LAND, _N_WATER = MANNING_N, 0.03  # Manning's n, s/m^(1/3)
 _SEED = 0x5EED_7017  # the fixed seed of the hash
 
 

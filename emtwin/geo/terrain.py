@@ -41,6 +41,7 @@ from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 
+from emtwin.defaults import MANNING_N
 from emtwin.errors import CRSError, InputDataError
 from emtwin.geo.crs import (
     UTM_MAX_LAT,
@@ -65,8 +66,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Manning's n used where no value is given, s/m^(1/3).
-DEFAULT_MANNING = 0.035
+#: Manning's n used where no value is given, s/m^(1/3) (:data:`emtwin.defaults.MANNING_N`).
+DEFAULT_MANNING = MANNING_N
 
 #: Largest grid (cells) read_terrain will build; a finer ``resolution`` is an error.
 MAX_CELLS = 200_000_000

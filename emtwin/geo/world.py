@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emtwin.defaults import MANNING_N
+
 if TYPE_CHECKING:
     import geopandas as gpd
     import networkx as nx
@@ -53,7 +55,7 @@ class Terrain:
     mask: np.ndarray
     transform: Affine
     dx: float
-    manning: float | np.ndarray = 0.035
+    manning: float | np.ndarray = MANNING_N
     source: str = ""
     water: np.ndarray | None = None
 

@@ -18,6 +18,7 @@ import time
 import numba
 import numpy as np
 
+from emtwin.defaults import MANNING_N
 from emtwin.errors import KernelError
 from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels import _flood_numba as _nb
@@ -146,7 +147,7 @@ class FloodModel:
     #: Where the step runs ("cpu" here; :class:`~emtwin.kernels.flood_cuda.CudaFloodModel`: "cuda").
     backend = "cpu"
 
-    def __init__(self, z, mask, dx: float, *, manning=0.035, h0=None, theta: float = 0.8,
+    def __init__(self, z, mask, dx: float, *, manning=MANNING_N, h0=None, theta: float = 0.8,
                  alpha: float = 0.5, dtype=np.float64, dry_tol: float = 0.001,
                  arrival_depth: float = 0.05, debris_factor: float = 1.0,
                  max_dt: float | None = None, time_stepping: str = "global",

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from emtwin.defaults import MANNING_N
 from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
 from emtwin.scenarios._base import StrictModel
 from emtwin.scenarios._locate import locate_key
@@ -139,7 +140,7 @@ class Terrain(_Model):
         None, description="resample to this cell size, m"
     )
     manning: Annotated[float, Field(gt=0)] | DataPath | ManningTable = Field(
-        0.035, description="Manning's n, s/m^(1/3): a scalar, a raster, or {raster, table}"
+        MANNING_N, description="Manning's n, s/m^(1/3): a scalar, a raster, or {raster, table}"
     )
     crs: str | None = Field(
         None, description="CRS of the DEM when the file has none or one PROJ cannot use"
