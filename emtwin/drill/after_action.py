@@ -63,7 +63,7 @@ def rerun(scenario: Any, world: Any, until_s: float, *, actions: bool = True,
     sc = scenario if actions else scenario.model_copy(update={"actions": []})
     sim = Simulation(sc, world=world, allow_code=allow_code)
     sim.run_until(until_s)
-    return sim._results(sim.wall_s)
+    return sim.results()
 
 
 def _shown(action: Any) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def _choices(session: Any) -> dict[str, Any]:
     zones = [str(z.name) for z in sc.evacuation.zones] if sc.evacuation else []
     types = sorted({r.type for r in sc.response.resources}) if sc.response else []
     return {
-        "kinds": sorted(session.sim._handlers),
+        "kinds": session.sim.action_kinds,
         "roads": road_ids,
         "zones": ["all", *zones],
         "shelters": [str(n) for n in world.places.shelters["name"]],

@@ -321,11 +321,7 @@ class DrillSession:
                 msg = str(e.get("msg", "")).removeprefix("Value error, ")
                 parts.append(f"{loc}: {msg}" if loc else msg)
             raise ActionError("; ".join(parts)) from None
-        handler = self.sim._handlers.get(action.kind)
-        if handler is None:
-            raise ActionError(f"{action.kind}: no component of this scenario carries it out "
-                              f"(kinds: {', '.join(sorted(self.sim._handlers))})")  # fmt: skip
-        msg = handler.check_action(action)
+        msg = self.sim.check_action(action)
         if msg:
             raise ActionError(f"{action.kind}: {msg}")
         return action
@@ -455,7 +451,7 @@ class DrillSession:
         self.state = "finishing"
         self._changed()
         with self.lock:
-            results = self.sim._results(self.sim.wall_s)
+            results = self.sim.results()
             results.summary["run"]["stopped_at_s"] = self._t
             results.summary["run"]["drill"] = True
         writers = run_writers(results)

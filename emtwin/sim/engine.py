@@ -150,6 +150,24 @@ class Simulation:
         components never use it to reach one another)."""
         return next((c for c in self.components if c.name == name), None)
 
+    @property
+    def action_kinds(self) -> list[str]:
+        """The plan action kinds some running component carries out, sorted."""
+        return sorted(self._handlers)
+
+    def check_action(self, action: Action) -> str | None:
+        """What is wrong with *action* for this run (no component for its kind, or a name
+        the World lacks), or None."""
+        handler = self._handlers.get(action.kind)
+        if handler is None:
+            return (f"no component of this run carries out {action.kind} "
+                    f"(kinds: {', '.join(self.action_kinds)})")  # fmt: skip
+        return handler.check_action(action)
+
+    def results(self) -> Results:
+        """The Results of the run as it stands now (a run stopped before its end)."""
+        return self._results(self.wall_s)
+
     def advance_all(self, time_s: float) -> None:
         """Bring every component to *time_s*, in registry order (hazards first)."""
         for c in self.components:
