@@ -96,3 +96,24 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path) -> None:
     bad.write_bytes(b"hello")
     with pytest.raises(CheckpointError, match="not an emtwin checkpoint"):
         Checkpoint.load(bad)
+
+
+def test_run_checkpoint_and_resume_on_the_command_line(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from emtwin.cli import app
+
+    runner = CliRunner()
+    ck = tmp_path / "ck.emtwin"
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    r = runner.invoke(app, ["run", "riverside", "--duration", "20min", "--out", str(whole),
+                            "-q", "--checkpoint-at", "10min", "--checkpoint", str(ck)])
+    assert r.exit_code == 0, r.output
+    assert ck.read_bytes().startswith(b"EMTWINCK")
+    r = runner.invoke(app, ["resume", str(ck), "--out", str(resumed), "-q"])
+    assert r.exit_code == 0, r.output
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed / "events.parquet"),
+                                  pd.read_parquet(whole / "events.parquet"))  # fmt: skip
+    # misuse of the options is a command-line error (exit 2)
+    r = runner.invoke(app, ["run", "riverside", "--checkpoint-at", "10min"])
+    assert r.exit_code == 2
