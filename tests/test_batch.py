@@ -469,3 +469,17 @@ def test_batch_command_bad_input(town: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["batch", str(town), "--runs", "2", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1
     assert "uncertain.parameters.hazards.0.initial_dept: no key 'initial_dept'" in res.output
+
+
+def test_a_draw_past_the_run_limits_fails_that_run_with_the_limit() -> None:
+    from emtwin.batch.worker import _validate
+    from emtwin.errors import ScenarioError
+    from emtwin.scenarios import load_scenario
+
+    base = load_scenario("riverside")
+    data = base.model_dump(mode="python", by_alias=True, exclude={"source"}, exclude_none=True)
+    data["response"]["incidents"]["background_rate"] = "20000/h"  # a scale draw gone wild
+    with pytest.raises(ScenarioError, match=r"background_rate: .*calls expected \(limit 100,000\)"):
+        _validate(data, str(Path(base.source).parent))
+    data["response"]["incidents"]["background_rate"] = "4/h"
+    assert _validate(data, str(Path(base.source).parent)).response is not None

@@ -264,13 +264,19 @@ def _validate(data: Mapping[str, Any], base_dir: str) -> Any:
     from pydantic import ValidationError
 
     from emtwin.errors import ScenarioError
+    from emtwin.scenarios.limits import limit_problems
     from emtwin.scenarios.loader import format_validation_error
     from emtwin.scenarios.models import Scenario
 
     try:
-        return Scenario.model_validate(data, context={"base_dir": base_dir, "check_files": True})
+        sc = Scenario.model_validate(data, context={"base_dir": base_dir, "check_files": True})
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc, data)) from None
+    # a draw may push a value past the run limits the loader checks for the base
+    over = limit_problems(sc)
+    if over:
+        raise ScenarioError([f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in over])
+    return sc
 
 
 def _resolve(spec: str) -> Any:
