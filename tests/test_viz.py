@@ -26,6 +26,7 @@ from emtwin.errors import EmtwinError
 from emtwin.sim import SUMMARY_KEYS
 from emtwin.sim.engine import Results
 from emtwin.sim.outputs import write_results
+from emtwin.sim.results import world_parts
 from emtwin.sim.state import RoadState
 from emtwin.viz import RunRecord, build_map, render_charts, render_comparison, run_writers
 from emtwin.viz._common import DEPTH_COLORS, depth_palette_image, grid_corners_lonlat
@@ -134,7 +135,7 @@ def fake_results(world, *, evacuation: bool = True, dispatch: bool = True) -> Re
         summary=summary, events=ev.sort_values("time_s", kind="stable").reset_index(drop=True),
         timeseries=ts, rasters={"max_depth": stack.max(axis=0).astype(float)}, tables=tables,
         frames={"depth": (TIMES, stack)}, frame_transforms={"depth": world.terrain.transform},
-        world=world, scenario=None, road_state=rs,
+        scenario=None, **world_parts(world, rs),
     )  # fmt: skip
 
 
@@ -206,7 +207,8 @@ def test_terrain_hillshade_lit_from_the_north_west(small_world) -> None:
 
     def image(z: np.ndarray) -> np.ndarray:
         small_world.terrain.z = z
-        uri = str(terrain_layer(Results({}, None, None, world=small_world)).layers[0].image)
+        res = Results({}, None, None, **world_parts(small_world))
+        uri = str(terrain_layer(res).layers[0].image)
         data = base64.b64decode(uri.strip("'\"").split(",", 1)[1])
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")).astype(float)
 
@@ -249,8 +251,7 @@ def test_road_states_over_time(small_world) -> None:
         timeseries=pd.DataFrame({"time_s": [0.0]}),
         frames={"depth": (np.array([0.0, 600.0, 1200.0]), stack)},
         frame_transforms={"depth": w.terrain.transform},
-        world=w,
-        road_state=rs,
+        **world_parts(w, rs),
     )
     group, first, changes = road_timeline(res)
     assert group.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and first.tolist() == [0, 2, 4, 6]
@@ -282,7 +283,7 @@ def test_flood_frames_kept_within_budget(small_world) -> None:
         timeseries=None,
         frames={"depth": (times, stack)},
         frame_transforms={"depth": small_world.terrain.transform},
-        world=small_world,
+        **world_parts(small_world),
     )
     full = flood_layer(res)
     one = len(full.anim["flood-depth"]["images"][0])
@@ -346,7 +347,7 @@ def test_map_without_evacuation_or_dispatch(small_world) -> None:
     assert {"units", "calls"} <= ids and not ids & {"trips", "stranded"}
     units = next(lyr for lyr in deck["layers"] if lyr["id"] == "units")
     assert [d["id"] for d in units["data"]] == ["amb-1"]
-    res.frames, res.rasters, res.world.roads = {}, {}, None
+    res.frames, res.rasters, res.roads = {}, {}, None
     _, deck, _ = parse_map(build_map(res))
     assert {lyr["id"] for lyr in deck["layers"]} == {"terrain", "shelter-capacity", "shelters",
                                                      "facilities"}  # fmt: skip

@@ -117,24 +117,29 @@ class MapFeed:
     Parameters
     ----------
     world
-        The run's World.
+        The run's World, read once: the feed keeps its place as plain tables
+        and arrays (:func:`emtwin.sim.results.world_parts`, in :attr:`parts`).
     max_water_pixels
         The water image is the deepest water of square blocks of cells, to hold
         at most this many pixels.
     """
 
     def __init__(self, world: Any, *, max_water_pixels: int = 250_000) -> None:
-        from emtwin.viz.layers import _road_groups
+        from emtwin.sim.results import world_parts
+        from emtwin.viz.layers import road_groups
 
-        self.world = world
-        roads = world.roads
-        if roads is not None and roads.n_edges:
-            self.group, self.first = _road_groups(roads)
-            self.bridge = np.asarray(roads.bridge, dtype=bool)
+        #: the place of the run: crs, grid, roads, nodes, places, buildings
+        self.parts: dict[str, Any] = world_parts(world)
+        self.crs: str = self.parts["crs"]
+        self.grid = self.parts["grid"]
+        roads = self.parts["roads"]
+        if roads is not None and len(roads):
+            self.group, self.first = road_groups(roads["road_id"], roads["u"], roads["v"])
+            self.bridge = roads["bridge"].to_numpy(bool)
         else:
             self.group = self.first = np.zeros(0, dtype=np.int64)
             self.bridge = np.zeros(0, dtype=bool)
-        nrows, ncols = world.terrain.shape
+        nrows, ncols = self.grid.shape
         self.factor = max(1, math.ceil(math.sqrt(nrows * ncols / max_water_pixels)))
         self._water_key: Any = None
         self._water_uri = ""
@@ -168,7 +173,7 @@ class MapFeed:
         key = (id(sim), t)
         if key != self._water_key:
             depth = np.asarray(sim.state.get("water__depth"), dtype=float)
-            mask = self.world.terrain.mask
+            mask = self.grid.mask
             img = depth_palette_image(max_pool(np.where(mask, depth, 0.0), self.factor))
             self._water_uri = png_data_uri(img)
             self._water_key = key
@@ -180,10 +185,10 @@ class MapFeed:
 
         from emtwin.viz._common import grid_corners_lonlat
 
-        t = self.world.terrain
+        t = self.grid
         nrows, ncols = t.shape
         f = self.factor
-        return grid_corners_lonlat(self.world.crs, t.transform @ Affine.scale(f, f),
+        return grid_corners_lonlat(self.crs, t.transform @ Affine.scale(f, f),
                                    (math.ceil(nrows / f), math.ceil(ncols / f)))  # fmt: skip
 
     def shelters(self, sim: Any) -> list[float]:
@@ -192,7 +197,7 @@ class MapFeed:
         if evac is None:
             return []
         occ = np.asarray(evac.shelters.occupancy, dtype=float)
-        names = [str(n) for n in self.world.places.shelters["name"]]
+        names = [str(n) for n in self.parts["places"]["shelters"]["name"]]
         own = [str(n) for n in getattr(evac.shelters, "names", names)]
         by = dict(zip(own, occ.tolist(), strict=False))
         return [round(by.get(n, 0.0), 1) for n in names]
@@ -218,7 +223,7 @@ class MapFeed:
             ys.append(y)
             rows.append({"id": u.id, "ty": u.type, "s": u.state, "st": u.station})
         if rows:
-            lon, lat = to_lonlat(self.world.crs, np.array(xs), np.array(ys))
+            lon, lat = to_lonlat(self.crs, np.array(xs), np.array(ys))
             for r, a, b in zip(rows, lon, lat, strict=True):
                 r["pos"] = [round(float(a), 6), round(float(b), 6)]
         return rows
@@ -241,7 +246,7 @@ class MapFeed:
                                     "ty": c.type, "t": round(float(c.time_s), 1)}))  # fmt: skip
         if not rows:
             return []
-        lon, lat = to_lonlat(self.world.crs, np.array([r[0] for r in rows]),
+        lon, lat = to_lonlat(self.crs, np.array([r[0] for r in rows]),
                              np.array([r[1] for r in rows]))  # fmt: skip
         out = []
         for (_, _, d), a, b in zip(rows, lon, lat, strict=True):

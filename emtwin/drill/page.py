@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import pydeck as pdk
 from PIL import Image
 
 from emtwin.drill.live import HEADLINE_LABELS
+from emtwin.sim.results import Results
 from emtwin.viz import agents, layers
 from emtwin.viz._common import PIXELS, ROAD_STATE_COLORS, png_data_uri
 from emtwin.viz.map import _script_json, _view
@@ -29,11 +29,14 @@ SPEEDS = [(1, "1x"), (10, "10x"), (30, "30x"), (60, "60x"), (120, "120x"), (300,
 ROAD_COLORS = [list(c) for c in ROAD_STATE_COLORS] + [[40, 110, 220, 255]]
 
 
-def _static_groups(session: Any) -> list[Any]:
-    """The fixed layers, built by the map's own builders from a World-only results view."""
-    view = SimpleNamespace(world=session.world, events=None, frames={}, tables={},
-                           road_state=None, summary={}, rasters={}, timeseries=None,
-                           scenario=session.scenario, frame_transforms={})  # fmt: skip
+def _place_view(session: Any) -> Results:
+    """A Results holding only the place of the session's run (its map feed's copy)."""
+    return Results(summary={}, events=None, timeseries=None, scenario=session.scenario,
+                   **session.feed.parts)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _static_groups(view: Results) -> list[Any]:
+    """The fixed layers, built by the map's own builders from a place-only Results."""
     builders = [lambda: layers.terrain_layer(view), lambda: layers.roads_layer(view),
                 lambda: agents.shelters_layer(view), lambda: agents.facilities_layer(view)]
     return [g for g in (b() for b in builders) if g is not None]
@@ -45,24 +48,25 @@ def _blank_png() -> str:
 
 def _choices(session: Any) -> dict[str, Any]:
     """What the decision forms offer: the action kinds of this run and the names they take."""
-    world, sc = session.world, session.scenario
-    roads = world.roads
-    road_ids = sorted({str(r) for r in roads.road_id}) if roads is not None else []
+    parts, sc = session.feed.parts, session.scenario
+    roads, places = parts["roads"], parts["places"]
+    road_ids = sorted({str(r) for r in roads["road_id"]}) if roads is not None else []
     zones = [str(z.name) for z in sc.evacuation.zones] if sc.evacuation else []
     types = sorted({r.type for r in sc.response.resources}) if sc.response else []
     return {
         "kinds": session.sim.action_kinds,
         "roads": road_ids,
         "zones": ["all", *zones],
-        "shelters": [str(n) for n in world.places.shelters["name"]],
-        "stations": [str(n) for n in world.places.stations["name"]],
+        "shelters": [str(n) for n in places["shelters"]["name"]],
+        "stations": [str(n) for n in places["stations"]["name"]],
         "unit_types": types,
     }
 
 
 def page_config(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the deck.gl JSON of the map's layers, the page's configuration)."""
-    groups = _static_groups(session)
+    view = _place_view(session)
+    groups = _static_groups(view)
     static = [lyr for g in groups for lyr in g.layers]
     water = pdk.Layer("BitmapLayer", id="water", image=pdk.types.String(_blank_png()),
                       bounds=session.feed.water_bounds(),
@@ -83,7 +87,7 @@ def page_config(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if water not in order:
         order.insert(0, water)
     order += [calls, units]
-    deck = pdk.Deck(layers=order, initial_view_state=_view(SimpleNamespace(world=session.world)),
+    deck = pdk.Deck(layers=order, initial_view_state=_view(view),
                     views=[pdk.View(type="MapView", controller=True)], map_provider=None,
                     map_style=None)  # fmt: skip
     data = {lyr.id: lyr.data for lyr in order}
@@ -97,7 +101,7 @@ def page_config(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     for lyr in deck_json["layers"]:
         lyr["data"] = data[lyr["id"]]
     shelters = next((g for g in groups if g.group == "Shelters"), None)
-    cmax = max([float(c) for c in session.world.places.shelters["capacity"]] + [1.0])
+    cmax = max([float(c) for c in view.places["shelters"]["capacity"]] + [1.0])
     cfg = {
         "title": session.scenario.name,
         "end_s": session.end_s,

@@ -33,7 +33,7 @@ from emtwin.sim.plan import (
     coupling_step,
 )
 from emtwin.sim.recorder import Recorder
-from emtwin.sim.results import Frames, Results
+from emtwin.sim.results import Frames, Results, world_parts
 from emtwin.sim.state import State
 from emtwin.sim.timers import tagged
 from emtwin.sim.triggers import TriggerWatch, check_trigger_places, describe
@@ -392,8 +392,7 @@ class Simulation:
             tables=tables,
             frames=frames,
             frame_transforms=transforms,
-            world=self.world,
             scenario=self.scenario,
-            road_state=self.roads,
+            **world_parts(self.world, self.roads),
         )
 

@@ -82,26 +82,24 @@ def roads_table(results: Results) -> Any:
     """
     import geopandas as gpd
 
-    world = results.world
-    roads = world.roads
-    rs = results.road_state
+    roads = results.roads
     data = {
-        "edge": np.arange(roads.n_edges),
-        "road_id": roads.road_id,
-        "name": roads.name,
-        "highway": roads.highway,
-        "length_m": np.round(roads.length_m, 2),
-        "speed_m_s": np.round(roads.speed_m_s, 3),
-        "lanes": roads.lanes,
-        "capacity_veh_h": roads.capacity_veh_h,
-        "first_closed_s": rs.first_closed_s if rs is not None else np.nan,
-        "max_depth_m": rs.max_depth_m if rs is not None else 0.0,
+        "edge": roads["edge"].to_numpy(),
+        "road_id": roads["road_id"].to_numpy(),
+        "name": roads["name"].to_numpy(),
+        "highway": roads["highway"].to_numpy(),
+        "length_m": np.round(roads["length_m"].to_numpy(), 2),
+        "speed_m_s": np.round(roads["speed_m_s"].to_numpy(), 3),
+        "lanes": roads["lanes"].to_numpy(),
+        "capacity_veh_h": roads["capacity_veh_h"].to_numpy(),
+        "first_closed_s": roads["first_closed_s"].to_numpy(),
+        "max_depth_m": roads["max_depth_m"].to_numpy(),
     }
     extra = results.tables.get("roads")
     if extra is not None:
         for col in extra.columns:
             data[col] = np.asarray(extra[col])
-    return gpd.GeoDataFrame(data, geometry=list(roads.geometry), crs=world.crs)
+    return gpd.GeoDataFrame(data, geometry=list(roads.geometry), crs=roads.crs)
 
 
 def _dispatch_ran(results: Results) -> bool:
@@ -127,7 +125,7 @@ def calls_layer(results: Results) -> Any:
 
     calls = results.tables["calls"].reset_index(drop=True)
     geom = gpd.points_from_xy(calls["x"].astype(float), calls["y"].astype(float))
-    return gpd.GeoDataFrame(calls, geometry=geom, crs=results.world.crs)
+    return gpd.GeoDataFrame(calls, geometry=geom, crs=results.crs)
 
 
 def units_layer(results: Results) -> Any:
@@ -142,34 +140,33 @@ def units_layer(results: Results) -> Any:
     import geopandas as gpd
 
     units = results.tables["units"].reset_index(drop=True)
-    world = results.world
-    st = world.places.stations
-    roads = world.roads
+    st = results.places["stations"]
+    nodes = results.nodes
     where: dict[str, tuple[float, float]] = {}
     for name, node, pt in zip(st["name"], st["node"], st.geometry, strict=True):
         k = int(node)
-        if k >= 0 and roads is not None:
-            where[str(name)] = (float(roads.node_x[k]), float(roads.node_y[k]))
+        if k >= 0 and nodes is not None:
+            where[str(name)] = (float(nodes["x"].iat[k]), float(nodes["y"].iat[k]))
         else:
             where[str(name)] = (float(pt.x), float(pt.y))
     xy = [where.get(str(s), (np.nan, np.nan)) for s in units["station"]]
     geom = gpd.points_from_xy([p[0] for p in xy], [p[1] for p in xy])
-    return gpd.GeoDataFrame(units, geometry=geom, crs=world.crs)
+    return gpd.GeoDataFrame(units, geometry=geom, crs=results.crs)
 
 
 def _write_raster(path: Path, array: np.ndarray, results: Results) -> None:
     import rasterio
 
-    t = results.world.terrain
-    out = np.where(np.isfinite(array) & t.mask, array, RASTER_NODATA).astype("float32")
+    g = results.grid
+    out = np.where(np.isfinite(array) & g.mask, array, RASTER_NODATA).astype("float32")
     profile = {
         "driver": "GTiff",
         "height": out.shape[0],
         "width": out.shape[1],
         "count": 1,
         "dtype": "float32",
-        "crs": results.world.crs,
-        "transform": t.transform,
+        "crs": results.crs,
+        "transform": g.transform,
         "nodata": RASTER_NODATA,
         "compress": "deflate",
     }
@@ -326,7 +323,7 @@ def _write_all(results: Results, folder: Path, extra: dict[str, Callable[[Path],
     for name, array in results.rasters.items():
         if name in wanted:
             _write_raster(folder / f"{name}.tif", array, results)
-    if results.world is not None and results.world.roads is not None:
+    if results.roads is not None:
         # GeoJSON is WGS84 lon/lat by its standard (RFC 7946); rasters stay in the World CRS.
         roads_table(results).to_crs("EPSG:4326").to_file(
             folder / "roads.geojson", driver="GeoJSON"

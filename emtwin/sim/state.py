@@ -133,6 +133,9 @@ class RoadState:
         Current flow capacity per edge, veh/h (contraflow may raise it).
     first_closed_s
         Simulated time of each edge's first closure, s (NaN if never).
+    first_closed_reason
+        Why each edge closed first (a :data:`CLOSURE_REASONS` entry; "" if
+        never), shape (n_edges,), str. Set with :meth:`note_first_closed`.
     max_depth_m
         Highest water depth seen on each edge during the run, m.
     version
@@ -147,8 +150,23 @@ class RoadState:
         self.closed = {r: np.zeros(n, dtype=bool) for r in CLOSURE_REASONS}
         self.capacity_veh_h = roads.capacity_veh_h.astype(float).copy()
         self.first_closed_s = np.full(n, np.nan)
+        self.first_closed_reason = np.full(n, "", dtype=object)
         self.max_depth_m = np.zeros(n)
         self.version = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # checkpoints written before first_closed_reason existed
+        self.__dict__.update(state)
+        if "first_closed_reason" not in state:
+            self.first_closed_reason = np.full(self.first_closed_s.shape, "", dtype=object)
+
+    def note_first_closed(self, edges: np.ndarray, time_s: float, reason: str) -> None:
+        """Record *time_s* (s) and *reason* as the first closure of those *edges* that
+        never closed before (edges closed earlier keep their first time and reason)."""
+        edges = np.asarray(edges, dtype=np.int64)
+        first = edges[np.isnan(self.first_closed_s[edges])]
+        self.first_closed_s[first] = time_s
+        self.first_closed_reason[first] = reason
 
     @property
     def closed_by_flood(self) -> np.ndarray:
@@ -199,8 +217,7 @@ class RoadState:
         """Close or reopen *edges* by a plan action at *time_s* (s)."""
         self.closed["plan"][edges] = closed
         if closed:
-            first = edges[np.isnan(self.first_closed_s[edges])]
-            self.first_closed_s[first] = time_s
+            self.note_first_closed(edges, time_s, "plan")
         self.version += 1
 
     def mark_changed(self) -> None:

@@ -55,7 +55,7 @@ def run_writers(
     want_map = map if map is not None else bool(getattr(outputs, "map", True))
     want_report = report if report is not None else bool(getattr(outputs, "report", True))
     writers: dict[str, Callable[[Path], None]] = {}
-    if getattr(results, "world", None) is not None and want_map:
+    if getattr(results, "grid", None) is not None and want_map:
 
         def map_page(p: Path) -> None:
             write_map(results, p, basemap=basemap)

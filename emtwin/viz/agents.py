@@ -36,7 +36,7 @@ CALL_STATE_COLORS = {"waiting": (255, 255, 255), "responding": (20, 90, 220),
 
 def _table(results: Any, name: str, cols: tuple[str, ...]) -> pd.DataFrame | None:
     t = getattr(results, "tables", {}).get(name)
-    if t is None or len(t) == 0 or getattr(results, "world", None) is None:
+    if t is None or len(t) == 0 or not getattr(results, "crs", ""):
         return None
     missing = [c for c in cols if c not in t.columns]
     if missing:
@@ -70,7 +70,7 @@ def sample_trips(
 
 def _trip_data(results: Any, t: pd.DataFrame) -> list[dict[str, Any]]:
     t = t[np.isfinite(t[["time_s", "x", "y"]].to_numpy(dtype=float)).all(axis=1)]
-    lon, lat = to_lonlat(results.world.crs, t["x"].to_numpy(), t["y"].to_numpy())
+    lon, lat = to_lonlat(results.crs, t["x"].to_numpy(), t["y"].to_numpy())
     pts = np.round(np.column_stack([lon, lat]), 6).tolist()
     ts = np.round(t["time_s"].to_numpy(dtype=float), 1).tolist()
     ids = t["id"].astype(str).to_numpy()
@@ -178,11 +178,10 @@ def shelters_layer(results: Any) -> MapLayer | None:
     Occupancy comes from ``tables["shelters"]`` (``time_s, shelter, occupancy,
     capacity``); without it the shelters are drawn at their capacity only.
     """
-    world = getattr(results, "world", None)
-    if world is None or len(world.places.shelters) == 0:
+    sh = (getattr(results, "places", None) or {}).get("shelters")
+    if sh is None or len(sh) == 0 or not results.crs:
         return None
-    sh = world.places.shelters
-    lon, lat = to_lonlat(world.crs, sh.geometry.x.to_numpy(), sh.geometry.y.to_numpy())
+    lon, lat = to_lonlat(results.crs, sh.geometry.x.to_numpy(), sh.geometry.y.to_numpy())
     occ = _table(results, "shelters", ("time_s", "shelter", "occupancy"))
     times: list[float] = []
     series: dict[str, list[float]] = {}
@@ -235,7 +234,7 @@ def calls_layer(results: Any) -> MapLayer | None:
     c = _table(results, "calls", ("id", "time_s", "x", "y", "priority"))
     if c is None:
         return None
-    lon, lat = to_lonlat(results.world.crs, c["x"].to_numpy(), c["y"].to_numpy())
+    lon, lat = to_lonlat(results.crs, c["x"].to_numpy(), c["y"].to_numpy())
     t = c["time_s"].to_numpy(dtype=float)
     wait = c["wait_s"].to_numpy(dtype=float) if "wait_s" in c else np.full(len(c), np.nan)
     resp = c["response_s"].to_numpy(dtype=float) if "response_s" in c else np.full(len(c), np.nan)
@@ -280,7 +279,7 @@ def calls_layer(results: Any) -> MapLayer | None:
 def stranded_layer(results: Any) -> MapLayer | None:
     """Where vehicles and households got stranded (``stranded`` events), from their time on."""
     ev = getattr(results, "events", None)
-    if ev is None or len(ev) == 0 or getattr(results, "world", None) is None:
+    if ev is None or len(ev) == 0 or not getattr(results, "crs", ""):
         return None
     ev = ev[ev["kind"] == "stranded"]
     rows = []
@@ -292,7 +291,7 @@ def stranded_layer(results: Any) -> MapLayer | None:
     if not rows:
         return None
     t, ent, x, y, people, veh = map(np.asarray, zip(*rows, strict=True))
-    lon, lat = to_lonlat(results.world.crs, x.astype(float), y.astype(float))
+    lon, lat = to_lonlat(results.crs, x.astype(float), y.astype(float))
     data = [{"pos": [round(float(a), 6), round(float(b), 6)], "t": float(ti), "id": e,
              "n": int(n), "v": bool(v)}
             for a, b, ti, e, n, v in zip(lon, lat, t, ent, people, veh, strict=True)]  # fmt: skip
@@ -310,15 +309,15 @@ def stranded_layer(results: Any) -> MapLayer | None:
 
 def facilities_layer(results: Any) -> MapLayer | None:
     """Stations (with their units from ``tables["units"]``) and hospitals as fixed points."""
-    world = getattr(results, "world", None)
-    if world is None:
+    places = getattr(results, "places", None) or {}
+    if not places or not getattr(results, "crs", ""):
         return None
     units = _table(results, "units", ("id", "type", "station"))
     data = []
-    for kind, gdf in (("station", world.places.stations), ("hospital", world.places.hospitals)):
-        if len(gdf) == 0:
+    for kind, gdf in (("station", places.get("stations")), ("hospital", places.get("hospitals"))):
+        if gdf is None or len(gdf) == 0:
             continue
-        lon, lat = to_lonlat(world.crs, gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy())
+        lon, lat = to_lonlat(results.crs, gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy())
         for name, a, b in zip(gdf["name"].astype(str), lon, lat, strict=True):
             d = {"name": name, "kind": kind, "pos": [round(float(a), 6), round(float(b), 6)]}
             if kind == "station" and units is not None:

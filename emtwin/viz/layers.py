@@ -1,9 +1,10 @@
 """Map layers of the place and the water: terrain, flood depth frames, max depth, roads.
 
-Each builder reads a :class:`~emtwin.sim.engine.Results` (never the running
-simulation) and returns a :class:`~emtwin.viz._common.MapLayer`, or None when
-the run holds no such data. Geometry is reprojected from the World CRS to
-EPSG:4326 here; rasters are draped as images on their four corners.
+Each builder reads a :class:`~emtwin.sim.results.Results` (its plain tables and
+arrays, never the running simulation) and returns a
+:class:`~emtwin.viz._common.MapLayer`, or None when the run holds no such data.
+Geometry is reprojected from the World CRS to EPSG:4326 here; rasters are draped
+as images on their four corners.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pydeck as pdk
 from affine import Affine
 
 from emtwin.sim.outputs import json_safe
+from emtwin.sim.results import edges_named
 from emtwin.viz._common import (
     DEPTH_CLASSES_M,
     DEPTH_COLORS,
@@ -38,6 +40,7 @@ __all__ = [
     "roads_layer",
     "buildings_layer",
     "road_timeline",
+    "road_groups",
     "depth_legend",
     "SLOWED_DEPTH_M",
 ]
@@ -84,22 +87,21 @@ def terrain_layer(results: Any, *, max_pixels: int = 1_000_000) -> MapLayer | No
     Parameters
     ----------
     results
-        A run's Results (reads ``world.terrain`` and ``world.crs``).
+        A run's Results (reads ``grid`` and ``crs``).
     max_pixels
         The image is averaged over square blocks of cells to hold at most this many pixels.
     """
     from PIL import Image
 
-    world = getattr(results, "world", None)
-    if world is None:
+    t = getattr(results, "grid", None)
+    if t is None:
         return None
-    t = world.terrain
     nrows, ncols = t.shape
     f = max(1, math.ceil(math.sqrt(nrows * ncols / max_pixels)))
     z = _block_mean(np.where(t.mask, t.z, np.nan) if not t.mask.all() else t.z, f)
     inside = np.isfinite(z)
     zf = np.where(inside, z, np.nanmean(z) if inside.any() else 0.0)
-    d = t.dx * f
+    d = t.dx_m * f
     gy, gx = np.gradient(zf, d)  # per row (southwards) and per column (eastwards)
     exag = 3.0  # towns are flat: exaggerate relief so streets and banks read
     n = np.stack([-gx * exag, gy * exag, np.ones_like(zf)])
@@ -119,7 +121,7 @@ def terrain_layer(results: Any, *, max_pixels: int = 1_000_000) -> MapLayer | No
         img = Image.fromarray(np.concatenate([arr, alpha], axis=2), mode="RGBA").quantize(
             64, method=Image.Quantize.FASTOCTREE
         )
-    bounds = grid_corners_lonlat(world.crs, t.transform @ Affine.scale(f, f), z.shape)
+    bounds = grid_corners_lonlat(results.crs, t.transform @ Affine.scale(f, f), z.shape)
     uri = pdk.types.String(png_data_uri(img))
     layer = pdk.Layer("BitmapLayer", id="terrain", image=uri, bounds=bounds)
     note = [f"terrain drawn at {d:g} m cells"] if f > 1 else []
@@ -143,7 +145,7 @@ def flood_layer(results: Any, *, max_bytes: float = 15e6, max_frames: int = 300)
         At most this many frames are kept.
     """
     frames = getattr(results, "frames", {}).get("depth")
-    if frames is None or results.world is None:
+    if frames is None or results.grid is None:
         return None
     times, stack = np.asarray(frames[0], dtype=float), frames[1]
     if len(times) == 0:
@@ -169,7 +171,7 @@ def flood_layer(results: Any, *, max_bytes: float = 15e6, max_frames: int = 300)
             images.append(u)
         index.append(len(images) - 1)
     transform = results.frame_transforms["depth"]
-    bounds = grid_corners_lonlat(results.world.crs, transform, stack.shape[1:])
+    bounds = grid_corners_lonlat(results.crs, transform, stack.shape[1:])
     uri = pdk.types.String(images[0])
     layer = pdk.Layer(
         "BitmapLayer", id="flood-depth", image=uri, bounds=bounds, texture_parameters=_NEAREST
@@ -180,7 +182,7 @@ def flood_layer(results: Any, *, max_bytes: float = 15e6, max_frames: int = 300)
     if len(kept) < n:
         notes.append(f"flood: {len(kept)} of {n} depth frames kept (file size budget)")
     cell = abs(transform.a)
-    if cell > results.world.terrain.dx * 1.01:
+    if cell > results.grid.dx_m * 1.01:
         notes.append(f"flood frames at {cell:g} m cells (deepest water of each block)")
     return MapLayer("Flood depth", [layer], anim={"flood-depth": anim},
                     legend=depth_legend("Water depth now"), notes=notes,
@@ -198,13 +200,13 @@ def _every(n: int, k: int) -> np.ndarray:
 def max_depth_layer(results: Any, *, max_pixels: int = 2_000_000) -> MapLayer | None:
     """The deepest water of the whole run (``rasters["max_depth"]``), hidden at first."""
     z = getattr(results, "rasters", {}).get("max_depth")
-    if z is None or results.world is None:
+    if z is None or results.grid is None:
         return None
     nrows, ncols = z.shape
     f = max(1, math.ceil(math.sqrt(nrows * ncols / max_pixels)))
     img = depth_palette_image(max_pool(z, f))
     bounds = grid_corners_lonlat(
-        results.world.crs, results.world.terrain.transform @ Affine.scale(f, f),
+        results.crs, results.grid.transform @ Affine.scale(f, f),
         (math.ceil(nrows / f), math.ceil(ncols / f)),
     )  # fmt: skip
     uri = pdk.types.String(png_data_uri(img))
@@ -217,14 +219,21 @@ def max_depth_layer(results: Any, *, max_pixels: int = 2_000_000) -> MapLayer | 
 # ---------------------------------------------------------------------- roads
 
 
-def _road_groups(roads: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Group the two directions of a two-way road: (group of each edge, first edge of each)."""
-    a = np.minimum(roads.edge_u, roads.edge_v)
-    b = np.maximum(roads.edge_u, roads.edge_v)
+def road_groups(
+    road_id: np.ndarray, edge_u: np.ndarray, edge_v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group the two directions of a two-way road: (group of each edge, first edge of each).
+
+    Edges of the same road (*road_id*) between the same two nodes (*edge_u*,
+    *edge_v*, node indices, either way round) form one group.
+    """
+    u, v = np.asarray(edge_u), np.asarray(edge_v)
+    a, b = np.minimum(u, v), np.maximum(u, v)
     keys: dict[tuple[str, int, int], int] = {}
-    group = np.empty(roads.n_edges, dtype=np.int64)
+    group = np.empty(len(u), dtype=np.int64)
     first: list[int] = []
-    for e, key in enumerate(zip(roads.road_id.astype(str), a.tolist(), b.tolist(), strict=True)):
+    rid = np.asarray(road_id).astype(str)
+    for e, key in enumerate(zip(rid, a.tolist(), b.tolist(), strict=True)):
         g = keys.get(key)
         if g is None:
             g = keys[key] = len(first)
@@ -239,14 +248,14 @@ def _closure_steps(results: Any) -> list[tuple[float, list[int], bool, str]]:
     if ev is None or len(ev) == 0:
         return []
     ev = ev[ev["kind"].isin(["road_closed", "road_opened"])]
-    roads = results.world.roads
+    roads = results.roads
     steps = []
     for t, kind, entity, edge, details in ev[["time_s", "kind", "entity", "edge",
                                               "details"]].itertuples(index=False):  # fmt: skip
         d = json.loads(details) if isinstance(details, str) and details else {}
         edges = [int(edge)] if edge is not None and int(edge) >= 0 else []
         if d.get("cause") == "plan" or int(d.get("edges", 1)) > 1:
-            named = roads.edges_named(str(entity))
+            named = edges_named(roads, str(entity))
             if len(named):
                 edges = named.tolist()
         if edges:
@@ -270,16 +279,14 @@ def _slowed_frames(
         return None
     times, stack = np.asarray(frames[0], dtype=float), frames[1]
     tr = results.frame_transforms["depth"]
-    roads = results.world.roads
-    cand = ~np.asarray(roads.bridge, dtype=bool)
-    rs = getattr(results, "road_state", None)
-    if rs is not None:
-        cand &= np.asarray(rs.max_depth_m) >= SLOWED_DEPTH_M
+    roads = results.roads
+    cand = ~roads["bridge"].to_numpy(bool)
+    cand &= roads["max_depth_m"].to_numpy(float) >= SLOWED_DEPTH_M
     edges = np.flatnonzero(cand)
     out = np.zeros((len(times), n_groups), dtype=bool)
     if edges.size == 0:
         return times, out
-    geoms = shapely.segmentize(np.asarray(roads.geometry, dtype=object)[edges], abs(tr.a) / 2)
+    geoms = shapely.segmentize(roads.geometry.to_numpy()[edges], abs(tr.a) / 2)
     xy, which = shapely.get_coordinates(geoms, return_index=True)
     col = np.floor((xy[:, 0] - tr.c) / tr.a).astype(np.int64)
     row = np.floor((xy[:, 1] - tr.f) / tr.e).astype(np.int64)
@@ -308,8 +315,8 @@ def road_timeline(results: Any) -> tuple[np.ndarray, np.ndarray, list[list[list[
         causes opens when both have lifted); slowed: water >=
         :data:`SLOWED_DEPTH_M` on it in the depth frames.
     """
-    roads = results.world.roads
-    group, first = _road_groups(roads)
+    roads = results.roads
+    group, first = road_groups(roads["road_id"], roads["u"], roads["v"])
     n = len(first)
     per: dict[int, list[tuple[float, int, bool, str]]] = {}
     for t, edges, closed, cause in _closure_steps(results):
@@ -351,30 +358,30 @@ def roads_layer(results: Any, *, simplify_m: float = 1.0) -> MapLayer | None:
     Parameters
     ----------
     results
-        A run's Results (reads ``world.roads``, ``road_state``, road events,
-        depth frames and the per-edge ``tables["roads"]`` when present).
+        A run's Results (reads ``roads`` with each edge's first closure and
+        deepest water, road events, depth frames and the per-edge
+        ``tables["roads"]`` when present).
     simplify_m
         Geometry is simplified to this tolerance, m, before reprojection.
     """
     import shapely
 
-    world = getattr(results, "world", None)
-    if world is None or world.roads is None or world.roads.n_edges == 0:
+    roads = getattr(results, "roads", None)
+    if roads is None or len(roads) == 0:
         return None
-    roads = world.roads
     group, first, changes = road_timeline(results)
-    geoms = shapely.simplify(np.asarray(roads.geometry, dtype=object)[first], simplify_m)
+    geoms = shapely.simplify(roads.geometry.to_numpy()[first], simplify_m)
     xy, which = shapely.get_coordinates(geoms, return_index=True)
-    lon, lat = to_lonlat(world.crs, xy[:, 0], xy[:, 1])
+    lon, lat = to_lonlat(results.crs, xy[:, 0], xy[:, 1])
     pts = np.round(np.column_stack([lon, lat]), 6).tolist()
     starts = np.searchsorted(which, np.arange(len(first) + 1))
-    rs = getattr(results, "road_state", None)
     n = len(first)
     closed_at = np.full(n, np.inf)
     depth = np.zeros(n)
-    if rs is not None:
-        np.minimum.at(closed_at, group, np.nan_to_num(rs.first_closed_s, nan=np.inf))
-        np.maximum.at(depth, group, rs.max_depth_m)
+    first_closed = roads["first_closed_s"].to_numpy(float)
+    np.minimum.at(closed_at, group, np.nan_to_num(first_closed, nan=np.inf))
+    np.maximum.at(depth, group, roads["max_depth_m"].to_numpy(float))
+    name, rid, highway = (roads[c].astype(str).to_numpy() for c in ("name", "road_id", "highway"))
     extra = results.tables.get("roads") if hasattr(results, "tables") else None
     extra_cols = [c for c in (extra.columns if extra is not None else [])
                   if np.issubdtype(np.asarray(extra[c]).dtype, np.number)]  # fmt: skip
@@ -387,9 +394,9 @@ def roads_layer(results: Any, *, simplify_m: float = 1.0) -> MapLayer | None:
     for g, e in enumerate(first.tolist()):
         d: dict[str, Any] = {
             "p": pts[starts[g] : starts[g + 1]],
-            "n": str(roads.name[e]),
-            "i": str(roads.road_id[e]),
-            "w": _width(str(roads.highway[e])),
+            "n": str(name[e]),
+            "i": str(rid[e]),
+            "w": _width(str(highway[e])),
             "c": float(closed_at[g]) if np.isfinite(closed_at[g]) else None,
             "d": round(float(depth[g]), 2),
         }
@@ -434,23 +441,22 @@ def _damage_colour(ratio: float) -> list[int]:
 def buildings_layer(results: Any, *, simplify_m: float = 0.5) -> MapLayer | None:
     """Buildings (footprints; points as 6 m squares) coloured by their damage ratio.
 
-    Reads ``world.buildings`` and the ``buildings`` table of the consequences
-    component; None when the run has neither.
+    Reads ``buildings`` (the World's) and the ``buildings`` table of the
+    consequences component; None when the run has neither.
     """
     import shapely
 
-    world = getattr(results, "world", None)
     tables = getattr(results, "tables", {}) or {}
-    b = getattr(world, "buildings", None) if world is not None else None
+    b = getattr(results, "buildings", None)
     table = tables.get("buildings")
     if b is None or table is None or len(table) != len(b):
         return None
-    geoms = np.asarray(b.table.geometry.values, dtype=object)
+    geoms = np.asarray(b.geometry.values, dtype=object)
     pts = shapely.get_type_id(geoms) == 0
     geoms[pts] = shapely.buffer(geoms[pts], 3.0, cap_style="square")
     rings = shapely.get_exterior_ring(_outer(shapely.simplify(geoms, simplify_m)))
     xy, which = shapely.get_coordinates(rings, return_index=True)
-    lon, lat = to_lonlat(world.crs, xy[:, 0], xy[:, 1])
+    lon, lat = to_lonlat(results.crs, xy[:, 0], xy[:, 1])
     ll = np.round(np.column_stack([lon, lat]), 6).tolist()
     starts = np.searchsorted(which, np.arange(len(rings) + 1))
     ratio = table["damage_ratio"].to_numpy(float)

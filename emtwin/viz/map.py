@@ -86,9 +86,8 @@ def _bundle() -> str:
 
 
 def _view(results: Any) -> pdk.ViewState:
-    t = results.world.terrain
-    x0, y0, x1, y1 = t.bounds
-    lon, lat = to_lonlat(results.world.crs, np.array([x0, x1, (x0 + x1) / 2]),
+    x0, y0, x1, y1 = results.grid.bounds
+    lon, lat = to_lonlat(results.crs, np.array([x0, x1, (x0 + x1) / 2]),
                          np.array([y0, y1, (y0 + y1) / 2]))  # fmt: skip
     w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
     # deck.gl (512 px tiles): metres per pixel at zoom z = 78271.52 cos(lat) / 2^z;
@@ -219,13 +218,13 @@ def build_map(
     EmtwinError
         When *results* has no World, or *basemap* is not a known name.
     """
-    if getattr(results, "world", None) is None:
-        raise EmtwinError("build_map: the Results hold no World; nothing to draw")
+    if getattr(results, "grid", None) is None:
+        raise EmtwinError("build_map: the Results hold no World grid; nothing to draw")
     if basemap is not None and basemap not in BASEMAPS:
         raise EmtwinError(f"build_map: basemap must be None or one of {sorted(BASEMAPS)}, "
                           f"got {basemap!r}")  # fmt: skip
     summary = getattr(results, "summary", None) or {}
-    title = title or (summary.get("run") or {}).get("scenario") or results.world.name
+    title = title or (summary.get("run") or {}).get("scenario") or results.grid.name
     scale = 1.0
     for attempt in range(5):
         groups = map_layers(results, scale=scale)

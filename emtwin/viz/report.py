@@ -51,16 +51,11 @@ def _when(t: float) -> str:
 
 def shelters_rows(results: Any) -> list[list[Any]]:
     """Rows: shelter, capacity, peak occupancy, time of the peak, at the end, peak % full."""
-    world = getattr(results, "world", None)
+    sh = (getattr(results, "places", None) or {}).get("shelters")
     occ = _tables(results).get("shelters")
     names: dict[str, float] = {}
-    if world is not None:
-        names = {
-            str(n): float(c)
-            for n, c in zip(
-                world.places.shelters["name"], world.places.shelters["capacity"], strict=True
-            )
-        }
+    if sh is not None:
+        names = {str(n): float(c) for n, c in zip(sh["name"], sh["capacity"], strict=True)}
     if occ is not None and len(occ):
         for n in occ["shelter"].astype(str).unique():
             names.setdefault(n, float("nan"))
@@ -82,9 +77,9 @@ def shelters_rows(results: Any) -> list[list[Any]]:
 
 def stations_rows(results: Any) -> list[list[Any]]:
     """Rows: station, units by type, calls handled, busy time, utilisation over the run."""
-    world = getattr(results, "world", None)
+    st = (getattr(results, "places", None) or {}).get("stations")
     units = _tables(results).get("units")
-    names = [str(n) for n in world.places.stations["name"]] if world is not None else []
+    names = [str(n) for n in st["name"]] if st is not None else []
     if units is not None and len(units):
         names += [n for n in units["station"].astype(str).unique() if n not in names]
     dur = _duration(results)
@@ -110,13 +105,13 @@ def worst_roads_rows(results: Any, n: int = 15) -> tuple[list[str], list[list[An
     closed, deepest water, and the maximum of each per-edge column the
     components added (``tables["roads"]``, e.g. ``peak_queue``).
     """
-    world = getattr(results, "world", None)
-    rs = getattr(results, "road_state", None)
-    if world is None or world.roads is None or rs is None:
+    roads = getattr(results, "roads", None)
+    if roads is None:
         return [], []
-    roads = world.roads
-    df = pd.DataFrame({"road": roads.road_id.astype(str), "name": roads.name.astype(str),
-                       "first": rs.first_closed_s, "depth": rs.max_depth_m})  # fmt: skip
+    df = pd.DataFrame({"road": roads["road_id"].astype(str).to_numpy(),
+                       "name": roads["name"].astype(str).to_numpy(),
+                       "first": roads["first_closed_s"].to_numpy(float),
+                       "depth": roads["max_depth_m"].to_numpy(float)})  # fmt: skip
     extra = _tables(results).get("roads")
     cols = []
     if extra is not None and len(extra) == len(df):

@@ -527,8 +527,7 @@ class FloodComponent(Component):
                     now, kind, str(self.world.roads.road_id[e]), edge=int(e),
                     cause="flood", depth_m=round(float(depth[e]), 3),
                 )  # fmt: skip
-            newly = changed[closed[changed] & np.isnan(rs.first_closed_s[changed])]
-            rs.first_closed_s[newly] = now
+            rs.note_first_closed(changed[closed[changed]], now, "flood")
             rs.closed_by_flood[:] = closed
             self.ever_closed |= closed
         rs.mark_changed()

@@ -210,8 +210,7 @@ class TyphoonComponent(Component):
         """Close *edges* for wind; with crews, one clearance call per road."""
         rs, roads = self.sim.roads, self.world.roads
         rs.closed["wind"][edges] = True
-        first = edges[np.isnan(rs.first_closed_s[edges])]
-        rs.first_closed_s[first] = now
+        rs.note_first_closed(edges, now, "wind")
         rs.mark_changed()
         for e in edges.tolist():
             self.sim.recorder.event(now, "road_closed", str(roads.road_id[e]), edge=int(e),
