@@ -1,8 +1,9 @@
 """What the drill page shows now: headline figures and the map's moving parts.
 
 Everything here only reads a running :class:`~emtwin.sim.engine.Simulation`
-(its shared state, and the evacuation and dispatch components through
-``sim.component``, as a tool may); nothing is changed, so reading does not alter
+through its shared state (``sim.state``: the household, shelter, call and unit
+fields the evacuation and dispatch publish, the road state and the water) and its
+clock, never a component's insides; nothing is changed, so reading does not alter
 the run. Call these while holding the session's lock, between steps.
 """
 
@@ -41,39 +42,44 @@ def _now(sim: Any) -> float:
     return float(np.round(float(sim.env.now), 6))
 
 
+def _field(sim: Any, name: str) -> Any:
+    """Shared-state field *name* now, or None when no running component writes it."""
+    return sim.state.get(name) if sim.state.has(name) else None
+
+
 def headline(sim: Any) -> dict[str, Any]:
     """The headline figures now (people as counts, times in s; None where not modelled)."""
     now = float(sim.env.now)
     out: dict[str, Any] = dict.fromkeys(HEADLINE_LABELS)
     out["time_s"] = _now(sim)
-    evac = sim.component("evacuation")
-    if evac is not None:
+    st = _field(sim, "household__state")
+    if st is not None:
         from emtwin.sim.evacuation.states import HOME, OUT, SHELTERED, STRANDED
 
-        p = np.asarray(evac.hh.people, dtype=float)
-        st = evac.state
+        p = np.asarray(sim.state.get("household__people"), dtype=float)
+        warned = np.asarray(sim.state.get("household__warned_time"), dtype=float)
+        exposed = np.asarray(sim.state.get("household__exposed"), dtype=bool)
         out.update(
             people=int(p.sum()),
-            warned=int(p[evac.warned_t <= now].sum()),
+            warned=int(p[warned <= now].sum()),
             left=int(p[st != HOME].sum()),
             sheltered=int(p[st == SHELTERED].sum()),
             out=int(p[st == OUT].sum()),
             stranded=int(p[st == STRANDED].sum()),
-            exposed=int(p[evac.exposed].sum()),
+            exposed=int(p[exposed].sum()),
         )
-    disp = sim.component("dispatch")
-    if disp is not None:
-        calls = [c for c in disp.core.calls if c.time_s <= now]
-        resp = np.array([c.response_s for c in calls], dtype=float)
+    calls = _field(sim, "call__table")
+    if calls is not None:
+        resp = calls["response_s"].to_numpy(float)
         resp = resp[np.isfinite(resp)]
         out.update(
             calls=len(calls),
-            calls_waiting=int(disp.core.waiting),
-            calls_lost=sum(1 for c in calls if c.state == "lost"),
+            calls_waiting=int(sim.state.get("call__waiting")),
+            calls_lost=int((calls["state"] == "lost").sum()),
             response_p90_s=round(float(np.percentile(resp, 90)), 1) if resp.size else None,
         )
-    if sim.roads is not None:
-        out["roads_closed"] = int((~sim.roads.open).sum())
+    if sim.state.roads is not None:
+        out["roads_closed"] = int((~sim.state.roads.open).sum())
     score = response_index(index_metrics(sim), sim.scenario.response_index).score
     out["index"] = round(score, 1) if math.isfinite(score) else None
     return out
@@ -81,26 +87,25 @@ def headline(sim: Any) -> dict[str, Any]:
 
 def index_metrics(sim: Any) -> dict[str, float]:
     """The flattened metrics the response index reads, as they stand now."""
-    now = float(sim.env.now)
     m: dict[str, float] = {}
-    evac = sim.component("evacuation")
-    if evac is not None:
+    st = _field(sim, "household__state")
+    if st is not None:
         from emtwin.sim.evacuation.states import OUT, SHELTERED
 
-        p = np.asarray(evac.hh.people, dtype=float)
+        p = np.asarray(sim.state.get("household__people"), dtype=float)
+        exposed = np.asarray(sim.state.get("household__exposed"), dtype=bool)
+        cls = np.asarray(sim.state.get("household__exposed_class"))
         m["evacuation.people"] = float(p.sum())
-        m["evacuation.out"] = float(p[evac.state == OUT].sum())
-        m["evacuation.sheltered"] = float(p[evac.state == SHELTERED].sum())
-        cls = np.asarray(evac.exposed_aidr)
+        m["evacuation.out"] = float(p[st == OUT].sum())
+        m["evacuation.sheltered"] = float(p[st == SHELTERED].sum())
         for k in range(1, 7):
-            m[f"evacuation.exposed_by_aidr.{k}"] = float(p[evac.exposed & (cls == k)].sum())
-    disp = sim.component("dispatch")
-    if disp is not None:
-        calls = [c for c in disp.core.calls if c.time_s <= now]
+            m[f"evacuation.exposed_by_aidr.{k}"] = float(p[exposed & (cls == k)].sum())
+    calls = _field(sim, "call__table")
+    if calls is not None:
         m["dispatch.calls"] = float(len(calls))
-        m["dispatch.unserved"] = float(sum(1 for c in calls if c.state == "lost"))
+        m["dispatch.unserved"] = float((calls["state"] == "lost").sum())
         for prio in (1, 2):
-            r = np.array([c.response_s for c in calls if c.priority == prio], dtype=float)
+            r = calls.loc[calls["priority"] == prio, "response_s"].to_numpy(float)
             r = r[np.isfinite(r)]
             if r.size:
                 m[f"dispatch.by_priority.{prio}.response_p90_s"] = float(np.percentile(r, 90))
@@ -146,7 +151,7 @@ class MapFeed:
 
     def roads(self, sim: Any) -> list[int]:
         """The state of each road group now (see the class notes)."""
-        rs = sim.roads
+        rs = sim.state.roads
         n = len(self.first)
         if rs is None or n == 0:
             return []
@@ -193,66 +198,44 @@ class MapFeed:
 
     def shelters(self, sim: Any) -> list[float]:
         """People in each shelter now, in the World's shelter order (empty without evacuation)."""
-        evac = sim.component("evacuation")
-        if evac is None:
+        occ = _field(sim, "shelter__occupancy")
+        if occ is None:
             return []
-        occ = np.asarray(evac.shelters.occupancy, dtype=float)
         names = [str(n) for n in self.parts["places"]["shelters"]["name"]]
-        own = [str(n) for n in getattr(evac.shelters, "names", names)]
-        by = dict(zip(own, occ.tolist(), strict=False))
-        return [round(by.get(n, 0.0), 1) for n in names]
+        return [round(float(occ.get(n, 0.0)), 1) for n in names]
 
     def units(self, sim: Any) -> list[dict[str, Any]]:
         """Each response unit: id, type, state and position (lon, lat) now."""
-        disp = sim.component("dispatch")
-        if disp is None:
+        units = _field(sim, "unit__table")
+        if units is None:
             return []
-        now = float(sim.env.now)
-        xs, ys, rows = [], [], []
-        for u in disp.core.units:
-            leg = u.leg
-            if leg is not None and len(leg):
-                x = float(np.interp(now, leg.t, leg.x))
-                y = float(np.interp(now, leg.t, leg.y))
-            else:
-                try:
-                    x, y = disp.travel.node_xy(int(u.node))
-                except (IndexError, KeyError, ValueError):
-                    continue
-            xs.append(x)
-            ys.append(y)
-            rows.append({"id": u.id, "ty": u.type, "s": u.state, "st": u.station})
-        if rows:
-            lon, lat = to_lonlat(self.crs, np.array(xs), np.array(ys))
-            for r, a, b in zip(rows, lon, lat, strict=True):
-                r["pos"] = [round(float(a), 6), round(float(b), 6)]
-        return rows
+        units = units[np.isfinite(units["x"]) & np.isfinite(units["y"])]
+        if not len(units):
+            return []
+        lon, lat = to_lonlat(self.crs, units["x"].to_numpy(float), units["y"].to_numpy(float))
+        return [{"id": i, "ty": ty, "s": s, "st": st, "pos": [round(float(a), 6),
+                                                              round(float(b), 6)]}
+                for i, ty, s, st, a, b in zip(units["id"], units["type"], units["state"],
+                                              units["station"], lon, lat, strict=True)]  # fmt: skip
 
     def calls(self, sim: Any, *, keep_done_s: float = 900.0) -> list[dict[str, Any]]:
         """Calls open now (and those closed in the last *keep_done_s* s): id, priority, state."""
-        disp = sim.component("dispatch")
-        if disp is None:
+        calls = _field(sim, "call__table")
+        if calls is None or not len(calls):
             return []
         now = float(sim.env.now)
-        rows = []
-        for c in disp.core.calls:
-            if c.time_s > now:
-                continue
-            done = c.state in ("done", "lost")
-            end = c.end_s if math.isfinite(c.end_s) else c.time_s
-            if done and now - end > keep_done_s:
-                continue
-            rows.append((c.x, c.y, {"id": c.id, "p": int(c.priority), "s": c.state,
-                                    "ty": c.type, "t": round(float(c.time_s), 1)}))  # fmt: skip
-        if not rows:
+        end = calls["end_s"].to_numpy(float)
+        end = np.where(np.isfinite(end), end, calls["time_s"].to_numpy(float))
+        done = calls["state"].isin(["done", "lost"]).to_numpy()
+        calls = calls[~(done & (now - end > keep_done_s))]
+        if not len(calls):
             return []
-        lon, lat = to_lonlat(self.crs, np.array([r[0] for r in rows]),
-                             np.array([r[1] for r in rows]))  # fmt: skip
-        out = []
-        for (_, _, d), a, b in zip(rows, lon, lat, strict=True):
-            d["pos"] = [round(float(a), 6), round(float(b), 6)]
-            out.append(d)
-        return out
+        lon, lat = to_lonlat(self.crs, calls["x"].to_numpy(float), calls["y"].to_numpy(float))
+        return [{"id": i, "p": int(p), "s": s, "ty": ty, "t": round(float(t), 1),
+                 "pos": [round(float(a), 6), round(float(b), 6)]}
+                for i, p, s, ty, t, a, b in zip(calls["id"], calls["priority"], calls["state"],
+                                                calls["type"], calls["time_s"], lon, lat,
+                                                strict=True)]  # fmt: skip
 
     def frame(self, sim: Any, *, with_water: bool = True) -> dict[str, Any]:
         """Everything the map needs now, as JSON-able values."""

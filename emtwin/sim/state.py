@@ -96,6 +96,23 @@ register_field("household__cell", "point", "1",
 register_field("household__location", "point", "1",
                "where each household is: 0 home or a building, 1 vehicle, 2 on foot, -1 out")
 register_field("household__people", "point", "1", "persons in each household")
+register_field("household__state", "point", "1",
+               "evacuation state of each household (the codes of "
+               "emtwin.sim.evacuation.states: HOME, TRAVELLING, SHELTERED, OUT, STRANDED ...)")
+register_field("household__warned_time", "point", "s",
+               "when each household was warned; inf while it has not been")
+register_field("household__exposed", "point", "bool",
+               "whether each household has been exposed to the hazard at home")
+register_field("household__exposed_class", "point", "1",
+               "the AIDR hazard class (1-6) each household was exposed to; 0 if never")
+register_field("shelter__occupancy", "point", "1", "people in each shelter now: {name: persons}")
+register_field("call__table", "point", "1",
+               "calls received so far, a table: id, time_s (s), priority, type, state, "
+               "response_s (s, NaN until reached), end_s (s, inf while open), x, y (m)")
+register_field("call__waiting", "scalar", "1", "calls waiting for a unit now")
+register_field("unit__table", "point", "1",
+               "response units now, a table: id, type, state, station, x, y (m, World CRS, "
+               "where the unit is now; NaN when unknown)")
 register_field("facility__lost", "point", "s",
                "facilities out of function: {type: {name: time lost, s}}")
 register_field("gauge__level", "point", "m", "water level (bed + depth) at each named gauge now")

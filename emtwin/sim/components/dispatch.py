@@ -22,6 +22,7 @@ import logging
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from emtwin.errors import ScenarioError
 from emtwin.kernels.hazard_rating import ROAD_CLOSURE_DEPTH_M
@@ -66,6 +67,7 @@ class DispatchComponent(Component):
         "water__depth": False, "water__time": False, "road__closed": False,
         "road__speed_factor": False, "road__water_depth": False, "facility__lost": False,
     }  # fmt: skip
+    writes: ClassVar[tuple[str, ...]] = ("call__table", "call__waiting", "unit__table")
     samples: ClassVar[dict[str, str]] = {
         "calls_waiting": "calls waiting for a unit now",
         "units_busy": "units assigned to a call now",
@@ -116,6 +118,38 @@ class DispatchComponent(Component):
         self.sim.recorder.subscribe("call", self._on_call)
         self.sim.recorder.subscribe("road_closed", self._on_road_change)
         self.sim.recorder.subscribe("road_opened", self._on_road_change)
+        self.fields.provide("call__table", self._call_table, writer=self.name)
+        self.fields.provide("call__waiting", self._calls_waiting, writer=self.name)
+        self.fields.provide("unit__table", self._unit_table, writer=self.name)
+
+    def _call_table(self) -> pd.DataFrame:
+        """``call__table``: the calls received so far (see the field's declaration)."""
+        now = float(self.env.now)
+        rows = [(c.id, float(c.time_s), int(c.priority), c.type, c.state, float(c.response_s),
+                 float(c.end_s), float(c.x), float(c.y))
+                for c in self.core.calls if c.time_s <= now]  # fmt: skip
+        return pd.DataFrame(rows, columns=["id", "time_s", "priority", "type", "state",
+                                           "response_s", "end_s", "x", "y"])  # fmt: skip
+
+    def _calls_waiting(self) -> int:
+        """``call__waiting``: calls waiting for a unit now."""
+        return int(self.core.waiting)
+
+    def _unit_table(self) -> pd.DataFrame:
+        """``unit__table``: every unit, its state and where it is now (m, World CRS)."""
+        now = float(self.env.now)
+        rows = []
+        for u in self.core.units:
+            leg = u.leg
+            if leg is not None and len(leg):
+                x, y = float(np.interp(now, leg.t, leg.x)), float(np.interp(now, leg.t, leg.y))
+            else:
+                try:
+                    x, y = self.travel.node_xy(int(u.node))
+                except (IndexError, KeyError, ValueError):
+                    x = y = float("nan")
+            rows.append((u.id, u.type, u.state, u.station, x, y))
+        return pd.DataFrame(rows, columns=["id", "type", "state", "station", "x", "y"])
 
     def _water(self) -> tuple[np.ndarray, float]:
         """The water depth grid (m) and the time it belongs to (s), for water travel."""

@@ -86,8 +86,11 @@ class EvacuationComponent(Component):
         "water__depth": False, "water__speed": False, "hazard__max_class": False,
         "road__closed": False, "road__speed_factor": False, "facility__lost": False,
     }  # fmt: skip
-    writes: ClassVar[tuple[str, ...]] = ("road__closed", "household__cell",
-                                         "household__location", "household__people")
+    writes: ClassVar[tuple[str, ...]] = (
+        "road__closed", "household__cell", "household__location", "household__people",
+        "household__state", "household__warned_time", "household__exposed",
+        "household__exposed_class", "shelter__occupancy",
+    )
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("households", "Households"),
         Metric("people", "People"),
@@ -237,6 +240,12 @@ class EvacuationComponent(Component):
         self.fields.provide("household__cell", self._household_cell, writer=self.name)
         self.fields.provide("household__location", self._household_location, writer=self.name)
         self.fields.provide("household__people", self._household_people, writer=self.name)
+        for name, fn in (("household__state", self._household_state),
+                         ("household__warned_time", self._household_warned),
+                         ("household__exposed", self._household_exposed),
+                         ("household__exposed_class", self._household_exposed_class),
+                         ("shelter__occupancy", self._shelter_occupancy)):  # fmt: skip
+            self.fields.provide(name, fn, writer=self.name)
         self.sim.recorder.subscribe("call", self._on_call)
         self.sim.recorder.subscribe("arrival", self._on_rescue)
         log.info(
@@ -437,6 +446,27 @@ class EvacuationComponent(Component):
     def _household_people(self) -> np.ndarray:
         """``household__people``: persons per household."""
         return self.hh.people
+
+    def _household_state(self) -> np.ndarray:
+        """``household__state``: each household's state code (see ``evacuation.states``)."""
+        return self.state
+
+    def _household_warned(self) -> np.ndarray:
+        """``household__warned_time``: when each household was warned, s (inf: not yet)."""
+        return self.warned_t
+
+    def _household_exposed(self) -> np.ndarray:
+        """``household__exposed``: whether each household was exposed at home."""
+        return self.exposed
+
+    def _household_exposed_class(self) -> np.ndarray:
+        """``household__exposed_class``: the AIDR class each was exposed to (0: never)."""
+        return self.exposed_aidr
+
+    def _shelter_occupancy(self) -> dict[str, float]:
+        """``shelter__occupancy``: people in each shelter now, by name."""
+        return {str(n): float(o) for n, o in zip(self.shelters.names, self.shelters.occupancy,
+                                                   strict=True)}  # fmt: skip
 
     def _household_cell(self) -> np.ndarray:
         """``household__cell``: flat cell index where each household is now, -1 when out."""
