@@ -155,7 +155,7 @@ def test_flood_only_on_a_real_dem(tmp_path: Path) -> None:
         """))
     res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
     f = res.summary["flood"]
-    cells = int(res.world.terrain.mask.sum())
+    cells = int(res.grid.mask.sum())
     assert f["cells"] == cells and f["steps"] > 0 and f["kernel_wall_s"] > 0
     # 60 mm/h for 10 min = 10 mm over the domain's area, and none of it left a closed box
     assert f["ledger_m3"]["rain_in"] == pytest.approx(cells * 16.0 * 0.010, rel=1e-9)
