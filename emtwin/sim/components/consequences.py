@@ -11,13 +11,16 @@ time) it
    evacuation's ``household__cell`` / ``household__location`` /
    ``household__people`` when an evacuation runs, else the World's population
    points at home; the rise rate is that of the water since the previous step;
-3. checks hospitals, shelters and stations against their type's fail depth:
-   the first time the water at one exceeds it, a ``facility_lost`` event is
-   recorded (entity: the facility's name; ``facility``: its type; ``depth_m``)
-   and the facility enters the shared field ``facility__lost``
-   (``{type: {name: time lost, s}}``), which the dispatch reads (no patient is
-   taken to a lost hospital) and the evacuation reads (a lost shelter takes
-   nobody more).
+3. checks the World's hospitals, shelters and stations, and the substations
+   and pumps of ``consequences.sites`` / ``sites_from``, against their fail
+   depth: the first time the water at one exceeds it, a ``facility_lost``
+   event is recorded (entity: the facility's name; ``facility``: its type;
+   ``depth_m``; ``cause: water``), and every facility a lost substation feeds
+   is lost with it (``cause: power``, ``fed_by``: the substation). Each lost
+   facility enters the shared field ``facility__lost`` (``{type: {name: time
+   lost, s}}``), which the dispatch reads (no patient is taken to a lost
+   hospital; a unit on its way there turns to the next one) and the evacuation
+   reads (a lost shelter takes nobody more).
 
 At the end it assesses every building on its depth-damage curve
 (``buildings`` table, written as ``buildings.parquet``) and reports the
