@@ -200,3 +200,61 @@ def test_a_sheltered_household_is_in_a_building_at_the_shelter() -> None:
     hall = int(np.ravel_multi_index(tuple(int(a) for a in t.cell_of(*node_xy(w, 2))), t.shape))
     assert sim.state.get("household__location").tolist() == [0]
     assert sim.state.get("household__cell").tolist() == [hall]
+
+
+def test_a_unit_driving_to_a_hospital_that_floods_turns_to_the_next_one() -> None:
+    """General fails at 900 s (as above) while the ambulance is on hospital-rd.
+
+    Call at c at 530 s: 50 s from A over the bridge (arrives 580 s), 300 s on scene
+    (leaves 880 s), 400 m at 10 m/s to General: due at 920 s. At 900 s General is lost:
+    the unit finishes its stretch to General's node h (920 s), drives back to c (40 s)
+    and on to Valley (800 m at 10 m/s, 80 s): at Valley at 1040 s.
+    """
+    world = bridge_world(valley=True)
+    t = world.terrain
+    r, c = t.cell_of(world.roads.node_x[NODE["g"]], world.roads.node_y[NODE["g"]])
+    t.mask[int(r), int(c)] = False  # Valley stands on a cell the water never reaches
+    sc = dispatch_scenario(
+        duration="40min", coupling="5min",
+        consequences={"facilities": {"hospital": {"fail_depth_m": 0.1}}},
+        hazards=[{"type": "flood", "rain": [[0, RAIN_MM_H]]}],
+        response={"resources": [{"type": "ambulance", "station": "A"}],
+                  "incidents": {"hazard_types": [{"name": "stranded", "needs": "ambulance",
+                                                  "on_scene": "5min", "to_hospital": 1.0,
+                                                  "handover": "10min"}]}},
+    )  # fmt: skip
+    sim = Simulation(sc, world=world)
+    inject(sim, [(530.0, NODE["c"])])
+    res = sim.run()
+    lost = of(res.events, "facility_lost")
+    assert lost.set_index("entity").loc["General", "time_s"] == 900.0
+    rr = of(res.events, "reroute")
+    assert len(rr) == 1 and rr.time_s[0] == 900.0
+    d = rr.d[0]
+    assert d["reason"] == "hospital_lost" and d["found"] and d["to"] == "hospital"
+    assert rr.node[0] == NODE["h"] and d["eta_s"] == pytest.approx(1040.0 - 900.0)
+    h = of(res.events, "hospital_arrival")
+    assert [x["hospital"] for x in h.d] == ["Valley"]
+    assert h.time_s[0] == pytest.approx(530 + 50 + 300 + 40 + 40 + 80)
+    calls = res.tables["calls"].set_index("id")
+    assert calls["hospital"].tolist() == ["Valley"]
+
+
+def test_a_unit_on_its_way_to_a_working_hospital_is_not_rerouted() -> None:
+    """The same call with General's limit out of reach (5 m): no re-route, at General at 920 s."""
+    world = bridge_world(valley=True)
+    sc = dispatch_scenario(
+        duration="40min", coupling="5min",
+        consequences={"facilities": {"hospital": {"fail_depth_m": 5.0}}},
+        hazards=[{"type": "flood", "rain": [[0, RAIN_MM_H]]}],
+        response={"resources": [{"type": "ambulance", "station": "A"}],
+                  "incidents": {"hazard_types": [{"name": "stranded", "needs": "ambulance",
+                                                  "on_scene": "5min", "to_hospital": 1.0}]}},
+    )  # fmt: skip
+    sim = Simulation(sc, world=world)
+    inject(sim, [(530.0, NODE["c"])])
+    res = sim.run()
+    assert of(res.events, "reroute").empty
+    h = of(res.events, "hospital_arrival")
+    assert [x["hospital"] for x in h.d] == ["General"]
+    assert h.time_s[0] == pytest.approx(530 + 50 + 300 + 40)

@@ -18,6 +18,7 @@ __all__ = [
     "STOREY_HEIGHT_M",
     "DEFAULT_LEVELS",
     "FACILITY_FAIL_DEPTH_M",
+    "SITE_KINDS",
     "OSM_BUILDING_OCCUPANCY",
     "OSM_AMENITY_OCCUPANCY",
     "OSM_KIND",
@@ -83,7 +84,12 @@ DEFAULT_LEVELS: dict[str, int] = {"residential": 2, "commercial": 2, "industrial
 
 #: Water depth at a facility (m above the ground) above which it loses its
 #: function: ground-floor plant, wards and bays under water. Planning
-#: assumptions, not published thresholds: set them per site.
+#: assumptions, not published thresholds: set them per type, or per site
+#: (``consequences.sites``). Substation 0.3 m: the assumed height of the lowest
+#: live parts of ground-mounted switchgear, control and protection cabinets and
+#: their cable entries. Pump 0.5 m: the assumed height of the motor, starter and
+#: control panel of a drainage pumping station whose wet well is meant to be
+#: wet (its pumps work under water; its electrics do not).
 FACILITY_FAIL_DEPTH_M: dict[str, float] = {
     "hospital": 0.3,
     "shelter": 0.3,
@@ -91,6 +97,10 @@ FACILITY_FAIL_DEPTH_M: dict[str, float] = {
     "substation": 0.3,
     "pump": 0.5,
 }
+
+#: Facility types given as sites in ``consequences.sites`` / ``sites_from`` (the
+#: others come from the World's place layers).
+SITE_KINDS: tuple[str, ...] = ("substation", "pump")
 
 #: A cell with less water than this is dry (Delft-FIAT drops hazard values of
 #: 0.0001 and less, ``fiat.methods.flood.calculate_hazard``), m.

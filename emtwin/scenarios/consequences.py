@@ -11,14 +11,21 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from emtwin.consequences.defaults import CONTINENTS, FACILITY_FAIL_DEPTH_M, OCCUPANCIES
+from emtwin.consequences.defaults import (
+    CONTINENTS,
+    FACILITY_FAIL_DEPTH_M,
+    OCCUPANCIES,
+    SITE_KINDS,
+)
 from emtwin.scenarios._base import StrictModel
-from emtwin.scenarios._types import DataPath
+from emtwin.scenarios._types import DataPath, Point
 
-__all__ = ["Consequences", "LifeLoss", "FacilityType"]
+__all__ = ["Consequences", "LifeLoss", "FacilityType", "Site"]
 
 _Continent = Literal["europe", "north_america", "south_america", "asia", "africa", "oceania"]
 assert set(_Continent.__args__) == set(CONTINENTS)  # noqa: S101  (kept in step)
+_SiteKind = Literal["substation", "pump"]
+assert set(_SiteKind.__args__) == set(SITE_KINDS)  # noqa: S101  (kept in step)
 
 
 _Section = StrictModel
@@ -40,6 +47,33 @@ class FacilityType(_Section):
     fail_depth_m: Annotated[float, Field(gt=0)] = Field(
         description="water depth above the ground at which it stops working, m"
     )
+
+
+class Site(_Section):
+    """A substation or a pump, given by its position (not a layer of the World)."""
+
+    name: str = Field(min_length=1, description="unique among the facilities")
+    kind: _SiteKind = Field(description="substation or pump")
+    at: Point | None = Field(None, description="[x, y] in the scenario's crs")
+    lonlat: Point | None = Field(None, description="[longitude, latitude], degrees (WGS 84)")
+    fail_depth_m: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="water depth at which it stops working, m; default: its type's"
+    )
+    feeds: list[str] = Field(
+        default_factory=list,
+        description="facilities it powers, which lose function with it: names of hospitals, "
+        "shelters, stations or sites, or TYPE/NAME where a name is not unique",
+    )
+
+    @model_validator(mode="after")
+    def _one_position(self) -> Site:
+        if (self.at is None) == (self.lonlat is None):
+            raise ValueError(f"site {self.name!r}: give its position as `at: [x, y]` (the "
+                             "scenario's crs) or `lonlat: [lon, lat]`, one of the two")
+        if self.feeds and self.kind != "substation":
+            raise ValueError(f"site {self.name!r}: feeds: only a substation feeds other "
+                             f"facilities (this is a {self.kind})")
+        return self
 
 
 class Consequences(_Section):
@@ -73,6 +107,15 @@ class Consequences(_Section):
         default_factory=dict,
         description="facility type (hospital, shelter, station, substation, pump) -> limits",
     )
+    sites: list[Site] = Field(
+        default_factory=list, description="substations and pumps: name, kind, at or lonlat, "
+        "fail_depth_m, feeds",
+    )
+    sites_from: DataPath | None = Field(
+        None,
+        description="GeoPackage/GeoJSON of point sites with columns name, kind and, "
+        "optionally, fail_depth_m and feeds (names separated by ';' or ',')",
+    )
 
     @model_validator(mode="after")
     def _known_keys(self) -> Consequences:
@@ -90,6 +133,11 @@ class Consequences(_Section):
                 f"facilities: unknown type {', '.join(map(repr, bad))}; expected one of "
                 f"{', '.join(FACILITY_FAIL_DEPTH_M)}"
             )
+        names = [site.name for site in self.sites]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"sites: the name(s) {', '.join(map(repr, twice))} are given "
+                             "more than once; each site needs its own name")
         return self
 
     def fail_depths_m(self) -> dict[str, float]:

@@ -11,13 +11,16 @@ time) it
    evacuation's ``household__cell`` / ``household__location`` /
    ``household__people`` when an evacuation runs, else the World's population
    points at home; the rise rate is that of the water since the previous step;
-3. checks hospitals, shelters and stations against their type's fail depth:
-   the first time the water at one exceeds it, a ``facility_lost`` event is
-   recorded (entity: the facility's name; ``facility``: its type; ``depth_m``)
-   and the facility enters the shared field ``facility__lost``
-   (``{type: {name: time lost, s}}``), which the dispatch reads (no patient is
-   taken to a lost hospital) and the evacuation reads (a lost shelter takes
-   nobody more).
+3. checks the World's hospitals, shelters and stations, and the substations
+   and pumps of ``consequences.sites`` / ``sites_from``, against their fail
+   depth: the first time the water at one exceeds it, a ``facility_lost``
+   event is recorded (entity: the facility's name; ``facility``: its type;
+   ``depth_m``; ``cause: water``), and every facility a lost substation feeds
+   is lost with it (``cause: power``, ``fed_by``: the substation). Each lost
+   facility enters the shared field ``facility__lost`` (``{type: {name: time
+   lost, s}}``), which the dispatch reads (no patient is taken to a lost
+   hospital; a unit on its way there turns to the next one) and the evacuation
+   reads (a lost shelter takes nobody more).
 
 At the end it assesses every building on its depth-damage curve
 (``buildings`` table, written as ``buildings.parquet``) and reports the
@@ -40,6 +43,8 @@ from emtwin.consequences.damage import FootprintMaxDepth, assess_buildings, dama
 from emtwin.consequences.defaults import OCCUPANCIES
 from emtwin.consequences.facilities import FacilityWatch
 from emtwin.consequences.life_loss import LifeLossTracker
+from emtwin.consequences.sites import resolve_feeds, sites_table
+from emtwin.errors import InputDataError, ScenarioError
 from emtwin.scenarios.models import Scenario
 from emtwin.sim.component import Component
 from emtwin.sim.metric import Metric
@@ -90,7 +95,7 @@ class ConsequencesComponent(Component):
 
     def __init__(self, sim: Any, rng: np.random.Generator) -> None:
         super().__init__(sim, rng)
-        cfg = self.cfg = self.scenario.consequences
+        self.cfg = self.scenario.consequences
         b = self.buildings = self.world.buildings
         if b is None:  # life loss and facilities only
             log.warning("consequences: this World has no buildings (give consequences.buildings: "
@@ -100,8 +105,19 @@ class ConsequencesComponent(Component):
         self._fmax = (FootprintMaxDepth(b.indptr, b.cells) if b is not None
                       else FootprintMaxDepth(np.zeros(1, np.int64), np.zeros(0, np.int64)))
         self._curves, self._content = self._load_curves()
-        # facilities: every hospital, shelter and station of the World
-        kinds, names, cells, nodes = [], [], [], []
+        self._facilities()
+        self._lost: dict[str, dict[str, float]] = {}
+        # people: households of the evacuation (set on the first step), else population points
+        self._life: LifeLossTracker | None = None
+        self._home_cell = np.zeros(0, np.int64)
+        self._prev_depth: np.ndarray | None = None
+        self._t = -1.0
+        self.fields.provide("facility__lost", self._facility_lost, writer=self.name)
+
+    def _facilities(self) -> None:
+        """Every hospital, shelter and station of the World, then the sites, and their feeds."""
+        t = self.world.terrain
+        kinds, names, cells, nodes, where = [], [], [], [], []
         for kind, layer in FACILITY_LAYERS.items():
             pts = getattr(self.world.places, layer)
             if not len(pts):
@@ -111,18 +127,44 @@ class ConsequencesComponent(Component):
             names += [str(n) for n in pts["name"]]
             cells += np.where(r >= 0, r * self._ncols + c, -1).tolist()
             nodes += [int(n) for n in pts["node"]]
+            where += [f"world.{layer}"] * len(pts)
+        cfg, sc = self.cfg, self.scenario
+        try:
+            sites = sites_table(cfg.sites, cfg.sites_from, scenario_crs=sc.crs,
+                                world_crs=self.world.crs,
+                                where=lambda i: sc.where("consequences", "sites", i))  # fmt: skip
+        except InputDataError as exc:
+            raise ScenarioError(str(exc), file=sc.source) from None
+        n0 = len(kinds)
+        if len(sites):
+            r, c = t.cell_of(sites["x"].to_numpy(float), sites["y"].to_numpy(float))
+            inside = r >= 0
+            inside[inside] = t.mask[r[inside], c[inside]]
+            x0, y0, x1, y1 = t.bounds
+            rows = zip(sites["where"], sites["name"], sites["x"], sites["y"], inside, strict=True)
+            off = [f"{w}: {n!r} at ({x:.1f}, {y:.1f}) in {self.world.crs.to_string()} is off the "
+                   f"World (its grid spans x {x0:.1f} to {x1:.1f}, y {y0:.1f} to {y1:.1f}, "
+                   "cells in its domain only)" for w, n, x, y, ok in rows if not ok]  # fmt: skip
+            if off:
+                raise ScenarioError(off, file=sc.source)
+            kinds += sites["kind"].tolist()
+            names += sites["name"].astype(str).tolist()
+            cells += (r * self._ncols + c).tolist()
+            nodes += [-1] * len(sites)
+            where += sites["where"].tolist()
+        feeds = [[] for _ in range(n0)] + list(sites["feeds"])
+        try:
+            fed = resolve_feeds(kinds, names, feeds, where)
+        except InputDataError as exc:
+            raise ScenarioError(str(exc), file=sc.source) from None
+        limits = np.full(len(kinds), np.nan)
+        limits[n0:] = sites["fail_depth_m"].to_numpy(float)
         self._fac_kind = np.array(kinds, dtype=object)
         self._fac_name = np.array(names, dtype=object)
         self._fac_cell = np.array(cells, dtype=np.int64)
         self._fac_node = np.array(nodes, dtype=np.int64)
-        self._watch = FacilityWatch(self._fac_kind, cfg.fail_depths_m())
-        self._lost: dict[str, dict[str, float]] = {}
-        # people: households of the evacuation (set on the first step), else population points
-        self._life: LifeLossTracker | None = None
-        self._home_cell = np.zeros(0, np.int64)
-        self._prev_depth: np.ndarray | None = None
-        self._t = -1.0
-        self.fields.provide("facility__lost", self._facility_lost, writer=self.name)
+        self._watch = FacilityWatch(self._fac_kind, cfg.fail_depths_m(), limits_m=limits,
+                                    feeds=fed)  # fmt: skip
 
     def _load_curves(self) -> tuple[dict[str, DamageCurve], dict[str, DamageCurve] | None]:
         cfg = self.cfg
@@ -190,14 +232,22 @@ class ConsequencesComponent(Component):
         if self._fac_cell.size:
             fc = self._fac_cell
             d_fac = np.where(fc >= 0, flat_d[np.maximum(fc, 0)], 0.0)
-            for i in self._watch.update(d_fac, time_s).tolist():
+            w = self._watch
+            new = w.update(d_fac, time_s).tolist()
+            for i in new:  # every loss of this step is in the field before any event
+                self._lost.setdefault(str(self._fac_kind[i]), {})[str(self._fac_name[i])] = \
+                    float(time_s)
+            for i in new:
                 kind, name = str(self._fac_kind[i]), str(self._fac_name[i])
-                self._lost.setdefault(kind, {})[name] = float(time_s)
+                why: dict[str, Any] = {"cause": str(w.cause[i])}
+                if w.fed_by[i] >= 0:
+                    why["fed_by"] = str(self._fac_name[w.fed_by[i]])
                 self.sim.recorder.event(float(time_s), "facility_lost", name,
                                         node=int(self._fac_node[i]), facility=kind,
-                                        depth_m=round(float(d_fac[i]), 3))  # fmt: skip
-                log.info("consequences: %s %s lost at %.0f s (%.2f m of water)",
-                         kind, name, time_s, d_fac[i])  # fmt: skip
+                                        depth_m=round(float(d_fac[i]), 3), **why)  # fmt: skip
+                log.info("consequences: %s %s lost at %.0f s (%.2f m of water; %s%s)",
+                         kind, name, time_s, d_fac[i], why["cause"],
+                         f" from {why['fed_by']}" if "fed_by" in why else "")  # fmt: skip
         self._prev_depth = flat_d.copy()
         self._t = float(time_s)
 

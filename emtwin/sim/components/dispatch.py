@@ -6,7 +6,9 @@ moves units over the World (:class:`emtwin.sim.dispatch.WorldTravel`): road
 units by current road travel times and closures, high-clearance trucks
 through water up to their ``max_depth``, boats by trailer to the water and
 then over wet cells. Moving units are re-routed when a road ahead closes
-(checked at every flood coupling step and after every ``road_closed`` event).
+(checked at every flood coupling step and after every ``road_closed`` event),
+and units driving a patient to a hospital that the consequences component
+reports lost (``facility_lost``, ``facility__lost``) go to the next working one.
 Plan action ``move_units`` re-bases units (busy ones finish their call first).
 
 Outputs: events ``dispatch``, ``arrival``, ``on_scene_end``, ``hospital_arrival``,
@@ -118,6 +120,7 @@ class DispatchComponent(Component):
         self.sim.recorder.subscribe("call", self._on_call)
         self.sim.recorder.subscribe("road_closed", self._on_road_change)
         self.sim.recorder.subscribe("road_opened", self._on_road_change)
+        self.sim.recorder.subscribe("facility_lost", self._on_facility_lost)
         self.fields.provide("call__table", self._call_table, writer=self.name)
         self.fields.provide("call__waiting", self._calls_waiting, writer=self.name)
         self.fields.provide("unit__table", self._unit_table, writer=self.name)
@@ -192,6 +195,12 @@ class DispatchComponent(Component):
             source=str(d.get("source", "background")),
         )  # fmt: skip
         self.core.submit(call)
+
+    def _on_facility_lost(self, time_s: float, entity: str, *, facility: str = "",
+                          **_: Any) -> None:  # fmt: skip
+        """A hospital in ``facility__lost``: units driving patients there go to the next one."""
+        if facility == "hospital" and str(entity) in self._lost_hospitals():
+            self.core.hospital_lost(str(entity))
 
     def _on_road_change(self, time_s: float, entity: str, **_: Any) -> None:
         """Re-check routes once the road state of this instant is complete."""

@@ -20,11 +20,15 @@ How a call is handled:
    round may send it straight to the next call, else it drives back to its
    base (and may be sent from the road).
 3. A unit whose way ahead closes is re-routed from the next road node; if it
-   can no longer reach the call, the call goes back to the waiting list.
+   can no longer reach the call, the call goes back to the waiting list. A unit
+   driving a patient to a hospital that loses its function
+   (:meth:`DispatchCore.hospital_lost`) is re-routed from the next road node to
+   the next working hospital.
 
 Events (``Recorder.event``): ``dispatch``, ``arrival``, ``on_scene_end``,
-``hospital_arrival``, ``return`` (a unit back at base), ``reroute``,
-``call_lost`` (waited longer than ``max_wait``), ``units_moved``.
+``hospital_arrival``, ``return`` (a unit back at base), ``reroute`` (with
+``reason: hospital_lost`` when its hospital was lost), ``call_lost`` (waited
+longer than ``max_wait``), ``units_moved``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ if TYPE_CHECKING:
     from emtwin.sim.recorder import Recorder
 
 __all__ = ["DispatchCore"]
+
+#: Interrupt causes that make a moving unit re-plan from its next road node: a road
+#: ahead closed (``reroute``), or the hospital it drives to lost its function.
+_REPLAN = ("reroute", "hospital_lost")
 
 
 class DispatchCore:
@@ -444,7 +452,7 @@ class DispatchCore:
                     yield self.env.timeout(wait)
                 break
             except simpy.Interrupt as irq:
-                if irq.cause != "reroute":
+                if irq.cause not in _REPLAN:
                     raise
                 if dest is None:  # nothing to re-plan (a landing, or already given up)
                     continue
@@ -452,10 +460,11 @@ class DispatchCore:
                 head = leg.head(leg.anchor(now))
                 new = self._plan(unit, dest, int(head.node[-1]), max(head.end_s, now))
                 found = new is not None
+                why = {} if irq.cause == "reroute" else {"reason": irq.cause}
                 self.recorder.event(now, "reroute", unit.id, node=int(head.node[-1]),
                                     found=found, to=dest[0],
                                     eta_s=round(head.then(new).end_s - now, 3) if found
-                                    else None)  # fmt: skip
+                                    else None, **why)  # fmt: skip
                 if found:
                     leg = head.then(new)
                 else:  # no way left: stop at the next node
@@ -512,6 +521,25 @@ class DispatchCore:
                 n += 1
         self.dispatch_round()
         return n
+
+    def hospital_lost(self, name: str) -> list[str]:
+        """Re-route the units driving a patient to hospital *name*, which lost its function.
+
+        Call after the travel model counts *name* as lost. Each unit on its way there
+        is re-planned from its next road node (it finishes the road stretch it is on)
+        to the working hospital it reaches soonest, with a ``reroute`` event whose
+        ``reason`` is ``hospital_lost``; with none left it stops at that node
+        (``hospital_unreachable``). Returns the ids of the units re-routed.
+        """
+        now = float(self.env.now)
+        out = []
+        for u in self.units:
+            if (u.state == "to_hospital" and u.dest is not None and u.dest[0] == "hospital"
+                    and u.dest[1] == name and u.leg is not None and u.leg.end_s > now
+                    and u.proc is not None and u.proc.is_alive):  # fmt: skip
+                u.proc.interrupt("hospital_lost")
+                out.append(u.id)
+        return out
 
     def move_units(self, utype: str, count: int, src: str, dst: str, dst_node: int) -> list[str]:
         """Give *count* units of *utype* based at *src* the new base *dst* (node *dst_node*).
