@@ -93,6 +93,44 @@ def test_rain_threshold_fires_at_the_hand_computed_time(small_world, toyrain) ->
     assert '"rain"' in acts.details.iloc[0] and '"north"' in acts.details.iloc[0]
 
 
+def _rule_runs(small_world, tmp_path: Path, at_s: float) -> tuple[Any, Any]:
+    """The toy storm with a 10 mm / 30 min warning rule (fires at 3000 s, as above), run
+    whole, and forked at *at_s* with a plan that only adds an action at 3500 s."""
+    sc = _small(
+        hazards=[{"type": "toyrain", "start_s": 1800.0, "rate_mm_h": 30.0}],
+        warning_rules=[{"area": SQUARE, "rain_mm": 10, "over": "30min",
+                        "then": {"close_road": "north"}}],
+        actions=[{"at": "10min", "close_road": "east"}],
+    )  # fmt: skip
+    whole = Simulation(sc, world=small_world).run()
+    sim = Simulation(sc, world=small_world)
+    sim.run_until(at_s)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("actions:\n  - {at: 3500, close_road: west}\n")
+    fork = Simulation.from_checkpoint(sim.checkpoint(), plans=[plan], world=small_world).run()
+    return whole, fork
+
+
+def _rule_fired(res: Any) -> list[float]:
+    ev = res.events
+    return ev[(ev.kind == "action") & ev.details.str.contains('"north"')].time_s.tolist()
+
+
+def test_a_fork_keeps_the_rain_window_of_a_warning_rule(small_world, toyrain, tmp_path) -> None:
+    # forked at 40 min with 5 mm in the window: the rule still fires at 50 min (3000 s),
+    # not at 60 min (30 min of rain counted from the fork)
+    whole, fork = _rule_runs(small_world, tmp_path, 2400.0)
+    assert _rule_fired(whole) == _rule_fired(fork) == [3000.0]
+
+
+def test_a_fork_after_a_warning_rule_fired_does_not_fire_it_again(small_world, toyrain,
+                                                                  tmp_path) -> None:
+    whole, fork = _rule_runs(small_world, tmp_path, 3300.0)
+    assert _rule_fired(whole) == _rule_fired(fork) == [3000.0]
+    acts = fork.events[fork.events.kind == "action"]
+    assert acts.time_s.tolist() == [600.0, 3000.0, 3500.0]
+
+
 def test_rain_window_sum_by_hand() -> None:
     hist = [(0.0, 0.0), (300.0, 12.0), (600.0, 24.0)]
     # over [300, 900]: 12 mm/h for 300 s + 24 mm/h for 300 s = 1 + 2 mm
