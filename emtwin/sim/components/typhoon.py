@@ -39,13 +39,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from affine import Affine
 
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Action
 from emtwin.scenarios.typhoon import TyphoonHazard
 from emtwin.sim.component import Component
+from emtwin.sim.results import Frames
 from emtwin.sim.state import register_field
 from emtwin.sim.timers import tagged
+from emtwin.typhoon.frames import WindFrames
 from emtwin.typhoon.model import TyphoonModel
 
 __all__ = ["TyphoonComponent"]
@@ -96,6 +99,8 @@ class TyphoonComponent(Component):
         self._t: float | None = None  # time of the last wind update, s
         self._sea_t: float | None = None
         self.speed = np.zeros(self.mask.shape)
+        self.direction = np.zeros(self.mask.shape)
+        self.wind_frames = WindFrames(self.mask)
         self.gauge_rows: list[tuple[float, str, float, float]] = []
         # road clearance: call id -> edges it reopens
         self.clearing: dict[str, list[int]] = {}
@@ -196,6 +201,7 @@ class TyphoonComponent(Component):
         self._t = now
         step = self.model.step(now)
         self.speed = step.wind_speed
+        self.direction = step.wind_direction
         st, me = self.fields, self.name
         st.set("wind__speed", step.wind_speed, writer=me)
         st.set("wind__direction", step.wind_direction, writer=me)
@@ -277,8 +283,9 @@ class TyphoonComponent(Component):
     # ------------------------------------------------------------------ records
 
     def sample(self) -> dict[str, float]:
-        """Peak wind now and roads closed by wind; records the wind gauges."""
+        """Peak wind now and roads closed by wind; records the wind gauges and map frames."""
         now = float(self.env.now)
+        self.wind_frames.add(now, self.speed, self.direction)
         for name, (speed, direction) in self.model.gauge_wind(now).items():
             self.gauge_rows.append((now, name, speed, direction))
         rs = self.sim.roads
@@ -305,10 +312,20 @@ class TyphoonComponent(Component):
         return out
 
     def outputs(self) -> dict[str, Any]:
-        """Rasters ``max_wind``, ``max_gust`` (m/s), ``wind_arrival`` (s) and wind gauges."""
+        """Rasters ``max_wind``, ``max_gust`` (m/s), ``wind_arrival`` (s); tables
+        ``storm_track`` and ``wind_gauges``; map frames ``wind_speed`` and
+        ``wind_direction`` (block means at each output time, see
+        :mod:`emtwin.typhoon.frames`)."""
         out: dict[str, Any] = {
             k: np.where(self.mask, v, np.nan) for k, v in self.model.rasters().items()
         }
+        out["storm_track"] = self.model.track_table()
+        stacks = self.wind_frames.stacks()
+        if stacks is not None:
+            f = self.wind_frames.factor
+            tr = self.world.terrain.transform @ Affine.scale(f, f)
+            out["wind_speed"] = Frames(stacks[0], stacks[1], tr)
+            out["wind_direction"] = Frames(stacks[0], stacks[2], tr)
         if self.spec.gauges:
             out["wind_gauges"] = pd.DataFrame(
                 self.gauge_rows, columns=["time_s", "gauge", "speed_m_s", "direction_deg"]
