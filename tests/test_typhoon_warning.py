@@ -122,3 +122,36 @@ def test_a_zone_warned_twice_is_refused(tmp_path) -> None:
                                               {"zone": "west", "clearance": 90}]  # fmt: skip
     with pytest.raises((ScenarioError, ValueError), match="one rule per zone, repeated: west"):
         Scenario.model_validate(sc, context={"check_files": False})
+
+
+def test_a_checkpoint_of_an_older_emtwin_resumes(two_zone_world, tmp_path) -> None:
+    """A checkpoint written before per-zone warnings and wind frames: one warning dict,
+    a timer tagged ("typhoon", "warn"), no frames. It resumes, warns as the whole run
+    does, and reports the zone with its households unknown (-1)."""
+    from emtwin.sim.checkpoint import Checkpoint
+    from emtwin.sim.timers import _TAG, tag_of
+
+    sc = _scenario(tmp_path)
+    whole = Simulation(sc, world=two_zone_world).run()
+    sim = Simulation(sc, world=two_zone_world)
+    sim.run_until(1800.0)
+    c = sim.component("typhoon")
+    c._warning = {"zone": "west", "forecast_arrival_s": 7200.0, "clearance_estimate_s": 3600.0,
+                  "warn_at_s": 3600.0, "too_late_s": 0.0}  # fmt: skip
+    del c._warnings, c.wind_frames, c.direction
+    retagged = 0
+    for ev in sim.env._queue:  # west (rule 0) still waits for 3600 s; east was warned at 0
+        if tag_of(ev[3]) == ("typhoon", "warn", 0):
+            owner = ev[3] if getattr(ev[3], _TAG, None) else ev[3].callbacks[0].__self__
+            setattr(owner, _TAG, ("typhoon", "warn"))
+            retagged += 1
+    assert retagged == 1
+    ck = Checkpoint.from_bytes(sim.checkpoint().to_bytes())
+    res = Simulation.from_checkpoint(ck, world=two_zone_world).run()
+    assert res.events.equals(whole.events)
+    t = res.tables["warning_zones"]
+    assert t.zone.tolist() == ["west"] and t.households.tolist() == [-1]
+    hh = whole.tables["households"]
+    assert t.margin_s.iloc[0] == 7200.0 - hh.arrived_s.max()
+    times, _ = res.frames["wind_speed"]
+    assert times[0] == 2400.0 and times[-1] == 10800.0  # frames from the resume on
