@@ -84,6 +84,7 @@ def test_typhoon_map_has_the_wind_and_the_track(storm_run, tmp_path) -> None:
     ramp = wind_layer(res)
     assert ramp.anim["wind-speed"]["times"] == TIMES.tolist()
     assert len(ramp.anim["wind-speed"]["frame"]) == len(TIMES)
+    assert ramp.notes == []  # drawn at the World's own cells: nothing to say
     # the frame at cell (10, 10) is the wind gauge at that cell's centre, time by time
     g = res.tables["wind_gauges"]
     np.testing.assert_allclose(stack[:, 10, 10], g.speed_m_s, rtol=1e-5)

@@ -116,7 +116,10 @@ def wind_layer(results: Any) -> MapLayer | None:
     layer = pdk.Layer("BitmapLayer", id="wind-speed", image=pdk.types.String(images[0]),
                       bounds=bounds, texture_parameters=_NEAREST)  # fmt: skip
     anim = {"type": "frames", "times": times.tolist(), "frame": index, "images": images}
-    notes = [f"wind drawn at {abs(transform.a):g} m blocks (mean sustained wind of each)"]
+    cell = ((getattr(results, "summary", None) or {}).get("world") or {}).get("cell_size_m")
+    notes = []
+    if cell is None or abs(transform.a) > float(cell) * 1.01:
+        notes.append(f"wind drawn at {abs(transform.a):g} m blocks (mean sustained wind of each)")
     return MapLayer("Wind", [layer], anim={"wind-speed": anim}, legend=wind_legend(),
                     notes=notes, time_range=(float(times[0]), float(times[-1])))  # fmt: skip
 
