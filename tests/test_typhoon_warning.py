@@ -110,8 +110,14 @@ def test_two_zones_warned_and_their_margins_by_hand(two_zone_world, tmp_path) ->
         assert float(done.warned_s.min()) >= row.warning_s
     ty = res.summary["typhoon"]
     assert ty["min_margin_s"] == table.margin_s.min()
-    assert [z["zone"] for z in ty["warning_zones"]] == ["west", "east"]
-    assert ty["warning_zones"][1]["too_late_s"] == 3600.0
+    assert list(ty["warning_zones"]) == ["west", "east"]
+    assert ty["warning_zones"]["east"]["too_late_s"] == 3600.0
+    assert ty["warning_zones"]["west"]["margin_s"] == table.margin_s.iloc[0]
+    from emtwin.batch.worker import flatten
+
+    flat = flatten(res.summary)
+    assert flat["typhoon.warning_zones.east.margin_s"] == table.margin_s.iloc[1]
+    assert flat["typhoon.min_margin_s"] == table.margin_s.min()
 
 
 def test_a_zone_warned_twice_is_refused(tmp_path) -> None:

@@ -329,9 +329,12 @@ class TyphoonComponent(Component):
         out["facilities_lost"] = dict(sorted(self.lost.items()))
         if self._warnings:
             table = self.warning_table()
-            out["warning_zones"] = [
-                {k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")
-            ]
+            # by zone name (names are unique): a batch's metrics take the numeric leaves,
+            # e.g. typhoon.warning_zones.shore.margin_s
+            out["warning_zones"] = {
+                row["zone"]: {k: _plain(v) for k, v in row.items() if k != "zone"}
+                for row in table.to_dict(orient="records")
+            }
             margins = table.margin_s.dropna()
             out["min_margin_s"] = float(margins.min()) if len(margins) else None
         return out
