@@ -227,3 +227,34 @@ def test_flood_only_map_in_a_browser(browser: Browser, small_world, tmp_path: Pa
     dry = _after(browser, "document.querySelectorAll('#layers input')[2].click()")
     assert _blue(dry) < _blue(img)
     assert browser.problems == [] and browser.js("window.emtwin.errors") == []
+
+
+def test_typhoon_map_in_a_browser(browser: Browser, small_world, tmp_path: Path) -> None:
+    from test_typhoon_map import _scenario
+
+    from emtwin.sim import Simulation
+    from emtwin.viz.storm import arrow_path
+
+    res = Simulation(_scenario(tmp_path, typhoon=True), world=small_world).run()
+    page = write_map(res, tmp_path / "map.html")
+    browser.call("Page.navigate", url=page.resolve().as_uri())
+    browser.wait("window.emtwin && window.emtwin.ready", timeout=90)
+    start = _after(browser, "window.emtwin.show(0)")
+    end = _after(browser, "window.emtwin.show(3600)")
+    assert np.abs(end.astype(int) - start.astype(int)).mean() > 0.5, "the wind did not change"
+    labels = browser.js("[...document.querySelectorAll('#layers label')].map(l => l.textContent)")
+    assert {"Wind", "Wind arrows", "Storm track"} <= {s.strip() for s in labels}
+    # the script draws the arrow of the last output time as the Python construction does
+    got = browser.js("""(() => { const d = window.emtwin.deck;
+        const l = d.props.layers.find((x) => x.id === 'wind-arrows');
+        const o = l.props.data[0]; return [o, l.props.getPath(o)]; })()""")
+    datum, path = got
+    k = json.loads(page.read_text().split('id="emtwin-config">')[1].split("</script>")[0])
+    k = k["anim"]["wind-arrows"]["k"]
+    want = arrow_path(datum["c"][0], datum["c"][1], datum["b"][-1], k * datum["v"][-1])
+    np.testing.assert_allclose(path, want, rtol=0, atol=1e-9)
+    tip = browser.js("""(() => { const d = window.emtwin.deck;
+        const l = d.props.layers.find((x) => x.id === 'storm-track-points');
+        return d.props.getTooltip({object: l.props.data[1], layer: l}).html; })()""")
+    assert "T+0:30" in tip and "962 hPa" in tip
+    assert browser.problems == [] and browser.js("window.emtwin.errors") == []

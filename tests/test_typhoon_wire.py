@@ -93,6 +93,44 @@ def test_rain_threshold_fires_at_the_hand_computed_time(small_world, toyrain) ->
     assert '"rain"' in acts.details.iloc[0] and '"north"' in acts.details.iloc[0]
 
 
+def _rule_runs(small_world, tmp_path: Path, at_s: float) -> tuple[Any, Any]:
+    """The toy storm with a 10 mm / 30 min warning rule (fires at 3000 s, as above), run
+    whole, and forked at *at_s* with a plan that only adds an action at 3500 s."""
+    sc = _small(
+        hazards=[{"type": "toyrain", "start_s": 1800.0, "rate_mm_h": 30.0}],
+        warning_rules=[{"area": SQUARE, "rain_mm": 10, "over": "30min",
+                        "then": {"close_road": "north"}}],
+        actions=[{"at": "10min", "close_road": "east"}],
+    )  # fmt: skip
+    whole = Simulation(sc, world=small_world).run()
+    sim = Simulation(sc, world=small_world)
+    sim.run_until(at_s)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("actions:\n  - {at: 3500, close_road: west}\n")
+    fork = Simulation.from_checkpoint(sim.checkpoint(), plans=[plan], world=small_world).run()
+    return whole, fork
+
+
+def _rule_fired(res: Any) -> list[float]:
+    ev = res.events
+    return ev[(ev.kind == "action") & ev.details.str.contains('"north"')].time_s.tolist()
+
+
+def test_a_fork_keeps_the_rain_window_of_a_warning_rule(small_world, toyrain, tmp_path) -> None:
+    # forked at 40 min with 5 mm in the window: the rule still fires at 50 min (3000 s),
+    # not at 60 min (30 min of rain counted from the fork)
+    whole, fork = _rule_runs(small_world, tmp_path, 2400.0)
+    assert _rule_fired(whole) == _rule_fired(fork) == [3000.0]
+
+
+def test_a_fork_after_a_warning_rule_fired_does_not_fire_it_again(small_world, toyrain,
+                                                                  tmp_path) -> None:
+    whole, fork = _rule_runs(small_world, tmp_path, 3300.0)
+    assert _rule_fired(whole) == _rule_fired(fork) == [3000.0]
+    acts = fork.events[fork.events.kind == "action"]
+    assert acts.time_s.tolist() == [600.0, 3000.0, 3500.0]
+
+
 def test_rain_window_sum_by_hand() -> None:
     hist = [(0.0, 0.0), (300.0, 12.0), (600.0, 24.0)]
     # over [300, 900]: 12 mm/h for 300 s + 24 mm/h for 300 s = 1 + 2 mm
@@ -141,6 +179,18 @@ def test_reservoir_breaches_when_inflow_holds_above_a_threshold(small_world) -> 
     assert '"cause": "inflow"' in br.details.iloc[0]
 
 
+def test_a_state_set_breach_survives_a_dump_and_reload() -> None:
+    # a fork re-validates the dumped scenario, and scenario.yaml is such a dump: the
+    # default release_at must not come back beside release_when
+    sc = load_scenario("typhoon")
+    for mode in ("python", "json"):
+        data = sc.model_dump(mode=mode, by_alias=True, exclude={"source"}, exclude_none=True)
+        res = data["hazards"][0]["breaches"][0]["reservoir"]
+        assert "release_at" not in res and res["release_when"]["level_above"] == 31.3
+        again = Scenario.model_validate(data, context={"check_files": False})
+        assert again.hazards[0].breaches[0].reservoir == sc.hazards[0].breaches[0].reservoir
+
+
 # ---------------------------------------------------------------------------- flood unchanged
 
 
@@ -184,7 +234,9 @@ def _drill(tmp: Path, shift_h: float = 4.5, duration: str = "20min") -> Scenario
 
 
 @pytest.fixture(scope="module")
-def drill_runs(tmp_path_factory) -> tuple[Any, Any, Any]:
+def drill_runs(tmp_path_factory) -> tuple[Any, Any, Any, Any]:
+    """The drill run twice, resumed from a checkpoint at 10 min, and forked there with a
+    plan that warns the shore at 15 min (an evacuation action: the hazards are untouched)."""
     tmp = tmp_path_factory.mktemp("drill")
     sc = _drill(tmp)
     a = Simulation(sc).run()
@@ -193,12 +245,15 @@ def drill_runs(tmp_path_factory) -> tuple[Any, Any, Any]:
     half.run_until(600.0)
     path = half.checkpoint().save(tmp / "half.ck")
     c = Simulation.from_checkpoint(Checkpoint.load(path)).run()
-    return a, b, c
+    plan = tmp / "warn-shore.yaml"
+    plan.write_text("actions:\n  - {at: 15min, warn: shore}\n")
+    d = Simulation.from_checkpoint(Checkpoint.load(path), plans=[plan]).run()
+    return a, b, c, d
 
 
 @pytest.mark.slow
 def test_drill_chains_wind_rain_surge_and_closures(drill_runs) -> None:
-    a, _, _ = drill_runs
+    a, *_ = drill_runs
     ty, fl = a.summary["typhoon"], a.summary["flood"]
     assert ty["max_wind_m_s"] > 17.5 and ty["roads_blocked"] > 0
     assert ty["clearance_calls"] > 0
@@ -211,7 +266,7 @@ def test_drill_chains_wind_rain_surge_and_closures(drill_runs) -> None:
 
 @pytest.mark.slow
 def test_drill_conserves_water_and_households(drill_runs) -> None:
-    a, _, _ = drill_runs
+    a, *_ = drill_runs
     assert abs(a.summary["flood"]["mass_error_rel"]) < 1e-9
     ev = a.summary["evacuation"]
     parts = ("sheltered", "out", "stranded", "never_left", "travelling")
@@ -221,7 +276,7 @@ def test_drill_conserves_water_and_households(drill_runs) -> None:
 
 @pytest.mark.slow
 def test_drill_same_seed_same_result(drill_runs) -> None:
-    a, b, _ = drill_runs
+    a, b, *_ = drill_runs
     pd.testing.assert_frame_equal(a.events, b.events, check_exact=True)
     pd.testing.assert_frame_equal(a.timeseries, b.timeseries, check_exact=True)
     for k in a.rasters:
@@ -230,12 +285,32 @@ def test_drill_same_seed_same_result(drill_runs) -> None:
 
 @pytest.mark.slow
 def test_drill_resumed_from_a_checkpoint_equals_the_uninterrupted_run(drill_runs) -> None:
-    a, _, c = drill_runs
+    a, _, c, _ = drill_runs
     pd.testing.assert_frame_equal(a.events, c.events, check_exact=True)
     pd.testing.assert_frame_equal(a.timeseries, c.timeseries, check_exact=True)
     assert a.summary["typhoon"] == c.summary["typhoon"]
     for k in ("max_wind", "max_gust", "wind_arrival", "max_depth"):
         np.testing.assert_array_equal(a.rasters[k], c.rasters[k])
+
+
+@pytest.mark.slow
+def test_drill_forked_mid_storm_keeps_the_storm(drill_runs) -> None:
+    """The fork's plan acts on the evacuation only: the storm's wind, rain and surge, and
+    so the water and the wind damage, continue exactly as in the uninterrupted run."""
+    a, _, _, d = drill_runs
+    for k in ("max_wind", "max_gust", "wind_arrival", "max_depth"):
+        np.testing.assert_array_equal(a.rasters[k], d.rasters[k])
+    assert a.summary["flood"]["ledger_m3"] == d.summary["flood"]["ledger_m3"]
+    assert a.summary["typhoon"]["roads_blocked"] == d.summary["typhoon"]["roads_blocked"]
+    pd.testing.assert_frame_equal(a.tables["wind_gauges"], d.tables["wind_gauges"])
+    pd.testing.assert_frame_equal(a.tables["gauges"], d.tables["gauges"])
+    pd.testing.assert_frame_equal(a.tables["storm_track"], d.tables["storm_track"])
+    np.testing.assert_array_equal(a.frames["wind_speed"][1], d.frames["wind_speed"][1])
+    ev_a, ev_d = a.events, d.events
+    pd.testing.assert_frame_equal(ev_a[ev_a.time_s <= 600.0].reset_index(drop=True),
+                                  ev_d[ev_d.time_s <= 600.0].reset_index(drop=True))  # fmt: skip
+    acts = ev_d[ev_d.kind == "action"]
+    assert 900.0 in acts.time_s.tolist()
 
 
 def test_typhoon_without_a_flood_runs_wind_only(tmp_path: Path) -> None:

@@ -148,7 +148,9 @@ class TyphoonHazard(StrictModel):
     road_clearance: RoadClearance | None = Field(
         default_factory=RoadClearance, description="null: blocked roads stay blocked"
     )
-    evacuation_warning: EvacuationWarning | None = None
+    evacuation_warning: EvacuationWarning | list[EvacuationWarning] | None = Field(
+        None, description="one zone's rule, or a list of them (one per zone)"
+    )
     gauges: list[WindGauge] = Field(default_factory=list)
     cross_track_shift_km: float = Field(0.0, description="track uncertainty: right of motion")
     intensity_scale: Annotated[float, Field(gt=0, le=3)] = Field(
@@ -166,6 +168,10 @@ class TyphoonHazard(StrictModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"gauge names must be unique, repeated: {', '.join(dup)}")
+        zones = [w.zone for w in self.warnings]
+        dup = sorted({z for z in zones if zones.count(z) > 1})
+        if dup:
+            raise ValueError(f"evacuation_warning: one rule per zone, repeated: {', '.join(dup)}")
         return self
 
     # ----------------------------------------------------------- derived values
@@ -175,6 +181,12 @@ class TyphoonHazard(StrictModel):
         """The gust factor as a number (an exposure name looked up in Harper et al. 2010)."""
         g = self.gust_factor
         return GUST_FACTOR_3S_1MIN[g] if isinstance(g, str) else float(g)
+
+    @property
+    def warnings(self) -> list[EvacuationWarning]:
+        """The ``evacuation_warning`` rules as a list (empty without any)."""
+        w = self.evacuation_warning
+        return [] if w is None else list(w) if isinstance(w, list) else [w]
 
     @property
     def rain_settings(self) -> TyphoonRain | None:

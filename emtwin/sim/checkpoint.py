@@ -267,7 +267,7 @@ def restore_checkpoint(
     sim._handlers = {k: c for c in sim.components for k in c.actions}
     by_name = {c.name: c for c in sim.components}
     if fork:
-        _fork_actions(sim, ck.time_s)
+        _fork_actions(sim, ck.time_s, base=ck.scenario)
     for time_s, priority, eid, tag in ck.queue:
         if fork and tag[:2] == ("engine", "action"):
             continue  # the base's actions still to come: the plan's replace them
@@ -280,8 +280,17 @@ def restore_checkpoint(
     return sim
 
 
-def _fork_actions(sim: Simulation, time_s: float) -> None:
-    """Put a fork's actions on the clock: timed ones at their time, triggers on watch."""
+def _fork_actions(sim: Simulation, time_s: float, *, base: Scenario) -> None:
+    """Put a fork's actions on the clock: timed ones at their time, triggers on watch.
+
+    The ``warning_rules`` cannot change in a fork (only ``actions`` may): rule k,
+    numbered ``len(base.actions) + k`` in the base run and ``len(actions) + k``
+    here, keeps its state: a rule that fired before the checkpoint does not fire
+    again, and a pending one keeps its rain window (the rain before the
+    checkpoint counts). A ``when: {rain: ...}`` action of the fork's plan takes
+    the rain history of a pending base trigger over the same cells and field,
+    when there is one (else its window starts at the checkpoint).
+    """
     from emtwin.sim.timers import tagged
 
     scenario = sim.scenario
@@ -296,10 +305,15 @@ def _fork_actions(sim: Simulation, time_s: float) -> None:
     for i, a in enumerate(scenario.actions):
         if a.at is not None and a.at <= sim.end_s:
             tagged(sim.env.process(sim._action(a)), "engine", "action", i)
-    triggered = scenario.triggered_actions()
-    sim._fired = set()
+    old_watch, old_fired = sim._watch, set(sim._fired)
+    n_base, n_fork = len(base.actions), len(scenario.actions)
+    carried = {n_base + k: n_fork + k for k in range(len(scenario.warning_rules))}
+    sim._fired = {carried[i] for i in old_fired if i in carried}
+    triggered = [(i, a) for i, a in scenario.triggered_actions() if i not in sim._fired]
     sim._watch = None
     if triggered:
         sim._watch = TriggerWatch(triggered, sim.state, sim.world, sim.recorder,
                                   scenario=scenario)
         sim._watch.hear_past(sim.recorder)
+        if old_watch is not None:
+            sim._watch.continue_rain(old_watch, carried)

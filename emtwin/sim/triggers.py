@@ -166,6 +166,29 @@ class TriggerWatch:
                 self._first.setdefault((kind, None), float(time_s))
                 self._first.setdefault((kind, str(entity)), float(time_s))
 
+    def continue_rain(self, old: TriggerWatch, carried: dict[int, int]) -> None:
+        """Continue the rain windows of *old* (the base run's watch, a fork of a checkpoint).
+
+        *carried* maps an action's index in the base run to its index here (the
+        warning rules, renumbered after the fork's ``actions``): such a rain
+        trigger, pending in *old*, takes its history. Any other rain trigger
+        here takes the history of a pending one of *old* with the same field
+        and the same cells, when there is one.
+        """
+        back = {j: i for i, j in carried.items()}
+        pending = {i: a for i, a in old.pending if a.when.rain is not None and i in old._rain}
+        for j, a in self.pending:
+            if a.when.rain is None:
+                continue
+            cells, hist = self._rain[j]
+            i = back.get(j)
+            if i not in pending:
+                i = next((k for k, b in pending.items()
+                          if b.when.rain.field == a.when.rain.field
+                          and np.array_equal(old._rain[k][0], cells)), None)  # fmt: skip
+            if i is not None:
+                hist[:] = list(old._rain[i][1])
+
     def _kinds(self) -> set[tuple[str, None]]:
         out = set()
         for _, a in self.pending:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import rasterio
 import rasterio.warp
 from affine import Affine
@@ -258,6 +259,23 @@ class TyphoonModel:
             "cells_storm_force": int(arrived.size),
             "roads_blocked": int(self.blocked.sum()),
         }
+
+    def track_table(self) -> pd.DataFrame:
+        """The ``storm_track`` table: the track as run (after ``cross_track_shift_km`` and
+        ``intensity_scale``), one row per track point.
+
+        Columns ``time_s`` (s from the start), ``lon``, ``lat`` (degrees, EPSG:4326),
+        ``x``, ``y`` (m, World CRS), ``pressure_hpa``, ``rmax_km``, ``vmax_m_s``
+        (NaN where the track gives none).
+        """
+        tr = self.track
+        x, y = to_crs_xy(tr.lon, tr.lat, "EPSG:4326", self.world.crs)
+        return pd.DataFrame({
+            "time_s": tr.time_s.astype(float), "lon": tr.lon.astype(float),
+            "lat": tr.lat.astype(float), "x": np.asarray(x, float), "y": np.asarray(y, float),
+            "pressure_hpa": tr.pressure_hpa.astype(float), "rmax_km": tr.rmax_km.astype(float),
+            "vmax_m_s": tr.vmax_m_s.astype(float),
+        })  # fmt: skip
 
     # ------------------------------------------------------------------ state
 

@@ -77,6 +77,15 @@ SCRIPT = r"""
   };
   const esc = (v) => String(v == null ? "" : v).replace(/[&<>"]/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  const arrow = (d, i, k) => {  // as emtwin.viz.storm.arrow_path: [tail, tip, barb, tip, barb]
+    const L = i < 0 ? 0 : k * (d.v[i] || 0), c = d.c;
+    if (!(L > 0)) return [c, c];
+    const b = (d.b[i] * Math.PI) / 180, dx = Math.sin(b), dy = Math.cos(b);
+    const kx = 1 / (111320 * Math.cos((c[1] * Math.PI) / 180)), ky = 1 / 111320;
+    const P = (s, n) => [c[0] + (s * dx + n * dy) * kx, c[1] + (s * dy - n * dx) * ky];
+    const h = 0.3 * L;
+    return [P(-L / 2, 0), P(L / 2, 0), P(L / 2 - h, h / 2), P(L / 2, 0), P(L / 2 - h, -h / 2)];
+  };
   const callState = (d, t) =>
     (d.w == null || t < d.w ? "waiting" : d.r == null || t < d.r ? "responding" : "done");
 
@@ -105,6 +114,10 @@ SCRIPT = r"""
       updateTriggers: { getFillColor: t, getLineColor: t } }),
     appear: (a, t) => ({ getFillColor: (d) => (d.t <= t ? a.color : [0, 0, 0, 0]),
                          updateTriggers: { getFillColor: t } }),
+    arrows: (a, t) => {
+      const i = last(a.times, t);
+      return { getPath: (d) => arrow(d, i, a.k), updateTriggers: { getPath: i } };
+    },
   };
   const more = (x) =>
     (x ? Object.entries(x).map(([k, v]) => "<br>" + esc(k) + ": " + esc(v)).join("") : "");
@@ -124,6 +137,7 @@ SCRIPT = r"""
       (o.u ? "<br>unit: " + esc(o.u) : "")),
     stranded: (o) => (o.t > E.t ? null : "<b>stranded</b> at " + fmt(o.t) + "<br>" + esc(o.id) +
       ": " + o.n + " people" + (o.v ? ", in a vehicle" : "")),
+    storm: (o) => "<b>storm track</b> at " + fmt(o.t) + "<br>central pressure " + o.p + " hPa",
     facility: (o) => "<b>" + esc(o.name) + "</b> (" + o.kind + ")" + more(o.units),
   };
 

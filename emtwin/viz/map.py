@@ -25,7 +25,7 @@ import pydeck as pdk
 
 from emtwin.errors import EmtwinError
 from emtwin.sim.outputs import json_safe
-from emtwin.viz import agents, layers
+from emtwin.viz import agents, layers, storm
 from emtwin.viz._common import ROAD_STATE_NAMES, MapLayer, clock, to_lonlat
 from emtwin.viz._template import BODY, CSS, SCRIPT
 
@@ -62,8 +62,11 @@ def map_layers(results: Any, *, scale: float = 1.0) -> list[MapLayer]:
         lambda: layers.terrain_layer(results, max_pixels=int(1_000_000 * scale)),
         lambda: layers.max_depth_layer(results, max_pixels=int(2_000_000 * scale)),
         lambda: layers.flood_layer(results, max_bytes=15e6 * scale),
+        lambda: storm.wind_layer(results),
         lambda: layers.buildings_layer(results),
         lambda: layers.roads_layer(results),
+        lambda: storm.wind_arrows_layer(results),
+        lambda: storm.storm_track_layer(results),
         lambda: agents.trips_layer(results, max_points=int(600_000 * scale)),
         lambda: agents.units_layer(results, max_points=int(150_000 * scale)),
         lambda: agents.shelters_layer(results),

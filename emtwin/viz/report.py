@@ -30,7 +30,9 @@ __all__ = [
 #: Output files linked from the report when they sit beside it.
 _FILES = ("map.html", "summary.json", "timeseries.parquet", "events.parquet", "roads.geojson",
           "gauges.csv", "trips.csv", "unit_trips.csv", "calls.csv", "shelters.csv", "units.csv",
-          "max_depth.tif", "arrival_time.tif", "hazard_class.tif", "scenario.yaml")  # fmt: skip
+          "max_depth.tif", "arrival_time.tif", "hazard_class.tif", "max_wind.tif",
+          "max_gust.tif", "wind_arrival.tif", "storm_track.csv", "wind_gauges.csv",
+          "warning_zones.csv", "scenario.yaml")  # fmt: skip
 
 
 def _tables(results: Any) -> dict[str, pd.DataFrame]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -97,6 +99,15 @@ class Reservoir(_Model):
         if self.release_when is not None and "release_at" in self.model_fields_set:
             raise ValueError("give either `release_at` (a time) or `release_when` (a state)")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave the unused default ``release_at`` out beside ``release_when``, so that the
+        dump validates again (a fork's scenario, scenario.yaml)."""
+        data = handler(self)
+        if self.release_when is not None:
+            data.pop("release_at", None)
+        return data
 
 
 class Breach(_Model):

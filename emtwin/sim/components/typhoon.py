@@ -22,13 +22,18 @@ Wind effects, all through the road state, events and the engine's plan actions
 - facilities where the sustained wind passes ``facility_wind_limits`` (or the
   water passes ``facility_water_depth``) are lost (``facility_lost`` events); a
   lost shelter is closed through the plan action ``close_shelter``;
-- ``evacuation_warning``: the hurricane-planning rule (HURREVAC): the warning is
-  issued at the forecast arrival of storm-force wind over the zone minus the
-  estimated clearance time (plan action ``warn``); the summary reports the
-  margin between the forecast arrival and the evacuation's actual last arrival.
+- ``evacuation_warning`` (one rule or a list, one per zone): the
+  hurricane-planning rule (HURREVAC): each zone is warned at the forecast
+  arrival of storm-force wind over it minus its estimated clearance time (plan
+  action ``warn``); the ``warning_zones`` table and summary give each zone's
+  margin between that arrival and the actual clearance end of its households
+  (homes in the zone at the start, read from ``household__cell``), and the
+  summary the smallest margin (``min_margin_s``).
 
-Outputs: rasters ``max_wind``, ``max_gust``, ``wind_arrival``; the table
-``wind_gauges``; the ``typhoon`` section of summary.json. See docs/typhoon.md.
+Outputs: rasters ``max_wind``, ``max_gust``, ``wind_arrival``; the tables
+``storm_track``, ``wind_gauges`` and ``warning_zones``; the map frames
+``wind_speed`` and ``wind_direction``; the ``typhoon`` section of
+summary.json. See docs/typhoon.md.
 """
 
 from __future__ import annotations
@@ -39,14 +44,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from affine import Affine
 
 from emtwin.errors import ScenarioError
 from emtwin.scenarios.models import Action
 from emtwin.scenarios.typhoon import TyphoonHazard
 from emtwin.sim.component import Component
+from emtwin.sim.results import Frames
 from emtwin.sim.state import register_field
 from emtwin.sim.timers import tagged
+from emtwin.typhoon.frames import WindFrames
 from emtwin.typhoon.model import TyphoonModel
+from emtwin.typhoon.warning import ZoneWarning, plan_zone, zone_table
 
 __all__ = ["TyphoonComponent"]
 
@@ -67,7 +76,7 @@ class TyphoonComponent(Component):
     hazard_type: ClassVar[str | None] = "typhoon"
     writes: ClassVar[tuple[str, ...]] = ("wind__speed", "wind__direction", "rain__rate",
                                          "sea__level")  # fmt: skip
-    reads: ClassVar[dict[str, bool]] = {"water__depth": False}
+    reads: ClassVar[dict[str, bool]] = {"water__depth": False, "household__cell": False}
     samples: ClassVar[dict[str, str]] = {
         "max_wind_m_s": "strongest sustained wind over the domain now, m/s",
         "roads_closed_by_wind": "directed edges closed by wind damage now",
@@ -96,6 +105,8 @@ class TyphoonComponent(Component):
         self._t: float | None = None  # time of the last wind update, s
         self._sea_t: float | None = None
         self.speed = np.zeros(self.mask.shape)
+        self.direction = np.zeros(self.mask.shape)
+        self.wind_frames = WindFrames(self.mask)
         self.gauge_rows: list[tuple[float, str, float, float]] = []
         # road clearance: call id -> edges it reopens
         self.clearing: dict[str, list[int]] = {}
@@ -106,7 +117,7 @@ class TyphoonComponent(Component):
             self.sim.recorder.subscribe("on_scene_end", self._on_scene_end)
         self._facilities = self._facility_points()
         self.lost: dict[str, str] = {}  # "kind/name" -> cause
-        self._warning: dict[str, Any] | None = None
+        self._warnings: list[ZoneWarning] = []  # one per evacuation_warning rule
 
     # ------------------------------------------------------------------ set-up
 
@@ -129,29 +140,35 @@ class TyphoonComponent(Component):
         return out
 
     def start(self) -> None:
-        """With ``evacuation_warning``: set the warning time from the forecast arrival."""
-        w = self.spec.evacuation_warning
-        if w is None:
+        """With ``evacuation_warning``: set each zone's warning time from the forecast arrival."""
+        rules = self.spec.warnings
+        if not rules:
             return
         if self.scenario.evacuation is None:
             raise ScenarioError(f"{self.key}.evacuation_warning: the scenario has no evacuation "
                                 "to warn", file=self.scenario.source)  # fmt: skip
         arrival = self.model.forecast_arrival(step_s=float(self.spec.coupling))
-        cells = self._zone_cells(w.zone)
-        warn_at, first = TyphoonModel.warning_time(arrival[cells], float(w.clearance))
-        known = bool(np.isfinite(first))
-        self._warning = {
-            "zone": w.zone, "forecast_arrival_s": first if known else None,
-            "clearance_estimate_s": float(w.clearance),
-            "warn_at_s": max(warn_at, 0.0) if known else None,
-            "too_late_s": max(-warn_at, 0.0) if known else None,
-        }  # fmt: skip
-        if not known:
-            log.info("typhoon: storm-force wind never reaches zone %s; no warning issued", w.zone)
-            return
-        tagged(self.env.process(self._warn()), self.name, "warn")
+        homes = (np.asarray(self.fields.get("household__cell"), dtype=np.int64)
+                 if self.fields.has("household__cell") else None)  # fmt: skip
+        listed = isinstance(self.spec.evacuation_warning, list)
+        self._warnings = []
+        for k, w in enumerate(rules):
+            where = f"evacuation_warning.{k}" if listed else "evacuation_warning"
+            cells = self._zone_cells(w.zone, where)
+            plan = plan_zone(w.zone, arrival[cells], float(w.clearance))
+            if homes is not None:
+                flat = cells.reshape(-1)
+                inside = homes >= 0
+                inside[inside] = flat[homes[inside]]
+                plan.households = np.flatnonzero(inside)
+            self._warnings.append(plan)
+            if plan.warning_s is None:
+                log.info("typhoon: storm-force wind never reaches zone %s; no warning issued",
+                         w.zone)  # fmt: skip
+                continue
+            tagged(self.env.process(self._warn(k)), self.name, "warn", k)
 
-    def _zone_cells(self, zone: str) -> np.ndarray:
+    def _zone_cells(self, zone: str, where: str = "evacuation_warning") -> np.ndarray:
         """Boolean grid of the cells of evacuation zone *zone* ('all': the whole domain)."""
         if zone == "all":
             return self.mask
@@ -161,25 +178,40 @@ class TyphoonComponent(Component):
         zones = self.scenario.evacuation.zones
         names = [z.name for z in zones]
         if zone not in names:
-            raise ScenarioError(f"{self.key}.evacuation_warning.zone: no evacuation zone named "
+            raise ScenarioError(f"{self.key}.{where}.zone: no evacuation zone named "
                                 f"{zone!r} (zones: {', '.join(map(str, names)) or 'none'}; "
                                 "or 'all')", file=self.scenario.source)  # fmt: skip
         (poly,) = zone_polygons([zones[names.index(zone)]], self.world, self.scenario.crs)
         return polygon_cells(self.world, poly)
 
-    def _warn(self, first: Any = None) -> Generator[Any, Any, None]:
-        w = self._warning
+    def _warn(self, k: int, first: Any = None) -> Generator[Any, Any, None]:
+        w = self._warnings[k]
         if first is not None:
             yield first
         else:
-            yield self.env.timeout(max(w["warn_at_s"] - float(self.env.now), 0.0))
-        action = Action.model_validate({"at": float(self.env.now), "warn": w["zone"]})
-        self.sim.apply(action, rule="hurrevac", forecast_arrival_s=w["forecast_arrival_s"],
-                       clearance_estimate_s=w["clearance_estimate_s"])  # fmt: skip
+            yield self.env.timeout(max(w.warning_s - float(self.env.now), 0.0))
+        action = Action.model_validate({"at": float(self.env.now), "warn": w.zone})
+        self.sim.apply(action, rule="hurrevac", forecast_arrival_s=w.wind_arrival_s,
+                       clearance_estimate_s=w.clearance_s)  # fmt: skip
 
     def resume(self, tag: tuple, event: Any) -> None:
-        """Rebuild the warning timer waiting on *event* (a checkpoint)."""
-        tagged(self.env.process(self._warn(first=event)), *tag)
+        """Rebuild the warning timer *tag* waiting on *event* (a checkpoint); a timer of an
+        older checkpoint, tagged without its zone's number, is the first zone's."""
+        k = int(tag[2]) if len(tag) > 2 else 0
+        tagged(self.env.process(self._warn(k, first=event)), *tag)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle (a checkpoint), filling in what a checkpoint of an older emtwin lacks:
+        the map frames (kept from the resume on) and the per-zone warnings."""
+        self.__dict__.update(state)
+        if "wind_frames" not in state:
+            self.direction = np.zeros(self.mask.shape)
+            self.wind_frames = WindFrames(self.mask)
+        if "_warnings" not in state:
+            old = state.get("_warning")
+            self._warnings = [] if old is None else [ZoneWarning(
+                old["zone"], old["forecast_arrival_s"], old["clearance_estimate_s"],
+                old["warn_at_s"], old["too_late_s"])]  # fmt: skip
 
     # ------------------------------------------------------------------ stepping
 
@@ -196,6 +228,7 @@ class TyphoonComponent(Component):
         self._t = now
         step = self.model.step(now)
         self.speed = step.wind_speed
+        self.direction = step.wind_direction
         st, me = self.fields, self.name
         st.set("wind__speed", step.wind_speed, writer=me)
         st.set("wind__direction", step.wind_direction, writer=me)
@@ -276,8 +309,9 @@ class TyphoonComponent(Component):
     # ------------------------------------------------------------------ records
 
     def sample(self) -> dict[str, float]:
-        """Peak wind now and roads closed by wind; records the wind gauges."""
+        """Peak wind now and roads closed by wind; records the wind gauges and map frames."""
         now = float(self.env.now)
+        self.wind_frames.add(now, self.speed, self.direction)
         for name, (speed, direction) in self.model.gauge_wind(now).items():
             self.gauge_rows.append((now, name, speed, direction))
         rs = self.sim.roads
@@ -292,24 +326,57 @@ class TyphoonComponent(Component):
         out["clearance_calls"] = self.n_calls
         out["roads_cleared"] = self.cleared
         out["facilities_lost"] = dict(sorted(self.lost.items()))
-        if self._warning is not None:
-            w = dict(self._warning)
-            ev = self.sim.recorder.events()
-            safe = ev.loc[ev.kind.isin(["sheltered", "out"]), "time_s"]
-            end = float(safe.max()) if len(safe) else None
-            w["clearance_end_s"] = end
-            first = w["forecast_arrival_s"]
-            w["margin_s"] = first - end if first is not None and end is not None else None
-            out["evacuation_warning"] = w
+        if self._warnings:
+            table = self.warning_table()
+            # by zone name (names are unique): a batch's metrics take the numeric leaves,
+            # e.g. typhoon.warning_zones.shore.margin_s
+            out["warning_zones"] = {
+                row["zone"]: {k: _plain(v) for k, v in row.items() if k != "zone"}
+                for row in table.to_dict(orient="records")
+            }
+            margins = table.margin_s.dropna()
+            out["min_margin_s"] = float(margins.min()) if len(margins) else None
         return out
 
+    def warning_table(self) -> pd.DataFrame:
+        """The ``warning_zones`` table (:func:`emtwin.typhoon.warning.zone_table`): the safe
+        time of each household is its last ``sheltered`` / ``out`` event."""
+        ev = self.sim.recorder.events()
+        safe = ev.loc[ev.kind.isin(["sheltered", "out"]), ["entity", "time_s"]]
+        safe = safe[safe.entity.astype(str).str.fullmatch(r"h\d+")]
+        last = safe.groupby("entity").time_s.max()
+        safe_s = {int(str(h)[1:]): float(t) for h, t in last.items()}
+        return zone_table(self._warnings, safe_s)
+
     def outputs(self) -> dict[str, Any]:
-        """Rasters ``max_wind``, ``max_gust`` (m/s), ``wind_arrival`` (s) and wind gauges."""
+        """Rasters ``max_wind``, ``max_gust`` (m/s), ``wind_arrival`` (s); tables
+        ``storm_track`` and ``wind_gauges``; map frames ``wind_speed`` and
+        ``wind_direction`` (block means at each output time, see
+        :mod:`emtwin.typhoon.frames`)."""
         out: dict[str, Any] = {
             k: np.where(self.mask, v, np.nan) for k, v in self.model.rasters().items()
         }
+        out["storm_track"] = self.model.track_table()
+        stacks = self.wind_frames.stacks()
+        if stacks is not None:
+            f = self.wind_frames.factor
+            tr = self.world.terrain.transform @ Affine.scale(f, f)
+            out["wind_speed"] = Frames(stacks[0], stacks[1], tr)
+            out["wind_direction"] = Frames(stacks[0], stacks[2], tr)
+        if self._warnings:
+            out["warning_zones"] = self.warning_table()
         if self.spec.gauges:
             out["wind_gauges"] = pd.DataFrame(
                 self.gauge_rows, columns=["time_s", "gauge", "speed_m_s", "direction_deg"]
             )
         return out
+
+
+def _plain(v: Any) -> Any:
+    """A table cell as plain JSON-able Python: NaN as None, numpy scalars as int/float."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, np.integer | int):
+        return int(v)
+    v = float(v)
+    return None if np.isnan(v) else v
