@@ -52,7 +52,10 @@ _NEAREST = {"minFilter": "nearest", "magFilter": "nearest"}
 
 
 def _crs(results: Any) -> Any:
-    """The CRS of the frame grids and x/y columns: ``summary["world"]["crs"]``."""
+    """The CRS of the frame grids and x/y columns: ``results.crs`` (WKT), else the summary's."""
+    crs = getattr(results, "crs", "")
+    if crs:
+        return crs
     return ((getattr(results, "summary", None) or {}).get("world") or {}).get("crs")
 
 
@@ -116,7 +119,9 @@ def wind_layer(results: Any) -> MapLayer | None:
     layer = pdk.Layer("BitmapLayer", id="wind-speed", image=pdk.types.String(images[0]),
                       bounds=bounds, texture_parameters=_NEAREST)  # fmt: skip
     anim = {"type": "frames", "times": times.tolist(), "frame": index, "images": images}
-    cell = ((getattr(results, "summary", None) or {}).get("world") or {}).get("cell_size_m")
+    grid = getattr(results, "grid", None)
+    cell = grid.dx_m if grid is not None else (
+        ((getattr(results, "summary", None) or {}).get("world") or {}).get("cell_size_m"))
     notes = []
     if cell is None or abs(transform.a) > float(cell) * 1.01:
         notes.append(f"wind drawn at {abs(transform.a):g} m blocks (mean sustained wind of each)")
