@@ -24,7 +24,7 @@ import time
 
 import httpx
 import uvicorn
-import websocket
+from websockets.sync.client import connect
 
 from emtwin.drill.app import create_app
 from emtwin.drill.session import DrillSession
@@ -59,7 +59,7 @@ def main() -> None:
     s.jump(start)
     while s.time_s < start:
         time.sleep(0.1)
-    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws?token=p")
+    ws = connect(f"ws://127.0.0.1:{port}/ws?token=p", max_size=None)
     seen: list[tuple[float, int]] = []
 
     def read() -> None:

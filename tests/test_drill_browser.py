@@ -1,6 +1,6 @@
-"""The drill page in a real headless browser (Debian's chromium over the DevTools protocol,
-as tests/test_browser.py drives it): start a drill, close a road from the page, see it turn
-red on the map, end the exercise."""
+"""The drill page in a real headless browser (Playwright driving the system's Chromium, see
+tests/pw_browser.py): start a drill, close a road from the page, see it turn red on the
+map, end the exercise."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytest.importorskip("fastapi", reason="fastapi (the drill extra) is needed")
 uvicorn = pytest.importorskip("uvicorn", reason="uvicorn (the drill extra) is needed")
 
 from drill_world import drill_scenario, drill_world  # noqa: E402
-from test_browser import Browser, chromium  # noqa: E402, F401 - the fixture
+from pw_browser import browser, chromium, open_page  # noqa: E402, F401 - the fixtures
 
 from emtwin.drill.app import create_app  # noqa: E402
 from emtwin.drill.session import DrillSession  # noqa: E402
@@ -28,6 +28,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _map_only(b, path: Path | None = None) -> np.ndarray:
+    """A screenshot of the map alone (the side panels hidden for it, then shown again)."""
+    panels = "['left', 'right'].forEach((id) => document.getElementById(id).style.visibility"
+    b.js(f"{panels} = 'hidden'); true")
+    b.page.wait_for_timeout(500)
+    img = b.screenshot(path=path)
+    b.js(f"{panels} = ''); true")
+    return img
 
 
 def _red(img: np.ndarray) -> int:
@@ -58,41 +68,30 @@ def served(tmp_path: Path):
     th.join(10)
 
 
-def test_close_a_road_from_the_page_and_see_it_red(chromium: str, tmp_path: Path,  # noqa: F811
+def test_close_a_road_from_the_page_and_see_it_red(open_page, tmp_path: Path,  # noqa: F811
                                                    served) -> None:  # fmt: skip
     s, url = served
-    b = Browser(chromium, tmp_path / "chromium")
-    try:
-        b.call("Page.navigate", url=url)
-        b.wait("window.emtwin && window.emtwin.ready && window.emtwin.rendered > 0", timeout=90)
-        assert b.js("window.emtwin.role") == "control"
-        b.js("document.getElementById('left').style.visibility = 'hidden';"
-             "document.getElementById('right').style.visibility = 'hidden'; true")
-        time.sleep(0.5)
-        before = b.screenshot()
-        roads = s.world.roads
-        group = sorted({int(g) for g in s.feed.group[roads.edges_named("v3-3")]})
-        assert [b.js(f"window.emtwin.roads[{g}]") for g in group] == [0]
-        # a player's way: choose "close a road", type the road, press the button
-        b.js("const k = document.getElementById('kind'); k.value = 'close_road';"
-             "k.dispatchEvent(new Event('change'));"
-             "document.getElementById('a-value').value = 'v3-3';"
-             "document.getElementById('issue').click(); true")
-        b.wait(f"window.emtwin.roads[{group[0]}] === 2", timeout=30)
-        b.wait("window.emtwin.latencies.length > 0", timeout=30)
-        time.sleep(0.5)
-        after = b.screenshot()
-        from PIL import Image
-
-        Image.fromarray(after).save(tmp_path / "closed.png")
-        assert s.sim.roads.closed_by_plan[roads.edges_named("v3-3")].all()
-        # the road is drawn in the closed colour: a 200 m street in red, wider
-        assert _red(after) > _red(before) + 100
-        assert "close road v3-3" in b.js("document.getElementById('log').textContent")
-        # end the exercise from the page
-        b.js("document.getElementById('stop').click(); true")
-        assert s.wait(120) and s.state == "done"
-        assert (s.folder / "decisions.jsonl").read_text().count("close_road") == 1
-        assert b.problems == [] and b.js("window.emtwin.errors") == []
-    finally:
-        b.close()
+    b = open_page()
+    b.page.goto(url)
+    b.wait("window.emtwin && window.emtwin.ready && window.emtwin.rendered > 0", timeout=90)
+    assert b.js("window.emtwin.role") == "control"
+    before = _map_only(b)
+    roads = s.world.roads
+    group = sorted({int(g) for g in s.feed.group[roads.edges_named("v3-3")]})
+    assert [b.js(f"window.emtwin.roads[{g}]") for g in group] == [0]
+    # a player's way: choose "close a road", type the road, press the button
+    b.page.select_option("#kind", "close_road")
+    b.page.fill("#a-value", "v3-3")
+    b.page.click("#issue")
+    b.wait(f"window.emtwin.roads[{group[0]}] === 2", timeout=30)
+    b.wait("window.emtwin.latencies.length > 0", timeout=30)
+    after = _map_only(b, tmp_path / "closed.png")
+    assert s.sim.roads.closed_by_plan[roads.edges_named("v3-3")].all()
+    # the road is drawn in the closed colour: a 200 m street in red, wider
+    assert _red(after) > _red(before) + 100
+    assert "close road v3-3" in b.page.text_content("#log")
+    # end the exercise from the page
+    b.js("document.getElementById('stop').click(); true")
+    assert s.wait(120) and s.state == "done"
+    assert (s.folder / "decisions.jsonl").read_text().count("close_road") == 1
+    assert b.problems == [] and b.js("window.emtwin.errors") == []
