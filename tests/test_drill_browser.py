@@ -45,15 +45,12 @@ def _red(img: np.ndarray) -> int:
     return int((np.abs(img.astype(int) - RED).max(axis=2) <= 12).sum())
 
 
-@pytest.fixture()
-def served(tmp_path: Path):
-    world = drill_world()
-    sc = drill_scenario(world, actions=[])
-    sc.flood.backend = "cpu"
-    s = DrillSession(sc, tmp_path / "out", world=world, speed=30.0, after_action=False)
+def _serve(s: DrillSession, **kw):
+    """Serve drill *s* with uvicorn on a free port; yield (s, the control address)."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(s, token="ctl", player_token="ply"),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(s, token="ctl", player_token="ply", **kw)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
     th = threading.Thread(target=server.run, daemon=True)
     th.start()
     deadline = time.monotonic() + 30
@@ -66,6 +63,15 @@ def served(tmp_path: Path):
     s.wait(60)
     server.should_exit = True
     th.join(10)
+
+
+@pytest.fixture()
+def served(tmp_path: Path):
+    world = drill_world()
+    sc = drill_scenario(world, actions=[])
+    sc.flood.backend = "cpu"
+    s = DrillSession(sc, tmp_path / "out", world=world, speed=30.0, after_action=False)
+    yield from _serve(s)
 
 
 def test_close_a_road_from_the_page_and_see_it_red(open_page, tmp_path: Path,  # noqa: F811
@@ -94,4 +100,52 @@ def test_close_a_road_from_the_page_and_see_it_red(open_page, tmp_path: Path,  #
     b.js("document.getElementById('stop').click(); true")
     assert s.wait(120) and s.state == "done"
     assert (s.folder / "decisions.jsonl").read_text().count("close_road") == 1
+    assert b.problems == [] and b.js("window.emtwin.errors") == []
+
+
+def _warm(img: np.ndarray) -> float:
+    """How warm the picture is: the mean of red minus blue (the risk map is yellow to red,
+    the water blue), colour levels."""
+    return float((img[..., 0].astype(int) - img[..., 2].astype(int)).mean())
+
+
+@pytest.fixture()
+def served_rain(tmp_path: Path):
+    """Heavy rain with an uncertain scale (tests/test_drill_forecast.py), members in process."""
+    from test_drill_forecast import scenario
+
+    world = drill_world()
+    s = DrillSession(scenario(world, actions=[]), tmp_path / "out", world=world, speed=30.0,
+                     after_action=False)  # fmt: skip
+    s.step_to(1200.0)
+    yield from _serve(s, forecast_workers=0)
+
+
+def test_the_forecast_button_shows_fan_charts_and_the_risk_map(open_page, served_rain,  # noqa: F811
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    s, url = served_rain
+    b = open_page()
+    b.page.goto(url)
+    b.wait("window.emtwin && window.emtwin.ready && window.emtwin.rendered > 0", timeout=90)
+    b.page.click("#pause")  # hold the clock: the map below stays as it is
+    b.wait("window.emtwin.state.paused === true", timeout=30)
+    before = _map_only(b)
+    b.page.fill("#fc-members", "4")
+    b.page.fill("#fc-hours", "0.25")
+    b.page.click("#fc-run")
+    b.wait("window.emtwin.forecast && window.emtwin.forecast.state === 'done'", timeout=300)
+    f = b.js("window.emtwin.forecast")
+    assert f["members"] == 4 and f["to_s"] - f["at_s"] == 900.0
+    # the fan charts of both gauges, and the risk map over the map (as it is uniform here,
+    # the whole grid turns warm where it was blue water)
+    alts = b.js("[...document.querySelectorAll('#forecast img')].map((i) => i.alt)")
+    assert sorted(alts) == ["fan chart corner", "fan chart low"]
+    assert b.js("[...document.querySelectorAll('#forecast img')].every((i) => "
+                "i.naturalWidth > 100)")  # fmt: skip
+    shown = _map_only(b, tmp_path / "risk.png")
+    assert _warm(shown) > _warm(before) + 10
+    b.page.uncheck("#fc-show")
+    b.page.wait_for_timeout(300)
+    assert _warm(_map_only(b)) == pytest.approx(_warm(before), abs=2)
+    assert "forecast from now: 4 members" in b.page.text_content("#log")
     assert b.problems == [] and b.js("window.emtwin.errors") == []
