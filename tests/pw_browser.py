@@ -5,8 +5,8 @@ Playwright's download host cannot do; these tests launch Debian's ``chromium``
 (``/usr/bin/chromium``) through ``executable_path`` instead. The session fixture
 :func:`chromium` finds it, installs it with ``apt-get`` when it is missing and we are
 root (``make chromium`` does the same beforehand), and skips the tests, with the
-reason, only when it cannot be had. :func:`browser` is one headless Chromium for the
-session; :func:`open_page` opens a page that records the page's errors.
+reason, only when it cannot be had. :func:`browser` is one headless Chromium per test
+module; :func:`open_page` opens a page that records the page's errors.
 """
 
 from __future__ import annotations
@@ -71,9 +71,13 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
-    """One headless Chromium (Playwright) for the whole session."""
+    """One headless Chromium (Playwright) per test module.
+
+    Per module, not per session: each test module imports the fixture into its own
+    namespace, and Playwright's sync API allows one running instance per thread.
+    """
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
         try:
