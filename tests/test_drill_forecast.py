@@ -133,6 +133,11 @@ def test_a_small_forecast_gives_probabilities_and_ordered_quantiles(world, tmp_p
             assert t[-1] == 2100.0
             assert p5[-1] == pytest.approx(min(ends), abs=1e-3)
             assert p95[-1] == pytest.approx(max(ends), abs=1e-3)
+    # every street closes at 0.3 m: each open one closes with the members that pass it
+    # (v2-2 was closed at 20 min by the scripted plan: not listed)
+    assert f["closed_now"] == ["v2-2"]
+    assert len(f["roads"]) == 10 and "v2-2" not in {r["road_id"] for r in f["roads"]}
+    assert {r["p_closed"] for r in f["roads"]} == {expected}
     assert set(f["fan_charts"]) == {"low", "corner"}
     page = c.get(f["report"])
     assert page.status_code == 200 and "fan chart low" in page.text

@@ -20,7 +20,7 @@ Endpoints
 ``POST /api/whatif``
     ``{"plan": FILE | null, "hours": H}``: fork the current state (control only).
 ``POST /api/forecast``
-    ``{"members": N, "horizon": "3h"}``: the ensemble forecast from now (control only),
+    ``{"members": N, "horizon": "2h"}``: the ensemble forecast from now (control only),
     answered ``{"id": ..., "state": "running", ...}``; 409 while another one runs.
 ``GET /api/forecast/{id}``
     Its state, then its products: per-gauge quantiles, fan charts and the map of the
@@ -87,7 +87,7 @@ class ForecastAsk(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     members: int = Field(8, ge=2, le=MAX_MEMBERS, description="ensemble size")
-    horizon: float = Field(3 * 3600.0, gt=0, description="s, or a duration such as 3h")
+    horizon: float = Field(2 * 3600.0, gt=0, description="s, or a duration such as 2h")
 
     @field_validator("horizon", mode="before")
     @classmethod

@@ -237,7 +237,7 @@ class DrillForecasts:
         """The id of the forecast under way, if any."""
         return next((k for k, j in self.jobs.items() if j["state"] == "running"), None)
 
-    def start(self, members: int = 8, horizon_s: float = 3 * 3600.0, *, role: str = "control",
+    def start(self, members: int = 8, horizon_s: float = 2 * 3600.0, *, role: str = "control",
               background: bool = True) -> dict[str, Any]:  # fmt: skip
         """Fork the live state now and forecast *horizon_s* (s) ahead with *members* members.
 
@@ -269,13 +269,17 @@ class DrillForecasts:
                     ck = s.sim.checkpoint()
                 except EmtwinError as exc:
                     raise ForecastError(f"forecast: cannot fork the live run ({exc})") from None
+                rs = s.sim.roads
+                closed_now = sorted({str(r) for r in s.world.roads.road_id[~rs.open]}) \
+                    if rs is not None else []  # fmt: skip
             end = min(t0 + h, s.end_s)
             if end <= t0:
                 raise ForecastError(f"the event ends at {s.end_s:g} s: nothing to forecast")
             fid = str(next(self._ids))
             job = {"id": fid, "state": "running", "at_s": t0, "to_s": end, "horizon_s": end - t0,
                    "members": members, "done": 0, "varied": varied, "held": held,
-                   "assimilation": "none", "started": time.time()}  # fmt: skip
+                   "assimilation": "none", "closed_now": closed_now,
+                   "started": time.time()}  # fmt: skip
             self.jobs[fid] = job
         s.decisions.add(t0, role, f"forecast from now: {members} members, "
                         f"{(end - t0) / 3600:g} h ahead", source="control")  # fmt: skip
@@ -403,8 +407,9 @@ def _products(outs: list[dict[str, Any]], session: Any, job: dict[str, Any],
         "prob_depth_0.3m": _risk_json(products.rasters["prob_depth_0.3m"], world),
         "report": f"/api/forecast/{job['id']}/report.html",
     }
-    if roads is not None:
-        top = roads[roads["p_closed"] > 0].sort_values("p_closed", ascending=False).head(10)
+    if roads is not None:  # the roads open now that may close within the horizon
+        top = roads[(roads["p_closed"] > 0) & ~roads["road_id"].astype(str).isin(
+            job["closed_now"])].sort_values("p_closed", ascending=False).head(10)
         out["roads"] = [{"road_id": str(r.road_id), "p_closed": round(float(r.p_closed), 3),
                          "median_closure_s": _num(r.median_closure_if_closed_s)}
                         for r in top.itertuples()]  # fmt: skip

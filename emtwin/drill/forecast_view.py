@@ -57,7 +57,7 @@ SCRIPT = r"""
   box.innerHTML = "<h2>Forecast from now (control)</h2>" +
     '<div class="row"><label>members</label><input id="fc-members" type="number" value="8" ' +
     'min="2" max="64" style="width:50px"><label>hours</label><input id="fc-hours" ' +
-    'type="number" value="3" min="0.25" step="0.25" style="width:55px"></div>' +
+    'type="number" value="2" min="0.25" step="0.25" style="width:55px"></div>' +
     '<div class="row"><button id="fc-run">Run forecast</button><label class="sw">' +
     '<input type="checkbox" id="fc-show" checked>risk map on the map</label></div>' +
     '<div id="forecast"></div>';
@@ -97,7 +97,7 @@ SCRIPT = r"""
       f.members + " members (drawn: " + esc(f.varied.join(", ")) + "), " + f.wall_s +
       " s</div><div class='sw'>P(depth &ge; 0.3 m) 0 <span class='ramp'></span> 1</div>" +
       "<div class='sub'>highest " + Math.round(100 * (r.max || 0)) + " %; " + km2 +
-      " km&sup2; at 50 % or more</div>" + (roads ? "<b>Roads likely to close</b><table>" +
+      " km&sup2; at 50 % or more</div>" + (roads ? "<b>Roads open now that may close</b><table>" +
       "<tr><th>road</th><th>P</th><th>median</th></tr>" + roads + "</table>" : "") +
       "<b>Gauges (level)</b>" + fans + '<a href="' + esc(f.report) +
       '" target="_blank">the forecast page</a>';
