@@ -94,8 +94,9 @@ SCRIPT = r"""
     const fans = Object.entries(f.fan_charts).map(([g, uri]) => '<img alt="fan chart ' +
       esc(g) + '" title="' + esc(g) + ': 5-95 % band and median" src="' + uri + '">').join("");
     $("forecast").innerHTML = "<div class='sub'>" + fmt(f.at_s) + " to " + fmt(f.to_s) + ", " +
-      f.members + " members (drawn: " + esc(f.varied.join(", ")) + "), " + f.wall_s +
-      " s</div><div class='sw'>P(depth &ge; 0.3 m) 0 <span class='ramp'></span> 1</div>" +
+      f.members + " members (drawn: " + esc(f.varied.join(", ")) + "), computed in " +
+      Math.round(f.wall_s) + " s</div>" +
+      "<div class='sw'>P(depth &ge; 0.3 m) 0 <span class='ramp'></span> 1</div>" +
       "<div class='sub'>highest " + Math.round(100 * (r.max || 0)) + " %; " + km2 +
       " km&sup2; at 50 % or more</div>" + (roads ? "<b>Roads open now that may close</b><table>" +
       "<tr><th>road</th><th>P</th><th>median</th></tr>" + roads + "</table>" : "") +
