@@ -13,7 +13,8 @@ and stay as played; the forecast lists them as ``held``. Members share the
 live run's random streams (a fork), so they differ by their forcing alone.
 
 Members run with the batch executors (:func:`emtwin.batch.runner.execute`):
-by default one worker process, so that the live drill keeps its own core; the
+by default one worker process at a lower CPU priority (``nice`` 10), so that
+the live drill keeps its own core and goes first when the cores are busy; the
 World is handed to the workers as a pickle, the checkpoint as a file. The
 products are those of ``emtwin forecast`` (:mod:`emtwin.forecast.products`):
 the gauge quantiles (p5, p50, p95), ``prob_depth_0.3m`` and
@@ -23,6 +24,7 @@ the gauge quantiles (p5, p50, p95), ``prob_depth_0.3m`` and
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -50,6 +52,10 @@ MAX_MEMBERS = 64
 JSON_CELLS = 62_500
 #: Worker processes loaded once per World file (a worker runs several members).
 _WORLDS: dict[str, Any] = {}
+#: Whether this worker process has lowered its priority already.
+_NICED = False
+#: How much a worker process lowers its CPU priority (``os.nice``).
+NICE = 10
 
 
 class ForecastError(EmtwinError, ValueError):
@@ -117,6 +123,20 @@ def member_floods(scenario: Any, members: int) -> tuple[list[Any], list[str], li
     return floods, [p.path for p in varied], held
 
 
+def _lower_priority(nice: int) -> None:
+    """In a worker process (never in the drill's own), lower the CPU priority by *nice*
+    once, so that the live drill goes first when the cores are busy."""
+    global _NICED
+    import multiprocessing
+    import os
+
+    if _NICED or nice <= 0 or multiprocessing.parent_process() is None:
+        return
+    with contextlib.suppress(AttributeError, OSError):  # not on this platform
+        os.nice(nice)
+    _NICED = True
+
+
 def _load_world(path: Any) -> Any:
     """The World of a member: read from its pickle file (once per process), or as given."""
     if not isinstance(path, str):
@@ -147,6 +167,8 @@ class DrillMember:
         T and T + H, s.
     allow_code
         As ``emtwin run --allow-code``.
+    nice
+        In a worker process, lower its CPU priority by this much (0: leave it).
     """
 
     member: int
@@ -156,6 +178,7 @@ class DrillMember:
     at_s: float
     end_s: float
     allow_code: bool = False
+    nice: int = NICE
 
     # the batch executors' bookkeeping reads these
     @property
@@ -172,6 +195,7 @@ class DrillMember:
         from emtwin.forecast.runner import _gauge_table, _reforce, window_maxima
         from emtwin.sim.engine import Simulation
 
+        _lower_priority(self.nice)
         t0 = time.perf_counter()
         try:
             with _one_numba_thread():
