@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 # emtwin needs Python >= 3.11: say so plainly (and how to pick another) before making the venv.
 $(BIN)/python:
@@ -26,7 +26,23 @@ demo: $(STAMP)
 	@echo "Results are in out/riverside (summary.json, events.parquet, timeseries.parquet, ...)."
 	@echo "Report: out/riverside/report.html; open it with: $(BIN)/emtwin view out/riverside"
 
-test: $(STAMP)
+# The real-browser tests (Playwright) drive the system's Chromium: `playwright install`
+# cannot download browsers everywhere. Installed with apt-get where missing (as root, or
+# with sudo); a no-op where present. Without it the browser tests are skipped, saying why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
+	    echo "installing chromium with apt-get (for the real-browser tests)"; \
+	    DEBIAN_FRONTEND=noninteractive $$s apt-get install -y --no-install-recommends chromium \
+	      || { $$s apt-get update && DEBIAN_FRONTEND=noninteractive \
+	           $$s apt-get install -y --no-install-recommends chromium; } \
+	      || echo "warning: could not install chromium; the browser tests will be skipped" >&2; \
+	  else \
+	    echo "warning: no chromium and no apt-get; the browser tests will be skipped" >&2; \
+	  fi; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

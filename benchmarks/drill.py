@@ -15,6 +15,7 @@ clock held and the speed of computing alone. The browser's drawing comes on top
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import statistics
@@ -24,7 +25,7 @@ import time
 
 import httpx
 import uvicorn
-import websocket
+from websockets.sync.client import connect
 
 from emtwin.drill.app import create_app
 from emtwin.drill.session import DrillSession
@@ -59,7 +60,8 @@ def main() -> None:
     s.jump(start)
     while s.time_s < start:
         time.sleep(0.1)
-    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws?token=p")
+    stack = contextlib.ExitStack()
+    ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/ws?token=p", max_size=None))
     seen: list[tuple[float, int]] = []
 
     def read() -> None:
@@ -86,7 +88,7 @@ def main() -> None:
             push_ms.append(1000 * (min(t for t, d in seen if d > n and t >= t0) - t0))
             time.sleep(2.0)
     held = (s.time_s - sim0) / (time.perf_counter() - wall0)
-    ws.close()
+    stack.close()
     s.stop()
     s.wait(600)
     print(f"decision -> websocket, ms: {[round(x) for x in push_ms]}")

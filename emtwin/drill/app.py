@@ -19,6 +19,13 @@ Endpoints
     ``{"to": ..., "message": ..., "action": {...}}``: an inject released now (control only).
 ``POST /api/whatif``
     ``{"plan": FILE | null, "hours": H}``: fork the current state (control only).
+``POST /api/forecast``
+    ``{"members": N, "horizon": "2h"}``: the ensemble forecast from now (control only),
+    answered ``{"id": ..., "state": "running", ...}``; 409 while another one runs.
+``GET /api/forecast/{id}``
+    Its state, then its products: per-gauge quantiles, fan charts and the map of the
+    probability that the depth exceeds 0.3 m (see :mod:`emtwin.drill.forecast`);
+    ``GET /api/forecast/{id}/report.html``: its forecast page.
 ``WS /ws?token=...``
     Pushes ``{"type": "state", ...}`` messages whenever the run moves on.
 
@@ -36,8 +43,9 @@ from typing import Any, Literal
 from fastapi import Body, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from emtwin.drill.forecast import MAX_MEMBERS, DrillForecasts, ForecastError
 from emtwin.drill.session import ActionError, DrillSession
 
 __all__ = ["create_app", "new_token"]
@@ -74,8 +82,23 @@ class WhatIf(BaseModel):
     hours: float = Field(2.0, gt=0, le=48)
 
 
+class ForecastAsk(BaseModel):
+    """The body of ``POST /api/forecast``."""
+
+    model_config = ConfigDict(extra="forbid")
+    members: int = Field(8, ge=2, le=MAX_MEMBERS, description="ensemble size")
+    horizon: float = Field(2 * 3600.0, gt=0, description="s, or a duration such as 2h")
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        from emtwin.scenarios._types import parse_duration
+
+        return parse_duration(v)
+
+
 def create_app(session: DrillSession, *, token: str, player_token: str | None = None,
-               poll_s: float = 0.05) -> FastAPI:  # fmt: skip
+               poll_s: float = 0.05, forecast_workers: int = 1) -> FastAPI:  # fmt: skip
     """The web application of *session*.
 
     Parameters
@@ -88,12 +111,15 @@ def create_app(session: DrillSession, *, token: str, player_token: str | None = 
         The players' token (may decide); a fresh one when None.
     poll_s
         How often the websocket looks for a change, wall s.
+    forecast_workers
+        Worker processes of a forecast's members (0: a thread of this process).
     """
     player_token = player_token or new_token()
     tokens = {token: "control", player_token: "player"}
     app = FastAPI(title="emtwin drill", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.session = session
     app.state.tokens = tokens
+    forecasts = app.state.forecasts = DrillForecasts(session, workers=forecast_workers)
     cache: dict[str, Any] = {}
 
     def role_of(value: str | None) -> str | None:
@@ -194,6 +220,35 @@ def create_app(session: DrillSession, *, token: str, player_token: str | None = 
     def whatif_result() -> JSONResponse:
         return JSONResponse(session.whatif)
 
+    @app.post("/api/forecast")
+    def forecast(request: Request, body: ForecastAsk) -> dict[str, Any]:
+        role = control_only(request)
+        busy = forecasts.running()
+        if busy is not None:
+            raise HTTPException(409, f"forecast {busy} is still running; wait for it")
+        try:
+            return forecasts.start(body.members, body.horizon, role=role)
+        except ForecastError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/forecast")
+    def forecast_list() -> dict[str, Any]:
+        return {"jobs": [forecasts.brief(k) for k in forecasts.jobs]}
+
+    @app.get("/api/forecast/{fid}")
+    def forecast_result(fid: str) -> dict[str, Any]:
+        job = forecasts.get(fid)
+        if job is None:
+            raise HTTPException(404, f"no forecast {fid}")
+        return job
+
+    @app.get("/api/forecast/{fid}/report.html")
+    def forecast_report(fid: str) -> Response:
+        path = forecasts.report(fid)
+        if path is None:
+            raise HTTPException(404, f"no forecast page for {fid} (not finished?)")
+        return HTMLResponse(path.read_text(encoding="utf-8"))
+
     @app.websocket("/ws")
     async def ws(socket: WebSocket) -> None:
         role = role_of(socket.query_params.get("token"))
@@ -208,6 +263,7 @@ def create_app(session: DrillSession, *, token: str, player_token: str | None = 
                 if v != seen:
                     seen = v
                     msg = await run_in_threadpool(_message, session, role, water_t)
+                    msg["forecast"] = forecasts.brief()
                     if msg["frame"]["water"]:
                         water_t = msg["frame"]["water_t"]
                     await socket.send_json(msg)

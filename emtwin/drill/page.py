@@ -14,6 +14,7 @@ import numpy as np
 import pydeck as pdk
 from PIL import Image
 
+from emtwin.drill import forecast_view
 from emtwin.drill.live import HEADLINE_LABELS
 from emtwin.sim.results import Results
 from emtwin.viz import agents, layers
@@ -79,13 +80,14 @@ def page_config(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
                       get_radius=5, radius_units=PIXELS, stroked=True, line_width_min_pixels=1,
                       get_fill_color=[255, 255, 255, 255], get_line_color=[20, 20, 20, 255],
                       pickable=True)  # fmt: skip
+    risk = forecast_view.risk_layer(session, _blank_png())
     order = []
     for lyr in static:
         order.append(lyr)
         if lyr.id == "terrain":
-            order.append(water)
+            order += [water, risk]
     if water not in order:
-        order.insert(0, water)
+        order[:0] = [water, risk]
     order += [calls, units]
     deck = pdk.Deck(layers=order, initial_view_state=_view(view),
                     views=[pdk.View(type="MapView", controller=True)], map_provider=None,
@@ -128,7 +130,8 @@ def build_page(session: Any) -> str:
         f"<style>{CSS}</style>\n</head>\n<body>\n", BODY,
         f'<script type="application/json" id="deck-json">{_script_json(deck_json)}</script>\n',
         f'<script type="application/json" id="drill-config">{_script_json(cfg)}</script>\n',
-        '<script src="/deck.js"></script>\n', f"<script>{SCRIPT}</script>\n</body>\n</html>\n",
+        '<script src="/deck.js"></script>\n', f"<script>{SCRIPT}</script>\n",
+        forecast_view.html(), "</body>\n</html>\n",
     ])  # fmt: skip
 
 
@@ -204,7 +207,8 @@ SCRIPT = r"""
   const CFG = JSON.parse($("drill-config").textContent);
   const TOKEN = new URLSearchParams(location.search).get("token") || "";
   const E = (window.emtwin = { ready: false, rendered: 0, errors: [], frames: 0, t: 0,
-                               roads: [], latencies: [], pending: null, state: null });
+                               roads: [], latencies: [], pending: null, state: null,
+                               hooks: {} });
   window.addEventListener("error", (ev) => E.errors.push(String(ev.message)));
   const pad = (n) => String(n).padStart(2, "0");
   const fmt = (t) => { t = Math.round(t); const h = Math.floor(t / 3600),
@@ -224,6 +228,7 @@ SCRIPT = r"""
     version += 1;
     const layers = deck.props.layers.map((l0) => {
       const l = base[l0.id];
+      if (E.hooks[l.id]) return E.hooks[l.id](l);  // e.g. the forecast's risk map
       if (l.id === "roads") return l.clone({
         getColor: (d, i) => CFG.road_colors[roadState[i.index] || 0],
         getWidth: (d, i) => ((roadState[i.index] || 0) === 2 ? d.w + 2 : d.w),
@@ -242,6 +247,7 @@ SCRIPT = r"""
     });
     deck.setProps({ layers });
   }
+  E.draw = draw;
   deck.setProps({
     onAfterRender: () => {
       E.rendered += 1;
@@ -423,6 +429,7 @@ SCRIPT = r"""
       "<div>" + fmt(d.time_s) + " <b>" + esc(d.role) + "</b>: " + esc(d.text) + "</div>")
       .join("") : '<div class="sub">none yet</div>';
     whatif(m.whatif);
+    if (E.onForecast) E.onForecast(m.forecast);
     E.ready = true;
   }
   function connect() {

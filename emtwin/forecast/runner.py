@@ -53,7 +53,7 @@ from emtwin.forecast import products as prod
 from emtwin.forecast.assimilation import DEFAULT_SIGMA_M
 
 __all__ = ["MemberTask", "ForecastResult", "forecast", "load_spec", "read_observations",
-           "FORECAST_SEED_TAG"]
+           "window_maxima", "FORECAST_SEED_TAG"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,27 @@ def _reforce(sim: Any, spec: Any) -> None:
     if spec.inflows:
         model._rebuild_breakpoints()
     comp.spec = spec
+
+
+def window_maxima(sim: Any, at_s: float, end_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Play *sim* from *at_s* to *end_s* (s) and keep each cell's maximum depth (m) and AIDR
+    hazard class, read at every coupling step in (at_s, end_s]; shape of the World grid."""
+    from emtwin.kernels.hazard_rating import aidr_class
+
+    shape = sim.world.terrain.shape
+    max_depth, max_class = np.zeros(shape), np.zeros(shape)
+    step = float(sim.coupling_s)
+    k = 1
+    while True:
+        t = min(at_s + k * step, end_s)
+        sim.run_until(t)
+        h = np.asarray(sim.state.get("water__depth"), dtype=float)
+        v = np.asarray(sim.state.get("water__speed"), dtype=float)
+        np.maximum(max_depth, h, out=max_depth)
+        np.maximum(max_class, np.asarray(aidr_class(h, v), dtype=float), out=max_class)
+        if t >= end_s:
+            return max_depth, max_class
+        k += 1
 
 
 def _gauge_table(sim: Any) -> pd.DataFrame:
@@ -203,7 +224,6 @@ class MemberTask:
         return {"gauges": _gauge_table(sim)}
 
     def _forecast(self) -> dict[str, Any]:
-        from emtwin.kernels.hazard_rating import aidr_class
         from emtwin.sim.engine import Simulation
 
         sim = Simulation.from_checkpoint(self.checkpoint, plans=list(self.plans),
@@ -217,20 +237,7 @@ class MemberTask:
             _reforce(sim, _validate(data, self.base_dir).flood)
         _set_rain(sim, self.rain, self.at_s, self.end_s)
         mask = sim.world.terrain.mask
-        max_depth = np.zeros(mask.shape)
-        max_class = np.zeros(mask.shape)
-        step = float(sim.coupling_s)
-        k = 1
-        while True:  # the window's maxima, read at every coupling step in (T, T + H]
-            t = min(self.at_s + k * step, self.end_s)
-            sim.run_until(t)
-            h = np.asarray(sim.state.get("water__depth"), dtype=float)
-            v = np.asarray(sim.state.get("water__speed"), dtype=float)
-            np.maximum(max_depth, h, out=max_depth)
-            np.maximum(max_class, np.asarray(aidr_class(h, v), dtype=float), out=max_class)
-            if t >= self.end_s:
-                break
-            k += 1
+        max_depth, max_class = window_maxima(sim, self.at_s, self.end_s)
         results = sim.run()  # to the end (T + H): closes the records
         gauges = _gauge_table(sim)
         window = gauges[(gauges["time_s"] > self.at_s) & (gauges["time_s"] <= self.end_s)]
