@@ -103,6 +103,14 @@ def test_every_drill_has_a_flood_an_evacuation_and_a_response(name: str) -> None
     assert sc.evacuation.exits and sc.response.resources and sc.uncertain.parameters
 
 
+@pytest.mark.parametrize("name", (*DRILLS, "typhoon"))
+def test_every_drill_reports_damage_and_life_loss(name: str) -> None:
+    """Issue 19: the consequences component is on in every built-in drill."""
+    sc = load_scenario(name)
+    enabled = {c.name for c in component_classes() if c.enabled(sc)}
+    assert "consequences" in enabled and sc.consequences.life_loss.method == "jonkman"
+
+
 @pytest.mark.parametrize("name", DRILLS)
 def test_every_uncertain_draw_of_a_drill_is_a_valid_scenario(name: str) -> None:
     from emtwin.batch import uncertain as unc

@@ -262,6 +262,7 @@ def test_drill_chains_wind_rain_surge_and_closures(drill_runs) -> None:
     assert (ev[ev.kind == "road_closed"].details.str.contains('"wind"')).any()
     assert {"max_wind", "max_gust", "wind_arrival"} <= set(a.rasters)
     assert set(a.tables["wind_gauges"].gauge) == {"harbour", "town"}
+    assert a.summary["consequences"]["buildings"] > 0  # the drill reports damage and life loss
 
 
 @pytest.mark.slow
@@ -317,7 +318,7 @@ def test_typhoon_without_a_flood_runs_wind_only(tmp_path: Path) -> None:
     sc = _drill(tmp_path, duration="10min")
     data = yaml.safe_load((tmp_path / "drill.yaml").read_text())
     data["hazards"] = [h for h in data["hazards"] if h["type"] == "typhoon"]
-    for k in ("evacuation", "response", "warning_rules"):
+    for k in ("evacuation", "response", "warning_rules", "consequences"):
         data.pop(k)
     (tmp_path / "wind.yaml").write_text(yaml.safe_dump(data))
     sc = load_scenario(tmp_path / "wind.yaml")
