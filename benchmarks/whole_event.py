@@ -17,7 +17,10 @@ evacuation and dispatch for 6 h (``--city-duration``), local stepping, with the
 wall time of the whole run (world build included) broken down into world build,
 flood kernel, coupling reads (road state, gauges, samples of the hazard),
 evacuation, dispatch (incidents and units), outputs and the map (written to a
-temporary folder). Target: under 60 s on 2 cores.
+temporary folder). Target: under 60 s on 2 cores. ``benchmarks/whole_city.py``
+profiles the same city phase by phase (wall and CPU time, exclusive, with a
+lighter timer than cProfile) and prints the 1M-vehicle figure;
+``benchmarks/lts_profile.py`` says why local stepping is not yet faster.
 
     python benchmarks/whole_event.py                 # the three drills, 2 h
     python benchmarks/whole_event.py --city          # and the whole city

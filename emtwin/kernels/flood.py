@@ -22,6 +22,7 @@ from emtwin.defaults import MANNING_N
 from emtwin.errors import KernelError
 from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels import _flood_numba as _nb
+from emtwin.kernels.cell_speed import cell_speed, cell_speed_at
 from emtwin.kernels.hazard_rating import aidr_class, hazard_rating
 from emtwin.kernels.road_state import edge_max_depth
 
@@ -367,9 +368,19 @@ class FloodModel:
         return u, v
 
     def speed(self) -> np.ndarray:
-        """Cell-centre speed ``sqrt(u^2 + v^2)``, m/s, shape (nrows, ncols); 0 where dry."""
-        u, v = self.velocity()
-        return np.hypot(u, v)
+        """Cell-centre speed ``sqrt(u^2 + v^2)``, m/s, shape (nrows, ncols); 0 where dry.
+
+        The same numbers as ``np.hypot(*self.velocity())``, in one pass
+        (:func:`emtwin.kernels.cell_speed.cell_speed`).
+        """
+        return cell_speed(self._h, self._qx, self._qy, self.dry_tol)
+
+    def speeds_at(self, cells: np.ndarray) -> np.ndarray:
+        """Speed (m/s, float64) at flat cell indices *cells* (``row * ncols + col``).
+
+        The same numbers as ``speed().reshape(-1)[cells]``, reading only those cells.
+        """
+        return cell_speed_at(self._h, self._qx, self._qy, self.dry_tol, cells)
 
     # ------------------------------------------------------------------ coupling reads
     # What a coupled component needs every coupling step, as small results: a GPU

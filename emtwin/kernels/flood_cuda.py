@@ -238,6 +238,16 @@ class CudaFloodModel(FloodModel):
         self._pull("h", "qx", "qy")
         return super().velocity()
 
+    def speed(self) -> np.ndarray:
+        """Cell-centre speed, m/s, from the device state (see :meth:`FloodModel.speed`)."""
+        self._pull("h", "qx", "qy")
+        return super().speed()
+
+    def speeds_at(self, cells: np.ndarray) -> np.ndarray:
+        """Speed (m/s) at flat cells, from the device state (see :meth:`FloodModel.speeds_at`)."""
+        self._pull("h", "qx", "qy")
+        return super().speeds_at(cells)
+
     def ledger(self) -> dict[str, float]:
         """Water volumes since the start, m3 (float64); as :meth:`FloodModel.ledger`.
 

@@ -8,20 +8,25 @@ The edge->cell index is in CSR layout: the cells under edge ``e`` are
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from emtwin.errors import KernelError
 
 __all__ = ["edge_max_depth"]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _edge_max_depth(indptr, cells, h_flat, out):
-    """Max of ``h_flat`` over each edge's cells into ``out``; returns the bad-index count."""
+    """Max of ``h_flat`` over each edge's cells into ``out``; returns the bad-index count.
+
+    Serial on purpose: a city's index (20k edges, 230k edge->cell pairs) is read
+    in under 1 ms on one core, and the parallel loop's thread launch and
+    reduction cost about 10x that in CPU time (benchmarks/whole_city.py).
+    """
     n_edges = indptr.shape[0] - 1
     n_cells = h_flat.shape[0]
     bad = 0
-    for e in prange(n_edges):
+    for e in range(n_edges):
         m = 0.0
         for k in range(indptr[e], indptr[e + 1]):
             c = cells[k]

@@ -420,8 +420,12 @@ class EvacuationComponent(Component):
                 by_name = self._shelter_cell = dict(zip(
                     pts["name"].astype(str), np.where(r >= 0, r * ncols + c, -1).tolist(),
                     strict=True))  # fmt: skip
-            first = (str(a).split("+")[0] for a in self.arrived_at[shel])
-            cell[shel] = np.fromiter((by_name.get(n, -1) for n in first), np.int64, shel.size)
+            # one look-up per distinct shelter name, not per household (a city has
+            # tens of thousands sheltered, read every coupling step)
+            names, inv = np.unique(self.arrived_at[shel].astype(str), return_inverse=True)
+            lut = np.fromiter((by_name.get(n.split("+")[0], -1) for n in names.tolist()),
+                              np.int64, names.size)  # fmt: skip
+            cell[shel] = lut[inv.reshape(-1)]
             loc[shel] = np.where(cell[shel] >= 0, 0, -1)
         moving = np.flatnonzero((self.state == TRAVELLING) | (self.state == STRANDED))
         if moving.size:

@@ -556,11 +556,12 @@ class FloodComponent(Component):
         hd = self._domain_h()
         now = float(self.env.now)
         if self.gauge_cells:
-            speed = self.model.speed()
-            gauges = zip(self.gauge_names, self.gauge_cells, self._gauge_z, strict=True)
-            for name, (r, c), z in gauges:
+            ncols = self.world.terrain.shape[1]
+            speed = self.model.speeds_at(np.array([r * ncols + c for r, c in self.gauge_cells]))
+            gauges = zip(self.gauge_names, self.gauge_cells, self._gauge_z, speed, strict=True)
+            for name, (r, c), z, v in gauges:
                 d = float(h[r, c])
-                self.gauge_rows.append((now, name, d, float(speed[r, c]), float(z) + d))
+                self.gauge_rows.append((now, name, d, float(v), float(z) + d))
         self._keep_frame(now, h)
         rs = self.sim.roads
         rise = h[self.land] - self.h_init[self.land]

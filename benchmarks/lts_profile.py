@@ -1,0 +1,183 @@
+"""Where local time stepping stands: updates left, cost per update, and what would be needed.
+
+Per built-in drill (flood only, ``--duration``, default 30 min), the same
+scenario runs with ``time_stepping: global`` then ``local`` in this process,
+and the script prints:
+
+- the flood kernel's CPU time (``time.process_time`` around
+  ``FloodModel.advance``: all threads; the figure to read on a shared
+  machine) and wall time of each, and their ratio;
+- the share of cell updates left under local stepping (local / global);
+- the cost of one cell update, ns of CPU, under each, and their ratio;
+- the tiles by level, averaged over the coupling times (share of tiles at
+  level 0 .. Lm, and skipped as dry);
+- the share of cell updates that other level rules would leave, computed from
+  the global run's depths at each coupling time (a level is the largest L with
+  ``2^L <= sqrt(h_max / h)``, h the deepest water over the neighbourhood the
+  rule looks at, at least 1 cm; cells dry with dry neighbours skipped):
+  ``tiles`` the implemented rule (32-cell tiles, each with its eight
+  neighbouring tiles: a check against the measured share), ``cell halo`` a
+  level per cell over a halo of ``2^Lm`` cells (what a halo of cells instead
+  of whole tiles would give), ``own cell`` a level per cell from its own
+  depth and its eight neighbours (the lower bound of any local stepping with
+  these levels), and the same with up to 10 levels;
+- what would be needed: the speed-up at the measured share if a local update
+  cost what a global one does (``1 / share``), and the share that a 3x
+  speed-up needs at the measured cost ratio (``1 / (3 cost ratio)``).
+
+    python benchmarks/lts_profile.py                       # surge, dam-break, riverside
+    python benchmarks/lts_profile.py --drills riverside --duration 1h
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import maximum_filter
+
+from emtwin.kernels.flood import DT_DEPTH_FLOOR_M, FloodModel
+from emtwin.scenarios import load_scenario
+from emtwin.scenarios._types import parse_duration
+from emtwin.sim.engine import Simulation
+
+DRILLS = ("surge", "dam-break", "riverside")
+#: Level of a skipped tile (as in emtwin.kernels._flood_lts).
+SKIP = 127
+
+
+class KernelClock:
+    """CPU and wall time of ``FloodModel.advance``, and a hook after each call."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.wall = 0.0
+        self.after: Any = None
+        self._orig = FloodModel.advance
+
+    def __enter__(self) -> KernelClock:
+        clock, orig = self, self._orig
+
+        def advance(model: FloodModel, t_end_s: float) -> int:
+            c0, w0 = time.process_time(), time.perf_counter()
+            n = orig(model, t_end_s)
+            clock.cpu += time.process_time() - c0
+            clock.wall += time.perf_counter() - w0
+            if clock.after is not None:
+                clock.after(model)
+            return n
+
+        FloodModel.advance = advance  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        FloodModel.advance = self._orig  # type: ignore[method-assign]
+
+
+def _levels(hn: np.ndarray, hmax: float, lm: int) -> np.ndarray:
+    """Level per entry from the neighbourhood depth *hn*: largest L with 2^L <= sqrt(hmax/h)."""
+    h = np.maximum(hn, DT_DEPTH_FLOOR_M)
+    lev = np.floor(0.5 * np.log2(hmax / h) + 1e-12)
+    return np.clip(lev, 0, lm)
+
+
+def rule_shares(h: np.ndarray, dry: float, tile: int, lm: int) -> dict[str, float]:
+    """Share of the global cell updates each level rule would leave with depths *h* (m)."""
+    h = np.where(np.isfinite(h), h, 0.0)
+    hmax = max(float(h.max()), DT_DEPTH_FLOOR_M)
+    out = {}
+    # own cell and its eight neighbours
+    n1 = maximum_filter(h, size=3, mode="constant")
+    for name, lmax in (("own cell", lm), ("own cell, 10 levels", 10)):
+        lev = _levels(n1, hmax, lmax)
+        out[name] = float(np.where(n1 >= dry, 2.0**-lev, 0.0).mean())
+    # a halo of 2^Lm cells
+    nh = maximum_filter(h, size=2 * 2**lm + 1, mode="constant")
+    out["cell halo"] = float(np.where(nh >= dry, 2.0 ** -_levels(nh, hmax, lm), 0.0).mean())
+    # tiles with their eight neighbouring tiles (the implemented rule, less the inflow
+    # tiles at level 0, the one-level steps between neighbours and the rain)
+    nr, nc = h.shape
+    pr, pc = -nr % tile, -nc % tile
+    hp = np.pad(h, ((0, pr), (0, pc)))
+    tmax = hp.reshape(hp.shape[0] // tile, tile, hp.shape[1] // tile, tile).max(axis=(1, 3))
+    tn = maximum_filter(tmax, size=3, mode="constant")
+    per_tile = np.where(tn >= dry, 2.0 ** -_levels(tn, hmax, lm), 0.0)
+    cells = np.kron(per_tile, np.ones((tile, tile)))[:nr, :nc]
+    out["tiles"] = float(cells.mean())
+    return out
+
+
+def run(name: str, duration_s: float, stepping: str, world: Any = None) -> dict[str, Any]:
+    """One flood-only run of drill *name*; its kernel figures and per-coupling records."""
+    sc = load_scenario(name)
+    sc.duration = duration_s
+    sc.evacuation = None
+    sc.response = None
+    sc.consequences = None
+    sc.actions = []
+    sc.hazards[0].time_stepping = stepping
+    sc.hazards[0].backend = "cpu"
+    rows: list[dict[str, float]] = []
+    levels: list[np.ndarray] = []
+    sim = Simulation(sc, world=world)
+    model = sim.component("flood").model
+
+    def after(m: FloodModel) -> None:
+        if stepping == "global":
+            rows.append(rule_shares(np.asarray(m.h, np.float64), m.dry_tol, m.lts_tile,
+                                    m.lts_levels))  # fmt: skip
+        else:
+            tl = m._tlev  # noqa: SLF001 - the levels of the last macro step
+            counts = [(tl == lev).mean() for lev in range(m.lts_levels + 1)]
+            levels.append(np.array([*counts, (tl == SKIP).mean()]))
+
+    with KernelClock() as clock:
+        clock.after = after
+        sim.run()
+    return {
+        "world": sim.world, "cpu": clock.cpu, "wall": clock.wall, "updates": model.cell_updates,
+        "rules": {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {},
+        "levels": np.mean(levels, axis=0) if levels else None, "lm": model.lts_levels,
+        "tile": model.lts_tile,
+    }  # fmt: skip
+
+
+def main() -> None:
+    """Print the profile."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--drills", nargs="*", default=list(DRILLS))
+    ap.add_argument("--duration", default="30min", help="simulated time per drill")
+    args = ap.parse_args()
+    dur = parse_duration(args.duration)
+    # load (or compile) both kernels before timing
+    for stepping in ("global", "local"):
+        run("riverside", 60.0, stepping)
+    print(f"flood only, {dur / 60:g} min simulated per drill; CPU = process time of "
+          "FloodModel.advance (all threads)")
+    for name in args.drills:
+        g = run(name, dur, "global")
+        loc = run(name, dur, "local", world=g["world"])
+        share = loc["updates"] / g["updates"]
+        ns_g = 1e9 * g["cpu"] / g["updates"]
+        ns_l = 1e9 * loc["cpu"] / max(loc["updates"], 1)
+        cost = ns_l / ns_g
+        lev = loc["levels"]
+        print(f"\n{name}: kernel CPU global {g['cpu']:.1f} s, local {loc['cpu']:.1f} s "
+              f"(ratio {g['cpu'] / loc['cpu']:.2f}x; wall {g['wall']:.1f} / {loc['wall']:.1f} s, "
+              f"{g['wall'] / loc['wall']:.2f}x)")
+        print(f"  cell updates left: {share:.3f}; ns of CPU per update: global {ns_g:.1f}, "
+              f"local {ns_l:.1f} (cost ratio {cost:.2f})")
+        print("  tiles by level (mean over coupling times): "
+              + ", ".join(f"L{i} {100 * v:.0f} %" for i, v in enumerate(lev[:-1]))
+              + f", skipped {100 * lev[-1]:.0f} %")
+        print("  updates left under other level rules (from the global run's depths): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in g["rules"].items()))
+        print(f"  needed: at this share, a local update as cheap as a global one gives "
+              f"{1 / share:.2f}x; at this cost ratio, 3x needs a share <= {1 / (3 * cost):.3f}, "
+              f"2x <= {1 / (2 * cost):.3f}")
+
+
+if __name__ == "__main__":
+    main()
