@@ -144,6 +144,12 @@ def test_a_small_forecast_gives_probabilities_and_ordered_quantiles(world, tmp_p
     # the fork left the live run alone: it still stands at 1200 s, and the log has it
     assert s.time_s == 1200.0 and float(s.sim.env.now) == pytest.approx(1200.0)
     assert s.decisions.items[-1].text == "forecast from now: 4 members, 0.25 h ahead"
+    # stop: the output folder keeps the forecast's files beside the run's
+    s.stop()
+    assert s.wait(60)
+    kept = s.folder / "forecasts" / f"forecast-{job['id']}"
+    assert (kept / "report.html").is_file() and (kept / "prob_depth_0.3m.tif").is_file()
+    assert not (kept / "now.ck").exists() and (s.folder / "summary.json").is_file()
 
 
 def test_the_live_drill_keeps_advancing_while_a_forecast_runs(world, tmp_path) -> None:

@@ -380,6 +380,7 @@ class DrillForecasts:
             job["members_wall_s"] = round(members_wall, 2)
             job["state"] = "done"
             self.folders[job["id"]] = folder
+            self.session.kept[f"forecasts/forecast-{job['id']}"] = folder
         except Exception as exc:  # noqa: BLE001 - shown on the page
             log.exception("the drill forecast failed")
             job["state"] = "failed"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import tempfile
 import threading
 import time
@@ -104,6 +105,9 @@ class DrillSession:
         self.keep_checkpoints = int(keep_checkpoints)
         self.checkpoints: dict[float, Any] = {}
         self.after_action = after_action
+        #: folders copied into the output folder at the end, by their name there
+        #: (the drill's forecasts: ``forecasts/forecast-ID``)
+        self.kept: dict[str, Path] = {}
         #: bumped whenever what the page shows changes
         self.version = 0
         self.state = "ready"  # ready, running, finishing, done, failed
@@ -459,6 +463,9 @@ class DrillSession:
         writers["decisions.jsonl"] = lambda p: p.write_text(decisions, encoding="utf-8")
         if self.after_action:
             writers["after-action.html"] = lambda p: write_after_action(self, results, p)
+        for name, src in list(self.kept.items()):
+            if src.is_dir():
+                writers[name] = lambda p, src=src: shutil.copytree(src, p)
         self.folder = write_results(results, self.out_dir, extra=writers)
         self.state = "done"
         self._changed()
