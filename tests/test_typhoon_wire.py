@@ -328,3 +328,49 @@ def test_typhoon_without_a_flood_runs_wind_only(tmp_path: Path) -> None:
     assert sim.state.has("wind__speed") and not sim.state.has("rain__rate")
     assert not sim.state.has("sea__level")
     assert res.summary["typhoon"]["max_wind_m_s"] > 17.5
+
+
+# ---------------------------------------------------------------------------- facility losses
+
+
+def test_facility_lost_is_one_field_that_several_components_write() -> None:
+    """``facility__lost`` merges its writers' parts (earliest time wins); any other field
+    still has one writer."""
+    from emtwin.errors import SimulationError
+    from emtwin.sim.state import State
+
+    class Part:
+        def __init__(self, part: dict) -> None:
+            self.part = part
+
+        def __call__(self) -> dict:
+            return self.part
+
+    st = State(None)
+    st.provide("facility__lost", Part({"hospital": {"A": 900.0}, "pump": {"P": 50.0}}),
+               writer="consequences")  # fmt: skip
+    st.provide("facility__lost", Part({"hospital": {"A": 600.0, "B": 1200.0}}),
+               writer="typhoon")  # fmt: skip
+    assert st.get("facility__lost") == {"hospital": {"A": 600.0, "B": 1200.0},
+                                        "pump": {"P": 50.0}}  # fmt: skip
+    st.set("water__time", 0.0, writer="flood")
+    with pytest.raises(SimulationError, match="written by flood"):
+        st.set("water__time", 1.0, writer="typhoon")
+
+
+def test_a_facility_lost_to_wind_is_in_the_shared_field(small_world, tmp_path: Path) -> None:
+    """The storm's wind losses act through ``facility__lost`` (the field the dispatch and
+    the evacuation read), with the time of the ``facility_lost`` event."""
+    from test_typhoon_map import _scenario
+
+    data = _scenario(tmp_path, typhoon=True).model_dump(mode="json", by_alias=True,
+                                                        exclude_none=True)  # fmt: skip
+    data["duration"] = "20min"
+    data["hazards"][1]["facility_wind_limits"] = {"stations": 5.0}
+    sc = Scenario.model_validate(data, context={"check_files": False})
+    sim = Simulation(sc, world=small_world)
+    sim.run()
+    ev = sim.recorder.events()
+    lost = ev[ev.kind == "facility_lost"]
+    assert list(lost.entity) == ["North"] and '"facility": "station"' in lost.details.iloc[0]
+    assert sim.state.get("facility__lost") == {"station": {"North": lost.time_s.iloc[0]}}

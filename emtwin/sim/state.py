@@ -46,6 +46,8 @@ class FieldSpec:
     at: Location
     units: str
     doc: str
+    #: for a field several components write: combines their parts into one value
+    merge: Callable[[list[Any]], Any] | None = None
 
 
 #: The fields components may exchange. A new hazard adds its own with
@@ -53,15 +55,19 @@ class FieldSpec:
 FIELDS: dict[str, FieldSpec] = {}
 
 
-def register_field(name: str, at: Location, units: str, doc: str) -> FieldSpec:
+def register_field(name: str, at: Location, units: str, doc: str, *,
+                   merge: Callable[[list[Any]], Any] | None = None) -> FieldSpec:  # fmt: skip
     """Declare a field (idempotent for an identical declaration).
+
+    *merge*, for a field that several components may write, combines their parts
+    (in the order they were provided) into the value a reader gets.
 
     Raises
     ------
     ValueError
         If *name* is already declared differently.
     """
-    spec = FieldSpec(name, at, units, doc)
+    spec = FieldSpec(name, at, units, doc, merge)
     old = FIELDS.get(name)
     if old is not None and old != spec:
         raise ValueError(f"field {name!r} is already declared as {old}")
@@ -113,8 +119,22 @@ register_field("call__waiting", "scalar", "1", "calls waiting for a unit now")
 register_field("unit__table", "point", "1",
                "response units now, a table: id, type, state, station, x, y (m, World CRS, "
                "where the unit is now; NaN when unknown)")
+def earliest_losses(parts: list[Any]) -> dict[str, dict[str, float]]:
+    """Merge ``facility__lost`` parts: ``{type: {name: time lost, s}}``, a facility lost in
+    several parts at its earliest time."""
+    out: dict[str, dict[str, float]] = {}
+    for part in parts:
+        for kind, names in (part or {}).items():
+            into = out.setdefault(kind, {})
+            for name, t in names.items():
+                into[name] = min(float(t), into.get(name, float("inf")))
+    return out
+
+
 register_field("facility__lost", "point", "s",
-               "facilities out of function: {type: {name: time lost, s}}")
+               "facilities out of function: {type: {name: time lost, s}}, type one of "
+               "hospital, shelter, station, substation, pump; written by the consequences "
+               "(water) and a storm (wind)", merge=earliest_losses)
 register_field("gauge__level", "point", "m", "water level (bed + depth) at each named gauge now")
 register_field("rain__rate", "cell", "mm/h",
                "rain rate on each cell from a hazard (a storm), held until the next coupling "
@@ -242,6 +262,18 @@ class RoadState:
         self.version += 1
 
 
+class _Merged:
+    """The provider of a merged field: its writers' parts, merged (picklable, for
+    checkpoints, as long as the parts are bound methods)."""
+
+    def __init__(self, merge: Callable[[list[Any]], Any],
+                 parts: dict[str, Callable[[], Any]]) -> None:  # fmt: skip
+        self.merge, self.parts = merge, parts
+
+    def __call__(self) -> Any:
+        return self.merge([f() for f in self.parts.values()])
+
+
 class State:
     """The named fields of one run (see the module docstring).
 
@@ -257,9 +289,12 @@ class State:
         self._values: dict[str, Any] = {}
         self._providers: dict[str, Callable[[], Any]] = {}
         self._writer: dict[str, str] = {}
+        self._parts: dict[str, dict[str, Callable[[], Any]]] = {}
 
     def _claim(self, name: str, writer: str) -> None:
-        field_spec(name)
+        if field_spec(name).merge is not None:
+            self._writer.setdefault(name, writer)
+            return
         owner = self._writer.setdefault(name, writer)
         if owner != writer:
             raise SimulationError(f"field {name!r} is written by {owner}; {writer} may not")
@@ -270,9 +305,16 @@ class State:
         self._values[name] = value
 
     def provide(self, name: str, fn: Callable[[], Any], *, writer: str) -> None:
-        """Register *fn* to produce field *name* whenever it is read."""
+        """Register *fn* to produce field *name* whenever it is read (for a merged field,
+        *fn* produces *writer*'s part)."""
         self._claim(name, writer)
-        self._providers[name] = fn
+        merge = FIELDS[name].merge
+        if merge is None:
+            self._providers[name] = fn
+            return
+        parts = self._parts.setdefault(name, {})
+        parts[writer] = fn
+        self._providers[name] = _Merged(merge, parts)
 
     def has(self, name: str) -> bool:
         """Whether any running component writes field *name* (or a value is set)."""

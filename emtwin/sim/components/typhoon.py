@@ -67,6 +67,8 @@ register_field("wind__direction", "cell", "deg",
 
 #: Facility kinds checked for loss, as named in ``world.places``.
 FACILITY_KINDS = ("shelters", "stations", "hospitals")
+#: the facility type of ``facility__lost`` and of the ``facility_lost`` events, by kind
+_ONE = {"shelters": "shelter", "stations": "station", "hospitals": "hospital"}
 
 
 class TyphoonComponent(Component):
@@ -75,7 +77,7 @@ class TyphoonComponent(Component):
     name: ClassVar[str] = "typhoon"
     hazard_type: ClassVar[str | None] = "typhoon"
     writes: ClassVar[tuple[str, ...]] = ("wind__speed", "wind__direction", "rain__rate",
-                                         "sea__level")  # fmt: skip
+                                         "sea__level", "facility__lost")  # fmt: skip
     reads: ClassVar[dict[str, bool]] = {"water__depth": False, "household__cell": False}
     samples: ClassVar[dict[str, str]] = {
         "max_wind_m_s": "strongest sustained wind over the domain now, m/s",
@@ -117,6 +119,8 @@ class TyphoonComponent(Component):
             self.sim.recorder.subscribe("on_scene_end", self._on_scene_end)
         self._facilities = self._facility_points()
         self.lost: dict[str, str] = {}  # "kind/name" -> cause
+        self.lost_s: dict[str, float] = {}  # "kind/name" -> time lost, s
+        self.fields.provide("facility__lost", self._facility_lost, writer=self.name)
         self._warnings: list[ZoneWarning] = []  # one per evacuation_warning rule
 
     # ------------------------------------------------------------------ set-up
@@ -204,6 +208,7 @@ class TyphoonComponent(Component):
         """Unpickle (a checkpoint), filling in what a checkpoint of an older emtwin lacks:
         the map frames (kept from the resume on) and the per-zone warnings."""
         self.__dict__.update(state)
+        self.__dict__.setdefault("lost_s", {})
         if "wind_frames" not in state:
             self.direction = np.zeros(self.mask.shape)
             self.wind_frames = WindFrames(self.mask)
@@ -300,11 +305,21 @@ class TyphoonComponent(Component):
             if why is None:
                 continue
             self.lost[key] = why
-            self.sim.recorder.event(now, "facility_lost", name, facility=kind, cause=why,
+            self.lost_s[key] = now
+            self.sim.recorder.event(now, "facility_lost", name, facility=_ONE[kind], cause=why,
                                     value=round(value, 3))  # fmt: skip
             if kind == "shelters" and self.scenario.evacuation is not None:
                 action = Action.model_validate({"at": now, "close_shelter": name})
                 self.sim.apply(action, cause=why)
+
+    def _facility_lost(self) -> dict[str, dict[str, float]]:
+        """This storm's part of ``facility__lost``: ``{type: {name: time lost, s}}`` (merged
+        with the consequences' water losses by the field's declaration)."""
+        out: dict[str, dict[str, float]] = {}
+        for key, t in self.lost_s.items():
+            kind, name = key.split("/", 1)
+            out.setdefault(_ONE[kind], {})[name] = t
+        return out
 
     # ------------------------------------------------------------------ records
 
