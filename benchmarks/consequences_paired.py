@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from flood_reuse import fixed_flood_base  # the same fixed-flood base (benchmarks/ is on the path)
 
 from emtwin.batch import run_comparison
 from emtwin.batch.compare import t_interval
@@ -49,17 +50,6 @@ EARLIER = {
         "zones": None,  # replaced below by the drill's zones with the valley's warning at 0
     }
 }  # fmt: skip
-
-
-def fixed_flood_base(folder: Path) -> Path:
-    """Riverside without its flood draws (inflow, rain): the same flood in every run."""
-    data = yaml.safe_load(BUILTIN.read_text(encoding="utf-8"))
-    params = data["uncertain"]["parameters"]
-    for k in [k for k in params if k.startswith("hazards.")]:
-        del params[k]
-    p = folder / "riverside-fixed-flood.yaml"
-    p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return p
 
 
 def earlier_plan(folder: Path) -> Path:

@@ -46,7 +46,7 @@ PLANS = [ROOT / "examples/plans/riverside-early-warning.yaml",
 BUILTIN = ROOT / "emtwin/scenarios/builtin/riverside.yaml"
 
 
-def _fixed_base(folder: Path) -> Path:
+def fixed_flood_base(folder: Path) -> Path:
     """Riverside without its flood draws: the same flood in every run."""
     data = yaml.safe_load(BUILTIN.read_text(encoding="utf-8"))
     params = data["uncertain"]["parameters"]
@@ -78,7 +78,7 @@ def main() -> None:
           f"before: {os.getloadavg()[0]:.2f}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        fixed = _fixed_base(d)
+        fixed = fixed_flood_base(d)
         def one_run(tag: str) -> float:
             t0 = time.perf_counter()
             one = run_batch(fixed, runs=1, overrides=over, out_dir=d / f"single-{tag}",

@@ -90,15 +90,16 @@ def test_the_station_fails_at_its_depth_and_the_field_says_so(small_world) -> No
     assert res.summary["consequences"]["facilities_lost"] == 2
 
 
-def test_a_flooded_hospital_takes_no_more_patients() -> None:
-    """General fails at 900 s (0.5 m/h, fail depth set to 0.1 m, passed at 720 s, 5-min
-    steps); Valley is dry. The call at c stays shallower than the road closure depth."""
+
+def _hospital_sim(duration: str) -> Simulation:
+    """The bridge world with the Valley hospital on a dry cell, General failing at 0.1 m
+    under RAIN_MM_H of rain, and one ambulance at A that takes patients to hospital."""
     world = bridge_world(valley=True)
     t = world.terrain
     r, c = t.cell_of(world.roads.node_x[NODE["g"]], world.roads.node_y[NODE["g"]])
     t.mask[int(r), int(c)] = False  # Valley stands on a cell the water never reaches
     sc = dispatch_scenario(
-        duration="1h", coupling="5min",
+        duration=duration, coupling="5min",
         consequences={"facilities": {"hospital": {"fail_depth_m": 0.1}}},
         hazards=[{"type": "flood", "rain": [[0, RAIN_MM_H]]}],
         response={"resources": [{"type": "ambulance", "station": "A"}],
@@ -106,7 +107,12 @@ def test_a_flooded_hospital_takes_no_more_patients() -> None:
                                                   "on_scene": "5min", "to_hospital": 1.0,
                                                   "handover": "10min"}]}},
     )  # fmt: skip
-    sim = Simulation(sc, world=world)
+    return Simulation(sc, world=world)
+
+def test_a_flooded_hospital_takes_no_more_patients() -> None:
+    """General fails at 900 s (0.5 m/h, fail depth set to 0.1 m, passed at 720 s, 5-min
+    steps); Valley is dry. The call at c stays shallower than the road closure depth."""
+    sim = _hospital_sim("1h")
     inject(sim, [(60.0, NODE["c"]), (1200.0, NODE["c"])])
     res = sim.run()
     lost = of(res.events, "facility_lost")
@@ -210,20 +216,7 @@ def test_a_unit_driving_to_a_hospital_that_floods_turns_to_the_next_one() -> Non
     the unit finishes its stretch to General's node h (920 s), drives back to c (40 s)
     and on to Valley (800 m at 10 m/s, 80 s): at Valley at 1040 s.
     """
-    world = bridge_world(valley=True)
-    t = world.terrain
-    r, c = t.cell_of(world.roads.node_x[NODE["g"]], world.roads.node_y[NODE["g"]])
-    t.mask[int(r), int(c)] = False  # Valley stands on a cell the water never reaches
-    sc = dispatch_scenario(
-        duration="40min", coupling="5min",
-        consequences={"facilities": {"hospital": {"fail_depth_m": 0.1}}},
-        hazards=[{"type": "flood", "rain": [[0, RAIN_MM_H]]}],
-        response={"resources": [{"type": "ambulance", "station": "A"}],
-                  "incidents": {"hazard_types": [{"name": "stranded", "needs": "ambulance",
-                                                  "on_scene": "5min", "to_hospital": 1.0,
-                                                  "handover": "10min"}]}},
-    )  # fmt: skip
-    sim = Simulation(sc, world=world)
+    sim = _hospital_sim("40min")
     inject(sim, [(530.0, NODE["c"])])
     res = sim.run()
     lost = of(res.events, "facility_lost")
