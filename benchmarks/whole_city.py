@@ -42,6 +42,7 @@ evacuating vehicles on a K = 100 grid with the settings of
     python benchmarks/whole_city.py                      # 6 h, and the 1M vehicles
     python benchmarks/whole_city.py --duration 1h --skip-vehicles
     python benchmarks/whole_city.py --stepping local     # the flood with local stepping
+    python benchmarks/whole_city.py --precision float32  # the flood in float32
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def warm_up() -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def city_run(duration_s: float, scale: float, stepping: str | None) -> dict[str, Any]:
+def city_run(duration_s: float, scale: float, stepping: str | None,
+             precision: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Run the city once with its phases timed; the figures."""
     from emtwin.geo.build import build_world
     from emtwin.sim.engine import Simulation
@@ -217,6 +219,8 @@ def city_run(duration_s: float, scale: float, stepping: str | None) -> dict[str,
     sc.duration = duration_s
     if stepping:
         sc.hazards[0].time_stepping = stepping
+    if precision:
+        sc.hazards[0].precision = precision
     t0, c0 = time.perf_counter(), time.process_time()
     with clock.phase("engine"):
         with clock.phase("world build"):
@@ -242,7 +246,7 @@ def city_run(duration_s: float, scale: float, stepping: str | None) -> dict[str,
         "wall_s": wall, "cpu_s": cpu, "spent": spent, "spent_cpu": spent_cpu,
         "cells": n["cells"], "edges": n["edges"],
         "people": n["people"], "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "steps": m.steps, "stepping": m.time_stepping,
+        "steps": m.steps, "stepping": m.time_stepping, "precision": str(m.h.dtype),
         "updates_share": m.cell_updates / max(m.steps * m.h.size, 1),
         "kernel_wall_s": m.wall_s, "events": len(res.events), "updates": m.cell_updates,
     }  # fmt: skip
@@ -263,6 +267,8 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=8.0, help="riverside scale (default 8)")
     ap.add_argument("--stepping", choices=["global", "local"], default=None,
                     help="flood time stepping (default: the scenario's)")
+    ap.add_argument("--precision", choices=["float64", "float32"], default=None,
+                    help="flood precision (default: the scenario's, float64)")
     ap.add_argument("--skip-vehicles", action="store_true",
                     help="leave out the 1M-vehicle K=100 figure (about 4 min)")
     args = ap.parse_args()
@@ -270,10 +276,10 @@ def main() -> None:
     # the vehicles first: Linux keeps a process's peak RSS across fork and exec, so
     # a child started after the city would report the city's peak as its own
     vehicles = None if args.skip_vehicles else vehicles_figure()
-    r = city_run(dur, args.scale, args.stepping)
+    r = city_run(dur, args.scale, args.stepping, args.precision)
     print(f"whole city: riverside scale {args.scale:g}, {r['cells']:,} cells, {r['edges']:,} road "
           f"edges, {r['people']:,.0f} people, {dur / 3600:g} h simulated; flood "
-          f"{r['stepping']} stepping, {r['steps']:,} base steps, cell updates "
+          f"{r['stepping']} stepping, {r['precision']}, {r['steps']:,} base steps, cell updates "
           f"{r['updates_share']:.3f} of global; {r['events']:,} events")
     total = r["wall_s"]
     cpu = r["cpu_s"]
