@@ -32,10 +32,18 @@ Usage::
     python benchmarks/evacuation.py --component 30 100000    # one case, through the engine
     python benchmarks/evacuation.py --reader 15 20000        # roads through the reader
     python benchmarks/evacuation.py --simpy 15 20000         # the rejected design (see docs)
+    python benchmarks/evacuation.py --sleep-check [50 300000]  # sleeping queues vs none
+
+With ``--sleep-check`` one case runs twice in one process on the kernel:
+first with every active queue visited every step (``sleep_blocked=False``),
+then with queues that cannot act asleep (the default); it prints both run
+times, their ratio and whether every event and final array is identical
+(exit status 1 if not).
 """
 
 from __future__ import annotations
 
+import hashlib
 import resource
 import subprocess
 import sys
@@ -84,8 +92,12 @@ def rayleigh_departures(rng: np.random.Generator, n: int) -> np.ndarray:
     return SIGMA_S * np.sqrt(-2.0 * np.log1p(-u))
 
 
-def run_case(k: int, n: int, seed: int = 42) -> dict[str, float]:
-    """Build, load and run one case; return its figures."""
+def run_case(k: int, n: int, seed: int = 42, sleep: bool = True) -> dict[str, float]:
+    """Build, load and run one case; return its figures.
+
+    ``sleep`` is the kernel's ``sleep_blocked``; ``digest`` in the result is a
+    SHA-256 of every event and the final per-vehicle and per-link arrays.
+    """
     from emtwin.kernels.traffic import QueueNetwork
 
     # JIT compile (or load from the cache) on a 2-link toy network
@@ -98,7 +110,7 @@ def run_case(k: int, n: int, seed: int = 42) -> dict[str, float]:
 
     t0 = time.perf_counter()
     arrays = grid_network(k)
-    net = QueueNetwork(**arrays, reroute_every_s=300.0, seed=seed)
+    net = QueueNetwork(**arrays, reroute_every_s=300.0, seed=seed, sleep_blocked=sleep)
     rng = np.random.default_rng(seed)
     origins = rng.integers(0, k * k, n)
     depart = rayleigh_departures(rng, n)
@@ -109,9 +121,13 @@ def run_case(k: int, n: int, seed: int = 42) -> dict[str, float]:
     t0 = time.perf_counter()
     t = 0.0
     n_events = 0
+    digest = hashlib.sha256()
     while True:
         t += 1800.0
-        n_events += net.advance(t).vehicle.shape[0]
+        ev = net.advance(t)
+        n_events += ev.vehicle.shape[0]
+        for a in (*ev, net.link_queue, net.link_peak_queue):
+            digest.update(np.ascontiguousarray(a).tobytes())
         c = net.state_counts()
         # the cap leaves room for the 1M case, whose bound is 250,000 s
         if c["waiting"] + c["on_road"] == 0 or t > max(200_000, 4 * n / 14_400 * 3600):
@@ -120,6 +136,8 @@ def run_case(k: int, n: int, seed: int = 42) -> dict[str, float]:
     state_mb = sum(a.nbytes for a in vars(net).values() if isinstance(a, np.ndarray)) / 2**20
     arr = net.arrival_time_s
     ok = np.isfinite(arr)
+    for a in (arr, net.dest_node, net.vehicle_state, net.link_passed):
+        digest.update(np.ascontiguousarray(a).tobytes())
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "K": k, "N": n, "arrived": int(ok.sum()), "stranded": c["stranded"],
@@ -128,8 +146,27 @@ def run_case(k: int, n: int, seed: int = 42) -> dict[str, float]:
         "jit_s": t_jit, "build_s": t_build, "run_s": t_run, "replans": net.n_replans,
         "events": n_events, "rss_mb": rss_mb, "rss_base_mb": rss_base_mb, "state_mb": state_mb,
         "n_edges": net.n_edges,
-        "peak_queue_max": int(net.link_peak_queue.max()),
+        "peak_queue_max": int(net.link_peak_queue.max()), "digest": digest.hexdigest(),
     }  # fmt: skip
+
+
+def sleep_check(k: int, n: int) -> None:
+    """Run one case with every queue visited every step, then with sleeping queues.
+
+    Both runs in this process (the JIT load is in the first); prints each run
+    time, their ratio, and whether every event and final array is identical.
+    """
+    ref = run_case(k, n, sleep=False)
+    new = run_case(k, n, sleep=True)
+    same = ref["digest"] == new["digest"] and ref["events"] == new["events"]
+    print(
+        f"K={k} N={n}: every queue every step {ref['run_s']:.2f} s | sleeping queues "
+        f"{new['run_s']:.2f} s | ratio {ref['run_s'] / new['run_s']:.2f}x | results "
+        f"{'identical' if same else 'DIFFERENT'} ({new['events']} events, clearance "
+        f"{new['clearance_s']:.0f} s) | peak RSS {new['rss_mb']:.0f} MB"
+    )
+    if not same:
+        sys.exit(1)
 
 
 def grid_lines(k: int, x: np.ndarray, y: np.ndarray, crs: object) -> object:
@@ -342,6 +379,10 @@ def _print(r: dict[str, float]) -> None:
 def main() -> None:
     """Run the cases given on the command line, or each default case in its own process."""
     args = sys.argv[1:]
+    if args[:1] == ["--sleep-check"]:
+        k, n = (int(args[1]), int(args[2])) if len(args) == 3 else (50, 300_000)
+        sleep_check(k, n)
+        return
     if len(args) == 3 and args[0] == "--component":
         _print(run_case_component(int(args[1]), int(args[2])))
         return

@@ -270,7 +270,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=["float64", "float32"], default=None,
                     help="flood precision (default: the scenario's, float64)")
     ap.add_argument("--skip-vehicles", action="store_true",
-                    help="leave out the 1M-vehicle K=100 figure (about 4 min)")
+                    help="leave out the 1M-vehicle K=100 figure (about 1 min)")
     args = ap.parse_args()
     dur = parse_duration(args.duration)
     # the vehicles first: Linux keeps a process's peak RSS across fork and exec, so

@@ -248,6 +248,57 @@ def test_conservation_and_determinism() -> None:
     np.testing.assert_array_equal(kind4[kind4 != ENTERED], kind)
 
 
+def _sleep_run(sleep: bool, chunk_s: float) -> tuple[QueueNetwork, list]:
+    """A jammed 10 x 10 grid with every between-call change the engine makes."""
+    k = 10
+    g = _grid(k)
+    g["length_m"][::3] = 40.0  # short links: vehicles that waited at their origin enter ready
+    net = QueueNetwork(**g, reroute_every_s=120.0, stuck_time_s=60.0, seed=5, sleep_blocked=sleep)
+    rng = np.random.default_rng(11)
+    exits = [0, k - 1, k * k - 1]
+    net.set_node_capacity(0, 1500)
+    net.add_vehicles(rng.integers(0, k * k, 6000), rng.uniform(0, 600, 6000), dest_set=exits)
+    for dest in exits:  # groups of one destination each: merges of differing routes
+        net.add_vehicles(rng.integers(0, k * k, 300), rng.uniform(0, 600, 300), dest_node=dest)
+    out, t, done = [], 0.0, set()
+    while t < 12_000.0:
+        if net.time_s >= 500.0 and "closed" not in done:
+            done.add("closed")
+            closed = np.zeros(net.n_edges, bool)
+            closed[np.flatnonzero(g["edge_v"] == k - 1)] = True
+            net.set_closed(closed)
+            net.set_speed_factor(np.where(g["edge_u"] < k, 0.5, 1.0))
+        if net.time_s >= 800.0 and "stranded" not in done:
+            done.add("stranded")
+            out.append(net.strand_on_links(np.flatnonzero(g["edge_u"] % k == 4)[:15]))
+        if net.time_s >= 1100.0 and "capacity" not in done:
+            done.add("capacity")
+            net.set_capacity(np.arange(6), 600.0, lanes=0.5)
+        t = min(t + chunk_s, 12_000.0)
+        ev = net.advance(t)
+        out.append((*ev, net.link_queue, net.link_peak_queue, net.link_occupancy,
+                    net.origin_queue))  # fmt: skip
+    return net, out
+
+
+@pytest.mark.parametrize("chunk_s", [3.0, 7.0, 600.0])
+def test_sleeping_queues_change_nothing_but_the_work(chunk_s: float) -> None:
+    """Sleeping queues skip only visits that would do nothing: every event, queue
+    count and final array equals the run that visits every queue every step."""
+    ref, ref_out = _sleep_run(False, chunk_s)
+    net, out = _sleep_run(True, chunk_s)
+    assert net.state_counts() == ref.state_counts()
+    assert net.state_counts()["arrived"] > 5000 and net.state_counts()["stranded"] > 0
+    assert len(out) == len(ref_out)
+    for got, want in zip(out, ref_out, strict=True):
+        for x, y in zip(got, want, strict=True):
+            np.testing.assert_array_equal(x, y)
+    for name in ("arrival_time_s", "dest_node", "vehicle_state", "link_passed", "node_load"):
+        np.testing.assert_array_equal(getattr(net, name), getattr(ref, name))
+    # and the work is smaller: the jam's queues wait asleep
+    assert net.n_queue_visits < 0.5 * ref.n_queue_visits
+
+
 def test_contraflow_doubles_outbound_capacity() -> None:
     # 0->1 bottleneck 1800 veh/h with opposite 1->0; contraflow makes it 3600 veh/h
     def run(contra: bool) -> float:

@@ -16,6 +16,24 @@ Queues: ids ``0 .. n_edges-1`` are links, ``n_edges + n`` is the departure
 queue ("source") of node ``n``. Vehicles in a queue are chained through
 ``nxt`` (a singly linked FIFO), so a link can hold any number of vehicles
 (stuck vehicles may overfill it, as in MATSim) and memory is O(vehicles + links).
+
+Sleeping queues (``sleep=True``): a queue that cannot act sleeps until it
+can, instead of being visited every step. A head before its free-flow exit
+time, or held by the link's flow capacity, sleeps until that time (only the
+queue's own exits move it); a head held back by a full next link sleeps until
+that link frees space (its occupancy falls only at the end of a step) or the
+head's stuck time comes. ``wake_k`` holds the step a queue wakes at; waits on
+a full link are registered on it (a doubly linked list per link, ``wait_*``)
+and woken when it frees space. The order in which queues are served is drawn
+over all active queues as before, and a skipped visit would have changed
+nothing, so the results are bit-identical to visiting every queue
+(``sleep=False``, the reference). The queue count of a sleeping link is
+brought up to date when it wakes (it only grows while no one leaves, so its
+peak is the same), or at the end of the call as its skipped visit would have
+counted it: vehicles that entered in that step after its turn are left out,
+and a vehicle that enters already past its exit time wakes the link if its
+turn is still to come. Every queue starts awake at each call, since the
+caller may change routes, closures or storage between calls.
 """
 
 from __future__ import annotations
@@ -53,8 +71,10 @@ STATUS_FLUSH = 2  # the event buffer needs emptying
 C_PEND_PTR = 0
 C_N_ACTIVE = 1
 C_N_EV = 2
+C_N_VISITS = 3  # queue visits so far (a measure of the work done)
 
 _EPS = 1e-6  # s, tolerance on time comparisons
+_NEVER = 2**62  # wake step of a queue that only space can wake
 
 
 @njit(cache=True)
@@ -67,6 +87,28 @@ def _rand_below(rng: np.ndarray, n: int) -> int:
     rng[0] = s
     # Lemire's multiply-shift: (top 32 bits) * n / 2**32, no division
     return np.int64(((s >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+
+
+@njit(cache=True)
+def _ready_step(t_due, dt, k):
+    """First step after k whose time t passes the test ``t_due <= t + _EPS`` of the visit."""
+    kc = max(np.int64(math.ceil((t_due - _EPS) / dt)), k + 1)
+    while kc > k + 1 and t_due <= (kc - 1) * dt + _EPS:
+        kc -= 1
+    while t_due > kc * dt + _EPS:
+        kc += 1
+    return kc
+
+
+@njit(cache=True)
+def _stuck_step(tcap, stuck_time_s, dt, k):
+    """First step after k whose time t passes the stuck test ``t - tcap >= stuck_time_s``."""
+    kc = max(np.int64(math.ceil((tcap + stuck_time_s) / dt)), k + 1)
+    while kc > k + 1 and (kc - 1) * dt - tcap >= stuck_time_s:
+        kc -= 1
+    while kc * dt - tcap < stuck_time_s:
+        kc += 1
+    return kc
 
 
 @njit(cache=True)
@@ -87,6 +129,7 @@ def run_steps(
     grp, origin, depart, weight, ready, nxt, plan, vlink, state, arrival, dest,
     held, moved_k, pend, active, in_active, touched, counters, rng, ev_reserve,
     ev_veh, ev_time, ev_kind, ev_where,
+    sleep, wake_k, skip_k, wait_on, wait_prev, wait_next, wait_head,
 ):  # fmt: skip
     """Advance the queue model over steps ``k .. k_stop`` (times ``k * dt``, s).
 
@@ -95,15 +138,25 @@ def run_steps(
     holds the departure pointer, the active-queue count and the event count.
     Stops early, at the end of a step, when a capped node fills up
     (``STATUS_NODE_FULL``) or fewer than ``ev_reserve`` event slots remain
-    (``STATUS_FLUSH``).
+    (``STATUS_FLUSH``). With ``sleep`` queues held by a full link sleep (see
+    the module docstring); every queue starts awake at each call, since the
+    caller may have changed routes, closures or storage in between.
     """
     n_edges = edge_v.shape[0]
     n_pend = pend.shape[0]
     pend_ptr = counters[C_PEND_PTR]
     n_active = counters[C_N_ACTIVE]
     n_ev = counters[C_N_EV]
+    n_visits = counters[C_N_VISITS]
     ev_limit = ev_veh.shape[0] - ev_reserve
     status = STATUS_DONE
+    if sleep:
+        wake_k[:] = 0
+        skip_k[:] = -1
+        wait_on[:] = -1
+        wait_head[:] = -1
+    k_last = k - 1
+    emptied = True  # the caller may have emptied queues (stranded vehicles) since the last call
     while k <= k_stop:
         if n_active == 0:
             # nothing on the network: jump to the next departure
@@ -142,14 +195,23 @@ def run_steps(
             active[i] = active[j]
             active[j] = tmp
         n_touched = 0
+        k_last = k
         for i in range(m0):
             q = active[i]
+            if sleep and wake_k[q] > k:
+                skip_k[q] = k
+                continue
+            n_visits += 1
             is_link = q < n_edges
             e = q
             if is_link:
                 n = edge_v[e]
                 h = lhead[e]
-                if h == -1 or ready[h] > t + _EPS:
+                if h == -1:
+                    continue
+                if ready[h] > t + _EPS:
+                    if sleep:  # nothing can change the head's free-flow exit time
+                        wake_k[q] = _ready_step(ready[h], dt, k)
                     continue
                 # queue = vehicles past their free-flow exit time (ready is monotone in the FIFO)
                 v = lhead[e] if q_last[e] == -1 else nxt[q_last[e]]
@@ -168,6 +230,8 @@ def run_steps(
                 if is_link:
                     tcap = max(ready[h], next_exit[e])
                     if tcap > t + _EPS:
+                        if sleep:  # only this queue's own exits move tcap
+                            wake_k[q] = _ready_step(tcap, dt, k)
                         break  # not yet, or flow capacity used up
                     stuck = t - tcap >= stuck_time_s
                 else:
@@ -195,6 +259,29 @@ def run_steps(
                     action = 3
                 if action == 0:
                     held[h] = True
+                    if sleep and nh >= 0:
+                        # held by a full link: sleep until it frees space or h is stuck
+                        ks = _NEVER
+                        if is_link and stuck_time_s < 1e18:
+                            ks = _stuck_step(tcap, stuck_time_s, dt, k)
+                        wake_k[q] = ks
+                        old = wait_on[q]
+                        if old != nh:
+                            if old != -1:
+                                pv, nx = wait_prev[q], wait_next[q]
+                                if pv == -1:
+                                    wait_head[old] = nx
+                                else:
+                                    wait_next[pv] = nx
+                                if nx != -1:
+                                    wait_prev[nx] = pv
+                            hd = wait_head[nh]
+                            wait_prev[q] = -1
+                            wait_next[q] = hd
+                            if hd != -1:
+                                wait_prev[hd] = q
+                            wait_head[nh] = q
+                            wait_on[q] = nh
                     break
                 held[h] = False
                 moved_k[h] = k
@@ -218,6 +305,8 @@ def run_steps(
                     if nh_next == -1:
                         stail[n] = -1
                     scount[n] -= 1
+                    if scount[n] == 0:
+                        emptied = True
                 nxt[h] = -1
                 if plan[h] == SINK and action != 1:
                     # was heading for node n as its destination, which has closed meanwhile
@@ -256,6 +345,9 @@ def run_steps(
                             r = ready[tl]
                     ltail[nh] = h
                     ready[h] = r
+                    if sleep and r <= t + _EPS and wake_k[nh] > k and skip_k[nh] != k:
+                        # h counts in nh's queue at nh's visit later in this step
+                        wake_k[nh] = k
                     occ[nh] += 1
                     entered[nh] += 1
                     vlink[h] = nh
@@ -273,24 +365,51 @@ def run_steps(
             e = touched[i]
             occ[e] -= freed[e]
             freed[e] = 0
-        # 4. drop empty queues from the active list
-        j = 0
-        for i in range(n_active):
-            q = active[i]
-            keep = occ[q] > 0 if q < n_edges else scount[q - n_edges] > 0
-            if keep:
-                active[j] = q
-                j += 1
-            else:
-                in_active[q] = False
-        n_active = j
+            if occ[e] == 0:
+                emptied = True
+            if sleep:
+                # wake the queues held by e for the next step
+                w = wait_head[e]
+                while w != -1:
+                    wake_k[w] = k + 1
+                    wait_on[w] = -1
+                    w = wait_next[w]
+                wait_head[e] = -1
+        # 4. drop empty queues from the active list (kept in order)
+        if emptied:
+            j = 0
+            for i in range(n_active):
+                q = active[i]
+                keep = occ[q] > 0 if q < n_edges else scount[q - n_edges] > 0
+                if keep:
+                    active[j] = q
+                    j += 1
+                else:
+                    in_active[q] = False
+            n_active = j
+            emptied = False
         k += 1
         if status != STATUS_DONE:
             break
         if n_ev > ev_limit:
             status = STATUS_FLUSH
             break
+    if sleep:
+        # bring the queue counts of links asleep in the last step up to date
+        t = k_last * dt
+        for i in range(n_active):
+            e = active[i]
+            if e < n_edges and skip_k[e] == k_last:
+                # a visit counts those who entered before it in the step
+                v = lhead[e] if q_last[e] == -1 else nxt[q_last[e]]
+                while v != -1 and ready[v] <= t + _EPS and moved_k[v] != k_last:
+                    q_count[e] += 1
+                    q_last[e] = v
+                    v = nxt[v]
+                if q_count[e] > peak_queue[e]:
+                    peak_queue[e] = q_count[e]
     counters[C_PEND_PTR] = pend_ptr
     counters[C_N_ACTIVE] = n_active
+    counters[C_N_VISITS] = n_visits
     counters[C_N_EV] = n_ev
     return k, status

@@ -134,6 +134,15 @@ class QueueNetwork:
         Also report an ``ENTERED`` event for every link entry (large).
     seed
         Seed of the order in which queues are served within a step.
+    sleep_blocked
+        Let a queue that cannot act sleep until it can, rather than visit it
+        every step: a head before its free-flow exit time or held by the
+        link's flow capacity sleeps until that time, a head held by a full
+        next link until that link frees space or the head's stuck time comes.
+        The results are bit-identical either way (same events, arrays and
+        queue counts); ``False`` visits every active queue every step, the
+        reference of ``benchmarks/evacuation.py --sleep-check``.
+        :attr:`n_queue_visits` counts the work.
     """
 
     def __init__(
@@ -153,6 +162,7 @@ class QueueNetwork:
         delay_smoothing: float = 0.5,
         record_link_entries: bool = False,
         seed: int = 0,
+        sleep_blocked: bool = True,
     ) -> None:
         n_nodes = int(n_nodes)
         if n_nodes <= 0:
@@ -240,7 +250,15 @@ class QueueNetwork:
         self._active = np.zeros(ne + n_nodes, np.int32)
         self._in_active = np.zeros(ne + n_nodes, np.bool_)
         self._touched = np.zeros(max(ne, 1), np.int32)
-        self._counters = np.zeros(3, np.int64)
+        self._counters = np.zeros(4, np.int64)
+        self.sleep_blocked = bool(sleep_blocked)
+        nq = ne + n_nodes
+        self._wake_k = np.zeros(nq, np.int64)  # step a sleeping queue wakes at
+        self._skip_k = np.full(nq, -1, np.int64)  # last step its visit was skipped
+        self._wait_on = np.full(nq, -1, np.int32)  # the full link it waits on
+        self._wait_prev = np.full(nq, -1, np.int32)
+        self._wait_next = np.full(nq, -1, np.int32)
+        self._wait_head = np.full(max(ne, 1), -1, np.int32)  # first queue waiting on a link
         mixed = (int(seed) * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64
         self._rng = np.array([mixed | 1], dtype=np.uint64)  # xorshift state, never 0
         self._k = 0  # next step to run
@@ -578,6 +596,8 @@ class QueueNetwork:
             self._held, self._moved_k, self._pend,
             self._active, self._in_active, self._touched, self._counters, self._rng, reserve,
             *ev,
+            self.sleep_blocked, self._wake_k, self._skip_k, self._wait_on, self._wait_prev,
+            self._wait_next, self._wait_head,
         )  # fmt: skip
         self._k = int(k)
         return int(status)
@@ -635,6 +655,11 @@ class QueueNetwork:
     def time_s(self) -> float:
         """Time the network has been advanced to, s."""
         return self._time_s
+
+    @property
+    def n_queue_visits(self) -> int:
+        """Queue visits so far (each active queue, each step it was not asleep)."""
+        return int(self._counters[_nb.C_N_VISITS])
 
     @property
     def n_vehicles(self) -> int:
