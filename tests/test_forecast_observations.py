@@ -42,7 +42,7 @@ def scenario(start: str | None = "2024-09-01T06:00:00Z") -> Scenario:
 
 def run_gauges_csv(path: Path, rows: list[tuple[float, str, float, float, float]]) -> Path:
     """A gauges.csv written as a run writes it (HazardComponent.gauge_table, outputs' format)."""
-    table = HazardComponent.gauge_table(SimpleNamespace(gauge_rows=rows))
+    table = HazardComponent.gauge_table(SimpleNamespace(gauge_rows=rows, gauge_sections={}))
     table.to_csv(path, index=False, float_format="%.10g")
     return path
 

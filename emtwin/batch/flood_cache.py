@@ -192,6 +192,7 @@ class Stop:
     gauge_depth: dict[str, float]
     gauge_level: dict[str, float]
     edge_depth: int | None  # index into Recording.blobs
+    gauge_flow: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -328,7 +329,7 @@ class FloodRecorder(FloodComponent):
                  "hazard__max_class": self._blob("aidr", np.asarray(m.max_aidr))}  # fmt: skip
         edge = None if self._edge_now is None else self._blob("edge", self._edge_now)
         self._rec.stops.append(Stop(now, float(m.t), cells, self._gauge_depths(),
-                                    self._gauge_levels(), edge))  # fmt: skip
+                                    self._gauge_levels(), edge, self._gauge_flows()))  # fmt: skip
 
     def sample(self) -> dict[str, float]:
         row = super().sample()
@@ -388,6 +389,7 @@ class FloodReplayer(FloodComponent):
         st.provide("water__time", lambda: self._stop.water_time, writer=me)
         st.provide("gauge__depth", lambda: dict(self._stop.gauge_depth), writer=me)
         st.provide("gauge__level", lambda: dict(self._stop.gauge_level), writer=me)
+        st.provide("gauge__flow", lambda: dict(self._stop.gauge_flow), writer=me)
 
     @property
     def rec(self) -> Recording:

@@ -136,6 +136,8 @@ register_field("facility__lost", "point", "s",
                "hospital, shelter, station, substation, pump; written by the consequences "
                "(water) and a storm (wind)", merge=earliest_losses)
 register_field("gauge__level", "point", "m", "water level (bed + depth) at each named gauge now")
+register_field("gauge__flow", "point", "m3/s",
+               "discharge through the cross-section of each gauge that has one, now")
 register_field("rain__rate", "cell", "mm/h",
                "rain rate on each cell from a hazard (a storm), held until the next coupling "
                "step; the flood adds it to its own rain")

@@ -7,8 +7,9 @@ step; the ``action`` event it records names the trigger that fired it.
 
 Conditions (:class:`emtwin.scenarios.models.Trigger`):
 
-- ``gauge`` with ``depth_above`` / ``level_above``: the field ``gauge__depth``
-  or ``gauge__level`` (m) at the named gauge is above the value;
+- ``gauge`` with ``depth_above`` / ``level_above`` / ``flow_above``: the field
+  ``gauge__depth`` or ``gauge__level`` (m), or ``gauge__flow`` (m3/s, through
+  the gauge's cross-section) at the named gauge is above the value;
 - ``road_closed``: any directed edge of the road is closed, for any reason;
 - ``shelter_full``: a ``shelter_full`` event of that shelter has been recorded;
 - ``time_after``: the coupling step is at least ``delay`` after the first event
@@ -54,6 +55,12 @@ def check_triggers(scenario: Scenario) -> list[str]:
             known = ", ".join(gauges) or "none: the scenario has no flood gauges"
             problems.append(f"{scenario.where('actions', i, 'when', 'gauge')}: no gauge named "
                             f"{w.gauge!r} (gauges: {known})")  # fmt: skip
+        elif w is not None and w.flow_above is not None:
+            k = gauges.index(w.gauge)
+            if flood.gauges[k].section is None:
+                problems.append(f"{scenario.where('actions', i, 'when', 'flow_above')}: gauge "
+                                f"{w.gauge!r} has no cross-section, so it measures no flow; "
+                                f"give hazards.0.gauges.{k}.section")  # fmt: skip
     return problems
 
 
@@ -210,8 +217,10 @@ class TriggerWatch:
         if trigger.gauge is not None:
             if trigger.depth_above is not None:
                 values, limit = self.state.get("gauge__depth", {}), trigger.depth_above
-            else:
+            elif trigger.level_above is not None:
                 values, limit = self.state.get("gauge__level", {}), trigger.level_above
+            else:
+                values, limit = self.state.get("gauge__flow", {}), trigger.flow_above
             value = values.get(trigger.gauge)
             return value is not None and value > limit
         if trigger.road_closed is not None:

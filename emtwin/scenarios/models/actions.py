@@ -66,9 +66,10 @@ class RainOver(_Model):
 class Trigger(_Model):
     """`when:` the condition that fires an action, checked at every coupling step.
 
-    Exactly one of: ``{gauge: NAME, depth_above: M}`` or ``{gauge: NAME,
-    level_above: M}`` (the flood gauge's depth or water level, m, goes above
-    the value); ``{road_closed: ID}`` (any edge of the road is closed, for any
+    Exactly one of: ``{gauge: NAME, depth_above: M}``, ``{gauge: NAME,
+    level_above: M}`` or ``{gauge: NAME, flow_above: Q}`` (the flood gauge's
+    depth or water level, m, or the discharge through its cross-section,
+    m3/s, goes above the value); ``{road_closed: ID}`` (any edge of the road is closed, for any
     reason); ``{shelter_full: NAME}``; ``{time_after: {event, entity, delay}}``;
     ``{rain: {area, mm, over}}`` (flash-flood rule, :class:`RainOver`).
     """
@@ -76,6 +77,7 @@ class Trigger(_Model):
     gauge: str | None = None
     depth_above: float | None = Field(None, description="m")
     level_above: float | None = Field(None, description="m")
+    flow_above: float | None = Field(None, description="m3/s, at a gauge with a `section`")
     road_closed: str | None = None
     shelter_full: str | None = None
     time_after: TimeAfter | None = None
@@ -91,10 +93,11 @@ class Trigger(_Model):
         kinds = [k for k in TRIGGER_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("`when` needs exactly one of: " + ", ".join(TRIGGER_KINDS))
-        if self.gauge is not None and (self.depth_above is None) == (self.level_above is None):
-            raise ValueError("`when: {gauge: ...}` needs exactly one of depth_above, level_above")
-        if self.gauge is None and (self.depth_above is not None or self.level_above is not None):
-            raise ValueError("depth_above and level_above go with `gauge`")
+        limits = [k for k in GAUGE_LIMITS if getattr(self, k) is not None]
+        if self.gauge is not None and len(limits) != 1:
+            raise ValueError("`when: {gauge: ...}` needs exactly one of " + ", ".join(GAUGE_LIMITS))
+        if self.gauge is None and limits:
+            raise ValueError(", ".join(GAUGE_LIMITS) + " go with `gauge`")
         return self
 
     @property
@@ -102,6 +105,9 @@ class Trigger(_Model):
         """The condition's kind, one of :data:`TRIGGER_KINDS`."""
         return next(k for k in TRIGGER_KINDS if getattr(self, k) is not None)
 
+
+#: The values a `when: {gauge: ...}` condition compares with.
+GAUGE_LIMITS = ("depth_above", "level_above", "flow_above")
 
 #: The kinds of `when:` conditions.
 TRIGGER_KINDS = ("gauge", "road_closed", "shelter_full", "time_after", "rain")

@@ -131,10 +131,22 @@ class Breach(_Model):
 
 
 class Gauge(_Model):
-    """A named point where depth, speed and level are recorded."""
+    """A named point where depth, speed and level are recorded; with a `section`, flow too."""
 
     name: str
     at: Point
+    section: Line | None = Field(
+        None,
+        description="a cross-section line, [[x, y], ...]: the gauge also records the "
+        "discharge through it, m3/s, + from the line's right to its left (draw it from "
+        "the left bank to the right bank, looking downstream)",
+    )
+
+    @model_validator(mode="after")
+    def _section_points(self) -> Gauge:
+        if self.section is not None and len(self.section) < 2:
+            raise ValueError("`section` needs at least two points, [[x, y], [x, y]]")
+        return self
 
 
 class Infiltration(_Model):

@@ -29,6 +29,8 @@ above a threshold for a duration), checked at every coupling step.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,6 +39,7 @@ from affine import Affine
 
 from emtwin.errors import KernelError, ScenarioError
 from emtwin.geo.build import to_world_xy
+from emtwin.geo.sections import SectionFaces, section_faces, section_flow
 from emtwin.geo.world import World
 from emtwin.kernels.apron import apron_sources
 from emtwin.kernels.backend import select_backend
@@ -104,6 +107,7 @@ class FloodComponent(Component):
         Metric("peak_volume_m3", "Peak water volume", "m³", "lower", shown=True),
         Metric("roads_closed", "Road edges closed at some time", "edges", "lower", shown=True),
         Metric("max_depth_by_gauge", "Deepest water at the gauges", "m"),
+        Metric("peak_flow_by_gauge", "Peak discharge through the gauges' cross-sections", "m³/s"),
         Metric("mass_error_rel", "Mass balance error (relative)"),
         Metric("cells", "Grid cells in the domain"),
         Metric("steps", "Flood solver steps"),
@@ -116,11 +120,14 @@ class FloodComponent(Component):
     #: Whether the flood draws from its random generator (then a batch's flood cache
     #: keys on its seed stream; see emtwin.batch.flood_cache). It draws nothing.
     draws_random: ClassVar[bool] = False
+    #: The cross-sections of gauges that have one, gauge name -> faces (set per
+    #: instance; this empty default keeps checkpoints from before sections loadable).
+    gauge_sections: Mapping[str, SectionFaces] = MappingProxyType({})
     reads: ClassVar[dict[str, bool]] = {"rain__rate": False, "sea__level": False}
     writes: ClassVar[tuple[str, ...]] = (
         "water__depth", "water__speed", "water__time", "hazard__max_class",
         "road__water_depth", "road__speed_factor", "road__closed", "gauge__depth",
-        "gauge__level",
+        "gauge__level", "gauge__flow",
     )  # fmt: skip
     samples: ClassVar[dict[str, str]] = {
         "flooded_area_m2": f"land whose water is >= {FLOODED_DEPTH_M} m above its initial "
@@ -378,6 +385,19 @@ class FloodComponent(Component):
             self.gauge_names.append(g.name)
             self.gauge_cells.append((int(rows[0]), int(cols[0])))
         self._gauge_z = np.array([t.z[r, c] for r, c in self.gauge_cells])
+        sections: dict[str, SectionFaces] = {}
+        for i, g in enumerate(self.spec.gauges):
+            if g.section is None:
+                continue
+            faces = section_faces(t, self._xy(g.section))
+            if faces.n_faces == 0:
+                raise ScenarioError(
+                    f"hazards.0.gauges.{i}.section: the line cuts no cell face inside the DEM's "
+                    "domain; expected a line across the channel, in the scenario's CRS",
+                    file=self.scenario.source,
+                )
+            sections[g.name] = faces
+        self.gauge_sections = sections
 
     def _provide(self) -> None:
         """Register the cell and gauge fields this component writes (read on demand)."""
@@ -388,6 +408,7 @@ class FloodComponent(Component):
         st.provide("hazard__max_class", self._max_class, writer=me)
         st.provide("gauge__depth", self._gauge_depths, writer=me)
         st.provide("gauge__level", self._gauge_levels, writer=me)
+        st.provide("gauge__flow", self._gauge_flows, writer=me)
 
     def _depth(self) -> np.ndarray:
         return self.model.h
@@ -408,6 +429,13 @@ class FloodComponent(Component):
         flat = np.array([r * ncols + c for r, c in self.gauge_cells], np.int64)
         d = self.model.depths_at(flat)
         return {n: float(v) for n, v in zip(self.gauge_names, d, strict=True)}
+
+    def _gauge_flows(self) -> dict[str, float]:
+        """Discharge (m3/s) through each gauge's cross-section now, for gauges with one."""
+        if not self.gauge_sections:
+            return {}
+        qx, qy = self.model.qx, self.model.qy
+        return {n: section_flow(qx, qy, f) for n, f in self.gauge_sections.items()}
 
     def _gauge_levels(self) -> dict[str, float]:
         d = self._gauge_depths()
@@ -559,9 +587,13 @@ class FloodComponent(Component):
             ncols = self.world.terrain.shape[1]
             speed = self.model.speeds_at(np.array([r * ncols + c for r, c in self.gauge_cells]))
             gauges = zip(self.gauge_names, self.gauge_cells, self._gauge_z, speed, strict=True)
+            flows = self._gauge_flows()
             for name, (r, c), z, v in gauges:
                 d = float(h[r, c])
-                self.gauge_rows.append((now, name, d, float(v), float(z) + d))
+                row = (now, name, d, float(v), float(z) + d)
+                if self.gauge_sections:
+                    row += (flows.get(name, np.nan),)
+                self.gauge_rows.append(row)
         self._keep_frame(now, h)
         rs = self.sim.roads
         rise = h[self.land] - self.h_init[self.land]
@@ -603,6 +635,10 @@ class FloodComponent(Component):
             "roads_closed": int(self.ever_closed.sum()) if self.ever_closed is not None else 0,
             "mass_error_rel": float(ledger["error_rel"]),
             "max_depth_by_gauge": by_gauge,
+            "peak_flow_by_gauge": {
+                n: float(gauges.loc[gauges.gauge == n, "flow_m3_s"].max())
+                for n in self.gauge_sections if len(gauges)
+            },
             "cells": int(t.mask.sum()),
             "steps": int(self.model.steps),
             "kernel_wall_s": round(float(self.model.wall_s), 3),
@@ -620,10 +656,15 @@ class FloodComponent(Component):
         }
 
     def gauge_table(self) -> pd.DataFrame:
-        """Gauge series: ``time_s, gauge, depth_m, speed_m_s, level_m``."""
-        return pd.DataFrame(
-            self.gauge_rows, columns=["time_s", "gauge", "depth_m", "speed_m_s", "level_m"]
-        )
+        """Gauge series: ``time_s, gauge, depth_m, speed_m_s, level_m``.
+
+        When some gauge has a ``section``, also ``flow_m3_s`` (the discharge
+        through it, m3/s; NaN for gauges without one).
+        """
+        cols = ["time_s", "gauge", "depth_m", "speed_m_s", "level_m"]
+        if self.gauge_sections:
+            cols.append("flow_m3_s")
+        return pd.DataFrame(self.gauge_rows, columns=cols)
 
     def outputs(self) -> dict[str, Any]:
         """Rasters (max depth, arrival time, hazard class, max speed, max HR) and gauges."""
