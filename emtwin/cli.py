@@ -718,9 +718,9 @@ def forecast_cmd(
     scenario: Annotated[str, typer.Argument(help="A scenario file, or a built-in name; its "
                                                   "`uncertain:` section is the prior.")],
     observations: Annotated[list[Path] | None, typer.Option(
-        "--observations", help="Gauge readings (time_s, gauge, level_m | depth_m; e.g. a run's "
-        "gauges.csv), a rain-gauge table (rain_mm_h) or a folder of rain rasters "
-        "(repeatable).")] = None,
+        "--observations", help="Gauge readings (time_s, gauge, level_m | depth_m | flow_m3_s; "
+        "e.g. a run's gauges.csv; FILE:flow_m3_s picks the column), a rain-gauge table "
+        "(rain_mm_h) or a folder of rain rasters (repeatable).")] = None,
     at: Annotated[str, typer.Option("--at", help="Forecast time, now (e.g. 1h, 3600).")] = "",
     horizon: Annotated[str, typer.Option("--horizon", help="How far ahead (e.g. 3h).")] = "",
     members: Annotated[int, typer.Option("--members", "-n", min=1, help="Ensemble size.")] = 16,
@@ -731,6 +731,9 @@ def forecast_cmd(
     executor: ExecutorOpt = Executor.local,
     scheduler: SchedulerOpt = None,
     sigma: Annotated[float, typer.Option(help="Gauge observation error sd, m.")] = 0.05,
+    flow_error: Annotated[float, typer.Option(
+        "--flow-error",
+        help="Relative error of discharge readings (flow_m3_s), e.g. 0.1 for 10 %.")] = 0.1,
     outdir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("forecast"),
     watch: Annotated[Path | None, typer.Option(
         "--watch", help="Re-forecast whenever a new observation file lands here.")] = None,
@@ -744,9 +747,12 @@ def forecast_cmd(
         at_s, horizon_s = parse_duration(at), parse_duration(horizon)
     except ValueError as exc:
         raise typer.BadParameter(f"--at/--horizon: {exc}") from None
+    if not flow_error > 0:
+        raise typer.BadParameter(f"--flow-error: expected a relative error > 0, got {flow_error}")
     kw = dict(horizon_s=horizon_s, members=members, assimilate=not no_assimilation,
               plans=list(plan or []), executor=executor.value, workers=workers,
-              scheduler=scheduler, sigma_m=sigma, allow_code=allow_code)
+              scheduler=scheduler, sigma_m=sigma, flow_error_rel=flow_error,
+              allow_code=allow_code)
 
     def say(res: object) -> None:
         f = res.products.summary  # type: ignore[attr-defined]

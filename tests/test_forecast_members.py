@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from emtwin.batch import uncertain as unc
+from emtwin.errors import InputDataError
 from emtwin.forecast.members import (
     assimilate,
     choice_shares,
@@ -124,3 +125,65 @@ def test_members_without_records_at_the_readings(tmp_path: Path) -> None:
     assert a.dropped == 1 and a.observations["time_s"].tolist() == [600.0]
     with pytest.raises(ValueError, match="no reading at or before 300 s"):
         assimilate([readings], members, vals, at_s=300.0, rng=np.random.default_rng(0))
+
+
+def flow_scenario() -> Scenario:
+    """Two gauges: `bridge` has a cross-section (it records a flow), `town` has none."""
+    sc = scenario().model_dump(mode="json", by_alias=True, exclude_none=True)
+    sc["hazards"][0]["gauges"] = [{"name": "bridge", "at": [0, 0], "section": [[-5, 0], [5, 0]]},
+                                  {"name": "town", "at": [10, 10]}]  # fmt: skip
+    return Scenario.model_validate(sc, context={"check_files": False})
+
+
+def toy_flows(scale: float, times: np.ndarray, unit: float = 1.0) -> pd.DataFrame:
+    """The toy's discharge: 2 m3/s per hour per unit rain multiplier (times *unit*)."""
+    g = toy_gauges(scale, times)
+    g["flow_m3_s"] = unit * scale * 2.0 * times / 3600.0
+    return g
+
+
+def test_flow_error_is_relative_with_a_floor_by_hand() -> None:
+    from emtwin.forecast.assimilation import flow_sigma
+
+    sd = flow_sigma(np.array([50.0, 2.0, 0.0, 0.004]), np.array(["a", "a", "a", "b"]), 0.1)
+    # a: 10 % of 50; 10 % of max(2, 5); 10 % of max(0, 5); b: 10 % of 0.004 < 1e-3 floor
+    np.testing.assert_allclose(sd, [5.0, 0.5, 0.5, 1e-3])
+    with pytest.raises(ValueError, match="relative error > 0"):
+        flow_sigma(np.array([1.0]), np.array(["a"]), 0.0)
+
+
+def test_discharge_readings_weigh_the_members(tmp_path: Path) -> None:
+    """Flows alone find the truth; with a relative error the weights do not depend on the
+    unit of the flows (m3/s or 1000 m3/s give the same members)."""
+    sc = flow_scenario()
+    params = unc.parameters(sc)
+    n = 64
+    draws = unc.sample(params, seed=sc.seed, runs=n)
+    values = parameter_arrays(params, draws)
+    truth, at_s = 1.8, 3600.0
+    t_obs = np.arange(300.0, at_s + 1, 300.0)
+    t_run = np.arange(0.0, at_s + 1, 60.0)
+    weights = []
+    for unit in (1.0, 1000.0):
+        obs = toy_flows(truth, t_obs, unit)
+        obs["flow_m3_s"] *= 1.0 + np.random.default_rng(2).normal(0, 0.05, len(obs))
+        obs[["time_s", "gauge", "flow_m3_s"]].to_csv(tmp_path / "q.csv", index=False)
+        readings = read_gauge_observations(tmp_path / "q.csv", sc)
+        assert readings.quantity == "flow_m3_s"
+        members = [toy_flows(s, t_run, unit) for s in values["hazards.0.rain"]]
+        a = assimilate([readings], members, values, at_s=at_s, rng=np.random.default_rng(7),
+                       bounds=parameter_bounds(params))  # fmt: skip
+        post = a.result.posterior["hazards.0.rain"]
+        assert post["p5"] <= truth <= post["p95"]
+        assert post["mean"] == pytest.approx(truth, abs=0.1)
+        weights.append(a.result.weights)
+    np.testing.assert_allclose(weights[0], weights[1], rtol=1e-9, atol=1e-15)
+
+
+def test_flow_readings_need_a_gauge_with_a_section(tmp_path: Path) -> None:
+    q = pd.DataFrame({"time_s": [0.0, 60.0, 0.0], "gauge": ["bridge", "bridge", "town"],
+                      "flow_m3_s": [1.0, 2.0, 3.0]})  # fmt: skip
+    q.to_csv(tmp_path / "q.csv", index=False)
+    with pytest.raises(InputDataError, match=r"q\.csv.*row 3.*gauge 'town' has no cross-section"
+                                             r".*hazards\.0\.gauges\.1\.section"):
+        read_gauge_observations(tmp_path / "q.csv", flow_scenario())

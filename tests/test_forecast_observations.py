@@ -60,6 +60,29 @@ def test_a_runs_gauges_csv_reads_as_observations(tmp_path: Path) -> None:
     assert obs.until(30.0).table["time_s"].tolist() == [0.0, 0.0]
 
 
+def test_a_runs_flows_read_per_quantity(tmp_path: Path) -> None:
+    """A run whose `bridge` has a section writes flow there and a blank at `mill`;
+    FILE:QUANTITY reads one column, and the same file serves twice."""
+    from emtwin.forecast.runner import read_observations
+
+    nan = np.nan
+    rows = [(0.0, "bridge", 0.0, 0.0, 10.0, 1.5), (0.0, "mill", 0.1, 0.2, 8.1, nan),
+            (60.0, "bridge", 0.2, 0.1, 10.2, 2.5), (60.0, "mill", 0.3, 0.2, 8.3, nan)]  # fmt: skip
+    table = HazardComponent.gauge_table(
+        SimpleNamespace(gauge_rows=rows, gauge_sections={"bridge": None}))
+    assert table.columns[-1] == "flow_m3_s"
+    f = tmp_path / "gauges.csv"
+    table.to_csv(f, index=False, float_format="%.10g")
+    sc = scenario().model_dump(mode="json", by_alias=True, exclude_none=True)
+    sc["hazards"][0]["gauges"][0]["section"] = [[X0 + 40, Y0 - 50], [X0 + 60, Y0 - 50]]
+    sc = Scenario.model_validate(sc)
+    gauges, rain = read_observations([f"{f}:flow_m3_s", f"{f}:level_m", str(f)], sc)
+    assert rain is None and [g.quantity for g in gauges] == ["flow_m3_s", "level_m", "level_m"]
+    assert gauges[0].table["value"].tolist() == [1.5, 2.5]  # the blanks at `mill` skipped
+    assert gauges[0].table["row"].tolist() == [1, 3]
+    assert gauges[0].gauges == ["bridge"]
+
+
 def test_parquet_and_iso_timestamps(tmp_path: Path) -> None:
     df = pd.DataFrame({"time_s": ["2024-09-01T06:00:00Z", "2024-09-01T07:30:00Z",
                                   "2024-09-01 08:00:00"],  # no zone: UTC

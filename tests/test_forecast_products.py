@@ -118,6 +118,24 @@ def test_gauges_forecast_table_keeps_the_window() -> None:
     assert q[q.quantity == "depth_m"]["p50"].tolist() == [0.2, 0.3]
 
 
+def test_flows_in_the_forecast_table_and_quantiles() -> None:
+    """Flows where the members record them; a gauge without a section gets no flow band."""
+    runs = [
+        pd.DataFrame({"time_s": [600.0, 600.0], "gauge": ["q", "p"], "depth_m": [0.1, 0.2],
+                      "level_m": [5.1, 6.2], "flow_m3_s": [flow, np.nan]})  # fmt: skip
+        for flow in (4.0, 1.0, 3.0, 2.0)
+    ]
+    t = gauges_forecast_table(runs, at_s=0.0, horizon_s=600.0)
+    assert list(t.columns) == ["time_s", "gauge", "member", "depth_m", "level_m", "flow_m3_s"]
+    q = gauge_quantiles(t, W4)
+    fl = q[q.quantity == "flow_m3_s"]
+    assert fl.gauge.tolist() == ["q"]  # not p: it has no section
+    # sorted 1 (w 0.2), 2 (0.4), 3 (0.3), 4 (0.1), as in test_gauge_quantiles_by_hand
+    assert (fl.p5.iloc[0], fl.p50.iloc[0], fl.p95.iloc[0]) == (1.0, 2.0, 4.0)
+    assert fl["mean"].iloc[0] == pytest.approx(0.4 + 0.2 + 0.9 + 0.8)
+    assert set(q.quantity) == {"depth_m", "level_m", "flow_m3_s"}
+
+
 def test_shelter_loads() -> None:
     loads = np.array([[10.0, 0.0], [20.0, 5.0], [30.0, 5.0], [40.0, 5.0]])
     df = shelter_loads(loads, ["school", "hall"], W4)

@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from emtwin.forecast.skill import normalise_weights, weighted_quantile
 
@@ -61,6 +62,36 @@ __all__ = [
 
 #: Default standard deviation of a gauge's observation error, m (levels and depths).
 DEFAULT_SIGMA_M = 0.05
+
+#: Default relative error of an observed discharge (sd / flow): gauged flows come
+#: from a rating curve, whose error is typically 10-20 % at medium and high flows
+#: (McMillan, Krueger & Freer 2012, Hydrological Processes 26, 4078-4111).
+DEFAULT_FLOW_ERROR_REL = 0.10
+
+
+def flow_sigma(observed: np.ndarray, gauges: np.ndarray, rel: float = DEFAULT_FLOW_ERROR_REL
+               ) -> np.ndarray:  # fmt: skip
+    """Observation error sd of discharge readings, m3/s: *rel* times the flow.
+
+    A relative error alone would trust a near-zero flow absolutely, so each
+    reading's sd is *rel* x max(|flow|, 10 % of the largest |flow| read at its
+    gauge), and at least 1e-3 m3/s.
+
+    Parameters
+    ----------
+    observed
+        The readings, m3/s, shape (n,).
+    gauges
+        Each reading's gauge name, shape (n,).
+    rel
+        The relative error (> 0).
+    """
+    if not rel > 0:
+        raise ValueError(f"flow error: expected a relative error > 0, got {rel!r}")
+    y = np.abs(np.asarray(observed, dtype=float))
+    g = pd.Series(np.asarray(gauges))
+    peak = pd.Series(y).groupby(g).transform("max").to_numpy(dtype=float)
+    return np.maximum(rel * np.maximum(y, 0.1 * peak), 1e-3)
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 

@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from emtwin.batch.uncertain import Parameter
-from emtwin.forecast.assimilation import DEFAULT_SIGMA_M, ParticleFilterResult, particle_filter
+from emtwin.forecast.assimilation import (
+    DEFAULT_FLOW_ERROR_REL,
+    DEFAULT_SIGMA_M,
+    ParticleFilterResult,
+    flow_sigma,
+    particle_filter,
+)
 from emtwin.forecast.observations import GaugeObservations, member_values_at, observation_table
 from emtwin.forecast.skill import normalise_weights
 
@@ -137,6 +143,7 @@ def assimilate(
     min_ess: float | None = None,
     jitter_discount: float | None = None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
+    flow_error_rel: float = DEFAULT_FLOW_ERROR_REL,
 ) -> Assimilation:
     """Weigh and resample the members on every reading at or before *at_s*.
 
@@ -146,7 +153,8 @@ def assimilate(
         From :func:`~emtwin.forecast.observations.read_gauge_observations`.
     member_gauges
         Each member's gauge table up to *at_s* (``time_s, gauge, depth_m,
-        level_m``, as the flood component records it), in member order.
+        level_m`` and, for gauges with a section, ``flow_m3_s``, as the flood
+        component records it), in member order.
     values
         From :func:`parameter_arrays`: each numeric parameter's member values.
     at_s
@@ -154,7 +162,11 @@ def assimilate(
     rng
         Drives the resampling and the jitter (same generator => same members).
     sigma, min_ess, jitter_discount, bounds
-        As for :func:`~emtwin.forecast.assimilation.particle_filter`.
+        As for :func:`~emtwin.forecast.assimilation.particle_filter`; *sigma*
+        (m) is the error of level and depth readings.
+    flow_error_rel
+        The relative error of discharge readings (see
+        :func:`~emtwin.forecast.assimilation.flow_sigma`).
 
     Raises
     ------
@@ -174,8 +186,13 @@ def assimilate(
                          "member's gauge records")  # fmt: skip
     table = table[ok].reset_index(drop=True)
     predicted = predicted[:, ok]
+    y = table["value"].to_numpy(dtype=float)
+    flow = (table["quantity"] == "flow_m3_s").to_numpy()
+    sd = np.full(y.shape, float(sigma))
+    if flow.any():
+        sd[flow] = flow_sigma(y[flow], table["gauge"].to_numpy()[flow], flow_error_rel)
     result = particle_filter(
-        predicted, table["value"].to_numpy(dtype=float), rng=rng, sigma=sigma, params=values,
+        predicted, y, rng=rng, sigma=sd, params=values,
         min_ess=min_ess, jitter_discount=jitter_discount, bounds=bounds,
     )  # fmt: skip
     return Assimilation(table, predicted, result, dropped)

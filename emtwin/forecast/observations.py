@@ -1,9 +1,10 @@
 """Observations for the twin: gauge readings, rain-gauge readings and rain rasters.
 
 Gauge tables (CSV or Parquet) have the columns ``time_s, gauge`` and one value
-column of ``level_m``, ``depth_m`` or ``flow_m3_s``: exactly a run's
-``gauges.csv`` (``time_s, gauge, depth_m, speed_m_s, level_m``), so one run's
-output can serve as another's observations. Rain-gauge tables have
+column of ``level_m``, ``depth_m`` or ``flow_m3_s`` (the last only at gauges
+with a ``section``): exactly a run's ``gauges.csv`` (``time_s, gauge,
+depth_m, speed_m_s, level_m``, and ``flow_m3_s`` when a gauge has a
+section), so one run's output can serve as another's observations. Rain-gauge tables have
 ``time_s, gauge, rain_mm_h`` and the gauges' positions (columns ``x, y`` in
 the scenario's ``crs``, or given by the caller). Rain rasters are GeoTIFFs in
 mm/h, one per time.
@@ -249,7 +250,18 @@ def read_gauge_observations(
                         f"{', '.join(known)}")  # fmt: skip
     t = _times_s(df[tcol], scenario.start, bad, tcol)
     value = pd.to_numeric(df[quantity], errors="coerce").to_numpy(dtype=float)
-    for i in np.flatnonzero(~np.isfinite(value)):
+    blank = np.zeros(len(df), bool)
+    if quantity == "flow_m3_s":  # a flow is measured through a cross-section
+        sectionless = {g.name: k for k, g in enumerate(flood.gauges) if g.section is None}
+        # a run's gauges.csv leaves the flow blank at gauges without one: skip those rows
+        blank = np.isin(names, list(sectionless)) & np.isnan(value)
+        for name, k in sectionless.items():
+            rows = np.flatnonzero((names == name) & ~blank)
+            if rows.size:
+                bad.add(int(rows[0]), f"gauge '{name}' has no cross-section, so the model has "
+                                      f"no flow to compare: give hazards.0.gauges.{k}.section, "
+                                      "a line across the channel")  # fmt: skip
+    for i in np.flatnonzero(~np.isfinite(value) & ~blank):
         bad.add(int(i), f"{quantity} {df[quantity].iloc[i]!r} is missing or not a number")
     if quantity == "depth_m":
         for i in np.flatnonzero(value < 0):
@@ -258,7 +270,10 @@ def read_gauge_observations(
     bad.raise_if_any()
     table = pd.DataFrame({"time_s": t, "gauge": names.astype(str), "value": value,
                           "row": np.arange(1, len(df) + 1)})  # fmt: skip
-    return GaugeObservations(str(path), quantity, table)
+    if blank.all():
+        raise InputDataError(f"{path}: no flow_m3_s readings at a gauge with a cross-section "
+                             "(hazards.0.gauges.N.section)")  # fmt: skip
+    return GaugeObservations(str(path), quantity, table[~blank].reset_index(drop=True))
 
 
 def observation_table(

@@ -147,13 +147,17 @@ def gauges_forecast_table(
     Returns
     -------
     pandas.DataFrame
-        ``time_s, gauge, member, depth_m, level_m``, sorted by member, gauge, time.
+        ``time_s, gauge, member, depth_m, level_m``, sorted by member, gauge,
+        time; and ``flow_m3_s`` (m3/s, NaN at gauges without a section) when
+        the members record it.
     """
+    flow = bool(member_gauges) and all("flow_m3_s" in g.columns for g in member_gauges)
+    values = ["depth_m", "level_m"] + ["flow_m3_s"] * flow
     parts = []
     for i, g in enumerate(member_gauges):
         inside = (g["time_s"] > at_s) & (g["time_s"] <= at_s + horizon_s)
-        parts.append(g.loc[inside, ["time_s", "gauge", "depth_m", "level_m"]].assign(member=i))
-    cols = ["time_s", "gauge", "member", "depth_m", "level_m"]
+        parts.append(g.loc[inside, ["time_s", "gauge", *values]].assign(member=i))
+    cols = ["time_s", "gauge", "member", *values]
     if not parts:
         return pd.DataFrame(columns=cols)
     out = pd.concat(parts, ignore_index=True)[cols]
@@ -164,7 +168,7 @@ def gauge_quantiles(
     gauges: pd.DataFrame,
     weights: np.ndarray | Sequence[float] | None = None,
     *,
-    quantities: Sequence[str] = ("depth_m", "level_m"),
+    quantities: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Weighted mean and 5/50/95 % of each gauge at each time over the members.
 
@@ -176,6 +180,9 @@ def gauge_quantiles(
         have a value at every (time, gauge) present.
     weights
         Member weights, shape (n_members,).
+    quantities
+        The value columns; by default ``depth_m, level_m`` and ``flow_m3_s``
+        where present (then only at the gauges that record a flow).
 
     Returns
     -------
@@ -187,10 +194,17 @@ def gauge_quantiles(
         return pd.DataFrame(columns=columns)
     n = int(gauges["member"].max()) + 1
     w = normalise_weights(weights, n)
+    if quantities is None:
+        quantities = ["depth_m", "level_m"] + ["flow_m3_s"] * ("flow_m3_s" in gauges.columns)
     rows = []
     for q in quantities:
-        wide = gauges.pivot_table(index=["gauge", "time_s"], columns="member", values=q,
-                                  aggfunc="first")  # fmt: skip
+        have = gauges
+        if q == "flow_m3_s":  # gauges without a section record no flow
+            have = gauges[gauges.groupby("gauge")[q].transform(lambda v: v.notna().any())]
+            if have.empty:
+                continue
+        wide = have.pivot_table(index=["gauge", "time_s"], columns="member", values=q,
+                                aggfunc="first")  # fmt: skip
         wide = wide.reindex(columns=range(n))
         if wide.isna().to_numpy().any():
             g, t = wide.index[np.flatnonzero(wide.isna().any(axis=1).to_numpy())[0]]
@@ -396,7 +410,8 @@ def write_products(folder: str | Path, products: ForecastProducts, world: Any) -
     tables = {
         "gauges_forecast.csv": (
             products.gauges,
-            ["time_s", "gauge", "member", "depth_m", "level_m"],
+            ["time_s", "gauge", "member", "depth_m", "level_m"]
+            + ["flow_m3_s"] * (products.gauges is not None and "flow_m3_s" in products.gauges),
         ),  # fmt: skip
         "gauges_quantiles.csv": (products.gauge_quantiles, None),
         "roads_forecast.csv": (products.roads, None),

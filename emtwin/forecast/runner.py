@@ -50,7 +50,7 @@ from emtwin.errors import InputDataError, ScenarioError, SimulationError
 from emtwin.forecast import members as mem
 from emtwin.forecast import observations as obsmod
 from emtwin.forecast import products as prod
-from emtwin.forecast.assimilation import DEFAULT_SIGMA_M
+from emtwin.forecast.assimilation import DEFAULT_FLOW_ERROR_REL, DEFAULT_SIGMA_M
 
 __all__ = ["MemberTask", "ForecastResult", "forecast", "load_spec", "read_observations",
            "window_maxima", "FORECAST_SEED_TAG"]
@@ -137,7 +137,8 @@ def window_maxima(sim: Any, at_s: float, end_s: float) -> tuple[np.ndarray, np.n
 
 def _gauge_table(sim: Any) -> pd.DataFrame:
     g = _flood(sim).gauge_table()
-    return g[["time_s", "gauge", "depth_m", "level_m"]].reset_index(drop=True)
+    cols = ["time_s", "gauge", "depth_m", "level_m"] + ["flow_m3_s"] * ("flow_m3_s" in g)
+    return g[cols].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -293,11 +294,18 @@ def read_observations(
     A table with a ``rain_mm_h`` column is a rain-gauge table (spread by
     inverse-distance weighting); a folder is a series of rain rasters; any other
     table is gauge readings. Several rain sources are an error (merge them first).
+    A gauge table read as ``FILE:QUANTITY`` (``level_m``, ``depth_m`` or
+    ``flow_m3_s``) uses that column; the same file may be given once per
+    quantity (e.g. a run's ``gauges.csv:level_m`` and ``gauges.csv:flow_m3_s``).
     """
     gauges: list[obsmod.GaugeObservations] = []
     rains: list[obsmod.RainField] = []
     for f in files:
-        p = Path(f)
+        name, quantity = str(f), None
+        for q in obsmod.GAUGE_QUANTITIES:
+            if name.endswith(f":{q}"):
+                name, quantity = name[: -len(q) - 1], q
+        p = Path(name)
         if p.is_dir():
             rains.append(obsmod.read_rain_rasters(p, scenario, _world(scenario, world)))
             continue
@@ -311,7 +319,7 @@ def read_observations(
             w = _world(scenario, world)
             rains.append(obsmod.rain_field_from_gauges(obsmod.read_rain_gauges(p, scenario, w), w))
         else:
-            gauges.append(obsmod.read_gauge_observations(p, scenario))
+            gauges.append(obsmod.read_gauge_observations(p, scenario, quantity=quantity))
     if len(rains) > 1:
         raise InputDataError(f"{', '.join(r.source for r in rains)}: more than one rain "
                              "source; give one rain-gauge table or one raster folder")  # fmt: skip
@@ -392,6 +400,7 @@ def forecast(
     scheduler: str | None = None,
     out_dir: str | Path,
     sigma_m: float = DEFAULT_SIGMA_M,
+    flow_error_rel: float = DEFAULT_FLOW_ERROR_REL,
     min_ess: float | None = None,
     jitter: float | None = 0.9,
     allow_code: bool = False,
@@ -423,7 +432,10 @@ def forecast(
     out_dir
         The output folder (created).
     sigma_m
-        The gauge observation error sd, m.
+        The gauge observation error sd, m (level and depth readings).
+    flow_error_rel
+        The relative error of discharge readings (``flow_m3_s``; see
+        :func:`emtwin.forecast.assimilation.flow_sigma`).
     min_ess
         Temper the likelihood to keep at least this effective sample size
         (default N / 2; see :func:`emtwin.forecast.assimilation.tempering_exponent`).
@@ -495,7 +507,8 @@ def forecast(
             ss = np.random.SeedSequence(seed, spawn_key=(FORECAST_SEED_TAG,))
             rng = np.random.default_rng(ss)
             step = mem.assimilate(gauge_obs, prior_gauges, values, at_s=at_s, rng=rng,
-                                  sigma=sigma_m, min_ess=min_ess or members / 2.0,
+                                  sigma=sigma_m, flow_error_rel=flow_error_rel,
+                                  min_ess=min_ess or members / 2.0,
                                   jitter_discount=jitter,
                                   bounds=mem.parameter_bounds(params))  # fmt: skip
             parents = np.asarray(step.result.indices, dtype=np.int64)
@@ -503,6 +516,8 @@ def forecast(
             posterior, ess, used = step.result.posterior, step.result.ess, step.summary_entries()
             extra = {"tempering_exponent": step.result.exponent, "readings_left_out": step.dropped,
                      "jitter_discount": jitter}
+            if any(o["quantity"] == "flow_m3_s" for o in used):
+                extra["observation_flow_error_rel"] = flow_error_rel
             new_draws = mem.resampled_draws(draws, step.result)
         else:
             parents = np.arange(members)
