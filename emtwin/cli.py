@@ -667,7 +667,7 @@ def drill(
                            overrides={"seed": seed, "duration": duration})  # fmt: skip
         msel = read_injects(injects) if injects else []
         if sc.flood is not None and sc.flood.backend == "auto":
-            sc.flood.backend = "cpu"  # checkpoints (jump back, what-if) need the CPU flood
+            sc.flood.backend = "cpu"  # measured there; checkpoints copy a GPU state back
         session = DrillSession(sc, out_dir or Path("out") / f"{sc.name}-drill", speed=speed,
                                injects=msel, allow_code=allow_code)  # fmt: skip
     except Exception as exc:  # noqa: BLE001

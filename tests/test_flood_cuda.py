@@ -19,14 +19,18 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
+#: Where the simulator child leaves a pickled device model for the child without a GPU.
+CK = Path(tempfile.gettempdir()) / f"emtwin-cuda-model-{os.getpid()}.pkl"
 
 
 # ---------------------------------------------------------------- the cases (run in the child)
@@ -183,10 +187,59 @@ def child_sim() -> dict:
         CudaFloodModel(np.zeros((3, 3)), None, 1.0, dtype=np.int32)
     except KernelError as exc:
         res["bad_dtype"] = str(exc)
+    res["checkpoint"] = _checkpoints(FloodModel, CudaFloodModel)
     res["wall_s"] = time.perf_counter() - t0
     res["steps"] = {k: v["steps"][1] for k, v in res.items()
                     if isinstance(v, dict) and "steps" in v}  # fmt: skip
     return res
+
+
+def _checkpoints(cpu_cls, gpu_cls) -> dict:
+    """A device model pickled at 15 s and loaded again goes on as the original; its CPU
+    copy (``to_cpu``) takes over the state and the ledger exactly. The pickle is also
+    left in CK for the child without a GPU."""
+    import pickle
+
+    a = case_mixed(gpu_cls, np.float64)
+    a.advance(15.0)
+    blob = pickle.dumps(a)
+    Path(os.environ["CK"]).write_bytes(blob)
+    b = pickle.loads(blob)
+    cpu = a.to_cpu()
+    handover = {"h": float(np.abs(a.h - cpu.h).max()),
+                "qx": float(np.abs(a.qx - cpu.qx).max()),
+                "max_depth": float(np.abs(a.max_depth - cpu.max_depth).max()),
+                "ledger": max(abs(a.ledger()[k] - cpu.ledger()[k]) for k in a.ledger()),
+                "class": type(cpu).__name__, "backend": cpu.backend}  # fmt: skip
+    ref = case_mixed(cpu_cls, np.float64)
+    ref.advance(15.0)  # the same stops as the others: a stop caps the step before it
+    for m in (a, b, cpu, ref):
+        m.advance(40.0)
+    return {
+        "resumed_h": float(np.abs(a.h - b.h).max()),
+        "resumed_max_depth": float(np.abs(a.max_depth - b.max_depth).max()),
+        "resumed_steps": [a.steps, b.steps], "resumed_class": type(b).__name__,
+        "resumed_ledger": max(abs(a.ledger()[k] - b.ledger()[k]) for k in a.ledger()),
+        "handover": handover,
+        "cpu_vs_reference": float(np.abs(cpu.h - ref.h).max()),
+        "cpu_error_rel": cpu.ledger()["error_rel"],
+        "cpu_h": cpu.h.tolist(), "cpu_steps": cpu.steps,
+    }  # fmt: skip
+
+
+def child_unpickle() -> dict:
+    """Load the simulator child's pickled device model with neither a GPU nor the
+    simulator, and run it on to 40 s."""
+    import pickle
+
+    from numba import cuda
+
+    if cuda.is_available():
+        return {"has_gpu": True}
+    m = pickle.loads(Path(os.environ["CK"]).read_bytes())
+    m.advance(40.0)
+    return {"has_gpu": False, "class": type(m).__name__, "backend": m.backend, "h": m.h.tolist(),
+            "steps": m.steps, "error_rel": m.ledger()["error_rel"]}  # fmt: skip
 
 
 def child_nogpu() -> dict:
@@ -274,6 +327,7 @@ def _start(which: str, *, sim: bool) -> subprocess.Popen:
     if sim:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["CK"] = str(CK)
     return subprocess.Popen([sys.executable, str(HERE), which], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
@@ -386,6 +440,32 @@ def test_selection_under_the_simulator(sim: dict) -> None:
     assert "dtype must be float32 or float64" in sim["bad_dtype"]
 
 
+def test_a_device_model_checkpoints_and_resumes(sim: dict) -> None:
+    """Pickled at 15 s and loaded on the device: bit for bit the uninterrupted run. Its
+    CPU copy takes over the state and ledger exactly and then runs the CPU kernel, which
+    agrees with a CPU run from the start at round-off (float64 on both)."""
+    r = sim["checkpoint"]
+    assert r["resumed_class"] == "CudaFloodModel"
+    assert r["resumed_h"] == 0.0 and r["resumed_max_depth"] == 0.0 and r["resumed_ledger"] == 0.0
+    assert r["resumed_steps"][0] == r["resumed_steps"][1] >= 15
+    h = r["handover"]
+    assert h["class"] == "FloodModel" and h["backend"] == "cpu"
+    assert h["h"] == 0.0 and h["qx"] == 0.0 and h["max_depth"] == 0.0 and h["ledger"] == 0.0
+    assert r["cpu_vs_reference"] < 1e-12 and abs(r["cpu_error_rel"]) < 1e-9
+
+
+def test_a_device_checkpoint_goes_on_on_the_cpu_without_a_gpu(sim: dict) -> None:
+    out, stderr = _child("unpickle", sim=False)
+    if out["has_gpu"]:
+        pytest.skip("this machine has a CUDA GPU")
+    assert out["class"] == "FloodModel" and out["backend"] == "cpu"
+    assert "goes on on the CPU" in stderr
+    # the same as the CPU copy made on the device's side, run on to the same time
+    r = sim["checkpoint"]
+    assert out["steps"] == r["cpu_steps"] and out["h"] == r["cpu_h"]
+    assert abs(out["error_rel"]) < 1e-9
+
+
 def test_selection_without_a_gpu() -> None:
     out, stderr = _child("nogpu", sim=False)
     if out["has_gpu"]:
@@ -460,6 +540,46 @@ def test_cli_backend_option(tmp_path: Path) -> None:
     assert abs(gpu["mass_error_rel"]) < 1e-6
 
 
+def test_a_run_on_the_device_checkpoints_and_resumes(tmp_path: Path) -> None:
+    """``emtwin run --backend cuda --checkpoint-at 1min`` then ``emtwin resume`` (both
+    under the simulator): the resumed run's flood figures and time series equal the
+    uninterrupted run's. Resumed with no GPU it goes on on the CPU, float32 kept."""
+    s = _scenario(tmp_path)
+    base = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    code = "import sys; sys.setswitchinterval(5e-4); from emtwin.cli import app; app()"
+
+    def emtwin(*args: str, sim: bool) -> None:
+        env = base | ({"NUMBA_ENABLE_CUDASIM": "1"} if sim else {})
+        p = subprocess.run([sys.executable, "-c", code, *args, "-q"], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert p.returncode == 0, p.stderr[-3000:]
+
+    ck = tmp_path / "ck.emtwin"
+    emtwin("run", str(s), "--out", str(tmp_path / "full"), "--backend", "cuda",
+           "--checkpoint-at", "1min", "--checkpoint", str(ck), sim=True)
+    emtwin("resume", str(ck), "--out", str(tmp_path / "resumed"), sim=True)
+    full, res = (json.loads((tmp_path / d / "summary.json").read_text())["flood"]
+                 for d in ("full", "resumed"))  # fmt: skip
+    assert res["backend"] == "cuda"
+    for k in ("steps", "peak_volume_m3", "max_water_depth_m", "mass_error_rel", "ledger_m3"):
+        assert res[k] == full[k], k
+    ts = [pd.read_parquet(tmp_path / d / "timeseries.parquet") for d in ("full", "resumed")]
+    cols = [c for c in ts[0].columns if c.startswith(("flood", "wet", "max_depth"))]
+    assert len(cols) >= 3
+    pd.testing.assert_frame_equal(ts[0][cols], ts[1][cols])
+    from numba import cuda
+
+    if cuda.is_available():
+        return
+    emtwin("resume", str(ck), "--out", str(tmp_path / "on_cpu"), sim=False)
+    cpu = json.loads((tmp_path / "on_cpu" / "summary.json").read_text())["flood"]
+    assert cpu["backend"] == "cpu" and cpu["precision"] == "float32"
+    assert cpu["steps"] == full["steps"]
+    assert cpu["peak_volume_m3"] == pytest.approx(full["peak_volume_m3"], rel=1e-5)
+    assert abs(cpu["mass_error_rel"]) < 1e-6
+
+
 if __name__ == "__main__":  # the child: python tests/test_flood_cuda.py sim|nogpu|ptx
-    result = {"sim": child_sim, "nogpu": child_nogpu, "ptx": child_ptx}[sys.argv[1]]()
+    result = {"sim": child_sim, "nogpu": child_nogpu, "ptx": child_ptx,
+              "unpickle": child_unpickle}[sys.argv[1]]()
     print(json.dumps(result))

@@ -14,6 +14,7 @@ summed on the device and read by :meth:`ledger`. See docs/gpu.md.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -33,6 +34,10 @@ __all__ = ["CudaFloodModel"]
 _STATE = {"h": "_h", "qx": "_qx", "qy": "_qy", "maxd": "_maxd", "maxs": "_maxs",
           "maxhr": "_maxhr", "maxa": "_maxa", "arr": "_arr"}  # fmt: skip
 _WARM: set[str] = set()
+#: Attributes that live on (or point to) the device: left out of a checkpoint.
+_DEVICE_ATTRS = ("_dev", "_sb", "_faces", "_stale", "_push_state", "_push_rmult", "_n_in",
+                 "_probe", "_block", "_grid_f", "_grid_c")  # fmt: skip
+log = logging.getLogger(__name__)
 
 
 class CudaFloodModel(FloodModel):
@@ -51,6 +56,27 @@ class CudaFloodModel(FloodModel):
             raise KernelError("CudaFloodModel: Numba finds no usable CUDA GPU (nor the "
                               "simulator, NUMBA_ENABLE_CUDASIM=1); use FloodModel on the CPU")
         super().__init__(z, mask, dx, dtype=dtype, **kwargs)
+        self._upload(np.zeros(4))
+        key = self.dtype.name
+        if key not in _WARM and not simulator_enabled():
+            _WARM.add(key)
+            try:
+                _cuda_warm_up(self.dtype)
+            except KernelError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. no NVVM/libdevice for the JIT
+                _WARM.discard(key)
+                raise KernelError(
+                    f"CudaFloodModel: the CUDA kernels failed to compile or run "
+                    f"({type(exc).__name__}: {exc}); a CUDA toolkit (NVVM, libdevice) must "
+                    "be installed for Numba, e.g. pip install 'numba-cuda[cu12]'"
+                ) from exc
+
+    # ------------------------------------------------------------------ transfers
+
+    def _upload(self, acc: np.ndarray) -> None:
+        """Put the host state on the device (at start-up, or when a checkpoint is loaded)
+        with the device accumulators *acc* (boundary in/out, infiltration, lost; m3)."""
         nr, nc = self.nrows, self.ncols
         self._block = (8, 8) if simulator_enabled() else _k.BLOCK
         bx, by = self._block
@@ -69,7 +95,7 @@ class CudaFloodModel(FloodModel):
         pd = np.array(_k.device_params(self.theta, self.dx, self.dry_tol, self._n_scalar,
                                        self.debris_factor), dtype=self.dtype)  # fmt: skip
         d["pd"] = cuda.to_device(pd)
-        d["acc"] = cuda.to_device(np.zeros(4))
+        d["acc"] = cuda.to_device(np.asarray(acc, np.float64).copy())
         d["stepbuf"] = cuda.to_device(np.zeros(2))
         d["rowneg"] = cuda.to_device(np.zeros(nr, np.int32))
         d["bct"] = cuda.to_device(self._bct)
@@ -79,22 +105,52 @@ class CudaFloodModel(FloodModel):
         self._push_rmult = True
         self._n_in = -1  # inflow cells on the device
         self._probe: dict = {}  # coupling-read indices on the device (see _cached)
-        key = self.dtype.name
-        if key not in _WARM and not simulator_enabled():
-            _WARM.add(key)
-            try:
-                _cuda_warm_up(self.dtype)
-            except KernelError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - e.g. no NVVM/libdevice for the JIT
-                _WARM.discard(key)
-                raise KernelError(
-                    f"CudaFloodModel: the CUDA kernels failed to compile or run "
-                    f"({type(exc).__name__}: {exc}); a CUDA toolkit (NVVM, libdevice) must "
-                    "be installed for Numba, e.g. pip install 'numba-cuda[cu12]'"
-                ) from exc
 
-    # ------------------------------------------------------------------ transfers
+    # ------------------------------------------------------------------ checkpoints
+
+    def __getstate__(self) -> dict:
+        """The model as host data, for a checkpoint: the device state copied back, the
+        device objects left out, the device accumulators kept as ``_acc_host``."""
+        self._pull()
+        state = {k: v for k, v in self.__dict__.items() if k not in _DEVICE_ATTRS}
+        state["_acc_host"] = self._dev["acc"].copy_to_host()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild from :meth:`__getstate__`: back on the device when Numba finds a GPU
+        (or the simulator); otherwise the model goes on as the CPU kernel
+        (:class:`FloodModel`, global steps, its dtype kept), with a warning."""
+        state = dict(state)
+        acc = np.asarray(state.pop("_acc_host"), np.float64)
+        self.__dict__.update(state)
+        if cuda_available():
+            self._upload(acc)
+            return
+        log.warning("this checkpoint's flood ran on a GPU; none is found here, so it goes "
+                    "on on the CPU (%s, global steps)", self.dtype.name)
+        self._fold_into_host(acc)
+
+    def _fold_into_host(self, acc: np.ndarray) -> None:
+        """Become the CPU :class:`FloodModel` with the same state and ledger."""
+        self._led["boundary_in"] += float(acc[_k.A_IN])
+        self._led["boundary_out"] += float(acc[_k.A_OUT])
+        self._led["infiltration"] += float(acc[_k.A_INF])
+        self._unplaced += float(acc[_k.A_LOST])
+        for k in _DEVICE_ATTRS:
+            self.__dict__.pop(k, None)
+        self.time_stepping = "global"
+        self.__class__ = FloodModel
+
+    def to_cpu(self) -> FloodModel:
+        """A CPU :class:`FloodModel` with this model's state, forcing and ledger (a copy)."""
+        import copy
+
+        state = self.__getstate__()
+        acc = state.pop("_acc_host")
+        other = object.__new__(CudaFloodModel)
+        other.__dict__.update(copy.deepcopy(state))
+        other._fold_into_host(acc)
+        return other  # type: ignore[return-value]
 
     def _pull(self, *names: str) -> None:
         """Copy the named state arrays (keys of ``_STATE``) back when the host is stale."""
