@@ -582,3 +582,39 @@ def test_comparison_of_plans(tmp_path: Path) -> None:
         render_comparison(runs, tmp_path / "x.html", baseline="late")
     with pytest.raises(EmtwinError, match="at least one run"):
         render_comparison({"base": []}, tmp_path / "x.html")
+
+
+def test_report_consequences_and_flows_by_hand(small_world) -> None:
+    """The facility losses from their events, the life-loss sentence from the summary, and
+    the gauges' peak discharge where a gauge records one."""
+    from emtwin.viz.report import facilities_rows, gauges_rows, life_loss_line, render_report
+
+    res = fake_results(small_world)
+    lost = pd.DataFrame({
+        "time_s": [7260.0, 4560.0, 4560.0], "kind": "facility_lost",
+        "entity": ["Underpass pump", "River substation", "River"], "node": -1, "edge": -1,
+        "details": ['{"cause": "water", "depth_m": 0.548, "facility": "pump"}',
+                    '{"cause": "water", "depth_m": 0.304, "facility": "substation"}',
+                    '{"cause": "power", "depth_m": 0.162, "facility": "station", '
+                    '"fed_by": "River substation"}'],
+    })  # fmt: skip
+    res.events = pd.concat([res.events, lost], ignore_index=True)
+    assert facilities_rows(res) == [
+        ["1:16:00", "River substation", "substation", "water", "0.30", "–"],
+        ["1:16:00", "River", "station", "power", "0.16", "River substation"],
+        ["2:01:00", "Underpass pump", "pump", "water", "0.55", "–"],
+    ]
+    res.summary["consequences"] = {"life_loss_mean": 1.044, "life_loss_p5": 0.0,
+                                   "life_loss_p95": 3.0, "people_exposed": 19333.0}  # fmt: skip
+    line = life_loss_line(res.summary)
+    assert line == ("Expected loss of life 1.04 (5-95 %: 0 to 3) among 19,333 people "
+                    "exposed to water.")
+    g = pd.DataFrame({"time_s": [0.0, 60.0, 120.0] * 2, "gauge": ["q"] * 3 + ["p"] * 3,
+                      "depth_m": [0.1, 0.3, 0.2, 0.0, 0.1, 0.05], "speed_m_s": 0.5,
+                      "level_m": 1.0, "flow_m3_s": [2.0, 7.5, 3.0] + [np.nan] * 3})  # fmt: skip
+    res.tables = {**(res.tables or {}), "gauges": g}
+    rows = gauges_rows(res)
+    assert rows[0][-2:] == ["7.50", "0:01:00"] and rows[1][-2:] == ["–", "–"]
+    page = render_report(res, charts={})
+    assert "Consequences: facilities lost" in page and "River substation" in page
+    assert "peak discharge" in page and 'id="life-loss"' in page

@@ -7,6 +7,7 @@ PNGs so the page reads without a server, and it links to the map beside it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ __all__ = [
     "worst_roads_rows",
     "gauges_rows",
     "buildings_rows",
+    "facilities_rows",
+    "life_loss_line",
 ]
 
 #: Output files linked from the report when they sit beside it.
@@ -32,7 +35,8 @@ _FILES = ("map.html", "summary.json", "timeseries.parquet", "events.parquet", "r
           "gauges.csv", "trips.csv", "unit_trips.csv", "calls.csv", "shelters.csv", "units.csv",
           "max_depth.tif", "arrival_time.tif", "hazard_class.tif", "max_wind.tif",
           "max_gust.tif", "wind_arrival.tif", "storm_track.csv", "wind_gauges.csv",
-          "warning_zones.csv", "scenario.yaml")  # fmt: skip
+          "warning_zones.csv", "buildings.parquet", "households.parquet", "calls.geojson",
+          "units.geojson", "scenario.yaml")  # fmt: skip
 
 
 def _tables(results: Any) -> dict[str, pd.DataFrame]:
@@ -136,17 +140,56 @@ def worst_roads_rows(results: Any, n: int = 15) -> tuple[list[str], list[list[An
 
 
 def gauges_rows(results: Any) -> list[list[Any]]:
-    """Rows: gauge, deepest water (m), when, fastest flow (m/s), highest level (m)."""
+    """Rows: gauge, deepest water (m), when, fastest flow (m/s), highest level (m); and,
+    when some gauge has a cross-section, its peak discharge (m3/s) and when ("–" without)."""
     t = _tables(results).get("gauges")
     if t is None or not len(t):
         return []
+    flows = "flow_m3_s" in t
     rows = []
     for name, g in t.groupby("gauge", sort=False):
         i = int(np.argmax(g["depth_m"].to_numpy()))
-        rows.append([name, f"{g['depth_m'].iloc[i]:.3f}", _when(float(g["time_s"].iloc[i])),
-                     f"{g['speed_m_s'].max():.2f}" if "speed_m_s" in g else "–",
-                     f"{g['level_m'].max():.3f}" if "level_m" in g else "–"])  # fmt: skip
+        row = [name, f"{g['depth_m'].iloc[i]:.3f}", _when(float(g["time_s"].iloc[i])),
+               f"{g['speed_m_s'].max():.2f}" if "speed_m_s" in g else "–",
+               f"{g['level_m'].max():.3f}" if "level_m" in g else "–"]  # fmt: skip
+        if flows:
+            q = g["flow_m3_s"].to_numpy(dtype=float)
+            if np.isfinite(q).any():
+                k = int(np.nanargmax(q))
+                row += [f"{q[k]:,.2f}", _when(float(g["time_s"].iloc[k]))]
+            else:
+                row += ["–", "–"]
+        rows.append(row)
     return rows
+
+
+def facilities_rows(results: Any) -> list[list[Any]]:
+    """Rows of the ``facility_lost`` events in time order: when, facility, type, cause,
+    depth (m) and what fed it (for a loss by cascade)."""
+    ev = getattr(results, "events", None)
+    if ev is None or not len(ev):
+        return []
+    lost = ev[ev["kind"] == "facility_lost"].sort_values("time_s", kind="stable")
+    rows = []
+    for r in lost.itertuples():
+        d = json.loads(r.details) if isinstance(r.details, str) and r.details else {}
+        depth = d.get("depth_m")
+        rows.append([_when(float(r.time_s)), str(r.entity), str(d.get("facility", "–")),
+                     str(d.get("cause", "–")), "–" if depth is None else f"{float(depth):.2f}",
+                     str(d.get("fed_by", "–"))])  # fmt: skip
+    return rows
+
+
+def life_loss_line(summary: dict[str, Any]) -> str:
+    """One sentence on the expected life loss and its 5-95 % range ("" without it)."""
+    c = summary.get("consequences") or {}
+    if c.get("life_loss_mean") is None:
+        return ""
+    text = (f"Expected loss of life {c['life_loss_mean']:.2f} (5-95 %: {c.get('life_loss_p5', 0):g}"
+            f" to {c.get('life_loss_p95', 0):g})")
+    if c.get("people_exposed") is not None:
+        text += f" among {c['people_exposed']:,.0f} people exposed to water"
+    return text + "."
 
 
 def buildings_rows(results: Any) -> list[list[Any]]:
@@ -251,15 +294,23 @@ def render_report(
     bl = buildings_rows(results)
     if bl:
         parts.append("<h2>Consequences: buildings</h2><p class=\"sub\">damage from the JRC "
-                     "depth-damage curves at the deepest water over each footprint; life loss "
-                     "and facilities lost are in the headline figures</p>" + table(
+                     "depth-damage curves at the deepest water over each footprint</p>" + table(
             ["kind", "buildings", "damaged", "damage", "deepest water, m", "mean damage ratio"],
             bl, numeric=[False, True, True, True, True, True]))  # fmt: skip
+    life = life_loss_line(summary)
+    if life:
+        parts.append(f'<h2>Consequences: life</h2><p id="life-loss">{esc(life)}</p>')
+    fac = facilities_rows(results)
+    if fac:
+        parts.append("<h2>Consequences: facilities lost</h2>" + table(
+            ["at", "facility", "type", "cause", "depth, m", "fed by"], fac,
+            numeric=[False, False, False, False, True, False]))  # fmt: skip
     gauges = gauges_rows(results)
     if gauges:
-        parts.append("<h2>Gauges</h2>" + table(
-            ["gauge", "deepest water, m", "at", "fastest flow, m/s", "highest level, m"], gauges,
-            numeric=[False, True, False, True, True]))  # fmt: skip
+        head = ["gauge", "deepest water, m", "at", "fastest flow, m/s", "highest level, m"]
+        extra = ["peak discharge, m³/s", "at"] if len(gauges[0]) > len(head) else []
+        parts.append("<h2>Gauges</h2>" + table(head + extra, gauges,
+                     numeric=[False, True, False, True, True] + [True, False][:len(extra)]))
     ev = getattr(results, "events", None)
     if ev is not None and len(ev):
         counts = ev["kind"].value_counts().sort_index()
