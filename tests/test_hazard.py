@@ -7,13 +7,12 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from dip_world import COLS, DX, ROAD_Y, ROWS, X0, Y0, write_dip
 from rasterio.transform import from_origin
-from shapely.geometry import LineString
 
 from emtwin.errors import EmtwinError
 from emtwin.scenarios import load_scenario
@@ -21,8 +20,6 @@ from emtwin.sim import Simulation
 from emtwin.sim.outputs import write_results
 
 DATA = Path(__file__).parent / "data"
-X0, Y0, DX = 600000.0, 5600400.0, 10.0
-ROWS, COLS = 40, 30
 
 
 @pytest.fixture()
@@ -32,16 +29,8 @@ def dip(tmp_path: Path) -> Path:
     A road runs west-east across the dip along row 20. Water enters the north
     end of the dip and leaves over the open south edge.
     """
-    z = np.full((ROWS, COLS), 10.0)
-    z[:, 13:17] = 9.0
-    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=ROWS, width=COLS,
-                       count=1, dtype="float64", crs="EPSG:32633",
-                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
-        dst.write(z, 1)
-    y = Y0 - 20.5 * DX
-    road = LineString([(X0 + 15, y), (X0 + COLS * DX - 15, y)])
-    gpd.GeoDataFrame({"id": ["causeway"], "highway": ["residential"]}, geometry=[road],
-                     crs=32633).to_file(tmp_path / "roads.geojson")  # fmt: skip
+    write_dip(tmp_path)
+    y = ROAD_Y
     (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
         name: dip
         duration: 3h

@@ -12,22 +12,16 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
-from rasterio.transform import from_origin
-from shapely.geometry import LineString
+from dip_world import COLS, DX, ROWS, X0, Y0, write_dip
 
 from emtwin.errors import ScenarioError
 from emtwin.geo.sections import section_faces, section_flow
 from emtwin.geo.world import Terrain
 from emtwin.scenarios import load_scenario
 from emtwin.sim import Simulation
-
-X0, Y0, DX = 600000.0, 5600400.0, 10.0
-ROWS, COLS = 40, 30
 
 
 def _terrain(rows: int = ROWS, cols: int = COLS) -> Terrain:
@@ -98,16 +92,7 @@ def _channel(tmp_path: Path, section: str, actions: str = "[]") -> Path:
     3 m3/s enters the north end of the dip from 10 to 50 min (after a 10 s ramp); the
     south edge is open.
     """
-    z = np.full((ROWS, COLS), 10.0)
-    z[:, 13:17] = 9.0
-    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=ROWS, width=COLS,
-                       count=1, dtype="float64", crs="EPSG:32633",
-                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
-        dst.write(z, 1)
-    y = Y0 - 20.5 * DX
-    road = LineString([(X0 + 15, y), (X0 + COLS * DX - 15, y)])
-    gpd.GeoDataFrame({"id": ["causeway"], "highway": ["residential"]}, geometry=[road],
-                     crs=32633).to_file(tmp_path / "roads.geojson")  # fmt: skip
+    write_dip(tmp_path)
     (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
         name: channel
         duration: 50min

@@ -14,6 +14,7 @@ summed on the device and read by :meth:`ledger`. See docs/gpu.md.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 
@@ -38,6 +39,13 @@ _WARM: set[str] = set()
 _DEVICE_ATTRS = ("_dev", "_sb", "_faces", "_stale", "_push_state", "_push_rmult", "_n_in",
                  "_probe", "_block", "_grid_f", "_grid_c")  # fmt: skip
 log = logging.getLogger(__name__)
+
+
+def _add_volumes(led: dict[str, float], acc: np.ndarray) -> None:
+    """Add the device's volume accumulators (m3) to a host ledger, in place."""
+    led["boundary_in"] += float(acc[_k.A_IN])
+    led["boundary_out"] += float(acc[_k.A_OUT])
+    led["infiltration"] += float(acc[_k.A_INF])
 
 
 class CudaFloodModel(FloodModel):
@@ -132,9 +140,7 @@ class CudaFloodModel(FloodModel):
 
     def _fold_into_host(self, acc: np.ndarray) -> None:
         """Become the CPU :class:`FloodModel` with the same state and ledger."""
-        self._led["boundary_in"] += float(acc[_k.A_IN])
-        self._led["boundary_out"] += float(acc[_k.A_OUT])
-        self._led["infiltration"] += float(acc[_k.A_INF])
+        _add_volumes(self._led, acc)
         self._unplaced += float(acc[_k.A_LOST])
         for k in _DEVICE_ATTRS:
             self.__dict__.pop(k, None)
@@ -143,8 +149,6 @@ class CudaFloodModel(FloodModel):
 
     def to_cpu(self) -> FloodModel:
         """A CPU :class:`FloodModel` with this model's state, forcing and ledger (a copy)."""
-        import copy
-
         state = self.__getstate__()
         acc = state.pop("_acc_host")
         other = object.__new__(CudaFloodModel)
@@ -310,11 +314,8 @@ class CudaFloodModel(FloodModel):
         Boundary in/out and infiltration come from the device accumulators.
         """
         self._pull("h")
-        acc = self._dev["acc"].copy_to_host()
         saved = dict(self._led)
-        self._led["boundary_in"] += float(acc[_k.A_IN])
-        self._led["boundary_out"] += float(acc[_k.A_OUT])
-        self._led["infiltration"] += float(acc[_k.A_INF])
+        _add_volumes(self._led, self._dev["acc"].copy_to_host())
         try:
             return super().ledger()
         finally:

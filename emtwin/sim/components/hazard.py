@@ -380,13 +380,11 @@ class FloodComponent(Component):
         t = self.world.terrain
         self.gauge_names: list[str] = []
         self.gauge_cells: list[tuple[int, int]] = []
+        sections: dict[str, SectionFaces] = {}
         for i, g in enumerate(self.spec.gauges):
             rows, cols = self._cells_of(f"hazards.0.gauges.{i}", g.at, None)
             self.gauge_names.append(g.name)
             self.gauge_cells.append((int(rows[0]), int(cols[0])))
-        self._gauge_z = np.array([t.z[r, c] for r, c in self.gauge_cells])
-        sections: dict[str, SectionFaces] = {}
-        for i, g in enumerate(self.spec.gauges):
             if g.section is None:
                 continue
             faces = section_faces(t, self._xy(g.section))
@@ -397,6 +395,7 @@ class FloodComponent(Component):
                     file=self.scenario.source,
                 )
             sections[g.name] = faces
+        self._gauge_z = np.array([t.z[r, c] for r, c in self.gauge_cells])
         self.gauge_sections = sections
 
     def _provide(self) -> None:
@@ -635,10 +634,10 @@ class FloodComponent(Component):
             "roads_closed": int(self.ever_closed.sum()) if self.ever_closed is not None else 0,
             "mass_error_rel": float(ledger["error_rel"]),
             "max_depth_by_gauge": by_gauge,
-            "peak_flow_by_gauge": {
-                n: float(gauges.loc[gauges.gauge == n, "flow_m3_s"].max())
-                for n in self.gauge_sections if len(gauges)
-            },
+            "peak_flow_by_gauge": (
+                {n: float(gauges.loc[gauges.gauge == n, "flow_m3_s"].max())
+                 for n in self.gauge_sections} if len(gauges) else {}
+            ),  # fmt: skip
             "cells": int(t.mask.sum()),
             "steps": int(self.model.steps),
             "kernel_wall_s": round(float(self.model.wall_s), 3),
