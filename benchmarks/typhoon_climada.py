@@ -1,7 +1,7 @@
 """emtwin's typhoon wind against CLIMADA's TropCyclone (Holland 2008) on real tracks.
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/typhoon_climada.py [--climada-python PATH]
-      [--step 0.05] [--case andrew gretelle]
+      [--step 0.05] [--case andrew gretelle usagi]
 
 Cases (tracks with IBTrACS column names; sources in benchmarks/data/README.md),
 each on a 0.05-degree grid around its landfall:
@@ -13,6 +13,10 @@ each on a 0.05-degree grid around its landfall:
 - ``gretelle``: cyclone Gretelle (1997), 23-25 January, three-hourly; south-
   east Madagascar (25-20 S, 43.5-52 E); environment 1005 hPa (as in CLIMADA's
   file); southern hemisphere.
+- ``usagi``: typhoon Usagi (2013), 20-23 September, six-hourly; its landfall
+  near Shanwei, Guangdong (22 September) after crossing the Luzon Strait
+  (20.5-25 N, 111.5-119 E); environment 1010 hPa; the radius of maximum wind
+  is estimated by emtwin's reader, as for Andrew. The West Pacific case.
 
 emtwin reads the track; the *same* positions, pressures and radii are handed
 to CLIMADA, so the comparison is of the wind models alone.
@@ -41,6 +45,8 @@ Measured 2026-12-04 (CLIMADA 6.1.0, 0.05-degree grid):
   64.0 m/s; emtwin defaults median 2.12 %, p90 11.3 %.
 - gretelle (11486 points): H08 settings median 0.30 %, p90 0.89 %, peaks 54.3
   vs 53.4 m/s; emtwin defaults median 2.25 %, p90 8.3 %.
+- usagi (9455 points; measured 2026-12-06): H08 settings median 1.11 %, p90
+  3.20 %, peaks 54.8 vs 53.2 m/s; emtwin defaults median 3.90 %, p90 12.7 %.
 
 Setting up CLIMADA: ``apt-get install libgdal-dev``, then in a separate venv
 ``pip install GDAL==$(gdal-config --version)`` (``--no-build-isolation`` with
@@ -68,6 +74,8 @@ CASES = {
                1010.0, 32617),
     "gretelle": ("gretelle_1997.csv", "1997-01-23T12:00:00", (-25.0, -20.0), (43.5, 52.0),
                  1005.0, 32738),
+    "usagi": ("usagi_2013.csv", "2013-09-20T00:00:00", (20.5, 25.0), (111.5, 119.0),
+              1010.0, 32650),
 }
 
 
