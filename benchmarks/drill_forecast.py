@@ -50,18 +50,23 @@ def _port() -> int:
 def _phase(page, s: DrillSession, until, min_s: float) -> dict[str, float | list[float]]:
     """Decide every 2.5 s until *until()* and *min_s* wall s have passed; the figures."""
     n0 = page.evaluate("window.emtwin.latencies.length")
+    w0 = len(s.lock_waits)
     wall0, sim0, c0, cs0 = time.perf_counter(), s.time_s, s.compute_s, s.computed_sim_s
     i = 0
+    issued = []
     while time.perf_counter() - wall0 < min_s or not until():
         kind = "close_road" if i % 2 == 0 else "open_road"
+        issued.append(page.evaluate("performance.now()"))
         page.evaluate(f"window.emtwin.issue({{{kind}: 'bridge-east'}})")
         i += 1
         page.wait_for_timeout(2500)
     wall = time.perf_counter() - wall0
+    page.wait_for_timeout(1500)  # the last decision's frame
     lat = page.evaluate(f"window.emtwin.latencies.slice({n0})")
     return {"wall_s": wall, "held": (s.time_s - sim0) / wall,
             "alone": (s.computed_sim_s - cs0) / max(s.compute_s - c0, 1e-9),
-            "latencies_ms": lat}  # fmt: skip
+            "latencies_ms": lat, "issued_ms": issued[: len(lat)],
+            "waits_ms": [1000 * w for w in s.lock_waits[w0:]]}  # fmt: skip
 
 
 def _report(name: str, r: dict) -> None:
@@ -72,6 +77,10 @@ def _report(name: str, r: dict) -> None:
         print(f"  decision -> screen, ms: {[round(x) for x in lat]}; median "
               f"{statistics.median(lat):.0f}, max {max(lat):.0f}, "
               f"{sum(x < 500 for x in lat)} of {len(lat)} under 500 ms")  # fmt: skip
+    w = r["waits_ms"]
+    if w:
+        print(f"  of which waiting for the step under way (server), ms: median "
+              f"{statistics.median(w):.0f}, max {max(w):.0f}")  # fmt: skip
 
 
 def main() -> None:
@@ -116,6 +125,7 @@ def main() -> None:
         during = _phase(page, s, lambda: forecasts.running() is None, 0.0)
         page.wait_for_function("window.emtwin.forecast", timeout=600_000)
         shown = page.evaluate("window.emtwin.forecastShownAfter")
+        shown_at = page.evaluate("window.emtwin.forecastAsked") + shown
         job = forecasts.get(forecasts.brief()["id"])
         if args.screenshot:
             page.evaluate("document.getElementById('forecast').parentElement"
@@ -131,6 +141,13 @@ def main() -> None:
           f"T+{job['at_s'] / 3600:.2f} h, {args.workers} worker(s): members "
           f"{job['members_wall_s']:.1f} s, with the products {job['wall_s']:.1f} s; on the "
           f"page {shown / 1000:.1f} s after the click")  # fmt: skip
+    lat, issued = during["latencies_ms"], during["issued_ms"]
+    if lat and len(issued) == len(lat):
+        k = max(range(len(lat)), key=lat.__getitem__)
+        wk = during["waits_ms"][k] if k < len(during["waits_ms"]) else float("nan")
+        print(f"  the slowest decision ({lat[k]:.0f} ms, {wk:.0f} ms of it waiting for the "
+              f"step under way) was issued {(issued[k] - shown_at) / 1000:+.2f} s from the "
+              "forecast's drawing on the page")  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
 
 

@@ -173,6 +173,9 @@ def test_the_live_drill_keeps_advancing_while_a_forecast_runs(world, tmp_path) -
         job = c.get(f"/api/forecast/{fid}").json()
         assert job["state"] == "done", job.get("error")
         assert len(seen) >= 2 and seen[-1] > seen[0], "the live clock stood still"
+        # the products came back from the worker process too (DrillProducts)
+        assert len(job["prob_depth_0.3m"]["values"]) == job["prob_depth_0.3m"]["shape"][0]
+        assert c.get(f"/api/forecast/{fid}/report.html").status_code == 200
     finally:
         s.stop()
         s.wait(120)
