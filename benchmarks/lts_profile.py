@@ -15,8 +15,10 @@ and the script prints:
   the global run's depths at each coupling time (a level is the largest L with
   ``2^L <= sqrt(h_max / h)``, h the deepest water over the neighbourhood the
   rule looks at, at least 1 cm; cells dry with dry neighbours skipped):
-  ``tiles`` the implemented rule (32-cell tiles, each with its eight
-  neighbouring tiles: a check against the measured share), ``cell halo`` a
+  ``tiles`` the rule of 32-cell tiles each with its eight neighbouring
+  tiles (the implemented rule until 2026-12-06, when a halo of ``2^Lm``
+  cells around each tile replaced it; at ``Lm`` = 5 the two are close),
+  ``cell halo`` a
   level per cell over a halo of ``2^Lm`` cells (what a halo of cells instead
   of whole tiles would give), ``own cell`` a level per cell from its own
   depth and its eight neighbours (the lower bound of any local stepping with

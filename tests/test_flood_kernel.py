@@ -14,6 +14,7 @@ import pytest
 
 from emtwin.errors import KernelError
 from emtwin.kernels import FloodModel
+from emtwin.kernels import _flood_lts as lts
 from emtwin.kernels import _flood_numba as nb
 
 #: Local time stepping with small tiles and up to 3 levels, so that even the
@@ -464,6 +465,29 @@ def test_local_conserves_mass_at_round_off_with_mixed_levels():
     assert led["boundary_in"] > 0 and led["inflow_in"] > 0 and led["rain_in"] > 0
     assert np.all(m._vx == 0.0) and np.all(m._vy == 0.0)  # every accumulator was read
     assert float(m.h.min()) >= 0.0
+
+
+@pytest.mark.parametrize(("col", "expected"), [(13, [0, 0, 1, 2]), (11, [0, 1, 2, 2])])
+def test_local_level_is_set_by_the_water_within_a_macro_step_of_cells(col, expected):
+    """A tile's level comes from the deepest water within 2^lm cells of it (the cells a
+    front can cross in a macro step), then neighbours differ by at most one level.
+
+    16-cell tiles, lm = 2 (halo 4 cells): 1 cm of water everywhere (level 2 by itself,
+    dt0 2^2 <= c / sqrt(0.01) = 10 c with dt0 = c / 2), and 4 m in one cell of the
+    first row (level 0). At column 13 it is 3 cells from the second tile (columns
+    16-31), inside the halo: that tile takes level 0 too. At column 11 it is 5 cells
+    away: the second tile takes level 1 (one above its neighbour), the rest level 2.
+    """
+    h = np.full((16, 64), 0.01)
+    h[0, col] = 4.0
+    z = np.zeros_like(h)
+    grp = np.ones(h.shape, np.int8)
+    c = 1.0
+    tlev = np.zeros((1, 4), np.int64)
+    tdry = np.zeros((1, 4), np.int8)
+    lts.tile_levels(h, z, grp, 16, c, c / 2.0, 2, 0.01, 0.0, np.zeros((1, 4), np.int8),
+                    np.full(4, -np.inf), False, False, 1e-3, tlev, tdry)  # fmt: skip
+    assert tlev[0].tolist() == expected
 
 
 def test_local_agrees_with_global():

@@ -110,15 +110,42 @@ def _lev(tlev, ti, tj):
     return tlev[ti, tj]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _on_edge(side, r0, r1, c0, c1, nr, nc):
+    """Whether rows [r0, r1) x columns [c0, c1) touch grid edge *side* (N, S, W, E)."""
+    return (side == 0 and r0 == 0) or (side == 1 and r1 == nr) or \
+        (side == 2 and c0 == 0) or (side == 3 and c1 == nc)  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def _edge_depth(side, r0, r1, c0, c1, z, grp, level):
+    """*level* over the lowest bed of the domain's cells on edge *side* of the rectangle
+    (-inf when none of them is in the domain)."""
+    nr, nc = z.shape
+    zmin = np.inf
+    if side < 2:
+        r = 0 if side == 0 else nr - 1
+        for j in range(c0, c1):
+            if grp[r, j] != 0:
+                zmin = min(zmin, float(z[r, j]))
+    else:
+        j = 0 if side == 2 else nc - 1
+        for r in range(r0, r1):
+            if grp[r, j] != 0:
+                zmin = min(zmin, float(z[r, j]))
+    return level - zmin if zmin < np.inf else -np.inf
+
+
 @njit(cache=True, error_model="numpy")
 def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, rain_on,
                 inf_on, dry, tlev, tdry):  # fmt: skip
     """Choose the level of every tile for the next macro step, in place in *tlev*.
 
     Level L is the largest with ``dt0 2^L <= c / sqrt(h)``, h the deepest
-    water over the tile and its eight neighbours (plus *grow*, at least
-    *floor*; on a grid edge with a level boundary, the boundary level over the
-    tile's lowest edge bed: ``edge_level[side]``, -inf for none), at most *lm*;
+    water over the tile and a halo of ``2^lm`` cells around it, the base steps
+    of the macro step (plus *grow*, at least *floor*; where the halo reaches a
+    grid edge with a level boundary, the boundary level over the lowest edge
+    bed there: ``edge_level[side]``, -inf for none), at most *lm*;
     0 for tiles holding inflow cells. Neighbouring tiles (8-connected) then
     differ by at most one level. Without rain, a tile that is dry (all depths
     <= *dry*, or all exactly 0 under infiltration) with its eight neighbours
@@ -127,8 +154,7 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
     """
     nr, nc = h.shape
     ntr, ntc = tlev.shape
-    thm = np.zeros((ntr, ntc))
-    fixed = np.zeros((ntr, ntc), np.bool_)
+    halo = 1 << lm
     for ti in range(ntr):
         r0 = ti * B
         r1 = min(r0 + B, nr)
@@ -139,41 +165,28 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             for r in range(r0, r1):
                 for j in range(c0, c1):
                     tm = max(tm, float(h[r, j]))
-            isdry = tm <= dry and (not inf_on or tm <= 0.0)
             fx = inflow_tile[ti, tj] != 0
             for side in range(4):
-                lv = edge_level[side]
-                if lv == -np.inf:
-                    continue
-                on = (side == 0 and r0 == 0) or (side == 1 and r1 == nr) or \
-                     (side == 2 and c0 == 0) or (side == 3 and c1 == nc)  # fmt: skip
-                if not on:
-                    continue
-                zmin = np.inf
-                if side < 2:
-                    r = 0 if side == 0 else nr - 1
-                    for j in range(c0, c1):
-                        if grp[r, j] != 0:
-                            zmin = min(zmin, float(z[r, j]))
-                else:
-                    j = 0 if side == 2 else nc - 1
-                    for r in range(r0, r1):
-                        if grp[r, j] != 0:
-                            zmin = min(zmin, float(z[r, j]))
-                if zmin < np.inf:
-                    tm = max(tm, lv - zmin)
-                    fx = True
-            thm[ti, tj] = tm
-            fixed[ti, tj] = fx
+                if edge_level[side] != -np.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
+                    fx = fx or _edge_depth(side, r0, r1, c0, c1, z, grp, 0.0) > -np.inf
+            isdry = tm <= dry and (not inf_on or tm <= 0.0)
             tdry[ti, tj] = 1 if (isdry and not fx) else 0
     # the depth that can reach a tile within the macro step: information moves
-    # at most one cell per base step, and a macro step has at most B of them
+    # at most one cell per base step, and the macro step has 2^lm of them
     for ti in range(ntr):
         for tj in range(ntc):
+            r0 = max(ti * B - halo, 0)
+            r1 = min(ti * B + B + halo, nr)
+            c0 = max(tj * B - halo, 0)
+            c1 = min(tj * B + B + halo, nc)
             hm = 0.0
-            for a in range(max(ti - 1, 0), min(ti + 2, ntr)):
-                for b in range(max(tj - 1, 0), min(tj + 2, ntc)):
-                    hm = max(hm, thm[a, b])
+            for r in range(r0, r1):
+                for j in range(c0, c1):
+                    hm = max(hm, float(h[r, j]))
+            for side in range(4):
+                lv = edge_level[side]
+                if lv != -np.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
+                    hm = max(hm, _edge_depth(side, r0, r1, c0, c1, z, grp, lv))
             hh = max(hm + grow, floor)
             dtb = c / np.sqrt(hh)
             lev = 0

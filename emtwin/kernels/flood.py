@@ -140,7 +140,8 @@ class FloodModel:
         with dry neighbours are skipped (docs/flood.md, Local time stepping).
     lts_levels
         Largest level L of local stepping (a macro step is ``2^lts_levels``
-        base steps); ``2^lts_levels <= lts_tile``.
+        base steps, and a tile's level is set by the water within as many
+        cells of it); ``2^lts_levels <= lts_tile``.
     lts_tile
         Tile size of local stepping, cells.
     """
