@@ -194,37 +194,47 @@ class DrillMember:
 
     def __call__(self) -> dict[str, Any]:
         """Play the member; ``{status: done, max_depth, hazard_class, gauges, first_closed_s}``."""
+        out = _worker_task(self.nice, self._play)
+        out["warnings"] = []
+        return out
+
+    def _play(self) -> dict[str, Any]:
         from emtwin.batch.worker import _one_numba_thread
         from emtwin.forecast.runner import _gauge_table, _reforce, window_maxima
         from emtwin.sim.engine import Simulation
 
-        _lower_priority(self.nice)
-        t0 = time.perf_counter()
-        try:
-            with _one_numba_thread():
-                sim = Simulation.from_checkpoint(self.checkpoint, world=_load_world(self.world),
-                                                 allow_code=self.allow_code)  # fmt: skip
-                if self.flood is not None:
-                    _reforce(sim, self.flood)
-                depth, cls = window_maxima(sim, self.at_s, self.end_s)
-                mask = sim.world.terrain.mask
-                g = _gauge_table(sim)
-                g = g[(g["time_s"] > self.at_s) & (g["time_s"] <= self.end_s)]
-                roads = sim.roads
-                out = {
-                    "status": "done",
-                    "max_depth": np.where(mask, depth, np.nan).astype(np.float32),
-                    "hazard_class": np.where(mask, cls, np.nan).astype(np.float32),
-                    "gauges": g.reset_index(drop=True),
-                    "first_closed_s": roads.first_closed_s.copy() if roads is not None
-                    else np.zeros(0),
-                }  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - reported; the forecast names the member
-            msg = " ".join(str(exc).split()) or type(exc).__name__
-            out = {"status": "failed", "error": f"{type(exc).__name__}: {msg}"}
-        out["wall_s"] = time.perf_counter() - t0
-        out["warnings"] = []
-        return out
+        with _one_numba_thread():
+            sim = Simulation.from_checkpoint(self.checkpoint, world=_load_world(self.world),
+                                             allow_code=self.allow_code)  # fmt: skip
+            if self.flood is not None:
+                _reforce(sim, self.flood)
+            depth, cls = window_maxima(sim, self.at_s, self.end_s)
+            mask = sim.world.terrain.mask
+            g = _gauge_table(sim)
+            g = g[(g["time_s"] > self.at_s) & (g["time_s"] <= self.end_s)]
+            roads = sim.roads
+            return {
+                "max_depth": np.where(mask, depth, np.nan).astype(np.float32),
+                "hazard_class": np.where(mask, cls, np.nan).astype(np.float32),
+                "gauges": g.reset_index(drop=True),
+                "first_closed_s": roads.first_closed_s.copy() if roads is not None
+                else np.zeros(0),
+            }  # fmt: skip
+
+
+def _worker_task(nice: int, work: Any) -> dict[str, Any]:
+    """Run *work* (a callable returning a dict) as a task of a forecast's worker process: at
+    a lower CPU priority; its outcome with ``status`` (``done``, or ``failed`` with the
+    ``error`` on one line, reported by the forecast) and ``wall_s``."""
+    _lower_priority(nice)
+    t0 = time.perf_counter()
+    try:
+        out = {**work(), "status": "done"}
+    except Exception as exc:  # noqa: BLE001 - reported; the forecast names the task
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        out = {"status": "failed", "error": f"{type(exc).__name__}: {msg}"}
+    out["wall_s"] = time.perf_counter() - t0
+    return out
 
 
 @dataclass(frozen=True)
@@ -267,17 +277,8 @@ class DrillProducts:
 
     def __call__(self) -> dict[str, Any]:
         """Make the products; ``{status: done, ...what the page shows}``."""
-        _lower_priority(self.nice)
-        t0 = time.perf_counter()
-        try:
-            out = _products(list(self.outs), _load_world(self.world), self.name, self.job,
-                            Path(self.folder))  # fmt: skip
-            out["status"] = "done"
-        except Exception as exc:  # noqa: BLE001 - reported by the forecast
-            msg = " ".join(str(exc).split()) or type(exc).__name__
-            out = {"status": "failed", "error": f"{type(exc).__name__}: {msg}"}
-        out["wall_s"] = time.perf_counter() - t0
-        return out
+        return _worker_task(self.nice, lambda: _products(
+            list(self.outs), _load_world(self.world), self.name, self.job, Path(self.folder)))
 
 
 # ---------------------------------------------------------------------------- the jobs
@@ -452,8 +453,8 @@ class DrillForecasts:
         from emtwin.batch.runner import execute
 
         name = self.session.scenario.name
-        if self.workers == 0:
-            return _products(outs, self.session.world, name, job, folder)
+        if self.workers == 0:  # world is the live World itself
+            return _products(outs, world, name, job, folder)
         keys = ("id", "at_s", "to_s", "varied", "held", "closed_now")
         task = DrillProducts(tuple(outs), world, name, {k: job[k] for k in keys}, str(folder))
         got: dict[str, Any] = {}
