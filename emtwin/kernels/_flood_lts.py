@@ -83,12 +83,19 @@ overload(_pw, jit_options={"error_model": "numpy"}, inline="always")(_nb._pw_imp
 
 #: Level of a tile that is skipped in this macro step (dry, with dry neighbours).
 SKIP = 127
+#: Cells around a cell the negative-depth repair may take a deficit from (fix_negative_lts).
+REACH = 4
+#: Times the repair scales one cell's outflow in one call before it takes from around it.
+MAX_SCALINGS = 16
 # Indices into the float64 parameter vector of :func:`macro`.
 Q_DX, Q_DRY, Q_ARRIVAL, Q_RAIN, Q_INF, Q_DT0 = range(6)
 N_QPARAMS = 6
 # Columns of the per-tile accumulator.
 A_VIN, A_VOUT, A_INF, A_HMAX, A_BAD, A_NNEG = range(6)
 N_ACC = 6
+#: Longest run of tiles done as one (cells of a row): long enough that a row of it
+#: streams through memory as a row of the global step does.
+RUN_CELLS = 256
 
 
 def _powm73(x):
@@ -246,33 +253,84 @@ def _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _owned(tlev, ti, tj, L, B, nr, nc):
-    """Face rows [fa, fb) and face columns [ja, jb) owned by tile (ti, tj) at level L."""
+def _run(t, m, tlev, B, nr, nc):
+    """Band, first and end tile columns, level and cell extent of the run of *m* tiles at *t*."""
+    ntc = tlev.shape[1]
+    ti = t // ntc
+    ta = t - ti * ntc
+    tb = ta + m
     r0 = ti * B
-    r1 = min(r0 + B, nr)
-    c0 = tj * B
-    c1 = min(c0 + B, nc)
-    fa = r0 if (r0 == 0 or _lev(tlev, ti - 1, tj) >= L) else r0 + 1
-    fb = r1 + 1 if (r1 == nr or _lev(tlev, ti + 1, tj) > L) else r1
-    ja = c0 if (c0 == 0 or _lev(tlev, ti, tj - 1) >= L) else c0 + 1
-    jb = c1 + 1 if (c1 == nc or _lev(tlev, ti, tj + 1) > L) else c1
-    return r0, r1, c0, c1, fa, fb, ja, jb
+    c0 = ta * B
+    return ti, ta, tb, tlev[ti, ta], r0, min(r0 + B, nr), c0, min(tb * B, nc)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _x_owned(tlev, ti, ta, tb, L, c0, c1, nc):
+    """Face columns [ja, jb) a run of tiles ta..tb-1 at level L owns on each of its rows."""
+    ja = c0 if (c0 == 0 or _lev(tlev, ti, ta - 1) >= L) else c0 + 1
+    jb = c1 + 1 if (c1 == nc or _lev(tlev, ti, tb) > L) else c1
+    return ja, jb
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _y_owned(f, r0, r1, nr, other, L):
+    """Whether a tile of rows [r0, r1) at level L owns face row *f* (*other*: the level
+    of the tile across)."""
+    if f == r0:
+        return r0 == 0 or other >= L
+    if f == r1:
+        return r1 == nr or other > L
+    return True
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _phase_a(t, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
-             q, pdl, wk):  # fmt: skip
-    """New discharges of the faces tile *t* owns, at its level (sub-step k).
+def _y_row(f, ca, cb, other, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv, pd, n2, half,
+           quarter, neg, dry_d, dt, gdt, dry, dx, inv_dx, hfb, pw, ds, qt):  # fmt: skip
+    """New discharges of y-faces (f, ca..cb-1) at level L; (inflow, outflow) m3 when f is a
+    grid edge. Where the tile across (level *other*) is coarser, ``q dt`` goes into ``vy``;
+    where it is skipped, the faces carry nothing."""
+    nr = h.shape[0]
+    vin = 0.0
+    vout = 0.0
+    if f == 0 or f == nr:
+        for j in range(ca, cb):
+            qout, sgn = _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx)
+            if qout > 0.0:
+                vout += qout * dx * dt
+            else:
+                vin -= qout * dx * dt
+            qyn[f, j] = sgn * qout
+        return vin, vout
+    n = cb - ca
+    zN, hN, zS, hS = z[f - 1, ca:cb], h[f - 1, ca:cb], z[f, ca:cb], h[f, ca:cb]
+    _y_hf(zN, hN, zS, hS, grp[f - 1, ca:cb], grp[f, ca:cb], neg, hfb)
+    _pw(hfb, dry_d, n2, 0, n, pw)
+    if not nsc:
+        _n2_y(nman[f - 1, ca:cb], nman[f, ca:cb], half, pw)
+    _y_ds(zN, hN, zS, hS, ds)
+    _y_qt(qx[f - 1, ca : cb + 1], qx[f, ca : cb + 1], quarter, n, qt)
+    _y_q(hfb, pw, ds, qt, qy[f, ca:cb], qy[f - 1, ca:cb], qy[f + 1, ca:cb], pd, qyn[f, ca:cb])
+    if other == SKIP:
+        for j in range(ca, cb):
+            qyn[f, j] = pd[D_ZERO]
+    elif other > L:
+        for j in range(ca, cb):
+            vy[f, j] += float(qyn[f, j]) * dt
+    return vin, vout
 
-    The faces are computed a row at a time with the row loops of the global
-    step (:mod:`emtwin.kernels._flood_numba`), so that they vectorise and give
-    the same numbers.
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
+             q, pdl, wk):  # fmt: skip
+    """New discharges of the faces a run of *m* tiles from tile *t* owns, at its level.
+
+    The faces are computed a row at a time over the whole run (rows of
+    consecutive tiles are contiguous in memory) with the row loops of the
+    global step (:mod:`emtwin.kernels._flood_numba`), so that they vectorise
+    and give the same numbers.
     """
     nr, nc = h.shape
-    ntc = tlev.shape[1]
-    ti = t // ntc
-    tj = t - ti * ntc
-    L = tlev[ti, tj]
+    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
     dt = q[Q_DT0] * (1 << L)
     dx = q[Q_DX]
     dry = q[Q_DRY]
@@ -285,55 +343,38 @@ def _phase_a(t, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tl
     quarter = pd[D_QUARTER]
     neg = pd[D_ZERO] - pd[D_ONE]
     dry_d = pd[D_DRY]
-    hfb, pw, ds, qt = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
-    r0, r1, c0, c1, fa, fb, ja, jb = _owned(tlev, ti, tj, L, B, nr, nc)
-    n = c1 - c0
-    ln = _lev(tlev, ti - 1, tj)
-    ls = _lev(tlev, ti + 1, tj)
-    lw = _lev(tlev, ti, tj - 1)
-    le = _lev(tlev, ti, tj + 1)
+    o = t * (B + 2)
+    w = m * (B + 2)
+    hfb, pw, ds, qt = wk[0, o : o + w], wk[1, o : o + w], wk[2, o : o + w], wk[3, o : o + w]
+    ja, jb = _x_owned(tlev, ti, ta, tb, L, c0, c1, nc)
+    lw = _lev(tlev, ti, ta - 1)
+    le = _lev(tlev, ti, tb)
     vin = 0.0
     vout = 0.0
-    # y-faces
-    for f in range(fa, fb):
-        if f == 0 or f == nr:
-            for j in range(c0, c1):
-                qout, sgn = _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx)
-                if qout > 0.0:
-                    vout += qout * dx * dt
-                else:
-                    vin -= qout * dx * dt
-                qyn[f, j] = sgn * qout
-            continue
-        zN, hN, zS, hS = z[f - 1, c0:c1], h[f - 1, c0:c1], z[f, c0:c1], h[f, c0:c1]
-        _y_hf(zN, hN, zS, hS, grp[f - 1, c0:c1], grp[f, c0:c1], neg, hfb)
-        _pw(hfb, dry_d, n2, 0, n, pw)
-        if not nsc:
-            _n2_y(nman[f - 1, c0:c1], nman[f, c0:c1], half, pw)
-        _y_ds(zN, hN, zS, hS, ds)
-        _y_qt(qx[f - 1, c0 : c1 + 1], qx[f, c0 : c1 + 1], quarter, n, qt)
-        _y_q(hfb, pw, ds, qt, qy[f, c0:c1], qy[f - 1, c0:c1], qy[f + 1, c0:c1], pd,
-             qyn[f, c0:c1])  # fmt: skip
-        other = L
-        if f == r0:
-            other = ln
-        elif f == r1:
-            other = ls
-        if other == SKIP:
-            for j in range(c0, c1):
-                qyn[f, j] = pd[D_ZERO]
-        elif other > L:
-            for j in range(c0, c1):
-                vy[f, j] += float(qyn[f, j]) * dt
+    # y-faces: the band's edge rows tile by tile (the tiles across differ), the rest whole
+    for f in range(r0, r1 + 1):
+        if f in (r0, r1):
+            for u in range(ta, tb):
+                other = _lev(tlev, ti - 1, u) if f == r0 else _lev(tlev, ti + 1, u)
+                if not _y_owned(f, r0, r1, nr, other, L):
+                    continue
+                a, b = _y_row(f, u * B, min(u * B + B, nc), other, L, h, z, grp, nman, nsc, qx,
+                              qy, qyn, vy, bct, bcv, pd, n2, half, quarter, neg, dry_d, dt, gdt,
+                              dry, dx, inv_dx, hfb, pw, ds, qt)  # fmt: skip
+                vin += a
+                vout += b
+        else:
+            _y_row(f, c0, c1, L, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv, pd, n2, half,
+                   quarter, neg, dry_d, dt, gdt, dry, dx, inv_dx, hfb, pw, ds, qt)  # fmt: skip
     # x-faces: the interior ones xa..xb-1 a row at a time, then the grid edges
     xa = max(ja, 1)
     xb = min(jb, nc)
     for r in range(r0, r1):
         if xb > xa:
             zr, hr_ = z[r, xa - 1 : xb], h[r, xa - 1 : xb]
-            m = xb - xa + 1
+            mm = xb - xa + 1
             _x_hf(zr, hr_, grp[r, xa - 1 : xb], neg, hfb)
-            _pw(hfb, dry_d, n2, 1, m, pw)
+            _pw(hfb, dry_d, n2, 1, mm, pw)
             if not nsc:
                 _n2_x(nman[r, xa - 1 : xb], half, pw)
             _x_ds(zr, hr_, ds)
@@ -363,53 +404,65 @@ def _phase_a(t, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tl
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _commit(t, h, qx, qy, qxn, qyn, tlev, B):
-    """Copy the new discharges of the faces tile *t* owns into ``qx``/``qy``."""
+def _commit(t, m, h, qx, qy, qxn, qyn, tlev, B):
+    """Copy the new discharges of the faces a run of tiles owns into ``qx``/``qy``."""
     nr, nc = h.shape
-    ntc = tlev.shape[1]
-    ti = t // ntc
-    tj = t - ti * ntc
-    L = tlev[ti, tj]
-    r0, r1, c0, c1, fa, fb, ja, jb = _owned(tlev, ti, tj, L, B, nr, nc)
-    for f in range(fa, fb):
-        for j in range(c0, c1):
-            qy[f, j] = qyn[f, j]
+    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
+    for f in range(r0, r1 + 1):
+        if f in (r0, r1):
+            for u in range(ta, tb):
+                other = _lev(tlev, ti - 1, u) if f == r0 else _lev(tlev, ti + 1, u)
+                if _y_owned(f, r0, r1, nr, other, L):
+                    for j in range(u * B, min(u * B + B, nc)):
+                        qy[f, j] = qyn[f, j]
+        else:
+            for j in range(c0, c1):
+                qy[f, j] = qyn[f, j]
+    ja, jb = _x_owned(tlev, ti, ta, tb, L, c0, c1, nc)
     for r in range(r0, r1):
         for j in range(ja, jb):
             qx[r, j] = qxn[r, j]
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa,
-             arr, tlev, B, acc, q, pdl, t_end, wk, wf):  # fmt: skip
-    """Continuity and records of the cells of tile *t*, whose step ends at sub-step k.
+@njit(cache=True, error_model="numpy", inline="always")
+def _take_y(f, ca, cb, vy, vcy, dt, dst, off):
+    """Volumes of a finer tile over y-faces (f, ca..cb-1) as discharges into dst[off:]; reset."""
+    for j in range(ca, cb):
+        dst[off + j - ca] = vy[f, j] / dt
+        vcy[f, j] = vy[f, j]
+        vy[f, j] = 0.0
 
-    Row loops of the global step; on a face to a finer tile the discharge is
-    the accumulated ``q dt`` of the finer side over this step divided by the
-    step (in float64 work rows).
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa,
+             arr, tlev, B, acc, q, pdl, t_end, wk, wf):  # fmt: skip
+    """Continuity and records of the cells of a run of tiles whose step ends at sub-step k.
+
+    Row loops of the global step over the whole run; on a face to a finer
+    tile the discharge is the accumulated ``q dt`` of the finer side over this
+    step divided by the step (in float64 work rows).
     """
     nr, nc = h.shape
-    ntc = tlev.shape[1]
-    ti = t // ntc
-    tj = t - ti * ntc
-    L = tlev[ti, tj]
+    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
     dt = q[Q_DT0] * (1 << L)
     dx = q[Q_DX]
     dtdx = dt / dx
     rain_dt = q[Q_RAIN] * dt
     inf_dt = q[Q_INF] * dt
     pd = pdl[L]
-    r0 = ti * B
-    r1 = min(r0 + B, nr)
-    c0 = tj * B
-    c1 = min(c0 + B, nc)
     n = c1 - c0
-    finer_n = _lev(tlev, ti - 1, tj) < L
-    finer_s = _lev(tlev, ti + 1, tj) < L
-    finer_w = _lev(tlev, ti, tj - 1) < L
-    finer_e = _lev(tlev, ti, tj + 1) < L
-    sp = wk[t, 4]
-    ax, ayn, ays = wf[t, 0], wf[t, 1], wf[t, 2]
+    finer_w = _lev(tlev, ti, ta - 1) < L
+    finer_e = _lev(tlev, ti, tb) < L
+    finer_n = False
+    finer_s = False
+    for u in range(ta, tb):
+        finer_n = finer_n or _lev(tlev, ti - 1, u) < L
+        finer_s = finer_s or _lev(tlev, ti + 1, u) < L
+    o = t * (B + 2)
+    sp = wk[4, o : o + m * (B + 2)]
+    o = t * (B + 1)
+    w = m * (B + 1)
+    ax, ayn, ays = wf[0, o : o + w], wf[1, o : o + w], wf[2, o : o + w]
     infil = 0.0
     hmax = 0.0
     bad = 0.0
@@ -435,16 +488,13 @@ def _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, m
                 ax[n] = vx[r, c1] / dt
                 vcx[r, c1] = vx[r, c1]
                 vx[r, c1] = 0.0
-            if r == r0 and finer_n:
-                for j in range(n):
-                    ayn[j] = vy[r, c0 + j] / dt
-                    vcy[r, c0 + j] = vy[r, c0 + j]
-                    vy[r, c0 + j] = 0.0
-            if r == r1 - 1 and finer_s:
-                for j in range(n):
-                    ays[j] = vy[r + 1, c0 + j] / dt
-                    vcy[r + 1, c0 + j] = vy[r + 1, c0 + j]
-                    vy[r + 1, c0 + j] = 0.0
+            for u in range(ta, tb):
+                ca = u * B
+                cb = min(ca + B, nc)
+                if r == r0 and _lev(tlev, ti - 1, u) < L:
+                    _take_y(r, ca, cb, vy, vcy, dt, ayn, ca - c0)
+                if r == r1 - 1 and _lev(tlev, ti + 1, u) < L:
+                    _take_y(r + 1, ca, cb, vy, vcy, dt, ays, ca - c0)
             _cont(hr_, gr, ax, ayn, ays, rain_dt, rrow, rsc, inf_dt, dtdx)
         else:
             _cont(hr_, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx)
@@ -464,23 +514,45 @@ def _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, m
 
 
 @njit(cache=True, error_model="numpy")
-def _lists(k, tlev, la, lc):
-    """Tiles doing phase A (into *la*) and phase C (into *lc*) at sub-step k; their counts."""
+def runs(tlev, maxrun, rt, rn):
+    """Cut each band of tiles into runs: consecutive active tiles at one level, at most
+    *maxrun* long. First tiles into *rt*, lengths into *rn*; returns the number of runs."""
     ntr, ntc = tlev.shape
+    nrun = 0
+    for ti in range(ntr):
+        tj = 0
+        while tj < ntc:
+            L = tlev[ti, tj]
+            if L == SKIP:
+                tj += 1
+                continue
+            te = tj + 1
+            while te < ntc and te - tj < maxrun and tlev[ti, te] == L:
+                te += 1
+            rt[nrun] = ti * ntc + tj
+            rn[nrun] = te - tj
+            nrun += 1
+            tj = te
+    return nrun
+
+
+@njit(cache=True, error_model="numpy")
+def _lists(k, tlev, rt, nrun, la, lc):
+    """Runs doing phase A (indices into *la*) and phase A or C (into *lc*) at sub-step k."""
+    ntc = tlev.shape[1]
     na = 0
     nc_ = 0
-    for t in range(ntr * ntc):
+    for i in range(nrun):
+        t = rt[i]
         L = tlev[t // ntc, t % ntc]
-        if L == SKIP:
-            continue
         m = (1 << L) - 1
         a = (k & m) == 0
         e = ((k + 1) & m) == 0
         if a:
-            la[na] = t
+            la[na] = i
             na += 1
         if a or e:
-            lc[nc_] = t
+            lc[nc_] = i
             nc_ += 1
     return na, nc_
 
@@ -520,9 +592,36 @@ def _nbr(r, j, side):
     return r, j + 1
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _from_neighbours(h, r, j, d, reach):
+    """Take depth *d* (m) from the cells within *reach* cells of cell (r, j) (the nearest
+    square ring of them that holds it, or all of them) in proportion to their depths,
+    none below 0; returns the depth that was not there (m)."""
+    nr, nc = h.shape
+    for rad in range(1, reach + 1):
+        r0 = max(r - rad, 0)
+        r1 = min(r + rad + 1, nr)
+        c0 = max(j - rad, 0)
+        c1 = min(j + rad + 1, nc)
+        tot = 0.0
+        for rr in range(r0, r1):
+            for jj in range(c0, c1):
+                tot += max(float(h[rr, jj]), 0.0)
+        if tot >= d or rad == reach:
+            take = min(d, tot)
+            if take > 0.0:
+                for rr in range(r0, r1):
+                    for jj in range(c0, c1):
+                        hv = float(h[rr, jj])
+                        if hv > 0.0:
+                            h[rr, jj] = hv - min(hv, take * (hv / tot))
+            return d - take
+    return d
+
+
 @njit(cache=True, error_model="numpy")
-def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx, lc, nlc, acc,
-                     stack, instack):  # fmt: skip
+def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx, rt, rn, lc,
+                     nlc, acc, stack, instack):  # fmt: skip
     """Remove negative depths left by the cells that ended a step (as ``fix_negative``).
 
     A cell of level Lc left at -D < 0 has its outflow over its step scaled by
@@ -533,34 +632,56 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
     face accumulator it will read at the end of its step, or from the
     boundary outflow. Returns (boundary outflow removed m3,
     volume that could not be placed m3).
+
+    Across a level interface the two cells see a face differently (the fine
+    cell its last fine step's discharge, the coarse cell the volume of its
+    whole step), so both may count it as outflow; scaling would then hand the
+    same deficit back and forth, shrinking the face by D each time (as many
+    rounds as O/D, millions for a round-off deficit). So a cell is scaled at
+    most :data:`MAX_SCALINGS` times per call (where the deficit is shared
+    among several receivers it fades within a few); when it is negative
+    again, its deficit is taken from the cells around it in proportion to
+    their depths, as for a cell with no outflow. *stack* holds 2 x cells: the
+    cells to do from the front, those scaled from the back; *instack* holds
+    per cell 1 (to do) + 2 x the number of scalings.
     """
     nr, nc = h.shape
     ntc = tlev.shape[1]
     area = dx * dx
     top = 0
     for i in range(nlc):
-        t = lc[i]
+        t = rt[lc[i]]
         if acc[t, A_NNEG] == 0:
             continue
         ti = t // ntc
         tj = t - ti * ntc
         for r in range(ti * B, min(ti * B + B, nr)):
-            for j in range(tj * B, min(tj * B + B, nc)):
+            for j in range(tj * B, min((tj + rn[lc[i]]) * B, nc)):
                 if h[r, j] < 0.0 and instack[r * nc + j] == 0:
                     stack[top] = r * nc + j
                     instack[r * nc + j] = 1
                     top += 1
     bcorr = 0.0
     lost = 0.0
+    ns = stack.shape[0]
+    nv = 0
     while top > 0:
         top -= 1
         cell = stack[top]
-        instack[cell] = 0
+        instack[cell] &= 254
         r = cell // nc
         j = cell - r * nc
         hc = float(h[r, j])
         if hc >= 0.0:
             continue
+        if instack[cell] >= 2 * MAX_SCALINGS:  # bounced: from the cells around it
+            h[r, j] = 0.0
+            lost += _from_neighbours(h, r, j, -hc, REACH) * area
+            continue
+        if instack[cell] == 0:
+            stack[ns - 1 - nv] = cell
+            nv += 1
+        instack[cell] += 2
         Lc = tlev[r // B, j // B]
         dt = dt0 * (1 << Lc)
         dtdx = dt / dx
@@ -581,21 +702,8 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
         h[r, j] = 0.0
         if out <= 0.0:
             # a finer cell that passed on, in earlier base steps, water a coarser
-            # cell now takes back: the water is with its neighbours; take the
-            # deficit from them in proportion to their depths (none goes below 0)
-            tot = 0.0
-            for side in range(4):
-                rr, jj = _nbr(r, j, side)
-                if rr >= 0 and rr < nr and jj >= 0 and jj < nc:
-                    tot += max(float(h[rr, jj]), 0.0)
-            take = min(-hc, tot)
-            if take > 0.0:
-                for side in range(4):
-                    rr, jj = _nbr(r, j, side)
-                    if rr >= 0 and rr < nr and jj >= 0 and jj < nc and h[rr, jj] > 0.0:
-                        hv = float(h[rr, jj])
-                        h[rr, jj] = hv - min(hv, take * (hv / tot))
-            lost -= (hc + take) * area
+            # cell now takes back: the water is with its neighbours
+            lost += _from_neighbours(h, r, j, -hc, REACH) * area
             continue
         s = min(max(1.0 + hc / out, 0.0), 1.0)
         cut = 1.0 - s
@@ -638,28 +746,31 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
                 continue
             h[rr, jj] -= red
             nb = rr * nc + jj
-            if h[rr, jj] < 0.0 and instack[nb] == 0:
+            if h[rr, jj] < 0.0 and (instack[nb] & 1) == 0:
                 stack[top] = nb
-                instack[nb] = 1
+                instack[nb] |= 1
                 top += 1
+    for i in range(nv):
+        instack[stack[ns - 1 - i]] = 0
     return bcorr, lost
 
 
 @njit(cache=True, error_model="numpy")
 def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
-                    maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, la,
-                    lc, na, nlc, wk, wf):  # fmt: skip
+                    maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn,
+                    la, lc, na, nlc, wk, wf):  # fmt: skip
     for i in range(na):
-        _phase_a(la[i], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B,
-                 acc, q, pdl, wk)  # fmt: skip
+        _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
+                 bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
     n = 0
     for i in range(nlc):
-        t = lc[i]
+        t = rt[lc[i]]
+        m = rn[lc[i]]
         e, a = _ends(k, t, tlev)
         if a:
-            _commit(t, h, qx, qy, qxn, qyn, tlev, B)
+            _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
         if e:
-            n += _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
+            n += _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
                           maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
         else:
             acc[t, A_NNEG] = 0
@@ -668,19 +779,21 @@ def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, v
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
-                      maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, la,
-                      lc, na, nlc, cnt, wk, wf):  # fmt: skip
+                      maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt,
+                      rn, la, lc, na, nlc, cnt, wk, wf):  # fmt: skip
     for i in prange(na):
-        _phase_a(la[i], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B,
-                 acc, q, pdl, wk)  # fmt: skip
+        _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
+                 bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
     for i in prange(nlc):
-        t = lc[i]
+        t = rt[lc[i]]
+        m = rn[lc[i]]
         e, a = _ends(k, t, tlev)
         if a:
-            _commit(t, h, qx, qy, qxn, qyn, tlev, B)
+            _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
         if e:
-            cnt[i] = _phase_c(t, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
-                              maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
+            cnt[i] = _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd,
+                              maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk,
+                              wf)  # fmt: skip
         else:
             cnt[i] = 0
             acc[t, A_NNEG] = 0
@@ -699,7 +812,7 @@ def _add_inflow(h, rows, cols, dd):
 @njit(cache=True, error_model="numpy")
 def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
           maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, tks, in_rows, in_cols, ddk,
-          la, lc, cnt, stack, instack, wk, wf, par):  # fmt: skip
+          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, par):  # fmt: skip
     """One macro step of N = len(tks) - 1 base steps; see the module docstring.
 
     *par*: spread the tiles of each phase over threads. Returns (h_max m (NaN
@@ -713,25 +826,26 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     lost = 0.0
     cells = 0
     nrep = 0
+    nrun = runs(tlev, maxrun, rt, rn)
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
-        na, nlc = _lists(k, tlev, la, lc)
+        na, nlc = _lists(k, tlev, rt, nrun, la, lc)
         if par:
             cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
                                        vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
-                                       tlev, B, acc, q, pdl, tks[k + 1], la, lc, na, nlc, cnt, wk,
-                                       wf)
+                                       tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, nlc,
+                                       cnt, wk, wf)
         else:
             cells += _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
                                      vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev,
-                                     B, acc, q, pdl, tks[k + 1], la, lc, na, nlc, wk, wf)
+                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, nlc, wk, wf)
         neg = 0
         for i in range(nlc):
-            neg += acc[lc[i], A_NNEG]
+            neg += acc[rt[lc[i]], A_NNEG]
         if neg:
             b, lo = fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, q[Q_DT0],
-                                     q[Q_DX], lc, nlc, acc, stack, instack)
+                                     q[Q_DX], rt, rn, lc, nlc, acc, stack, instack)
             bcorr += b
             lost += lo
             nrep += 1

@@ -739,12 +739,14 @@ class FloodModel:
         self._tdry = np.zeros((ntr, ntc), np.int8)
         self._tin = np.zeros((ntr, ntc), np.int8)
         self._tacc = np.zeros((ntr * ntc, _lts.N_ACC))
+        self._rt = np.zeros(ntr * ntc, np.int64)  # runs: first tile, number of tiles
+        self._rn = np.zeros(ntr * ntc, np.int64)
         self._la = np.zeros(ntr * ntc, np.int64)
         self._lc = np.zeros(ntr * ntc, np.int64)
         self._cnt = np.zeros(ntr * ntc, np.int64)
-        self._lwk = np.zeros((ntr * ntc, 5, B + 2), self.dtype)  # per tile: row work
-        self._lwf = np.zeros((ntr * ntc, 3, B + 1))  # per tile: float64 face rows
-        self._lstack = np.zeros(nr * nc, np.int64)
+        self._lwk = np.zeros((5, ntr * ntc * (B + 2)), self.dtype)  # row work, B + 2 per tile
+        self._lwf = np.zeros((3, ntr * ntc * (B + 1)))  # float64 face rows, B + 1 per tile
+        self._lstack = np.zeros(2 * nr * nc, np.int64)  # the repair's cells, see fix_negative_lts
         self._linstack = np.zeros(nr * nc, np.uint8)
         self._lts_repairs = 0  # base steps that needed the negative-depth repair
         self._q = np.zeros(_lts.N_QPARAMS)
@@ -813,6 +815,8 @@ class FloodModel:
         for s, (lt, lv, _) in self._levels.items():
             inside = [v for tt, v in zip(lt, lv, strict=True) if t <= tt <= t_new]
             edge[s] = max([_interp(lt, lv, t, False), _interp(lt, lv, t_new, False), *inside])
+        if self._lstack.size < 2 * self._h.size:  # a checkpoint of an earlier version
+            self._lstack = np.zeros(2 * self._h.size, np.int64)
         tin = self._tin
         tin[:] = 0
         if nin:
@@ -831,8 +835,9 @@ class FloodModel:
             self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc, self._qx,
             self._qy, self._qxn, self._qyn, self._vx, self._vy, self._vcx, self._vcy, self._maxd,
             self._maxs, self._maxhr, self._maxa, self._arr, self._bct, bcvk, self._tlev,
-            self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk, self._la,
-            self._lc, self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
+            self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
+            max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
+            self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
             self._parallel)  # fmt: skip
         if not math.isfinite(hmax):
             _fail(f"the flood became unstable in the macro step from t = {t:.3f} s to "
@@ -967,8 +972,8 @@ def _warm_up(dtype: np.dtype, parallel: bool, time_stepping: str = "global") -> 
     m.advance(2.0)
     if time_stepping == "local":
         _lts.fix_negative_lts(0, m._h, m._qx, m._qy, m._qxn, m._qyn, m._vx, m._vy, m._vcx,
-                              m._vcy, m._tlev, m.lts_tile, 1.0, m.dx, m._lc, 0, m._tacc,
-                              m._lstack, m._linstack)  # fmt: skip
+                              m._vcy, m._tlev, m.lts_tile, 1.0, m.dx, m._rt, m._rn, m._lc, 0,
+                              m._tacc, m._lstack, m._linstack)  # fmt: skip
     m._stack = np.zeros(z.size, np.int64)
     m._instack = np.zeros(z.size, np.uint8)
     _nb.fix_negative(m._h, m._qx, m._qy, m._rowneg, m._stack, m._instack, 1.0, m.dx)
