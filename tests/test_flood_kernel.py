@@ -16,10 +16,11 @@ from emtwin.errors import KernelError
 from emtwin.kernels import FloodModel
 from emtwin.kernels import _flood_lts as lts
 from emtwin.kernels import _flood_numba as nb
+from emtwin.kernels.flood import LTS_COST
 
 #: Local time stepping with small tiles and up to 3 levels, so that even the
 #: small grids of these tests run with tiles of mixed levels (docs/flood.md).
-LOCAL = {"time_stepping": "local", "lts_tile": 4, "lts_levels": 2}
+LOCAL = {"time_stepping": "local", "lts_tile": 4, "lts_levels": 2, "lts_cost": None}
 #: The analytic and conservation checks run under both schemes.
 STEPPING = pytest.mark.parametrize("ts", [{}, LOCAL], ids=["global", "local"])
 
@@ -426,6 +427,7 @@ def _estuary(ts, **kw):
     z[:, 60:] = -6.0
     z[20:26, :] = np.minimum(z[20:26, :], -1.5)
     h0 = np.where(z < 0.0, 0.4 - z, 0.0)
+    kw.setdefault("lts_cost", None)  # local steps throughout, unless a test says otherwise
     m = FloodModel(z, None, 10.0, manning=0.03, h0=h0, time_stepping=ts, **kw)
     m.set_boundary("east", "level", times_s=[0, 1800], level_m=[0.4, 1.4])
     m.set_boundary("north", "open")
@@ -547,6 +549,36 @@ def test_local_repair_does_not_bounce_a_deficit_across_a_level_interface():
     assert h[0, 2] < W  # the deficit came from C
     assert qxn[0, 1] >= q - (lts.MAX_SCALINGS + 1) * D
     assert not instack.any()  # the flags are cleared for the next call
+
+
+def test_update_share_by_hand():
+    """4-cell tiles on 4 x 10 cells: levels 0, 1 and skipped (the last tile 2 cells wide).
+    Updates per base step: 16 + 16/2 + 0 = 24 of 40."""
+    tlev = np.array([[0, 1, lts.SKIP]], np.int64)
+    assert lts.update_share(tlev, 4, 4, 10) == pytest.approx(24 / 40, abs=1e-15)
+    tlev = np.array([[2, 0, 1]], np.int64)  # 16/4 + 16 + 8/2
+    assert lts.update_share(tlev, 4, 4, 10) == pytest.approx(24 / 40, abs=1e-15)
+
+
+def test_local_makes_global_steps_where_local_ones_would_not_pay():
+    """With lts_cost so high that no macro step pays, local stepping makes the global
+    steps, bit for bit; with lts_cost = 1 the estuary's macro steps (share 0.85 with the
+    rain) are local except where the share reaches 1; by default (2.0) they mix."""
+    a = _estuary("global")
+    b = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1e9)
+    c = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1.0)
+    d = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=LTS_COST)
+    for t in (600.0, 1800.0):
+        for m in (a, b, c, d):
+            m.advance(t)
+        for name in ("h", "qx", "qy", "max_depth", "max_speed", "max_hr", "max_aidr",
+                     "arrival_time"):  # fmt: skip
+            assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (t, name)
+    assert b._lts_global == b.steps == a.steps
+    assert c._lts_global == 0 and c.cell_updates < 0.9 * a.cell_updates
+    assert 0 < d._lts_global < d.steps
+    for m in (b, c, d):
+        assert abs(m.ledger()["error_rel"]) < 1e-13
 
 
 def test_time_stepping_is_checked():

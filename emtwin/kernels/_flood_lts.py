@@ -233,6 +233,21 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
     return n
 
 
+@njit(cache=True, error_model="numpy")
+def update_share(tlev, B, nr, nc):
+    """Cell updates of a macro step at levels *tlev*, as a share of the global step's
+    (a tile of level L updates its cells once per 2^L base steps; skipped tiles never)."""
+    ntr, ntc = tlev.shape
+    s = 0.0
+    for ti in range(ntr):
+        rows = min(ti * B + B, nr) - ti * B
+        for tj in range(ntc):
+            L = tlev[ti, tj]
+            if L != SKIP:
+                s += rows * (min(tj * B + B, nc) - tj * B) / (1 << L)
+    return s / (nr * nc)
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx):
     """New outward discharge on the boundary y-face (f, j), f = 0 or nr (as ``_ybound``)."""

@@ -43,6 +43,10 @@ _MM_H = 1.0 / 3.6e6  # mm/h -> m/s
 _WARM: set[tuple[str, bool, str]] = set()
 #: Time-stepping schemes: one global step, or local steps per tile (docs/flood.md).
 TIME_STEPPING = ("global", "local")
+#: Cost of a local cell update relative to a global one that local stepping assumes
+#: when it decides whether a macro step pays (``FloodModel(lts_cost=...)``; measured
+#: 1.2-2.7 on the built-in drills and the whole city, docs/flood.md).
+LTS_COST = 2.0
 
 
 def _fail(msg: str) -> None:
@@ -144,6 +148,12 @@ class FloodModel:
         cells of it); ``2^lts_levels <= lts_tile``.
     lts_tile
         Tile size of local stepping, cells.
+    lts_cost
+        Cost of a local cell update relative to a global one (measured 1.2-2.7,
+        docs/flood.md). A macro step whose tile levels leave a share of the
+        global updates above ``1 / lts_cost`` is made of global steps instead,
+        so that local stepping is not slower than global where most of the
+        grid must step at the base step. None: always local.
     """
 
     #: Where the step runs ("cpu" here; :class:`~emtwin.kernels.flood_cuda.CudaFloodModel`: "cuda").
@@ -153,7 +163,8 @@ class FloodModel:
                  alpha: float = 0.5, dtype=np.float64, dry_tol: float = 0.001,
                  arrival_depth: float = 0.05, debris_factor: float = 1.0,
                  max_dt: float | None = None, time_stepping: str = "global",
-                 lts_levels: int = 5, lts_tile: int = 32) -> None:  # fmt: skip
+                 lts_levels: int = 5, lts_tile: int = 32,
+                 lts_cost: float | None = LTS_COST) -> None:  # fmt: skip
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             _fail(f"dtype must be float32 or float64, got {dtype}")
@@ -194,6 +205,8 @@ class FloodModel:
             _fail(f"lts_levels must be an integer in [0, 10] with 2**lts_levels <= lts_tile "
                   f"({lts_tile}) (a front crosses at most one cell per base step, so a dry "
                   f"tile must be at least a macro step wide), got {lts_levels!r}")
+        if lts_cost is not None and not (np.isfinite(lts_cost) and lts_cost > 0):
+            _fail(f"lts_cost must be None or a positive number, got {lts_cost!r}")
         nman = np.asarray(manning, dtype=np.float64)
         if nman.ndim == 0:
             if not (np.isfinite(nman) and nman > 0):
@@ -233,6 +246,7 @@ class FloodModel:
         self.max_dt = None if max_dt is None else float(max_dt)
         self.time_stepping = time_stepping
         self.lts_levels, self.lts_tile = int(lts_levels), int(lts_tile)
+        self.lts_cost = None if lts_cost is None else float(lts_cost)
         self.mask = mask
         self._z = np.ascontiguousarray(np.where(mask, z, 0.0), dtype=dtype)
         self._grp = np.ascontiguousarray(mask, dtype=np.uint8)
@@ -749,6 +763,7 @@ class FloodModel:
         self._lstack = np.zeros(2 * nr * nc, np.int64)  # the repair's cells, see fix_negative_lts
         self._linstack = np.zeros(nr * nc, np.uint8)
         self._lts_repairs = 0  # base steps that needed the negative-depth repair
+        self._lts_global = 0  # global steps made where local ones would not pay (lts_cost)
         self._q = np.zeros(_lts.N_QPARAMS)
         self._q[[_lts.Q_DX, _lts.Q_DRY, _lts.Q_ARRIVAL]] = (self.dx, self.dry_tol,
                                                             self.arrival_depth)  # fmt: skip
@@ -793,13 +808,41 @@ class FloodModel:
                   f"(now {self.alpha:g})")  # fmt: skip
         while lm > 0 and (t_new - t) / 2 ** (lm - 1) <= dt0:
             lm -= 1
+        dt0 = (t_new - t) / 2**lm
+        edge = np.full(4, -np.inf)
+        for s, (lt, lv, _) in self._levels.items():
+            inside = [v for tt, v in zip(lt, lv, strict=True) if t <= tt <= t_new]
+            edge[s] = max([_interp(lt, lv, t, False), _interp(lt, lv, t_new, False), *inside])
+        if self._lstack.size < 2 * self._h.size:  # a checkpoint of an earlier version
+            self._lstack = np.zeros(2 * self._h.size, np.int64)
+        nin = len(self._in_rows)
+        tin = self._tin
+        tin[:] = 0
+        if nin:
+            tin[self._in_rows // self.lts_tile, self._in_cols // self.lts_tile] = 1
+        _lts.tile_levels(self._h, self._z, self._grp, self.lts_tile, c, dt0, lm,
+                         DT_DEPTH_FLOOR_M, rain_rate * self._rmult_max * (t_new - t), tin, edge,
+                         rain_rate > 0.0, self._inf > 0.0, self.dry_tol, self._tlev,
+                         self._tdry)  # fmt: skip
+        cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
+        if cost is not None and cost * _lts.update_share(self._tlev, self.lts_tile, self.nrows,
+                                                         self.ncols) > 1.0:  # fmt: skip
+            # local steps would cost more: global steps over the macro step's span, each
+            # as advance() makes them (so a run of them is the global run bit for bit)
+            n = 0
+            while self.t < t_new:
+                self._release_due()
+                dt, tn = self._next_dt(t_end)
+                self._one_step(dt, tn)
+                n += 1
+            self._lts_global += n
+            return n
         n = 2**lm
         dt0 = (t_new - t) / n
         tks = t + dt0 * np.arange(n + 1.0)
         tks[-1] = t_new
         area = self.dx * self.dx
         # forcing per base step: inflow depths, boundary values
-        nin = len(self._in_rows)
         ddk = np.zeros((n, nin))
         bcvk = np.tile(self._bcv, (n, 1))
         for k in range(n):
@@ -811,20 +854,6 @@ class FloodModel:
                 self._led["inflow_in"] += v
             for s, (lt, lv, _) in self._levels.items():
                 bcvk[k, s] = _interp(lt, lv, a, False)
-        edge = np.full(4, -np.inf)
-        for s, (lt, lv, _) in self._levels.items():
-            inside = [v for tt, v in zip(lt, lv, strict=True) if t <= tt <= t_new]
-            edge[s] = max([_interp(lt, lv, t, False), _interp(lt, lv, t_new, False), *inside])
-        if self._lstack.size < 2 * self._h.size:  # a checkpoint of an earlier version
-            self._lstack = np.zeros(2 * self._h.size, np.int64)
-        tin = self._tin
-        tin[:] = 0
-        if nin:
-            tin[self._in_rows // self.lts_tile, self._in_cols // self.lts_tile] = 1
-        _lts.tile_levels(self._h, self._z, self._grp, self.lts_tile, c, dt0, lm,
-                         DT_DEPTH_FLOOR_M, rain_rate * self._rmult_max * (t_new - t), tin, edge,
-                         rain_rate > 0.0, self._inf > 0.0, self.dry_tol, self._tlev,
-                         self._tdry)  # fmt: skip
         pdl = np.zeros((lm + 1, _nb.N_DPARAMS), self.dtype)
         for lev in range(lm + 1):
             _nb.face_params(pdl[lev], self.theta, dt0 * 2**lev, self.dx, self.dry_tol,
