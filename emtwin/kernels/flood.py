@@ -753,20 +753,27 @@ class FloodModel:
         self._tdry = np.zeros((ntr, ntc), np.int8)
         self._tin = np.zeros((ntr, ntc), np.int8)
         self._tacc = np.zeros((ntr * ntc, _lts.N_ACC))
-        self._rt = np.zeros(ntr * ntc, np.int64)  # runs: first tile, number of tiles
-        self._rn = np.zeros(ntr * ntc, np.int64)
-        self._la = np.zeros(ntr * ntc, np.int64)
-        self._lc = np.zeros(ntr * ntc, np.int64)
-        self._cnt = np.zeros(ntr * ntc, np.int64)
-        self._lwk = np.zeros((5, ntr * ntc * (B + 2)), self.dtype)  # row work, B + 2 per tile
-        self._lwf = np.zeros((3, ntr * ntc * (B + 1)))  # float64 face rows, B + 1 per tile
-        self._lstack = np.zeros(2 * nr * nc, np.int64)  # the repair's cells, see fix_negative_lts
-        self._linstack = np.zeros(nr * nc, np.uint8)
         self._lts_repairs = 0  # base steps that needed the negative-depth repair
         self._lts_global = 0  # global steps made where local ones would not pay (lts_cost)
         self._q = np.zeros(_lts.N_QPARAMS)
         self._q[[_lts.Q_DX, _lts.Q_DRY, _lts.Q_ARRIVAL]] = (self.dx, self.dry_tol,
                                                             self.arrival_depth)  # fmt: skip
+        self._lts_scratch()
+
+    def _lts_scratch(self) -> None:
+        """Work arrays of local time stepping, which hold nothing between macro steps
+        (made again for a checkpoint of an earlier version, whose layout differs)."""
+        nr, nc, B = self.nrows, self.ncols, self.lts_tile
+        nt = -(-nr // B) * -(-nc // B)
+        self._rt = np.zeros(nt, np.int64)  # runs: first tile, number of tiles
+        self._rn = np.zeros(nt, np.int64)
+        self._la = np.zeros(nt, np.int64)
+        self._lc = np.zeros(nt, np.int64)
+        self._cnt = np.zeros(nt, np.int64)
+        self._lwk = np.zeros((5, nt * (B + 2)), self.dtype)  # row work, B + 2 per tile
+        self._lwf = np.zeros((3, nt * (B + 1)))  # float64 face rows, B + 1 per tile
+        self._lstack = np.zeros(2 * nr * nc, np.int64)  # the repair's cells, see fix_negative_lts
+        self._linstack = np.zeros(nr * nc, np.uint8)
 
     def _lts_macro(self, t_end: float) -> int:
         """One macro step of local time stepping, ending on a forcing change or *t_end*.
@@ -813,8 +820,9 @@ class FloodModel:
         for s, (lt, lv, _) in self._levels.items():
             inside = [v for tt, v in zip(lt, lv, strict=True) if t <= tt <= t_new]
             edge[s] = max([_interp(lt, lv, t, False), _interp(lt, lv, t_new, False), *inside])
-        if self._lstack.size < 2 * self._h.size:  # a checkpoint of an earlier version
-            self._lstack = np.zeros(2 * self._h.size, np.int64)
+        if not hasattr(self, "_rt") or self._lwk.ndim != 2:  # a checkpoint of an earlier version
+            self._lts_scratch()
+            self._lts_global = 0
         nin = len(self._in_rows)
         tin = self._tin
         tin[:] = 0
