@@ -418,21 +418,27 @@ def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk,
     acc[t, A_VOUT] += vout
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _commit_y(f, ti, ta, tb, L, r0, r1, c0, c1, B, nr, nc, tlev, qy, qyn):
+    """Copy the new discharges of y-face row *f* that a run owns into ``qy``."""
+    if f in (r0, r1):
+        for u in range(ta, tb):
+            other = _lev(tlev, ti - 1, u) if f == r0 else _lev(tlev, ti + 1, u)
+            if _y_owned(f, r0, r1, nr, other, L):
+                for j in range(u * B, min(u * B + B, nc)):
+                    qy[f, j] = qyn[f, j]
+    else:
+        for j in range(c0, c1):
+            qy[f, j] = qyn[f, j]
+
+
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _commit(t, m, h, qx, qy, qxn, qyn, tlev, B):
     """Copy the new discharges of the faces a run of tiles owns into ``qx``/``qy``."""
     nr, nc = h.shape
     ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
     for f in range(r0, r1 + 1):
-        if f in (r0, r1):
-            for u in range(ta, tb):
-                other = _lev(tlev, ti - 1, u) if f == r0 else _lev(tlev, ti + 1, u)
-                if _y_owned(f, r0, r1, nr, other, L):
-                    for j in range(u * B, min(u * B + B, nc)):
-                        qy[f, j] = qyn[f, j]
-        else:
-            for j in range(c0, c1):
-                qy[f, j] = qyn[f, j]
+        _commit_y(f, ti, ta, tb, L, r0, r1, c0, c1, B, nr, nc, tlev, qy, qyn)
     ja, jb = _x_owned(tlev, ti, ta, tb, L, c0, c1, nc)
     for r in range(r0, r1):
         for j in range(ja, jb):
@@ -449,13 +455,15 @@ def _take_y(f, ca, cb, vy, vcy, dt, dst, off):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa,
-             arr, tlev, B, acc, q, pdl, t_end, wk, wf):  # fmt: skip
+def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
+             maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf, commit):  # fmt: skip
     """Continuity and records of the cells of a run of tiles whose step ends at sub-step k.
 
     Row loops of the global step over the whole run; on a face to a finer
     tile the discharge is the accumulated ``q dt`` of the finer side over this
-    step divided by the step (in float64 work rows).
+    step divided by the step (in float64 work rows). With *commit* (a run
+    whose step also began at k) the faces it owns are copied into ``qx``/``qy``
+    row by row as they are read, as :func:`_commit` would.
     """
     nr, nc = h.shape
     ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
@@ -482,10 +490,16 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs
     hmax = 0.0
     bad = 0.0
     nneg = 0
+    if commit:
+        ja, jb = _x_owned(tlev, ti, ta, tb, L, c0, c1, nc)
     for r in range(r0, r1):
         hr_, gr = h[r, c0:c1], grp[r, c0:c1]
         rrow = rmult[0] if rsc else rmult[r, c0:c1]
         qxr, qyN, qyS = qxn[r, c0 : c1 + 1], qyn[r, c0:c1], qyn[r + 1, c0:c1]
+        if commit:
+            _commit_y(r, ti, ta, tb, L, r0, r1, c0, c1, B, nr, nc, tlev, qy, qyn)
+            for j in range(ja, jb):
+                qx[r, j] = qxn[r, j]
         if inf_dt > 0.0:
             infil += _infil(hr_, gr, rain_dt, rrow, rsc, inf_dt)
         fy = (r == r0 and finer_n) or (r == r1 - 1 and finer_s)
@@ -521,6 +535,8 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs
         _rec_speed(hr_, qxr, qyN, qyS, pd, sp, maxs[r, c0:c1])
         _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
         _rec_arrival(hr_, arr[r, c0:c1], q[Q_ARRIVAL], t_end)
+    if commit:
+        _commit_y(r1, ti, ta, tb, L, r0, r1, c0, c1, B, nr, nc, tlev, qy, qyn)
     acc[t, A_INF] += infil
     acc[t, A_HMAX] = hmax
     acc[t, A_BAD] += bad
@@ -782,11 +798,12 @@ def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, v
         t = rt[lc[i]]
         m = rn[lc[i]]
         e, a = _ends(k, t, tlev)
-        if a:
+        if a and not e:
             _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
         if e:
-            n += _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
-                          maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
+            n += _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
+                          maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf,
+                          a)  # fmt: skip
         else:
             acc[t, A_NNEG] = 0
     return n
@@ -803,12 +820,12 @@ def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
         t = rt[lc[i]]
         m = rn[lc[i]]
         e, a = _ends(k, t, tlev)
-        if a:
+        if a and not e:
             _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
         if e:
-            cnt[i] = _phase_c(t, m, k, h, grp, rmult, rsc, qxn, qyn, vx, vy, vcx, vcy, maxd,
-                              maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk,
-                              wf)  # fmt: skip
+            cnt[i] = _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
+                              maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf,
+                              a)  # fmt: skip
         else:
             cnt[i] = 0
             acc[t, A_NNEG] = 0
