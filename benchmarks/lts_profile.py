@@ -111,8 +111,12 @@ def rule_shares(h: np.ndarray, dry: float, tile: int, lm: int) -> dict[str, floa
     return out
 
 
-def run(name: str, duration_s: float, stepping: str, world: Any = None) -> dict[str, Any]:
-    """One flood-only run of drill *name*; its kernel figures and per-coupling records."""
+def run(name: str, duration_s: float, stepping: str, world: Any = None,
+        lts_cost: Any = "default") -> dict[str, Any]:  # fmt: skip
+    """One flood-only run of drill *name*; its kernel figures and per-coupling records.
+
+    *lts_cost*: the model's ``lts_cost`` (None: every macro step local), or the default.
+    """
     sc = load_scenario(name)
     sc.duration = duration_s
     sc.evacuation = None
@@ -125,6 +129,8 @@ def run(name: str, duration_s: float, stepping: str, world: Any = None) -> dict[
     levels: list[np.ndarray] = []
     sim = Simulation(sc, world=world)
     model = sim.component("flood").model
+    if lts_cost != "default":
+        model.lts_cost = lts_cost
 
     def after(m: FloodModel) -> None:
         if stepping == "global":
@@ -142,7 +148,8 @@ def run(name: str, duration_s: float, stepping: str, world: Any = None) -> dict[
         "world": sim.world, "cpu": clock.cpu, "wall": clock.wall, "updates": model.cell_updates,
         "rules": {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {},
         "levels": np.mean(levels, axis=0) if levels else None, "lm": model.lts_levels,
-        "tile": model.lts_tile,
+        "tile": model.lts_tile, "steps": model.steps,
+        "global_steps": getattr(model, "_lts_global", 0),
     }  # fmt: skip
 
 
@@ -151,6 +158,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--drills", nargs="*", default=list(DRILLS))
     ap.add_argument("--duration", default="30min", help="simulated time per drill")
+    ap.add_argument("--lts-cost", default="default",
+                    help="FloodModel lts_cost of the local run ('none': every macro step local, "
+                         "to measure the cost of a local update alone)")  # fmt: skip
     args = ap.parse_args()
     dur = parse_duration(args.duration)
     # load (or compile) both kernels before timing
@@ -160,7 +170,10 @@ def main() -> None:
           "FloodModel.advance (all threads)")
     for name in args.drills:
         g = run(name, dur, "global")
-        loc = run(name, dur, "local", world=g["world"])
+        cost_arg = args.lts_cost
+        if cost_arg != "default":
+            cost_arg = None if cost_arg == "none" else float(cost_arg)
+        loc = run(name, dur, "local", world=g["world"], lts_cost=cost_arg)
         share = loc["updates"] / g["updates"]
         ns_g = 1e9 * g["cpu"] / g["updates"]
         ns_l = 1e9 * loc["cpu"] / max(loc["updates"], 1)
@@ -170,7 +183,8 @@ def main() -> None:
               f"(ratio {g['cpu'] / loc['cpu']:.2f}x; wall {g['wall']:.1f} / {loc['wall']:.1f} s, "
               f"{g['wall'] / loc['wall']:.2f}x)")
         print(f"  cell updates left: {share:.3f}; ns of CPU per update: global {ns_g:.1f}, "
-              f"local {ns_l:.1f} (cost ratio {cost:.2f})")
+              f"local {ns_l:.1f} (cost ratio {cost:.2f}); base steps made as global steps "
+              f"(lts_cost): {loc['global_steps']:,} of {loc['steps']:,}")
         print("  tiles by level (mean over coupling times): "
               + ", ".join(f"L{i} {100 * v:.0f} %" for i, v in enumerate(lev[:-1]))
               + f", skipped {100 * lev[-1]:.0f} %")
