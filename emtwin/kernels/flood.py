@@ -846,7 +846,6 @@ class FloodModel:
             self._lts_global += n
             return n
         n = 2**lm
-        dt0 = (t_new - t) / n
         tks = t + dt0 * np.arange(n + 1.0)
         tks[-1] = t_new
         area = self.dx * self.dx
