@@ -574,9 +574,10 @@ def test_local_makes_global_steps_where_local_ones_would_not_pay():
         for name in ("h", "qx", "qy", "max_depth", "max_speed", "max_hr", "max_aidr",
                      "arrival_time"):  # fmt: skip
             assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (t, name)
-    assert b._lts_global == b.steps == a.steps
-    assert c._lts_global == 0 and c.cell_updates < 0.9 * a.cell_updates
-    assert 0 < d._lts_global < d.steps
+    assert b.lts_global_steps == b.steps == a.steps
+    assert c.lts_global_steps == 0 and c.cell_updates < 0.9 * a.cell_updates
+    assert 0 < d.lts_global_steps < d.steps
+    assert a.lts_global_steps == 0
     for m in (b, c, d):
         assert abs(m.ledger()["error_rel"]) < 1e-13
 

@@ -330,6 +330,12 @@ class FloodModel:
         return self._ro(self._h)
 
     @property
+    def lts_global_steps(self) -> int:
+        """Base steps that local stepping made as global steps, where local ones would
+        not pay (``lts_cost``); 0 under global stepping."""
+        return int(getattr(self, "_lts_global", 0))
+
+    @property
     def qx(self) -> np.ndarray:
         """Unit discharge on x-faces, m2/s, shape (nrows, ncols + 1), + toward east."""
         return self._ro(self._qx)
