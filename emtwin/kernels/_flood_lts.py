@@ -517,13 +517,14 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
                 ax[n] = vx[r, c1] / dt
                 vcx[r, c1] = vx[r, c1]
                 vx[r, c1] = 0.0
-            for u in range(ta, tb):
-                ca = u * B
-                cb = min(ca + B, nc)
-                if r == r0 and _lev(tlev, ti - 1, u) < L:
-                    _take_y(r, ca, cb, vy, vcy, dt, ayn, ca - c0)
-                if r == r1 - 1 and _lev(tlev, ti + 1, u) < L:
-                    _take_y(r + 1, ca, cb, vy, vcy, dt, ays, ca - c0)
+            if fy:  # the band's edge rows: tile by tile, from the finer tiles across
+                for u in range(ta, tb):
+                    ca = u * B
+                    cb = min(ca + B, nc)
+                    if r == r0 and _lev(tlev, ti - 1, u) < L:
+                        _take_y(r, ca, cb, vy, vcy, dt, ayn, ca - c0)
+                    if r == r1 - 1 and _lev(tlev, ti + 1, u) < L:
+                        _take_y(r + 1, ca, cb, vy, vcy, dt, ays, ca - c0)
             _cont(hr_, gr, ax, ayn, ays, rain_dt, rrow, rsc, inf_dt, dtdx)
         else:
             _cont(hr_, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx)

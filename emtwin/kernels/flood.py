@@ -638,13 +638,20 @@ class FloodModel:
             self._release_due()
             self.wall_s += time.perf_counter() - t0
             return n
-        while self.t < t_end:
+        n = self._global_steps(t_end, t_end)
+        self._release_due()
+        self.wall_s += time.perf_counter() - t0
+        return n
+
+    def _global_steps(self, until: float, t_end: float) -> int:
+        """Global steps, each set for an advance to *t_end* (s), until the clock reaches
+        *until* (s); returns their number."""
+        n = 0
+        while self.t < until:
             self._release_due()
             dt, t_new = self._next_dt(t_end)
             self._one_step(dt, t_new)
             n += 1
-        self._release_due()
-        self.wall_s += time.perf_counter() - t0
         return n
 
     def _one_step(self, dt: float, t_new: float) -> None:
@@ -843,12 +850,7 @@ class FloodModel:
                                                          self.ncols) > 1.0:  # fmt: skip
             # local steps would cost more: global steps over the macro step's span, each
             # as advance() makes them (so a run of them is the global run bit for bit)
-            n = 0
-            while self.t < t_new:
-                self._release_due()
-                dt, tn = self._next_dt(t_end)
-                self._one_step(dt, tn)
-                n += 1
+            n = self._global_steps(t_new, t_end)
             self._lts_global += n
             return n
         n = 2**lm

@@ -652,7 +652,7 @@ class FloodComponent(Component):
             "backend": self.model.backend,
             "time_stepping": self.model.time_stepping if self.model.backend == "cpu" else "global",
             "cell_updates": int(self.model.cell_updates),
-            "lts_global_steps": int(getattr(self.model, "lts_global_steps", 0)),
+            "lts_global_steps": self.model.lts_global_steps,
         }
 
     def gauge_table(self) -> pd.DataFrame:
