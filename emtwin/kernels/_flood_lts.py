@@ -27,6 +27,17 @@ Sub-step ``k`` (0 <= k < N):
 
 Tiles that are dry with dry neighbours are skipped (level :data:`SKIP`); a
 face to a skipped tile carries nothing.
+
+Level-0 runs (most of the work) do both phases in one pass over their rows
+(:func:`_fused0`), as the global step does, instead of writing new
+discharges to ``qxn``/``qyn`` and reading them back. Since they change ``h``,
+``qx`` and ``qy`` while their neighbours still need the old values, a
+sub-step goes: (1) phase A of the coarser runs whose step begins, and copies
+of the old values around each level-0 run (:func:`_halo0`); (2) the level-0
+runs, each reading what lies outside it from its copies (a face between two
+level-0 runs is computed by both, from the same values, and written by its
+owner); (3) phase C of the coarser runs. The numbers are those of phases A
+and C run apart, bit for bit.
 """
 
 from __future__ import annotations
@@ -162,6 +173,36 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
     nr, nc = h.shape
     ntr, ntc = tlev.shape
     halo = 1 << lm
+    # maxima over row segments of g cells (tile edges and halo edges fall on segment
+    # edges), then over the segments of a tile (with its halo) and over its rows: one
+    # pass over the grid instead of one per tile and halo (maxima are exact in any order)
+    g = B
+    hb = halo
+    while hb:
+        g, hb = hb, g % hb
+    ns = -(-nc // g)
+    seg = np.empty((nr, ns))
+    for r in range(nr):
+        for sg in range(ns):
+            m = 0.0
+            for j in range(sg * g, min(sg * g + g, nc)):
+                m = max(m, float(h[r, j]))
+            seg[r, sg] = m
+    own = np.empty((nr, ntc))
+    win = np.empty((nr, ntc))
+    for r in range(nr):
+        for tj in range(ntc):
+            a = tj * B // g
+            b = -(-min(tj * B + B, nc) // g)
+            m = 0.0
+            for sg in range(a, b):
+                m = max(m, seg[r, sg])
+            own[r, tj] = m
+            a = max(tj * B - halo, 0) // g
+            b = -(-min(tj * B + B + halo, nc) // g)
+            for sg in range(a, b):
+                m = max(m, seg[r, sg])
+            win[r, tj] = m
     for ti in range(ntr):
         r0 = ti * B
         r1 = min(r0 + B, nr)
@@ -170,8 +211,7 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             c1 = min(c0 + B, nc)
             tm = 0.0
             for r in range(r0, r1):
-                for j in range(c0, c1):
-                    tm = max(tm, float(h[r, j]))
+                tm = max(tm, own[r, tj])
             fx = inflow_tile[ti, tj] != 0
             for side in range(4):
                 if edge_level[side] != -np.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
@@ -188,8 +228,7 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             c1 = min(tj * B + B + halo, nc)
             hm = 0.0
             for r in range(r0, r1):
-                for j in range(c0, c1):
-                    hm = max(hm, float(h[r, j]))
+                hm = max(hm, win[r, tj])
             for side in range(4):
                 lv = edge_level[side]
                 if lv != -np.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
@@ -456,14 +495,13 @@ def _take_y(f, ca, cb, vy, vcy, dt, dst, off):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
-             maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf, commit):  # fmt: skip
+             maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf):  # fmt: skip
     """Continuity and records of the cells of a run of tiles whose step ends at sub-step k.
 
     Row loops of the global step over the whole run; on a face to a finer
     tile the discharge is the accumulated ``q dt`` of the finer side over this
-    step divided by the step (in float64 work rows). With *commit* (a run
-    whose step also began at k) the faces it owns are copied into ``qx``/``qy``
-    row by row as they are read, as :func:`_commit` would.
+    step divided by the step (in float64 work rows). Coarser tiles only (L >= 1):
+    level-0 runs go through :func:`_fused0`.
     """
     nr, nc = h.shape
     ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
@@ -490,16 +528,10 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
     hmax = 0.0
     bad = 0.0
     nneg = 0
-    if commit:
-        ja, jb = _x_owned(tlev, ti, ta, tb, L, c0, c1, nc)
     for r in range(r0, r1):
         hr_, gr = h[r, c0:c1], grp[r, c0:c1]
         rrow = rmult[0] if rsc else rmult[r, c0:c1]
         qxr, qyN, qyS = qxn[r, c0 : c1 + 1], qyn[r, c0:c1], qyn[r + 1, c0:c1]
-        if commit:
-            _commit_y(r, ti, ta, tb, L, r0, r1, c0, c1, B, nr, nc, tlev, qy, qyn)
-            for j in range(ja, jb):
-                qx[r, j] = qxn[r, j]
         if inf_dt > 0.0:
             infil += _infil(hr_, gr, rain_dt, rrow, rsc, inf_dt)
         fy = (r == r0 and finer_n) or (r == r1 - 1 and finer_s)
@@ -536,8 +568,278 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
         _rec_speed(hr_, qxr, qyN, qyS, pd, sp, maxs[r, c0:c1])
         _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
         _rec_arrival(hr_, arr[r, c0:c1], q[Q_ARRIVAL], t_end)
-    if commit:
-        _commit_y(r1, ti, ta, tb, L, r0, r1, c0, c1, B, nr, nc, tlev, qy, qyn)
+    acc[t, A_INF] += infil
+    acc[t, A_HMAX] = hmax
+    acc[t, A_BAD] += bad
+    acc[t, A_NNEG] = nneg
+    return (r1 - r0) * n
+
+
+# Rows of the level-0 runs' halo array (old values next to a run, copied before any
+# run of the sub-step changes them; a row holds a run's columns in "ext" order, the
+# cell or face of column c at index c - c0 + 1).
+H_NH, H_NQY, H_NQX, H_SH, H_SQY0, H_SQY1, H_SQX = range(7)  # rows r0 - 1 and r1 (r1 + 1)
+H_WH, H_WQX, H_WQY, H_EH, H_EQX, H_EQX2, H_EQY = range(7, 14)  # columns c0 - 1, c1 (c1 + 1)
+N_HALO = 14
+# Rows of the level-0 runs' work array.
+(Z_HX, Z_QXO, Z_QXP, Z_PY0, Z_PY1, Z_QB0, Z_QB1, Z_XQ0, Z_XQ1, Z_HFB, Z_PW, Z_DS, Z_QT,
+ Z_SP) = range(14)  # fmt: skip
+N_WORK0 = 14
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _halo0(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, bct, bcvk, tlev, B, acc, q, hal):
+    """Before a sub-step's level-0 runs change anything: copy the old values around the
+    run of *m* level-0 tiles at *t* into *hal*, and put its grid-edge faces' new
+    discharges into ``qxn``/``qyn`` (their inflow and outflow into the accumulator,
+    summed as :func:`_phase_a` sums them)."""
+    nr, nc = h.shape
+    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
+    n = c1 - c0
+    o = t * (B + 4)
+    dt = q[Q_DT0]
+    dx = q[Q_DX]
+    dry = q[Q_DRY]
+    gdt = G * dt
+    inv_dx = 1.0 / dx
+    bcv = bcvk[k]
+    if r0 > 0:
+        for j in range(n):
+            hal[H_NH, o + 1 + j] = h[r0 - 1, c0 + j]
+            hal[H_NQY, o + 1 + j] = qy[r0 - 1, c0 + j]
+        for j in range(n + 1):
+            hal[H_NQX, o + 1 + j] = qx[r0 - 1, c0 + j]
+    if r1 < nr:
+        for j in range(n):
+            hal[H_SH, o + 1 + j] = h[r1, c0 + j]
+            hal[H_SQY0, o + 1 + j] = qy[r1, c0 + j]
+            hal[H_SQY1, o + 1 + j] = qy[r1 + 1, c0 + j]
+        for j in range(n + 1):
+            hal[H_SQX, o + 1 + j] = qx[r1, c0 + j]
+    if c0 > 0:
+        for r in range(r0, r1):
+            hal[H_WH, o + r - r0] = h[r, c0 - 1]
+            hal[H_WQX, o + r - r0] = qx[r, c0 - 1]
+        for f in range(r0, r1 + 1):
+            hal[H_WQY, o + f - r0] = qy[f, c0 - 1]
+    if c1 < nc:
+        for r in range(r0, r1):
+            hal[H_EH, o + r - r0] = h[r, c1]
+            hal[H_EQX, o + r - r0] = qx[r, c1]
+            hal[H_EQX2, o + r - r0] = qx[r, c1 + 1]
+        for f in range(r0, r1 + 1):
+            hal[H_EQY, o + f - r0] = qy[f, c1]
+    vin = 0.0
+    vout = 0.0
+    for f in (r0, r1):
+        if f != 0 and f != nr:
+            continue
+        for u in range(ta, tb):  # tile by tile, as _phase_a
+            a = 0.0
+            b = 0.0
+            for j in range(u * B, min(u * B + B, nc)):
+                qout, sgn = _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx)
+                if qout > 0.0:
+                    b += qout * dx * dt
+                else:
+                    a -= qout * dx * dt
+                qyn[f, j] = sgn * qout
+            vin += a
+            vout += b
+    for r in range(r0, r1):
+        for j in (0, nc):
+            if j != c0 and j != c1:
+                continue
+            side = 2 if j == 0 else 3
+            qout = _xbound(r, side, h[r], z[r], grp[r], nman, nsc, qx[r], bct, bcv, gdt, dry,
+                           inv_dx)  # fmt: skip
+            if qout > 0.0:
+                vout += qout * dx * dt
+            else:
+                vin -= qout * dx * dt
+            qxn[r, j] = -qout if j == 0 else qout
+    acc[t, A_VIN] += vin
+    acc[t, A_VOUT] += vout
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _fused0(t, m, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, maxd, maxs,
+            maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, hal, wz):  # fmt: skip
+    """One base step of a run of *m* level-0 tiles from tile *t* in one pass over its rows,
+    as the global step's chunk makes it: per row, the new discharges of its y-faces and
+    x-faces, then continuity and records of the row before. Values next to the run come
+    from the copies :func:`_halo0` made (its neighbours may be changing them), the
+    grid-edge faces from ``qxn``/``qyn``. The same numbers as :func:`_phase_a` then
+    :func:`_phase_c`: the same row loops on the same old values. Faces to a coarser tile
+    also go into ``qxn``/``qyn`` (that tile's records read them) and their ``q dt`` into
+    ``vx``/``vy``; faces to a skipped tile carry nothing. Returns the cells updated."""
+    nr, nc = h.shape
+    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
+    n = c1 - c0
+    dt = q[Q_DT0]
+    dx = q[Q_DX]
+    dtdx = dt / dx
+    rain_dt = q[Q_RAIN] * dt
+    inf_dt = q[Q_INF] * dt
+    pd = pdl[0]
+    n2 = pd[D_N2] if nsc else pd[D_ONE]
+    half = pd[D_HALF]
+    quarter = pd[D_QUARTER]
+    neg = pd[D_ZERO] - pd[D_ONE]
+    dry_d = pd[D_DRY]
+    zero = pd[D_ZERO]
+    o = t * (B + 4)
+    w = m * (B + 4)
+    hx, py0, py1 = wz[Z_HX, o : o + w], wz[Z_PY0, o : o + w], wz[Z_PY1, o : o + w]
+    qxo, qxp = wz[Z_QXO, o : o + w], wz[Z_QXP, o : o + w]
+    qbp, qbc = wz[Z_QB0, o : o + w], wz[Z_QB1, o : o + w]
+    xqp, xqc = wz[Z_XQ0, o : o + w], wz[Z_XQ1, o : o + w]
+    hfb, pw, ds, qt, sp = (wz[Z_HFB, o : o + w], wz[Z_PW, o : o + w], wz[Z_DS, o : o + w],
+                           wz[Z_QT, o : o + w], wz[Z_SP, o : o + w])  # fmt: skip
+    hN_, qlN, qxN = hal[H_NH, o + 1 : o + 1 + n], hal[H_NQY, o + 1 : o + 1 + n], \
+        hal[H_NQX, o + 1 : o + 2 + n]
+    hS_, qoS, qrS, qxS = hal[H_SH, o + 1 : o + 1 + n], hal[H_SQY0, o + 1 : o + 1 + n], \
+        hal[H_SQY1, o + 1 : o + 1 + n], hal[H_SQX, o + 1 : o + 2 + n]
+    lw = _lev(tlev, ti, ta - 1)
+    le = _lev(tlev, ti, tb)
+    xa = max(c0, 1)
+    xb = min(c1 + 1, nc)
+    e0 = xa - c0
+    mm = xb - xa + 1
+    own_e = c1 == nc or le > 0
+    infil = 0.0
+    hmax = 0.0
+    bad = 0.0
+    nneg = 0
+    for f in range(r0, r1 + 1):
+        i = f - r0
+        row = f < r1
+        # old qx of cell row f, faces c0 - 1 .. c1 + 1
+        if row:
+            if c0 > 0:
+                qxo[0] = hal[H_WQX, o + i]
+            for j in range(n):
+                qxo[1 + j] = qx[f, c0 + j]
+            if c1 < nc:
+                qxo[n + 1] = hal[H_EQX, o + i]
+                qxo[n + 2] = hal[H_EQX2, o + i]
+            else:
+                qxo[n + 1] = qx[f, nc]
+        # ---- y-faces of face row f, new into qbc
+        if f == 0 or f == nr:
+            for j in range(n):
+                qbc[1 + j] = qyn[f, c0 + j]
+            qo = qy[f, c0:c1]
+        else:
+            zN, zS = z[f - 1, c0:c1], z[f, c0:c1]
+            hN = hN_ if f == r0 else h[f - 1, c0:c1]
+            hS = hS_ if f == r1 else h[f, c0:c1]
+            qo = qoS if f == r1 else qy[f, c0:c1]
+            ql = qlN if f == r0 else py0[1 : 1 + n]
+            if f == r1:
+                qr = qrS
+            elif f + 1 == r1 and r1 < nr:
+                qr = qoS
+            else:
+                qr = qy[f + 1, c0:c1]
+            _y_hf(zN, hN, zS, hS, grp[f - 1, c0:c1], grp[f, c0:c1], neg, hfb)
+            _pw(hfb, dry_d, n2, 0, n, pw)
+            if not nsc:
+                _n2_y(nman[f - 1, c0:c1], nman[f, c0:c1], half, pw)
+            _y_ds(zN, hN, zS, hS, ds)
+            _y_qt(qxN if f == r0 else qxp[1 : n + 2], qxS if f == r1 else qxo[1 : n + 2],
+                  quarter, n, qt)  # fmt: skip
+            _y_q(hfb, pw, ds, qt, qo, ql, qr, pd, qbc[1 : 1 + n])
+            if f in (r0, r1):  # faces to the tiles across
+                for u in range(ta, tb):
+                    other = _lev(tlev, ti - 1, u) if f == r0 else _lev(tlev, ti + 1, u)
+                    if other == 0:
+                        continue
+                    for j in range(u * B, min(u * B + B, nc)):
+                        if other == SKIP:
+                            qbc[1 + j - c0] = zero
+                        else:
+                            vy[f, j] += float(qbc[1 + j - c0]) * dt
+                        qyn[f, j] = qbc[1 + j - c0]
+        if row:
+            # old qy of face row f (columns c0 - 1 .. c1), then the new one in place
+            if c0 > 0:
+                py0[0] = hal[H_WQY, o + i]
+            for j in range(n):
+                py0[1 + j] = qo[j]
+            if c1 < nc:
+                py0[n + 1] = hal[H_EQY, o + i]
+        if f < r1 or f == nr:
+            for j in range(n):
+                qy[f, c0 + j] = qbc[1 + j]
+        else:  # the band's last face row: the faces this run owns
+            for u in range(ta, tb):
+                if _lev(tlev, ti + 1, u) != 0:
+                    for j in range(u * B, min(u * B + B, nc)):
+                        qy[f, j] = qbc[1 + j - c0]
+        # ---- x-faces of cell row f, new into xqc (faces c0 .. c1 at 1 .. n + 1)
+        if row:
+            if c0 > 0:
+                hx[0] = hal[H_WH, o + i]
+                py1[0] = hal[H_WQY, o + i + 1]
+            for j in range(n):
+                hx[1 + j] = h[f, c0 + j]
+            src = qoS if (f + 1 == r1 and r1 < nr) else qy[f + 1, c0:c1]
+            for j in range(n):
+                py1[1 + j] = src[j]
+            if c1 < nc:
+                hx[n + 1] = hal[H_EH, o + i]
+                py1[n + 1] = hal[H_EQY, o + i + 1]
+            if xb > xa:
+                zr = z[f, xa - 1 : xb]
+                hr_ = hx[e0 : e0 + mm]
+                _x_hf(zr, hr_, grp[f, xa - 1 : xb], neg, hfb)
+                _pw(hfb, dry_d, n2, 1, mm, pw)
+                if not nsc:
+                    _n2_x(nman[f, xa - 1 : xb], half, pw)
+                _x_ds(zr, hr_, ds)
+                _x_qt(py0[e0 : e0 + mm], py1[e0 : e0 + mm], quarter, qt)
+                _x_q(hfb, pw, ds, qt, qxo[e0 : e0 + mm + 1], pd, xqc[e0 : e0 + mm + 1])
+            if c0 == 0:
+                xqc[1] = qxn[f, 0]
+            elif lw != 0:
+                if lw == SKIP:
+                    xqc[1] = zero
+                else:
+                    vx[f, c0] += float(xqc[1]) * dt
+                qxn[f, c0] = xqc[1]
+            if c1 == nc:
+                xqc[n + 1] = qxn[f, nc]
+            elif le != 0:
+                if le == SKIP:
+                    xqc[n + 1] = zero
+                else:
+                    vx[f, c1] += float(xqc[n + 1]) * dt
+                qxn[f, c1] = xqc[n + 1]
+            for j in range(n):
+                qx[f, c0 + j] = xqc[1 + j]
+            if own_e:
+                qx[f, c1] = xqc[n + 1]
+        # ---- continuity and records of cell row f - 1
+        if f > r0:
+            r = f - 1
+            hr_, gr = h[r, c0:c1], grp[r, c0:c1]
+            rrow = rmult[0] if rsc else rmult[r, c0:c1]
+            qxr, qyN, qyS = xqp[1 : n + 2], qbp[1 : n + 1], qbc[1 : n + 1]
+            if inf_dt > 0.0:
+                infil += _infil(hr_, gr, rain_dt, rrow, rsc, inf_dt)
+            _cont(hr_, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx)
+            hm, nn = _stats(hr_)
+            hmax = max(hmax, hm)
+            bad += hm - hm
+            nneg += nn
+            _rec_depth(hr_, maxd[r, c0:c1])
+            _rec_speed(hr_, qxr, qyN, qyS, pd, sp, maxs[r, c0:c1])
+            _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
+            _rec_arrival(hr_, arr[r, c0:c1], q[Q_ARRIVAL], t_end)
+        qbp, qbc = qbc, qbp
+        xqp, xqc = xqc, xqp
+        qxp, qxo = qxo, qxp
     acc[t, A_INF] += infil
     acc[t, A_HMAX] = hmax
     acc[t, A_BAD] += bad
@@ -569,14 +871,44 @@ def runs(tlev, maxrun, rt, rn):
 
 
 @njit(cache=True, error_model="numpy")
-def _lists(k, tlev, rt, nrun, la, lc):
-    """Runs doing phase A (indices into *la*) and phase A or C (into *lc*) at sub-step k."""
+def _lists(k, tlev, rt, nrun, la, lc, ofs):
+    """The runs at work in sub-step k: the coarser runs doing phase A (indices into *la*);
+    into *lc* the level-0 runs, then the coarser runs doing phase A or C. Each list is in
+    band order; ``ofs[0|1|2, ti]`` is where band ti starts in *la*, in the level-0 part
+    of *lc* and in its coarser part. Returns (number in *la*, number of level-0 runs,
+    number in *lc*)."""
     ntc = tlev.shape[1]
+    ntr = tlev.shape[0]
     na = 0
     nc_ = 0
+    b = 0
+    ofs[1, 0] = 0
     for i in range(nrun):
         t = rt[i]
-        L = tlev[t // ntc, t % ntc]
+        ti = t // ntc
+        while b < ti:
+            b += 1
+            ofs[1, b] = nc_
+        if tlev[ti, t % ntc] == 0:
+            lc[nc_] = i
+            nc_ += 1
+    while b < ntr:
+        b += 1
+        ofs[1, b] = nc_
+    n0 = nc_
+    b = 0
+    ofs[0, 0] = 0
+    ofs[2, 0] = nc_
+    for i in range(nrun):
+        t = rt[i]
+        ti = t // ntc
+        while b < ti:
+            b += 1
+            ofs[0, b] = na
+            ofs[2, b] = nc_
+        L = tlev[ti, t % ntc]
+        if L == 0:
+            continue
         m = (1 << L) - 1
         a = (k & m) == 0
         e = ((k + 1) & m) == 0
@@ -586,7 +918,11 @@ def _lists(k, tlev, rt, nrun, la, lc):
         if a or e:
             lc[nc_] = i
             nc_ += 1
-    return na, nc_
+    while b < ntr:
+        b += 1
+        ofs[0, b] = na
+        ofs[2, b] = nc_
+    return na, n0, nc_
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -723,13 +1059,13 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
             lfs, _ = _face_lf(tlev, B, r, j, side, Lc)
             lf[side] = lfs
             if side == 0:
-                a[side] = -(float(qyn[r, j]) if lfs == Lc else vcy[r, j] / dt)
+                a[side] = -(float(qy[r, j]) if lfs == Lc else vcy[r, j] / dt)
             elif side == 1:
-                a[side] = float(qyn[r + 1, j]) if lfs == Lc else vcy[r + 1, j] / dt
+                a[side] = float(qy[r + 1, j]) if lfs == Lc else vcy[r + 1, j] / dt
             elif side == 2:
-                a[side] = -(float(qxn[r, j]) if lfs == Lc else vcx[r, j] / dt)
+                a[side] = -(float(qx[r, j]) if lfs == Lc else vcx[r, j] / dt)
             else:
-                a[side] = float(qxn[r, j + 1]) if lfs == Lc else vcx[r, j + 1] / dt
+                a[side] = float(qx[r, j + 1]) if lfs == Lc else vcx[r, j + 1] / dt
         out = (max(a[2], 0.0) + max(a[3], 0.0) + max(a[0], 0.0) + max(a[1], 0.0)) * dtdx
         h[r, j] = 0.0
         if out <= 0.0:
@@ -755,14 +1091,14 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
                 fr, fj, rr, jj = r, j + 1, r, j + 1
             if side < 2:
                 if lf[side] == Lc:
-                    qyn[fr, fj] = qyn[fr, fj] * s
-                    qy[fr, fj] = qyn[fr, fj]
+                    qy[fr, fj] = qy[fr, fj] * s
+                    qyn[fr, fj] = qy[fr, fj]
                 else:
                     vcy[fr, fj] = vcy[fr, fj] * s
             else:
                 if lf[side] == Lc:
-                    qxn[fr, fj] = qxn[fr, fj] * s
-                    qx[fr, fj] = qxn[fr, fj]
+                    qx[fr, fj] = qx[fr, fj] * s
+                    qxn[fr, fj] = qx[fr, fj]
                 else:
                     vcx[fr, fj] = vcx[fr, fj] * s
             if rr < 0 or rr >= nr or jj < 0 or jj >= nc:
@@ -790,46 +1126,64 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
 @njit(cache=True, error_model="numpy")
 def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                     maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn,
-                    la, lc, na, nlc, wk, wf):  # fmt: skip
+                    la, lc, na, n0, nlc, wk, wf, hal, wz):  # fmt: skip
     for i in range(na):
         _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
                  bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
+    for i in range(n0):
+        _halo0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, bct, bcvk, tlev,
+               B, acc, q, hal)  # fmt: skip
     n = 0
-    for i in range(nlc):
+    for i in range(n0):
+        n += _fused0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
+                     vx, vy, maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, hal,
+                     wz)  # fmt: skip
+    for i in range(n0, nlc):
         t = rt[lc[i]]
         m = rn[lc[i]]
         e, a = _ends(k, t, tlev)
-        if a and not e:
+        if a:
             _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
-        if e:
-            n += _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
-                          maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf,
-                          a)  # fmt: skip
-        else:
             acc[t, A_NNEG] = 0
+        else:
+            n += _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
+                          maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
     return n
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                       maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt,
-                      rn, la, lc, na, nlc, cnt, wk, wf):  # fmt: skip
-    for i in prange(na):
-        _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
-                 bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
-    for i in prange(nlc):
-        t = rt[lc[i]]
-        m = rn[lc[i]]
-        e, a = _ends(k, t, tlev)
-        if a and not e:
-            _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
-        if e:
-            cnt[i] = _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
-                              maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf,
-                              a)  # fmt: skip
-        else:
-            cnt[i] = 0
-            acc[t, A_NNEG] = 0
+                      rn, la, lc, ofs, nlc, cnt, wk, wf, hal, wz):  # fmt: skip
+    """As :func:`_substep_serial`, a band of tiles per thread at a time: runs side by
+    side in a band share cache lines at their ends (rows run on across them), and
+    threads writing both would pass those lines back and forth."""
+    ntr = tlev.shape[0]
+    for b in prange(ntr):
+        for i in range(ofs[0, b], ofs[0, b + 1]):
+            _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy,
+                     bct, bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
+        for i in range(ofs[1, b], ofs[1, b + 1]):
+            _halo0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, bct, bcvk,
+                   tlev, B, acc, q, hal)  # fmt: skip
+    for b in prange(ntr):
+        for i in range(ofs[1, b], ofs[1, b + 1]):
+            cnt[i] = _fused0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, rmult, rsc, qx, qy,
+                             qxn, qyn, vx, vy, maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q,
+                             pdl, t_end, hal, wz)  # fmt: skip
+    for b in prange(ntr):
+        for i in range(ofs[2, b], ofs[2, b + 1]):
+            t = rt[lc[i]]
+            m = rn[lc[i]]
+            e, a = _ends(k, t, tlev)
+            if a:
+                _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
+                cnt[i] = 0
+                acc[t, A_NNEG] = 0
+            else:
+                cnt[i] = _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx,
+                                  vcy, maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end,
+                                  wk, wf)  # fmt: skip
     n = 0
     for i in range(nlc):
         n += cnt[i]
@@ -845,7 +1199,7 @@ def _add_inflow(h, rows, cols, dd):
 @njit(cache=True, error_model="numpy")
 def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
           maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, tks, in_rows, in_cols, ddk,
-          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, par):  # fmt: skip
+          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, hal, wz, par):  # fmt: skip
     """One macro step of N = len(tks) - 1 base steps; see the module docstring.
 
     *par*: spread the tiles of each phase over threads. Returns (h_max m (NaN
@@ -860,19 +1214,21 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     cells = 0
     nrep = 0
     nrun = runs(tlev, maxrun, rt, rn)
+    ofs = np.zeros((3, tlev.shape[0] + 1), np.int64)
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
-        na, nlc = _lists(k, tlev, rt, nrun, la, lc)
+        na, n0, nlc = _lists(k, tlev, rt, nrun, la, lc, ofs)
         if par:
             cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
                                        vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
-                                       tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, nlc,
-                                       cnt, wk, wf)
+                                       tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs,
+                                       nlc, cnt, wk, wf, hal, wz)
         else:
             cells += _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
                                      vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev,
-                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, nlc, wk, wf)
+                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, n0, nlc, wk,
+                                     wf, hal, wz)
         neg = 0
         for i in range(nlc):
             neg += acc[rt[lc[i]], A_NNEG]

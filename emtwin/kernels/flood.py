@@ -787,6 +787,8 @@ class FloodModel:
         self._lwf = np.zeros((3, nt * (B + 1)))  # float64 face rows, B + 1 per tile
         self._lstack = np.zeros(2 * nr * nc, np.int64)  # the repair's cells, see fix_negative_lts
         self._linstack = np.zeros(nr * nc, np.uint8)
+        self._lhal = np.zeros((_lts.N_HALO, nt * (B + 4)), self.dtype)  # level-0 runs' halos
+        self._lwz = np.zeros((_lts.N_WORK0, nt * (B + 4)), self.dtype)  # and their row work
 
     def _lts_macro(self, t_end: float) -> int:
         """One macro step of local time stepping, ending on a forcing change or *t_end*.
@@ -833,7 +835,7 @@ class FloodModel:
         for s, (lt, lv, _) in self._levels.items():
             inside = [v for tt, v in zip(lt, lv, strict=True) if t <= tt <= t_new]
             edge[s] = max([_interp(lt, lv, t, False), _interp(lt, lv, t_new, False), *inside])
-        if not hasattr(self, "_rt") or self._lwk.ndim != 2:  # a checkpoint of an earlier version
+        if not hasattr(self, "_lhal"):  # a checkpoint of an earlier version
             self._lts_scratch()
             self._lts_global = 0
         nin = len(self._in_rows)
@@ -875,14 +877,14 @@ class FloodModel:
                             self._n_scalar, self.debris_factor)  # fmt: skip
         q = self._q
         q[_lts.Q_RAIN], q[_lts.Q_INF], q[_lts.Q_DT0] = rain_rate, self._inf, dt0
-        hmax, vin, vout, vinf, lost, cells, nrep = _lts.macro(
-            self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc, self._qx,
-            self._qy, self._qxn, self._qyn, self._vx, self._vy, self._vcx, self._vcy, self._maxd,
-            self._maxs, self._maxhr, self._maxa, self._arr, self._bct, bcvk, self._tlev,
-            self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
-            max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
-            self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
-            self._parallel)  # fmt: skip
+        # runs differ in size and in the work of each sub-step: hand them out one at a
+        # time (dynamic scheduling) rather than in equal halves
+        old = numba.set_parallel_chunksize(1) if self._parallel else None
+        try:
+            hmax, vin, vout, vinf, lost, cells, nrep = self._lts_call(q, pdl, tks, ddk, bcvk)
+        finally:
+            if old is not None:
+                numba.set_parallel_chunksize(old)
         if not math.isfinite(hmax):
             _fail(f"the flood became unstable in the macro step from t = {t:.3f} s to "
                   f"{t_new:.3f} s (base step {dt0:.4g} s, local time stepping): the depth is "
@@ -900,6 +902,17 @@ class FloodModel:
         self.cell_updates += int(cells)
         self._lts_repairs += int(nrep)
         return n
+
+    def _lts_call(self, q, pdl, tks, ddk, bcvk):
+        """One call of the macro step's Numba core (see :meth:`_lts_macro`)."""
+        return _lts.macro(
+            self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc, self._qx,
+            self._qy, self._qxn, self._qyn, self._vx, self._vy, self._vcx, self._vcy, self._maxd,
+            self._maxs, self._maxhr, self._maxa, self._arr, self._bct, bcvk, self._tlev,
+            self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
+            max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
+            self._cnt, self._lstack, self._linstack, self._lwk, self._lwf, self._lhal,
+            self._lwz, self._parallel)  # fmt: skip
 
     def _level_depth(self, t: float) -> float:
         d = 0.0
@@ -1005,7 +1018,8 @@ def _warm_up(dtype: np.dtype, parallel: bool, time_stepping: str = "global") -> 
     """
     z = np.add.outer(np.arange(4.0), np.arange(5.0)) * 0.1
     m = FloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype,
-                   time_stepping=time_stepping, lts_levels=1, lts_tile=2)
+                   time_stepping=time_stepping, lts_levels=1, lts_tile=2,
+                   lts_cost=None)  # (local steps even where they would not pay, to compile them)
     if parallel:
         m._set_chunks(2, parallel=True)
     m.set_rain([0.0, 1.0], [100.0, 0.0], multiplier=np.ones(z.shape))
