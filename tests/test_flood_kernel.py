@@ -16,7 +16,6 @@ from emtwin.errors import KernelError
 from emtwin.kernels import FloodModel
 from emtwin.kernels import _flood_lts as lts
 from emtwin.kernels import _flood_numba as nb
-from emtwin.kernels.flood import LTS_COST
 
 #: Local time stepping with small tiles and up to 3 levels, so that even the
 #: small grids of these tests run with tiles of mixed levels (docs/flood.md).
@@ -488,7 +487,8 @@ def test_local_level_is_set_by_the_water_within_a_macro_step_of_cells(col, expec
     tlev = np.zeros((1, 4), np.int64)
     tdry = np.zeros((1, 4), np.int8)
     lts.tile_levels(h, z, grp, 16, c, c / 2.0, 2, 0.01, 0.0, np.zeros((1, 4), np.int8),
-                    np.full(4, -np.inf), False, False, 1e-3, tlev, tdry)  # fmt: skip
+                    np.full(4, -np.inf), False, False, 1e-3, np.full((1, 4), np.inf), tlev,
+                    tdry)  # fmt: skip
     assert tlev[0].tolist() == expected
 
 
@@ -562,12 +562,14 @@ def test_update_share_by_hand():
 
 def test_local_makes_global_steps_where_local_ones_would_not_pay():
     """With lts_cost so high that no macro step pays, local stepping makes the global
-    steps, bit for bit; with lts_cost = 1 the estuary's macro steps (share 0.85 with the
-    rain) are local except where the share reaches 1; by default (2.0) they mix."""
+    steps, bit for bit; with lts_cost = 1 the estuary's macro steps are local except
+    where the share reaches 1; with lts_cost = 1.25 (local pays below a share of 0.8)
+    they mix, as the rain wets the floodplain and the share grows from about 0.6 to
+    0.9."""
     a = _estuary("global")
     b = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1e9)
     c = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1.0)
-    d = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=LTS_COST)
+    d = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1.25)
     for t in (600.0, 1800.0):
         for m in (a, b, c, d):
             m.advance(t)
@@ -588,3 +590,48 @@ def test_time_stepping_is_checked():
     with pytest.raises(KernelError, match="lts_levels"):
         FloodModel(np.zeros((4, 4)), None, 5.0, time_stepping="local", lts_levels=3,
                    lts_tile=4)  # fmt: skip
+
+
+def test_step_caps_by_hand():
+    """A tile's step cap is beta sqrt(dx / (g S)) for its steepest face; inf where flat."""
+    z = np.full((8, 8), 1.5)
+    z[:4] = np.arange(4.0)[:, None] * 0.5  # the top band: 0.5 m down per 10 m cell
+    grp = np.ones(z.shape, np.int8)
+    tcap = np.zeros((2, 2))
+    lts.step_caps(z, grp, 4, 10.0, 0.4, tcap)
+    assert tcap[0].tolist() == pytest.approx([0.4 * np.sqrt(10.0 / (9.81 * 0.05))] * 2)
+    assert tcap[1].tolist() == [np.inf, np.inf]  # flat, and level with the band above
+    grp[:4, :4] = 0  # closed cells have no faces
+    lts.step_caps(z, grp, 4, 10.0, 0.4, tcap)
+    assert tcap[0, 0] == np.inf
+
+
+def _hillside(ts, **kw):
+    """Rain on a 4 % slope draining to a 5 m deep channel on the south edge."""
+    nr, nc = 128, 32
+    yy, xx = np.mgrid[0:nr, 0:nc]
+    z = 40.0 - 0.4 * yy + 0.003 * np.abs(xx - nc / 2)
+    z[nr - 6 :, :] -= 5.0
+    h0 = np.where(yy >= nr - 6, 5.0, 0.0)
+    m = FloodModel(z, None, 10.0, h0=h0, time_stepping=ts, manning=0.035, **kw)
+    m.set_rain([0.0, 7200.0], [15.0, 15.0])
+    for t in range(120, 2401, 120):
+        m.advance(float(t))
+    return m
+
+
+def test_local_on_a_steep_rain_fed_slope_agrees_with_global(monkeypatch):
+    """Thin sheets on a 4 % slope: with the slope cap local max depths stay within
+    5 mm of the global run's (whose base step the channel sets); without it the
+    hillside tiles step 8 base steps at a time and the sheet breaks into roll waves."""
+    import emtwin.kernels.flood as flood
+
+    g = np.asarray(_hillside("global").max_depth)
+    kw = {"lts_tile": 32, "lts_levels": 3, "lts_cost": None}
+    loc = _hillside("local", **kw)
+    assert abs(loc.ledger()["error_rel"]) < 1e-12
+    err = np.abs(np.asarray(loc.max_depth) - g)[:-8]  # the hillside
+    assert np.percentile(err, 99) < 0.005
+    monkeypatch.setattr(flood, "STEEP_BETA", np.inf)
+    bad = np.abs(np.asarray(_hillside("local", **kw).max_depth) - g)[:-8]
+    assert np.percentile(bad, 99) > 0.01

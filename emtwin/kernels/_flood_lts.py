@@ -156,7 +156,7 @@ def _edge_depth(side, r0, r1, c0, c1, z, grp, level):
 
 @njit(cache=True, error_model="numpy")
 def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, rain_on,
-                inf_on, dry, tlev, tdry):  # fmt: skip
+                inf_on, dry, tcap, tlev, tdry):  # fmt: skip
     """Choose the level of every tile for the next macro step, in place in *tlev*.
 
     Level L is the largest with ``dt0 2^L <= c / sqrt(h)``, h the deepest
@@ -164,7 +164,8 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
     of the macro step (plus *grow*, at least *floor*; where the halo reaches a
     grid edge with a level boundary, the boundary level over the lowest edge
     bed there: ``edge_level[side]``, -inf for none), at most *lm*;
-    0 for tiles holding inflow cells. Neighbouring tiles (8-connected) then
+    0 for tiles holding inflow cells, and no longer than the tile's cap *tcap*
+    (s, :func:`step_caps`). Neighbouring tiles (8-connected) then
     differ by at most one level. Without rain, a tile that is dry (all depths
     <= *dry*, or all exactly 0 under infiltration) with its eight neighbours
     dry, no inflow and no level boundary is skipped (SKIP). Returns the
@@ -236,6 +237,7 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             hh = max(hm + grow, floor)
             dtb = c / np.sqrt(hh)
             lev = 0
+            dtb = min(dtb, tcap[ti, tj])
             while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
                 lev += 1
             tlev[ti, tj] = 0 if inflow_tile[ti, tj] != 0 else lev
@@ -270,6 +272,43 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
         for tj in range(ntc):
             n += tlev[ti, tj] != SKIP
     return n
+
+
+@njit(cache=True, error_model="numpy")
+def step_caps(z, grp, B, dx, beta, tcap):
+    """The longest step, s, each tile may take on its slope, into *tcap*.
+
+    Thin sheets of water on a slope S break into spurious roll waves when a
+    step exceeds about ``beta sqrt(dx / (g S))`` (measured, docs/flood.md),
+    whatever their depth, so the sqrt(g h) limit alone lets a tile of rain on
+    a hillside step too long. S is the steepest bed slope of the faces between
+    two active cells of the same group that touch the tile's cells; inf where
+    the tile is flat.
+    """
+    nr, nc = z.shape
+    ntr, ntc = tcap.shape
+    for ti in range(ntr):
+        r0 = ti * B
+        r1 = min(r0 + B, nr)
+        for tj in range(ntc):
+            c0 = tj * B
+            c1 = min(c0 + B, nc)
+            dz = 0.0
+            for r in range(r0, r1):
+                for j in range(c0, c1):
+                    g0 = grp[r, j]
+                    if g0 == 0:
+                        continue
+                    z0 = float(z[r, j])
+                    if j + 1 < nc and grp[r, j + 1] == g0:
+                        dz = max(dz, abs(float(z[r, j + 1]) - z0))
+                    if j > 0 and grp[r, j - 1] == g0:
+                        dz = max(dz, abs(float(z[r, j - 1]) - z0))
+                    if r + 1 < nr and grp[r + 1, j] == g0:
+                        dz = max(dz, abs(float(z[r + 1, j]) - z0))
+                    if r > 0 and grp[r - 1, j] == g0:
+                        dz = max(dz, abs(float(z[r - 1, j]) - z0))
+            tcap[ti, tj] = beta * np.sqrt(dx * dx / (G * dz)) if dz > 0.0 else np.inf
 
 
 @njit(cache=True, error_model="numpy")

@@ -47,6 +47,10 @@ TIME_STEPPING = ("global", "local")
 #: when it decides whether a macro step pays (``FloodModel(lts_cost=...)``; measured
 #: 1.2-2.7 on the built-in drills and the whole city, docs/flood.md).
 LTS_COST = 2.0
+#: Under local stepping a tile steps at most ``STEEP_BETA sqrt(dx / (g S))`` seconds,
+#: S its steepest bed slope: longer steps turn thin sheets on slopes into spurious
+#: roll waves (``benchmarks/steep_sheet.py``; docs/flood.md, *Steep slopes*).
+STEEP_BETA = 0.4
 
 
 def _fail(msg: str) -> None:
@@ -140,14 +144,16 @@ class FloodModel:
     time_stepping
         "global": one step for the whole grid, set by the deepest water (the
         reference). "local": tiles of *lts_tile* x *lts_tile* cells step with
-        ``dt0 2^L``, L <= *lts_levels*, from their own depth, and dry tiles
-        with dry neighbours are skipped (docs/flood.md, Local time stepping).
+        ``dt0 2^L``, L <= *lts_levels*, from their own depth and slope
+        (:data:`STEEP_BETA`), and dry tiles with dry neighbours are skipped
+        (docs/flood.md, Local time stepping).
     lts_levels
         Largest level L of local stepping (a macro step is ``2^lts_levels``
         base steps, and a tile's level is set by the water within as many
-        cells of it); ``2^lts_levels <= lts_tile``.
+        cells of it); ``2^lts_levels <= lts_tile``. Default 5.
     lts_tile
-        Tile size of local stepping, cells.
+        Tile size of local stepping, cells. Default 32 (16 with 4 levels
+        measured faster with the slope cap; docs/flood.md).
     lts_cost
         Cost of a local cell update relative to a global one (measured 1.2-2.7,
         docs/flood.md). A macro step whose tile levels leave a share of the
@@ -788,6 +794,8 @@ class FloodModel:
         self._lstack = np.zeros(2 * nr * nc, np.int64)  # the repair's cells, see fix_negative_lts
         self._linstack = np.zeros(nr * nc, np.uint8)
         self._lhal = np.zeros((_lts.N_HALO, nt * (B + 4)), self.dtype)  # level-0 runs' halos
+        self._tcap = np.zeros((-(-nr // B), -(-nc // B)))  # each tile's longest step, s
+        _lts.step_caps(self._z, self._grp, B, self.dx, STEEP_BETA, self._tcap)
         self._lwz = np.zeros((_lts.N_WORK0, nt * (B + 4)), self.dtype)  # and their row work
 
     def _lts_macro(self, t_end: float) -> int:
@@ -835,7 +843,7 @@ class FloodModel:
         for s, (lt, lv, _) in self._levels.items():
             inside = [v for tt, v in zip(lt, lv, strict=True) if t <= tt <= t_new]
             edge[s] = max([_interp(lt, lv, t, False), _interp(lt, lv, t_new, False), *inside])
-        if not hasattr(self, "_lhal"):  # a checkpoint of an earlier version
+        if not hasattr(self, "_tcap"):  # a checkpoint of an earlier version
             self._lts_scratch()
             self._lts_global = 0
         nin = len(self._in_rows)
@@ -845,8 +853,8 @@ class FloodModel:
             tin[self._in_rows // self.lts_tile, self._in_cols // self.lts_tile] = 1
         _lts.tile_levels(self._h, self._z, self._grp, self.lts_tile, c, dt0, lm,
                          DT_DEPTH_FLOOR_M, rain_rate * self._rmult_max * (t_new - t), tin, edge,
-                         rain_rate > 0.0, self._inf > 0.0, self.dry_tol, self._tlev,
-                         self._tdry)  # fmt: skip
+                         rain_rate > 0.0, self._inf > 0.0, self.dry_tol, self._tcap,
+                         self._tlev, self._tdry)  # fmt: skip
         cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
         if cost is not None and cost * _lts.update_share(self._tlev, self.lts_tile, self.nrows,
                                                          self.ncols) > 1.0:  # fmt: skip
