@@ -1048,7 +1048,9 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
     most :data:`MAX_SCALINGS` times per call (where the deficit is shared
     among several receivers it fades within a few); when it is negative
     again, its deficit is taken from the cells around it in proportion to
-    their depths, as for a cell with no outflow. *stack* holds 2 x cells: the
+    their depths, as for a cell with no outflow; and so is the part of a
+    deficit larger than the cell's whole outflow of the step (a finer cell
+    that gave back water it had already passed on). *stack* holds 2 x cells: the
     cells to do from the front, those scaled from the back; *instack* holds
     per cell 1 (to do) + 2 x the number of scalings.
     """
@@ -1157,6 +1159,11 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
                 stack[top] = nb
                 instack[nb] |= 1
                 top += 1
+        if -hc > out:
+            # deeper below zero than all its outflow of this step: a finer cell that a
+            # coarser one took water back from after it had passed that water on (as
+            # above), with some outflow of its own; the rest is with its neighbours
+            lost += _from_neighbours(h, r, j, -hc - out, REACH) * area
     for i in range(nv):
         instack[stack[ns - 1 - i]] = 0
     return bcorr, lost

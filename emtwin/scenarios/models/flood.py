@@ -174,7 +174,9 @@ class FloodHazard(_Model):
     )
     coupling: PosDuration = Field(60.0, description="coupling step with the other components, s")
     time_stepping: Literal["local", "global"] = Field(
-        "global", description="flood step: one 'global' step, or 'local' per tile (docs/flood.md)"
+        "local",
+        description="flood step: 'local' per tile (the default), or one 'global' step, the "
+        "reference (docs/flood.md)",
     )
     initial_depth: Annotated[float, Field(ge=0)] = Field(0.0, description="m, over the domain")
 
