@@ -25,6 +25,7 @@ lighter timer than cProfile) and prints the 1M-vehicle figure;
     python benchmarks/whole_event.py                 # the three drills, 2 h
     python benchmarks/whole_event.py --city          # and the whole city
     python benchmarks/whole_event.py --drills surge --duration 30min
+    python benchmarks/whole_event.py --drills cloudburst typhoon   # any built-in drill
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ def _flood_only(name: str, duration_s: float, stepping: str):
     sc.evacuation = None
     sc.response = None
     sc.actions = []
-    sc.hazards[0].time_stepping = stepping
-    sc.hazards[0].backend = "cpu"
+    sc.warning_rules = []  # (their warnings need the evacuation)
+    for h in sc.hazards:
+        if getattr(h, "evacuation_warning", None) is not None:
+            h.evacuation_warning = None
+    flood = next(h for h in sc.hazards if h.type == "flood")  # typhoon: after the storm
+    flood.time_stepping = stepping
+    flood.backend = "cpu"
     return sc
 
 
