@@ -412,6 +412,18 @@ def _y_row(f, ca, cb, other, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv,
     return vin, vout
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx, dt):
+    """New discharge of the grid-edge x-face *j* (0 or ncols) of row *r* into ``qxn``;
+    returns (inflow, outflow) over the step *dt* (s), m3."""
+    qout = _xbound(r, 2 if j == 0 else 3, h[r], z[r], grp[r], nman, nsc, qx[r], bct, bcv, gdt,
+                   dry, inv_dx)  # fmt: skip
+    qxn[r, j] = -qout if j == 0 else qout
+    if qout > 0.0:
+        return 0.0, qout * dx * dt
+    return -(qout * dx * dt), 0.0
+
+
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
              q, pdl, wk):  # fmt: skip
@@ -484,14 +496,10 @@ def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk,
         for j in (0, nc):
             if j < ja or j >= jb:
                 continue
-            side = 2 if j == 0 else 3
-            qout = _xbound(r, side, h[r], z[r], grp[r], nman, nsc, qx[r], bct, bcv, gdt, dry,
-                           inv_dx)  # fmt: skip
-            if qout > 0.0:
-                vout += qout * dx * dt
-            else:
-                vin -= qout * dx * dt
-            qxn[r, j] = -qout if j == 0 else qout
+            a, b = _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx,
+                           dt)  # fmt: skip
+            vin += a
+            vout += b
     acc[t, A_VIN] += vin
     acc[t, A_VOUT] += vout
 
@@ -689,14 +697,10 @@ def _halo0(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, bct, bcvk, tlev, B, 
         for j in (0, nc):
             if j != c0 and j != c1:
                 continue
-            side = 2 if j == 0 else 3
-            qout = _xbound(r, side, h[r], z[r], grp[r], nman, nsc, qx[r], bct, bcv, gdt, dry,
-                           inv_dx)  # fmt: skip
-            if qout > 0.0:
-                vout += qout * dx * dt
-            else:
-                vin -= qout * dx * dt
-            qxn[r, j] = -qout if j == 0 else qout
+            a, b = _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx,
+                           dt)  # fmt: skip
+            vin += a
+            vout += b
     acc[t, A_VIN] += vin
     acc[t, A_VOUT] += vout
 
