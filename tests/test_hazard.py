@@ -304,3 +304,24 @@ def test_the_sea_at_its_starting_level_is_not_flooded_land(tmp_path: Path) -> No
     assert last.wet_area_m2 == pytest.approx(11 * n_rows * cell)
     assert last.max_depth_m == pytest.approx(1.0, abs=0.01)
     assert fl["max_water_depth_m"] == pytest.approx(2.75, abs=0.05)
+
+
+def test_time_stepping_is_local_by_default_and_global_on_request(dip: Path) -> None:
+    """The scenario key reaches the kernel: ``local`` unless the file says ``global``.
+    On the dip every tile is within a macro step's reach of the channel, so every tile
+    takes the base step, and local stepping must give the global run bit for bit."""
+    runs = {}
+    for key in (None, "global"):
+        text = dip.read_text()
+        if key:
+            text = text.replace("coupling: 60s", f"coupling: 60s\n    time_stepping: {key}")
+        path = dip.with_name(f"s-{key}.yaml")
+        path.write_text(text)
+        runs[key] = Simulation(load_scenario(path, overrides={"duration": "1h"})).run()
+    loc, glo = runs[None], runs["global"]
+    assert loc.summary["flood"]["time_stepping"] == "local"
+    assert glo.summary["flood"]["time_stepping"] == "global"
+    pd.testing.assert_frame_equal(loc.tables["gauges"], glo.tables["gauges"], check_exact=True)
+    pd.testing.assert_frame_equal(loc.events, glo.events, check_exact=True)
+    assert loc.summary["flood"]["roads_closed"] == 2
+    assert abs(loc.summary["flood"]["mass_error_rel"]) < 1e-12
