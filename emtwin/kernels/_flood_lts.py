@@ -540,6 +540,20 @@ def _take_y(f, ca, cb, vy, vcy, dt, dst, off):
         vy[f, j] = 0.0
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _records(r, c0, c1, hr_, qxr, qyN, qyS, pd, sp, maxd, maxs, maxhr, maxa, arr, arrival,
+             t_end):  # fmt: skip
+    """The records of cells c0..c1-1 of row *r* after their continuity update, from the
+    new depths *hr_* and the discharges of their faces (as the global step); returns
+    (the row's max depth m, its count of negative depths)."""
+    hm, nn = _stats(hr_)
+    _rec_depth(hr_, maxd[r, c0:c1])
+    _rec_speed(hr_, qxr, qyN, qyS, pd, sp, maxs[r, c0:c1])
+    _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
+    _rec_arrival(hr_, arr[r, c0:c1], arrival, t_end)
+    return hm, nn
+
+
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
              maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf):  # fmt: skip
@@ -607,14 +621,11 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
             _cont(hr_, gr, ax, ayn, ays, rain_dt, rrow, rsc, inf_dt, dtdx)
         else:
             _cont(hr_, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx)
-        hm, nn = _stats(hr_)
+        hm, nn = _records(r, c0, c1, hr_, qxr, qyN, qyS, pd, sp, maxd, maxs, maxhr, maxa, arr,
+                          q[Q_ARRIVAL], t_end)  # fmt: skip
         hmax = max(hmax, hm)
         bad += hm - hm
         nneg += nn
-        _rec_depth(hr_, maxd[r, c0:c1])
-        _rec_speed(hr_, qxr, qyN, qyS, pd, sp, maxs[r, c0:c1])
-        _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
-        _rec_arrival(hr_, arr[r, c0:c1], q[Q_ARRIVAL], t_end)
     acc[t, A_INF] += infil
     acc[t, A_HMAX] = hmax
     acc[t, A_BAD] += bad
@@ -872,14 +883,11 @@ def _fused0(t, m, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy,
             if inf_dt > 0.0:
                 infil += _infil(hr_, gr, rain_dt, rrow, rsc, inf_dt)
             _cont(hr_, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx)
-            hm, nn = _stats(hr_)
+            hm, nn = _records(r, c0, c1, hr_, qxr, qyN, qyS, pd, sp, maxd, maxs, maxhr, maxa,
+                              arr, q[Q_ARRIVAL], t_end)  # fmt: skip
             hmax = max(hmax, hm)
             bad += hm - hm
             nneg += nn
-            _rec_depth(hr_, maxd[r, c0:c1])
-            _rec_speed(hr_, qxr, qyN, qyS, pd, sp, maxs[r, c0:c1])
-            _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
-            _rec_arrival(hr_, arr[r, c0:c1], q[Q_ARRIVAL], t_end)
         qbp, qbc = qbc, qbp
         xqp, xqc = xqc, xqp
         qxp, qxo = qxo, qxp
