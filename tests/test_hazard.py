@@ -308,8 +308,10 @@ def test_the_sea_at_its_starting_level_is_not_flooded_land(tmp_path: Path) -> No
 
 def test_time_stepping_is_local_by_default_and_global_on_request(dip: Path) -> None:
     """The scenario key reaches the kernel: ``local`` unless the file says ``global``.
-    On the dip every tile is within a macro step's reach of the channel, so every tile
-    takes the base step, and local stepping must give the global run bit for bit."""
+    On the dip (2 tiles) every tile is within a macro step's reach of the channel, so
+    every tile would take the base step: local steps would cost more than global ones
+    (share 1 x lts_cost 2 > 1), every base step is made as a global one, and the run
+    must be the global run bit for bit."""
     runs = {}
     for key in (None, "global"):
         text = dip.read_text()
@@ -320,6 +322,7 @@ def test_time_stepping_is_local_by_default_and_global_on_request(dip: Path) -> N
         runs[key] = Simulation(load_scenario(path, overrides={"duration": "1h"})).run()
     loc, glo = runs[None], runs["global"]
     assert loc.summary["flood"]["time_stepping"] == "local"
+    assert loc.summary["flood"]["lts_global_steps"] == loc.summary["flood"]["steps"] > 0
     assert glo.summary["flood"]["time_stepping"] == "global"
     pd.testing.assert_frame_equal(loc.tables["gauges"], glo.tables["gauges"], check_exact=True)
     pd.testing.assert_frame_equal(loc.events, glo.events, check_exact=True)

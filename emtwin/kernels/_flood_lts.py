@@ -1121,12 +1121,7 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
                 a[side] = float(qx[r, j + 1]) if lfs == Lc else vcx[r, j + 1] / dt
         out = (max(a[2], 0.0) + max(a[3], 0.0) + max(a[0], 0.0) + max(a[1], 0.0)) * dtdx
         h[r, j] = 0.0
-        if out <= 0.0:
-            # a finer cell that passed on, in earlier base steps, water a coarser
-            # cell now takes back: the water is with its neighbours
-            lost += _from_neighbours(h, r, j, -hc, REACH) * area
-            continue
-        s = min(max(1.0 + hc / out, 0.0), 1.0)
+        s = min(max(1.0 + hc / out, 0.0), 1.0) if out > 0.0 else 0.0
         cut = 1.0 - s
         for side in range(4):
             ao = a[side]  # outward
@@ -1172,9 +1167,9 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
                 instack[nb] |= 1
                 top += 1
         if -hc > out:
-            # deeper below zero than all its outflow of this step: a finer cell that a
-            # coarser one took water back from after it had passed that water on (as
-            # above), with some outflow of its own; the rest is with its neighbours
+            # deeper below zero than all its outflow of this step (none, or some): a
+            # finer cell that passed on, in earlier base steps, water a coarser cell
+            # has now taken back; the rest of the deficit is with its neighbours
             lost += _from_neighbours(h, r, j, -hc - out, REACH) * area
     for i in range(nv):
         instack[stack[ns - 1 - i]] = 0
