@@ -417,7 +417,7 @@ def _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx,
     """New discharge of the grid-edge x-face *j* (0 or ncols) of row *r* into ``qxn``;
     returns (inflow, outflow) over the step *dt* (s), m3."""
     qout = _xbound(r, 2 if j == 0 else 3, h[r], z[r], grp[r], nman, nsc, qx[r], bct, bcv, gdt,
-                   dry, inv_dx)  # fmt: skip
+                   dry, inv_dx, 0)  # fmt: skip
     qxn[r, j] = -qout if j == 0 else qout
     if qout > 0.0:
         return 0.0, qout * dx * dt

@@ -460,8 +460,12 @@ def _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p):
 
 
 @njit(cache=True, error_model="numpy")
-def _xbound(r, side, hr_, zr, gr, nman, nsc, qxr, bct, bcv, gdt, dry, inv_dx):
-    """New outward discharge on the west (side 2) or east (side 3) face of row r."""
+def _xbound(r, side, hr_, zr, gr, nman, nsc, qxr, bct, bcv, gdt, dry, inv_dx, c0):
+    """New outward discharge on the west (side 2) or east (side 3) face of row r.
+
+    ``hr_``, ``zr``, ``gr`` and ``qxr`` hold the row from column *c0* on (to the
+    grid's east edge for side 3).
+    """
     nc = hr_.shape[0]
     kind = bct[side]
     c = 0 if side == 2 else nc - 1
@@ -472,7 +476,7 @@ def _xbound(r, side, hr_, zr, gr, nman, nsc, qxr, bct, bcv, gdt, dry, inv_dx):
     eta_in = float(zr[ci]) + hr_[ci] if has_in else 0.0
     sgn = -1.0 if side == 2 else 1.0
     f = 0 if side == 2 else nc
-    n_ = nman[0, 0] if nsc else nman[r, c]
+    n_ = nman[0, 0] if nsc else nman[r, c0 + c]
     return _bnd_q(
         sgn * qxr[f], kind, bcv[side], float(hr_[c]), float(zr[c]), eta_in, has_in,
         n_ * n_, gdt, dry, inv_dx,
@@ -480,10 +484,22 @@ def _xbound(r, side, hr_, zr, gr, nman, nsc, qxr, bct, bcv, gdt, dry, inv_dx):
 
 
 @njit(cache=True, error_model="numpy")
-def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa,
+def _chunk(k, win, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa,
            arr, bct, bcv, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg, p, pd):  # fmt: skip
-    """Momentum and continuity for cell rows a..b-1 (one chunk), in row order."""
-    nr, nc = h.shape
+    """Momentum and continuity for one chunk, in row order: the cells of rows a..b-1 and
+    columns c0..c1-1, ``(a, b, c0, c1, o) = win[k]``; the number of negative depths of row
+    r goes to ``rowneg[o + r - a]``.
+
+    A chunk of the reference step spans the whole width. A narrower one (a window of
+    :func:`emtwin.kernels._flood_dry.dry_windows`) leaves the x-faces on its west and
+    east edges as they are, unless they are the grid's own: its maker guarantees that
+    the cells on the far side stay below the dry depth, with every face around them 0.
+    """
+    nr = h.shape[0]
+    a, b, c0, c1, o = win[k, 0], win[k, 1], win[k, 2], win[k, 3], win[k, 4]
+    nc = c1 - c0
+    edge_w = c0 == 0
+    edge_e = c1 == h.shape[1]
     last = b == nr
     dt = p[P_DT]
     dx = p[P_DX]
@@ -498,10 +514,11 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
     quarter = pd[D_QUARTER]
     neg = pd[D_ZERO] - pd[D_ONE]
     dry_d = pd[D_DRY]
-    po = sq[k, 0]  # old qy of the face row before the current one
-    qxo = sqx[k, 0]  # old qx of the current (then the previous) cell row
-    qb = qbot[k]  # new qy of the current face row (south face of the row behind)
-    hfb, pw, ds, qt, sp = wk[k, 0], wk[k, 1], wk[k, 2], wk[k, 3], wk[k, 4]
+    po = sq[k, 0, :nc]  # old qy of the face row before the current one
+    qxo = sqx[k, 0, : nc + 1]  # old qx of the current (then the previous) cell row
+    qb = qbot[k, :nc]  # new qy of the current face row (south face of the row behind)
+    hfb, pw, ds = wk[k, 0, : nc + 1], wk[k, 1, : nc + 1], wk[k, 2, : nc + 1]
+    qt, sp = wk[k, 3, : nc + 1], wk[k, 4, : nc + 1]
     vin = 0.0
     vout = 0.0
     infil = 0.0
@@ -511,28 +528,28 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
         own = f < b or last
         # old qy of face row f + 1 (the cross-flow of the x-faces of row f)
         if f + 1 < b or (last and f < nr):
-            qf1 = qy[f + 1]
+            qf1 = qy[f + 1, c0:c1]
         elif f + 1 == b:
-            qf1 = sq[k, 1]
+            qf1 = sq[k, 1, :nc]
         else:
-            qf1 = sq[k, 2]
+            qf1 = sq[k, 2, :nc]
         # ---- y-faces of face row f (between cell rows f-1 and f)
         if f == 0 or f == nr:
-            src = qyb[0] if f == 0 else qyb[1]
-            qf = qy[f]
+            src = qyb[0, c0:c1] if f == 0 else qyb[1, c0:c1]
+            qf = qy[f, c0:c1]
             _copy(qf, nc, po)
             _copy(src, nc, qb)
             _copy(src, nc, qf)
         else:
-            hN = h[f - 1] if f - 1 >= a else sh[k, 0]
-            hS = h[f] if own else sh[k, 1]
-            qxS = qx[f] if own else sqx[k, 1]  # old qx of row f
-            qf = qy[f] if own else sq[k, 1]
-            zN, zS = z[f - 1], z[f]
-            _y_hf(zN, hN, zS, hS, grp[f - 1], grp[f], neg, hfb)
+            hN = h[f - 1, c0:c1] if f - 1 >= a else sh[k, 0, :nc]
+            hS = h[f, c0:c1] if own else sh[k, 1, :nc]
+            qxS = qx[f, c0 : c1 + 1] if own else sqx[k, 1, : nc + 1]  # old qx of row f
+            qf = qy[f, c0:c1] if own else sq[k, 1, :nc]
+            zN, zS = z[f - 1, c0:c1], z[f, c0:c1]
+            _y_hf(zN, hN, zS, hS, grp[f - 1, c0:c1], grp[f, c0:c1], neg, hfb)
             _pw(hfb, dry_d, n2, 0, nc, pw)
             if not nsc:
-                _n2_y(nman[f - 1], nman[f], half, pw)
+                _n2_y(nman[f - 1, c0:c1], nman[f, c0:c1], half, pw)
             _y_ds(zN, hN, zS, hS, ds)
             _y_qt(qxo, qxS, quarter, nc, qt)
             _y_q(hfb, pw, ds, qt, qf, po, qf1, pd, qb)
@@ -542,10 +559,13 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
         # ---- x-faces of cell row f (po holds the old qy of face row f, qf1 of f + 1)
         if f < b:
             r = f
-            hr_, zr, gr, qxr = h[r], z[r], grp[r], qx[r]
+            hr_, zr, gr, qxr = h[r, c0:c1], z[r, c0:c1], grp[r, c0:c1], qx[r, c0 : c1 + 1]
             _copy(qxr, nc + 1, qxo)
             for side in (2, 3):
-                qout = _xbound(r, side, hr_, zr, gr, nman, nsc, qxo, bct, bcv, gdt, dry, inv_dx)
+                if not (edge_w if side == 2 else edge_e):
+                    continue
+                qout = _xbound(r, side, hr_, zr, gr, nman, nsc, qxo, bct, bcv, gdt, dry, inv_dx,
+                               c0)  # fmt: skip
                 if qout > 0.0:
                     vout += qout * dx * dt
                 else:
@@ -558,26 +578,26 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
                 _x_hf(zr, hr_, gr, neg, hfb)
                 _pw(hfb, dry_d, n2, 1, nc, pw)
                 if not nsc:
-                    _n2_x(nman[r], half, pw)
+                    _n2_x(nman[r, c0:c1], half, pw)
                 _x_ds(zr, hr_, ds)
                 _x_qt(po, qf1, quarter, qt)
                 _x_q(hfb, pw, ds, qt, qxo, pd, qxr)
         # ---- continuity and records of cell row f-1
         if f - 1 >= a:
             r = f - 1
-            hr_, gr, qxr, qyN = h[r], grp[r], qx[r], qy[r]
-            rrow = rmult[0] if rsc else rmult[r]
+            hr_, gr, qxr, qyN = h[r, c0:c1], grp[r, c0:c1], qx[r, c0 : c1 + 1], qy[r, c0:c1]
+            rrow = rmult[0] if rsc else rmult[r, c0:c1]
             if inf_dt > 0.0:
                 infil += _infil(hr_, gr, rain_dt, rrow, rsc, inf_dt)
             _cont(hr_, gr, qxr, qyN, qb, rain_dt, rrow, rsc, inf_dt, dtdx)
             hm, nneg = _stats(hr_)
             hmax = max(hmax, hm)
             nonfinite += hm - hm
-            rowneg[r] = nneg
-            _rec_depth(hr_, maxd[r])
-            _rec_speed(hr_, qxr, qyN, qb, pd, sp, maxs[r])
-            _rec_hazard(hr_, sp, pd, maxhr[r], maxa[r])
-            _rec_arrival(hr_, arr[r], p[P_ARRIVAL], p[P_TNEW])
+            rowneg[o + r - a] = nneg
+            _rec_depth(hr_, maxd[r, c0:c1])
+            _rec_speed(hr_, qxr, qyN, qb, pd, sp, maxs[r, c0:c1])
+            _rec_hazard(hr_, sp, pd, maxhr[r, c0:c1], maxa[r, c0:c1])
+            _rec_arrival(hr_, arr[r, c0:c1], p[P_ARRIVAL], p[P_TNEW])
     chacc[k, 0] = vin
     chacc[k, 1] = vout
     chacc[k, 2] = infil * dx * dx
@@ -585,78 +605,79 @@ def _chunk(k, a, b, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr,
 
 
 @njit(cache=True, error_model="numpy")
-def _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, starts, sq, sh, sqx, qyb, p):
+def _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p):
     """Copy what each chunk needs from its neighbours; the N/S boundary faces.
 
     Returns the (inflow, outflow) through the northern and southern edges, m3.
     """
-    nr, nc = h.shape
-    for k in range(starts.shape[0] - 1):
-        a = starts[k]
-        b = starts[k + 1]
+    nr = h.shape[0]
+    for k in range(win.shape[0]):
+        a, b, c0, c1 = win[k, 0], win[k, 1], win[k, 2], win[k, 3]
+        n = c1 - c0
         if a > 0:  # explicit copies: slice assignment would allocate a temporary
-            _copy(qy[a - 1], nc, sq[k, 0])
-            _copy(h[a - 1], nc, sh[k, 0])
-            _copy(qx[a - 1], nc + 1, sqx[k, 0])
+            _copy(qy[a - 1, c0:c1], n, sq[k, 0])
+            _copy(h[a - 1, c0:c1], n, sh[k, 0])
+            _copy(qx[a - 1, c0 : c1 + 1], n + 1, sqx[k, 0])
         if b < nr:
-            _copy(qy[b], nc, sq[k, 1])
-            _copy(h[b], nc, sh[k, 1])
-            _copy(qy[b + 1], nc, sq[k, 2])
-            _copy(qx[b], nc + 1, sqx[k, 1])
+            _copy(qy[b, c0:c1], n, sq[k, 1])
+            _copy(h[b, c0:c1], n, sh[k, 1])
+            _copy(qy[b + 1, c0:c1], n, sq[k, 2])
+            _copy(qx[b, c0 : c1 + 1], n + 1, sqx[k, 1])
     return _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p)
 
 
 @njit(cache=True, error_model="numpy")
-def _finish(chacc, rowneg, vin, vout):
+def _finish(win, chacc, rowneg, vin, vout):
     hmax = 0.0
     nonfinite = 0.0
     infil = 0.0
-    for k in range(chacc.shape[0]):
+    nneg = 0
+    for k in range(win.shape[0]):
         vin += chacc[k, 0]
         vout += chacc[k, 1]
         infil += chacc[k, 2]
         hmax = max(hmax, chacc[k, 3])
         nonfinite += chacc[k, 3] - chacc[k, 3]
-    nneg = 0
-    for r in range(rowneg.shape[0]):
-        nneg += rowneg[r]
+        for i in range(win[k, 4], win[k, 4] + win[k, 1] - win[k, 0]):
+            nneg += rowneg[i]
     return hmax + nonfinite, vin, vout, infil, nneg
 
 
 @njit(cache=True, error_model="numpy")
 def step(h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr,
-         bct, bcv, starts, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg, p, pd, reverse):  # fmt: skip
+         bct, bcv, win, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg, p, pd, reverse):  # fmt: skip
     """Advance the state by one step of ``p[P_DT]`` seconds, in place, on one thread.
 
-    The chunks run one after another (last first when *reverse*; the results
-    do not depend on the order, which the tests check). Returns (h_max m,
-    boundary inflow m3, boundary outflow m3, infiltration m3, number of cells
-    left with negative depth for :func:`fix_negative`).
+    *win* holds the chunks, one row ``(a, b, c0, c1, o)`` each (see :func:`_chunk`):
+    together they cover the cells the step computes (all of them in the reference
+    step). The chunks run one after another (last first when *reverse*; the
+    results do not depend on the order, which the tests check). Returns (h_max
+    m, boundary inflow m3, boundary outflow m3, infiltration m3, number of
+    cells left with negative depth for :func:`fix_negative`).
     """
-    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, starts, sq, sh, sqx, qyb, p)
-    nch = starts.shape[0] - 1
+    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p)
+    nch = win.shape[0]
     for i in range(nch):
         k = nch - 1 - i if reverse else i
-        _chunk(k, starts[k], starts[k + 1], h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd,
-               maxs, maxhr, maxa, arr, bct, bcv, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg,
-               p, pd)  # fmt: skip
-    return _finish(chacc, rowneg, vin, vout)
+        _chunk(k, win, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr,
+               bct, bcv, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg, p, pd)  # fmt: skip
+    return _finish(win, chacc, rowneg, vin, vout)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def step_parallel(h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr,
-                  bct, bcv, starts, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg, p, pd):  # fmt: skip
-    """As :func:`step`, the chunks spread over threads with ``prange``.
-
-    The caller sets the parallel chunk size to 1, so chunks are handed out one
-    at a time and a descheduled thread does not hold back a fixed share of rows.
+                  bct, bcv, win, gs, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg, p, pd):  # fmt: skip
+    """As :func:`step`, groups of chunks spread over threads with ``prange``: group g,
+    the chunks ``gs[g]..gs[g + 1] - 1``, is one task (Numba splits a parallel loop's
+    iterations into equal contiguous shares, one per thread, so the groups should be
+    of about equal work).
     """
-    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, starts, sq, sh, sqx, qyb, p)
-    for k in prange(starts.shape[0] - 1):
-        _chunk(k, starts[k], starts[k + 1], h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd,
-               maxs, maxhr, maxa, arr, bct, bcv, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg,
-               p, pd)  # fmt: skip
-    return _finish(chacc, rowneg, vin, vout)
+    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p)
+    for g in prange(gs.shape[0] - 1):
+        for k in range(gs[g], gs[g + 1]):
+            _chunk(k, win, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa,
+                   arr, bct, bcv, sq, sh, sqx, qbot, qyb, wk, chacc, rowneg, p, pd)  # fmt: skip
+    return _finish(win, chacc, rowneg, vin, vout)
 
 
 @njit(cache=True, error_model="numpy")

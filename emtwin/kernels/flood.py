@@ -20,6 +20,7 @@ import numpy as np
 
 from emtwin.defaults import MANNING_N
 from emtwin.errors import KernelError
+from emtwin.kernels import _flood_dry as _dry
 from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels import _flood_numba as _nb
 from emtwin.kernels.cell_speed import cell_speed, cell_speed_at
@@ -51,6 +52,10 @@ LTS_COST = 2.0
 #: S its steepest bed slope: longer steps turn thin sheets on slopes into spurious
 #: roll waves (``benchmarks/steep_sheet.py``; docs/flood.md, *Steep slopes*).
 STEEP_BETA = 0.4
+#: Under local stepping, the global steps of a macro step that would not pay leave out
+#: dry blocks of ``DRY_BLOCK x DRY_BLOCK`` cells with dry neighbours, bit for bit
+#: (:mod:`emtwin.kernels._flood_dry`); the blocks are found again every ``DRY_BLOCK`` steps.
+DRY_BLOCK = 16
 
 
 def _fail(msg: str) -> None:
@@ -273,8 +278,8 @@ class FloodModel:
         nch = 1
         if nr * nc >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1:
             nch = min(nr // 4, 4 * numba.get_num_threads())
-        self._set_chunks(nch)
         self._qyb = np.zeros((2, nc), dtype)
+        self._set_chunks(nch)
         self._rowneg = np.zeros(nr, np.int64)
         self._stack: np.ndarray | None = None  # allocated on the first negative depth
         self._instack: np.ndarray | None = None
@@ -637,6 +642,8 @@ class FloodModel:
                   f"got {t_end_s!r}")  # fmt: skip
         t0 = time.perf_counter()
         n = 0
+        if not hasattr(self, "_full"):  # a checkpoint of an earlier version
+            self._set_chunks(self._nch, parallel=self._parallel, reverse=self._reverse)
         if self.time_stepping == "local" and self.backend == "cpu":
             while self.t < t_end:
                 self._release_due()
@@ -649,16 +656,58 @@ class FloodModel:
         self.wall_s += time.perf_counter() - t0
         return n
 
-    def _global_steps(self, until: float, t_end: float) -> int:
+    def _global_steps(self, until: float, t_end: float, *, dry: bool = False) -> int:
         """Global steps, each set for an advance to *t_end* (s), until the clock reaches
-        *until* (s); returns their number."""
+        *until* (s); returns their number. With *dry*, the steps without rain leave
+        out the dry blocks (:meth:`_dry_windows`), with the same results bit for bit."""
         n = 0
+        if self._dry is not None:
+            self._dry["left"] = 0
         while self.t < until:
-            self._release_due()
+            released = self._release_due()
             dt, t_new = self._next_dt(t_end)
+            if dry:
+                if released or self._rain_rate(self.t) > 0.0:
+                    if self._dry is not None:
+                        self._dry["left"] = 0
+                elif self._dry is None or self._dry["left"] == 0:
+                    self._dry_windows()
             self._one_step(dt, t_new)
             n += 1
+        if self._dry is not None:
+            self._dry["left"] = 0
         return n
+
+    def _dry_windows(self, *, zero: bool = True) -> int:
+        """Find the dry blocks with dry neighbours (:mod:`emtwin.kernels._flood_dry`) and
+        the windows of the cells left, valid for the next :data:`DRY_BLOCK` steps; returns
+        the number of cells in the windows. With ``zero=False`` only that number: the
+        state is not touched and the next step does not use the windows."""
+        B = DRY_BLOCK
+        nbr, nbc = -(-self.nrows // B), -(-self.ncols // B)
+        d = self._dry
+        if d is None or d["hot_key"] != (tuple(self._bct), self._in_rows.size):
+            hot = _dry.hot_blocks((self.nrows, self.ncols), B, self._in_rows, self._in_cols,
+                                  tuple(bool(k != _nb.BC_CLOSED) for k in self._bct))  # fmt: skip
+            nw = nbr * nbc + numba.get_num_threads()
+            d = self._dry = {
+                "hot": hot, "hot_key": (tuple(self._bct), self._in_rows.size),
+                "skip": np.zeros((nbr, nbc), np.uint8),
+                "cs": (np.zeros((nw, 5), np.int64), *self._chunk_scratch(nw)),
+                "rowneg": np.zeros(nw * B, np.int64), "left": 0, "n": 0, "cells": 0,
+                "hskip": 0.0, "gs": np.zeros(numba.get_num_threads() + 1, np.int64),
+            }  # fmt: skip
+        full = self._full[0]
+        max_rows = max(B, int((full[:, 1] - full[:, 0]).max()))  # as tall as a whole-row chunk
+        n, cells, hskip = _dry.dry_windows(self._h, self._qx, self._qy, B, self.dry_tol,
+                                           self._inf > 0.0, d["hot"], max_rows, d["skip"],
+                                           d["cs"][0], zero)  # fmt: skip
+        if zero:
+            n = _dry.balance(d["cs"][0], n, d["gs"].size - 1, d["gs"])
+            d.update(n=int(n), cells=int(cells), hskip=float(hskip), left=B)
+        else:
+            d["left"] = 0
+        return int(cells)
 
     def _one_step(self, dt: float, t_new: float) -> None:
         area = self.dx * self.dx
@@ -677,6 +726,8 @@ class FloodModel:
         for s, (lt, lv, _) in self._levels.items():
             self._bcv[s] = _interp(lt, lv, t, False)
         rain = self._rain_rate(t) * dt
+        d = self._dry
+        cells = d["cells"] if d is not None and d["left"] > 0 else self._h.size
         hmax, vin, vout, vinf = self._kernel_step(dt, t_new, rain, inflow)
         if not math.isfinite(hmax):
             _fail(f"the flood became unstable in the step from t = {t:.3f} s to "
@@ -691,7 +742,7 @@ class FloodModel:
         self._hmax = hmax
         self.t = t_new
         self.steps += 1
-        self.cell_updates += self._h.size
+        self.cell_updates += cells
 
     def _kernel_step(self, dt: float, t_new: float, rain: float,
                      inflow: bool) -> tuple[float, float, float, float]:  # fmt: skip
@@ -708,27 +759,37 @@ class FloodModel:
         p[_nb.P_DT], p[_nb.P_TNEW], p[_nb.P_RAIN], p[_nb.P_INF] = dt, t_new, rain, self._inf * dt
         _nb.face_params(self._pd, self.theta, dt, self.dx, self.dry_tol, self._n_scalar,
                         self.debris_factor)
-        args = (self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc,
-                self._qx, self._qy, self._maxd, self._maxs, self._maxhr, self._maxa, self._arr,
-                self._bct, self._bcv, self._starts, self._sq, self._sh, self._sqx, self._qbot,
-                self._qyb, self._wk, self._chacc, self._rowneg, p, self._pd)  # fmt: skip
-        if self._parallel:
-            # hand the row chunks out one at a time (dynamic scheduling), then restore
-            old = numba.set_parallel_chunksize(1)
-            try:
-                hmax, vin, vout, vinf, nneg = _nb.step_parallel(*args)
-            finally:
-                numba.set_parallel_chunksize(old)
+        dry = self._dry is not None and self._dry["left"] > 0
+        if dry:  # leave the dry blocks out (_global_steps(dry=True))
+            d = self._dry
+            win, sq, sh, sqx, qbot, wk, chacc = d["cs"]
+            win, gs = win[: d["n"]], d["gs"]
+            rowneg = d["rowneg"]
         else:
-            hmax, vin, vout, vinf, nneg = _nb.step(*args, self._reverse)
+            win, sq, sh, sqx, qbot, wk, chacc = self._full
+            gs = self._full_gs
+            rowneg = self._rowneg
+        state = (self._h, self._z, self._grp, self._n, self._nsc, self._rmult, self._rsc,
+                 self._qx, self._qy, self._maxd, self._maxs, self._maxhr, self._maxa, self._arr,
+                 self._bct, self._bcv, win)  # fmt: skip
+        work = (sq, sh, sqx, qbot, self._qyb, wk, chacc, rowneg, p, self._pd)
+        if self._parallel:
+            hmax, vin, vout, vinf, nneg = _nb.step_parallel(*state, gs, *work)
+        else:
+            hmax, vin, vout, vinf, nneg = _nb.step(*state, *work, self._reverse)
         if nneg:
             if self._stack is None:
                 self._stack = np.zeros(self._h.size, np.int64)
                 self._instack = np.zeros(self._h.size, np.uint8)
+            if dry:  # the windows' counts per row
+                _dry.row_counts(win, rowneg, self._rowneg)
             bcorr, lost = _nb.fix_negative(self._h, self._qx, self._qy, self._rowneg,
                                            self._stack, self._instack, dt, self.dx)  # fmt: skip
             vout -= bcorr
             self._unplaced += lost
+        if dry:
+            self._dry["left"] -= 1
+            hmax = max(hmax, self._dry["hskip"])
         return hmax, vin, vout, vinf
 
     def _next_dt(self, t_end: float) -> tuple[float, float]:
@@ -856,11 +917,17 @@ class FloodModel:
                          rain_rate > 0.0, self._inf > 0.0, self.dry_tol, self._tcap,
                          self._tlev, self._tdry)  # fmt: skip
         cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
-        if cost is not None and cost * _lts.update_share(self._tlev, self.lts_tile, self.nrows,
-                                                         self.ncols) > 1.0:  # fmt: skip
-            # local steps would cost more: global steps over the macro step's span, each
-            # as advance() makes them (so a run of them is the global run bit for bit)
-            n = self._global_steps(t_new, t_end)
+        share = None if cost is None else _lts.update_share(self._tlev, self.lts_tile,
+                                                            self.nrows, self.ncols)  # fmt: skip
+        # the share of the cells that global steps would compute (all of them under rain)
+        g = 1.0
+        if share is not None and rain_rate == 0.0:
+            g = self._dry_windows(zero=False) / self._h.size
+        if share is not None and cost * share > g:
+            # local steps would cost more than global ones that leave out the dry blocks:
+            # global steps over the macro step's span, each as advance() makes them (so a
+            # run of them is the global run bit for bit)
+            n = self._global_steps(t_new, t_end, dry=True)
             self._lts_global += n
             return n
         n = 2**lm
@@ -932,11 +999,15 @@ class FloodModel:
         i = bisect.bisect_right(self._rain_t, t) - 1
         return self._rain_r[i] if i >= 0 else 0.0
 
-    def _release_due(self) -> None:
+    def _release_due(self) -> bool:
+        """Release the reservoirs whose time has come; True if any was."""
+        done = False
         for res in self._reservoirs:
             if not res["released"] and self.t >= res["release"]:
                 self._grp[res["rows"], res["cols"]] = 1
                 res["released"] = True
+                done = True
+        return done
 
     def _rebuild_breakpoints(self) -> None:
         bp = set(self._rain_t)
@@ -955,18 +1026,27 @@ class FloodModel:
         calling thread (in reverse order with *reverse*); by default they run
         in parallel when there are several.
         """
-        nr, nc, dtype = self.nrows, self.ncols, self.dtype
+        nr, nc = self.nrows, self.ncols
         nch = max(1, min(int(nch), nr))
         self._nch = nch
         self._parallel = nch > 1 if parallel is None else bool(parallel)
         self._reverse = bool(reverse)
-        self._starts = np.linspace(0, nr, nch + 1).round().astype(np.int64)
-        self._sq = np.zeros((nch, 3, nc), dtype)  # old qy: row above, two rows below
-        self._sh = np.zeros((nch, 2, nc), dtype)  # old h: row above, row below
-        self._sqx = np.zeros((nch, 2, nc + 1), dtype)  # old qx: row above, row below
-        self._qbot = np.zeros((nch, nc), dtype)  # new qy of the current face row
-        self._wk = np.zeros((nch, 5, nc + 1), dtype)  # row work: h_f, n^2 h_f^-7/3, dS, q_t, speed
-        self._chacc = np.zeros((nch, 4))  # per chunk: in, out, infiltration, h_max
+        starts = np.linspace(0, nr, nch + 1).round().astype(np.int64)
+        win = np.zeros((nch, 5), np.int64)  # chunks (a, b, c0, c1, o): whole rows a..b-1
+        win[:, 0], win[:, 1], win[:, 3], win[:, 4] = starts[:-1], starts[1:], nc, starts[:-1]
+        self._full = (win, *self._chunk_scratch(nch))
+        self._full_gs = np.arange(nch + 1, dtype=np.int64)  # one chunk per parallel task
+        self._dry = None  # the dry blocks' windows, made by _dry_windows when needed
+
+    def _chunk_scratch(self, nch: int) -> tuple:
+        """Scratch of *nch* chunks of the step (:func:`_flood_numba.step`)."""
+        nc, dtype = self.ncols, self.dtype
+        return (np.zeros((nch, 3, nc), dtype),  # old qy: row above, two rows below
+                np.zeros((nch, 2, nc), dtype),  # old h: row above, row below
+                np.zeros((nch, 2, nc + 1), dtype),  # old qx: row above, row below
+                np.zeros((nch, nc), dtype),  # new qy of the current face row
+                np.zeros((nch, 5, nc + 1), dtype),  # row work: h_f, n^2 h_f^-7/3, dS, q_t, speed
+                np.zeros((nch, 4)))  # per chunk: in, out, infiltration, h_max  # fmt: skip
 
     def _cells(self, label: str, rows, cols) -> tuple[np.ndarray, np.ndarray]:
         r = np.atleast_1d(np.asarray(rows))
@@ -1040,6 +1120,10 @@ def _warm_up(dtype: np.dtype, parallel: bool, time_stepping: str = "global") -> 
         _lts.fix_negative_lts(0, m._h, m._qx, m._qy, m._qxn, m._qyn, m._vx, m._vy, m._vcx,
                               m._vcy, m._tlev, m.lts_tile, 1.0, m.dx, m._rt, m._rn, m._lc, 0,
                               m._tacc, m._lstack, m._linstack)  # fmt: skip
+        m.set_boundary("north", "closed")
+        m._dry_windows()
+        _dry.row_counts(m._dry["cs"][0][: m._dry["n"]], m._dry["rowneg"], m._rowneg)
+        m._dry_windows(zero=False)
     m._stack = np.zeros(z.size, np.int64)
     m._instack = np.zeros(z.size, np.uint8)
     _nb.fix_negative(m._h, m._qx, m._qy, m._rowneg, m._stack, m._instack, 1.0, m.dx)

@@ -1,0 +1,136 @@
+"""Dry blocks left out of global steps (emtwin.kernels._flood_dry): which blocks, the
+windows of what is left, and the results, which must be the full step's bit for bit."""
+
+import numba
+import numpy as np
+import pytest
+
+from emtwin.kernels import _flood_dry as dry
+from emtwin.kernels.flood import FloodModel
+
+B = 16
+
+
+def _windows(h, qx=None, qy=None, *, hot=None, zero_only=False, max_rows=1000):
+    nr, nc = h.shape
+    qx = np.zeros((nr, nc + 1)) if qx is None else qx
+    qy = np.zeros((nr + 1, nc)) if qy is None else qy
+    nbr, nbc = -(-nr // B), -(-nc // B)
+    hot = np.zeros((nbr, nbc), np.uint8) if hot is None else hot
+    skip = np.zeros((nbr, nbc), np.uint8)
+    win = np.zeros((nbr * nbc + 4, 5), np.int64)
+    n, cells, hskip = dry.dry_windows(h, qx, qy, B, 1e-3, zero_only, hot, max_rows, skip, win,
+                                      True)  # fmt: skip
+    return skip, win[:n, :4], cells, hskip
+
+
+def test_a_block_is_skipped_only_when_it_and_its_eight_neighbours_are_dry():
+    """One wet cell in block (1, 2) of a 4 x 5 grid of 16-cell blocks keeps that block
+    and its 8 neighbours (rows 0-2, columns 1-3: 9 x 256 cells); the rest is skipped,
+    and the faces around the skipped cells are set to 0 (the full step would set
+    them so: both sides are dry). A depth of 0.5 mm is dry, unless under infiltration,
+    where only an exact 0 is."""
+    h = np.zeros((64, 80))
+    h[20, 40] = 0.3
+    h[60, 5] = 5e-4  # dry, in a skipped block
+    qx = np.zeros((64, 81))
+    qy = np.zeros((65, 80))
+    qx[60, 5] = 0.01  # a stale discharge next to it
+    qx[20, 40] = 0.02  # and one beside the wet cell, which stays
+    skip, win, cells, hskip = _windows(h, qx, qy)
+    expect = np.ones((4, 5), np.uint8)
+    expect[0:3, 1:4] = 0
+    assert np.array_equal(skip, expect)
+    assert cells == 9 * 256
+    assert win.tolist() == [[0, 48, 16, 64]]  # three bands of the same columns, merged
+    assert qx[60, 5] == 0.0 and qx[20, 40] == 0.02
+    assert hskip == 5e-4
+    skip, _, cells, _ = _windows(h, zero_only=True)  # the 0.5 mm now counts as wet
+    # its block (3, 0) keeps (2, 0), (2, 1), (3, 0), (3, 1); (2, 1) was kept already
+    assert skip[3, 0] == 0 and skip[2, 0] == 0 and cells == (9 + 3) * 256
+
+
+def test_hot_blocks_and_their_neighbours_are_never_skipped():
+    """An open east edge (blocks of column 4 hot) keeps columns 3-4 as well; with the
+    wet cell of the test above, 6 blocks are skipped: column 0, and row 3 of columns
+    1-2. Its windows: per band, the runs of kept blocks."""
+    h = np.zeros((64, 80))
+    h[20, 40] = 0.3
+    hot = dry.hot_blocks(h.shape, B, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                         (False, False, False, True))  # fmt: skip
+    assert hot[:, 4].all() and hot.sum() == 4
+    skip, win, cells, _ = _windows(h, hot=hot)
+    assert skip.sum() == 6 and skip[:, 0].all() and skip[3, 1] and skip[3, 2]
+    assert cells == 14 * 256
+    assert win.tolist() == [[0, 48, 16, 80], [48, 64, 48, 80]]
+    inflow = dry.hot_blocks(h.shape, B, np.array([63]), np.array([0]), (False,) * 4)
+    assert inflow[3, 0] == 1 and inflow.sum() == 1
+
+
+def test_balance_cuts_the_windows_into_groups_of_equal_cells():
+    """2,304 cells in one window of 48 columns: two groups of 24 rows; three windows
+    of 400, 1,600 and 400 cells in two groups: the middle one is cut at 600 cells
+    before the end of the first group, its 15th row of 40 cells."""
+    win = np.zeros((8, 5), np.int64)
+    win[0, :4] = (0, 48, 16, 64)
+    gs = np.zeros(3, np.int64)
+    n = dry.balance(win, 1, 2, gs)
+    assert win[:n].tolist() == [[0, 24, 16, 64, 0], [24, 48, 16, 64, 24]]
+    assert gs.tolist() == [0, 1, 2]
+    win[:3, :4] = [(0, 20, 0, 20), (0, 40, 30, 70), (40, 50, 0, 40)]
+    n = dry.balance(win, 3, 2, gs)
+    assert win[:n, :4].tolist() == [[0, 20, 0, 20], [0, 20, 30, 70], [20, 40, 30, 70],
+                                    [40, 50, 0, 40]]  # fmt: skip
+    assert gs.tolist() == [0, 2, 4]
+    assert win[:n, 4].tolist() == [0, 20, 40, 60]  # the rows' offsets
+
+
+def _valley(ts, dtype, infiltration, **kw):
+    """A reservoir at the head of a dry valley, released at 5 min; a side stream from
+    10 min; a rain burst at 15-16 min; an open outlet: most of the valley is dry for
+    most of the run."""
+    nr, nc = 80, 160
+    y, x = np.mgrid[0:nr, 0:nc]
+    z = 0.01 * (nc - x) + 0.002 * (y - nr / 2) ** 2
+    m = FloodModel(z, None, 10.0, manning=0.03, dtype=dtype, time_stepping=ts, **kw)
+    m.add_reservoir((np.repeat(np.arange(30, 50), 20), np.tile(np.arange(2, 22), 20)),
+                    float(z[40, 2]) + 3.0, 300.0)  # fmt: skip
+    m.add_inflow([70], [100], [0, 599, 600, 1500], [0.0, 0.0, 8.0, 8.0], name="stream")
+    m.set_boundary("east", "open")
+    m.set_rain([0, 900, 960], [0, 40, 0])
+    if infiltration:
+        m.set_infiltration(5.0)
+    return m
+
+
+@pytest.mark.parametrize(("dtype", "infiltration", "threads"),
+                         [(np.float64, False, 2), (np.float32, False, 2),
+                          (np.float64, True, 1)])  # fmt: skip
+def test_global_steps_that_leave_out_dry_blocks_are_the_full_steps_bit_for_bit(
+        dtype, infiltration, threads):  # fmt: skip
+    """Local stepping with an lts_cost so high that every macro step is made of global
+    steps, which leave out the dry blocks: the state and records are those of global
+    stepping bit for bit, through the release, the stream starting, the rain (the
+    skipping stops, and starts again after it) and infiltration; and far fewer cells
+    were computed."""
+    a = _valley("global", dtype, infiltration)
+    b = _valley("local", dtype, infiltration, lts_cost=1e9)
+    for m in (a, b):
+        m._set_chunks(4, parallel=threads > 1 and numba.get_num_threads() > 1)
+    for t in (240.0, 700.0, 930.0, 1500.0):
+        a.advance(t)
+        b.advance(t)
+        for name in ("h", "qx", "qy", "max_depth", "max_speed", "max_hr", "max_aidr",
+                     "arrival_time"):  # fmt: skip
+            assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (t, name)
+        if t == 240.0:
+            # before the release, 31 of the 50 blocks step: the reservoir's (rows 1-3,
+            # columns 0-1) and their neighbours (rows 0-4, columns 0-2), the open east
+            # edge's (column 9) and theirs (columns 8-9), the stream's (4, 6) and
+            # its neighbours (rows 3-4, columns 5-7)
+            assert b.cell_updates * 50 == a.cell_updates * 31
+    assert b.steps == a.steps == b.lts_global_steps
+    assert b.cell_updates < 0.9 * a.cell_updates
+    la, lb = a.ledger(), b.ledger()
+    assert abs(lb["error_rel"]) < (1e-13 if dtype == np.float64 else 1e-6)
+    assert lb["boundary_out"] == pytest.approx(la["boundary_out"], rel=1e-12, abs=1e-9)
