@@ -206,7 +206,7 @@ def main() -> None:
         print("targets: ratio >= 3x (surge, dam-break; aim 5x), >= 2x (riverside); p99 <= 5 cm; "
               "RMSE <= 2 cm; arrival >= 99 %; |mass| <= 1e-9. 'updates': local cell updates "
               "/ global; 'as global %': base steps local stepping made as global steps "
-              "(lts_cost).")
+              "(lts_cost), which leave out dry blocks (docs/flood.md).")
     if args.city:
         city(parse_duration(args.city_duration), args.city_scale)
 

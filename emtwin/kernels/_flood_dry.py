@@ -31,7 +31,48 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["balance", "dry_windows", "hot_blocks", "row_counts"]
+__all__ = ["DryWindows", "balance", "dry_windows", "hot_blocks", "row_counts"]
+
+
+class DryWindows:
+    """The windows of the global steps that leave out dry blocks, with their scratch.
+
+    Made for one grid and one set of hot blocks; :meth:`find` looks at the state and
+    makes the windows, which hold for the next *B* steps (:attr:`left`).
+    """
+
+    def __init__(self, shape: tuple[int, int], B: int, hot: np.ndarray, parts: int,
+                 scratch) -> None:  # fmt: skip
+        """*scratch(n)* makes the per-chunk scratch arrays of n chunks of the step;
+        *parts* is the number of groups of windows (one per thread)."""
+        nbr, nbc = hot.shape
+        nw = nbr * nbc + parts  # at most one window per block, and the cuts of balance()
+        self.B = B
+        self.hot = hot
+        self.skip = np.zeros((nbr, nbc), np.uint8)
+        self.win = np.zeros((nw, 5), np.int64)
+        self.scratch = scratch(nw)
+        self.rowneg = np.zeros(nw * B, np.int64)  # the windows' rows, see balance()
+        self.gs = np.zeros(parts + 1, np.int64)
+        #: Steps the windows still hold for (0: none are held).
+        self.left = 0
+        #: Number of windows, cells in them, and the deepest skipped depth (m).
+        self.n = 0
+        self.cells = 0
+        self.hskip = 0.0
+
+    def find(self, h, qx, qy, dry: float, zero_only: bool, max_rows: int, *,
+             zero: bool = True) -> int:  # fmt: skip
+        """Find the skipped blocks and make the windows (:func:`dry_windows`, then
+        :func:`balance`); returns the cells in the windows. With ``zero=False`` only
+        that number: nothing else is written, and no windows are held."""
+        n, cells, hskip = dry_windows(h, qx, qy, self.B, dry, zero_only, self.hot, max_rows,
+                                      self.skip, self.win, zero)  # fmt: skip
+        self.left = 0
+        if zero:
+            self.n = int(balance(self.win, n, self.gs.size - 1, self.gs))
+            self.cells, self.hskip, self.left = int(cells), float(hskip), self.B
+        return int(cells)
 
 
 def hot_blocks(shape: tuple[int, int], B: int, rows: np.ndarray, cols: np.ndarray,

@@ -662,52 +662,38 @@ class FloodModel:
         out the dry blocks (:meth:`_dry_windows`), with the same results bit for bit."""
         n = 0
         if self._dry is not None:
-            self._dry["left"] = 0
+            self._dry.left = 0
         while self.t < until:
             released = self._release_due()
             dt, t_new = self._next_dt(t_end)
             if dry:
                 if released or self._rain_rate(self.t) > 0.0:
                     if self._dry is not None:
-                        self._dry["left"] = 0
-                elif self._dry is None or self._dry["left"] == 0:
+                        self._dry.left = 0
+                elif self._dry is None or self._dry.left == 0:
                     self._dry_windows()
             self._one_step(dt, t_new)
             n += 1
         if self._dry is not None:
-            self._dry["left"] = 0
+            self._dry.left = 0
         return n
 
     def _dry_windows(self, *, zero: bool = True) -> int:
         """Find the dry blocks with dry neighbours (:mod:`emtwin.kernels._flood_dry`) and
-        the windows of the cells left, valid for the next :data:`DRY_BLOCK` steps; returns
+        the windows of the cells left, held for the next :data:`DRY_BLOCK` steps; returns
         the number of cells in the windows. With ``zero=False`` only that number: the
         state is not touched and the next step does not use the windows."""
-        B = DRY_BLOCK
-        nbr, nbc = -(-self.nrows // B), -(-self.ncols // B)
-        d = self._dry
-        if d is None or d["hot_key"] != (tuple(self._bct), self._in_rows.size):
-            hot = _dry.hot_blocks((self.nrows, self.ncols), B, self._in_rows, self._in_cols,
-                                  tuple(bool(k != _nb.BC_CLOSED) for k in self._bct))  # fmt: skip
-            nw = nbr * nbc + numba.get_num_threads()
-            d = self._dry = {
-                "hot": hot, "hot_key": (tuple(self._bct), self._in_rows.size),
-                "skip": np.zeros((nbr, nbc), np.uint8),
-                "cs": (np.zeros((nw, 5), np.int64), *self._chunk_scratch(nw)),
-                "rowneg": np.zeros(nw * B, np.int64), "left": 0, "n": 0, "cells": 0,
-                "hskip": 0.0, "gs": np.zeros(numba.get_num_threads() + 1, np.int64),
-            }  # fmt: skip
+        key = (tuple(self._bct), self._in_rows.size)
+        if self._dry is None or self._dry_key != key:
+            hot = _dry.hot_blocks((self.nrows, self.ncols), DRY_BLOCK, self._in_rows,
+                                  self._in_cols, tuple(bool(k != _nb.BC_CLOSED) for k in self._bct))
+            self._dry = _dry.DryWindows((self.nrows, self.ncols), DRY_BLOCK, hot,
+                                        numba.get_num_threads(), self._chunk_scratch)
+            self._dry_key = key
         full = self._full[0]
-        max_rows = max(B, int((full[:, 1] - full[:, 0]).max()))  # as tall as a whole-row chunk
-        n, cells, hskip = _dry.dry_windows(self._h, self._qx, self._qy, B, self.dry_tol,
-                                           self._inf > 0.0, d["hot"], max_rows, d["skip"],
-                                           d["cs"][0], zero)  # fmt: skip
-        if zero:
-            n = _dry.balance(d["cs"][0], n, d["gs"].size - 1, d["gs"])
-            d.update(n=int(n), cells=int(cells), hskip=float(hskip), left=B)
-        else:
-            d["left"] = 0
-        return int(cells)
+        max_rows = max(DRY_BLOCK, int((full[:, 1] - full[:, 0]).max()))  # a whole-row chunk's
+        return self._dry.find(self._h, self._qx, self._qy, self.dry_tol, self._inf > 0.0,
+                              max_rows, zero=zero)  # fmt: skip
 
     def _one_step(self, dt: float, t_new: float) -> None:
         area = self.dx * self.dx
@@ -727,7 +713,7 @@ class FloodModel:
             self._bcv[s] = _interp(lt, lv, t, False)
         rain = self._rain_rate(t) * dt
         d = self._dry
-        cells = d["cells"] if d is not None and d["left"] > 0 else self._h.size
+        cells = d.cells if d is not None and d.left > 0 else self._h.size
         hmax, vin, vout, vinf = self._kernel_step(dt, t_new, rain, inflow)
         if not math.isfinite(hmax):
             _fail(f"the flood became unstable in the step from t = {t:.3f} s to "
@@ -759,12 +745,11 @@ class FloodModel:
         p[_nb.P_DT], p[_nb.P_TNEW], p[_nb.P_RAIN], p[_nb.P_INF] = dt, t_new, rain, self._inf * dt
         _nb.face_params(self._pd, self.theta, dt, self.dx, self.dry_tol, self._n_scalar,
                         self.debris_factor)
-        dry = self._dry is not None and self._dry["left"] > 0
+        d = self._dry
+        dry = d is not None and d.left > 0
         if dry:  # leave the dry blocks out (_global_steps(dry=True))
-            d = self._dry
-            win, sq, sh, sqx, qbot, wk, chacc = d["cs"]
-            win, gs = win[: d["n"]], d["gs"]
-            rowneg = d["rowneg"]
+            sq, sh, sqx, qbot, wk, chacc = d.scratch
+            win, gs, rowneg = d.win[: d.n], d.gs, d.rowneg
         else:
             win, sq, sh, sqx, qbot, wk, chacc = self._full
             gs = self._full_gs
@@ -788,8 +773,8 @@ class FloodModel:
             vout -= bcorr
             self._unplaced += lost
         if dry:
-            self._dry["left"] -= 1
-            hmax = max(hmax, self._dry["hskip"])
+            d.left -= 1
+            hmax = max(hmax, d.hskip)
         return hmax, vin, vout, vinf
 
     def _next_dt(self, t_end: float) -> tuple[float, float]:
@@ -1036,7 +1021,8 @@ class FloodModel:
         win[:, 0], win[:, 1], win[:, 3], win[:, 4] = starts[:-1], starts[1:], nc, starts[:-1]
         self._full = (win, *self._chunk_scratch(nch))
         self._full_gs = np.arange(nch + 1, dtype=np.int64)  # one chunk per parallel task
-        self._dry = None  # the dry blocks' windows, made by _dry_windows when needed
+        self._dry: _dry.DryWindows | None = None  # made by _dry_windows when needed
+        self._dry_key: tuple = ()
 
     def _chunk_scratch(self, nch: int) -> tuple:
         """Scratch of *nch* chunks of the step (:func:`_flood_numba.step`)."""
@@ -1122,7 +1108,7 @@ def _warm_up(dtype: np.dtype, parallel: bool, time_stepping: str = "global") -> 
                               m._tacc, m._lstack, m._linstack)  # fmt: skip
         m.set_boundary("north", "closed")
         m._dry_windows()
-        _dry.row_counts(m._dry["cs"][0][: m._dry["n"]], m._dry["rowneg"], m._rowneg)
+        _dry.row_counts(m._dry.win[: m._dry.n], m._dry.rowneg, m._rowneg)
         m._dry_windows(zero=False)
     m._stack = np.zeros(z.size, np.int64)
     m._instack = np.zeros(z.size, np.uint8)
