@@ -16,12 +16,14 @@ W05528); references.md section 1. Staggered raster:
 
 One step is one fused pass over rows: y-face momentum, x-face momentum and
 continuity (with rain, infiltration and the running records) for each row.
-Rows are cut into contiguous chunks, one ``prange`` iteration each; within a
+Rows are cut into contiguous chunks (whole rows; or windows of rows and
+columns that leave out dry blocks, :mod:`emtwin.kernels._flood_dry`); within a
 chunk rows go in order, so every face sees the old depths and old discharges
 of the step. What a chunk needs from its neighbours (the row above it and two
 face rows below it) is copied before the parallel loop, and the face row on a
 chunk boundary is computed by both chunks (same inputs, same result) but
-stored by its owner only. Nothing is allocated per step.
+stored by its owner only. The parallel loop runs over groups of chunks of
+about equal work, one per thread. Nothing is allocated per step.
 
 All functions are positional: Numba does not honour keyword-only arguments
 reliably (numba issues #5655, #2994).
