@@ -104,8 +104,8 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, zero):
     *zero_only*), *hot* (uint8, one per block) the blocks never skipped,
     *max_rows* the tallest window (rows), *skip* (uint8, one per block) is
     written, *win* (int64, at least one row per block) receives the windows
-    ``(a, b, c0, c1, o)``: rows a..b-1, columns c0..c1-1, and o the offset of
-    their rows in the per-row counts of the step. Blocks in a band of B rows
+    ``(a, b, c0, c1)``: rows a..b-1, columns c0..c1-1 (:func:`balance` then cuts
+    them and sets the fifth column). Blocks in a band of B rows
     that are not skipped and touch form one window; a window of the same
     columns as one just above it extends that one, up to *max_rows*.
 
