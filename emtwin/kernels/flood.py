@@ -937,14 +937,10 @@ class FloodModel:
                             self._n_scalar, self.debris_factor)  # fmt: skip
         q = self._q
         q[_lts.Q_RAIN], q[_lts.Q_INF], q[_lts.Q_DT0] = rain_rate, self._inf, dt0
-        # runs differ in size and in the work of each sub-step: hand them out one at a
-        # time (dynamic scheduling) rather than in equal halves
-        old = numba.set_parallel_chunksize(1) if self._parallel else None
-        try:
-            hmax, vin, vout, vinf, lost, cells, nrep = self._lts_call(q, pdl, tks, ddk, bcvk)
-        finally:
-            if old is not None:
-                numba.set_parallel_chunksize(old)
+        # (the bands of tiles go to the threads in equal contiguous shares: Numba ignores a
+        # parallel chunk size here, and balancing the shares by work gained nothing,
+        # docs/flood.md, *Dry blocks in the global steps*)
+        hmax, vin, vout, vinf, lost, cells, nrep = self._lts_call(q, pdl, tks, ddk, bcvk)
         if not math.isfinite(hmax):
             _fail(f"the flood became unstable in the macro step from t = {t:.3f} s to "
                   f"{t_new:.3f} s (base step {dt0:.4g} s, local time stepping): the depth is "
