@@ -51,14 +51,20 @@ def test_a_block_is_skipped_only_when_it_and_its_eight_neighbours_are_dry():
 
 
 def test_hot_blocks_and_their_neighbours_are_never_skipped():
-    """An open east edge (blocks of column 4 hot) keeps columns 3-4 as well; with the
-    wet cell of the test above, 6 blocks are skipped: column 0, and row 3 of columns
-    1-2. Its windows: per band, the runs of kept blocks."""
+    """A water-level boundary on the east edge (blocks of column 4 hot) keeps columns
+    3-4 as well; with the wet cell of the test above, 6 blocks are skipped: column 0,
+    and row 3 of columns 1-2. Its windows: per band, the runs of kept blocks. An open
+    or closed edge is not hot (its face carries nothing from a dry cell)."""
     h = np.zeros((64, 80))
     h[20, 40] = 0.3
     hot = dry.hot_blocks(h.shape, B, np.zeros(0, np.int64), np.zeros(0, np.int64),
                          (False, False, False, True))  # fmt: skip
     assert hot[:, 4].all() and hot.sum() == 4
+    m = FloodModel(np.zeros((64, 80)), None, 10.0, time_stepping="local")
+    m.set_boundary("west", "open")
+    m.set_boundary("east", "level", times_s=[0.0], level_m=[0.5])
+    m._dry_windows(zero=False)
+    assert np.array_equal(m._dry.hot, hot)
     skip, win, cells, _ = _windows(h, hot=hot)
     assert skip.sum() == 6 and skip[:, 0].all() and skip[3, 1] and skip[3, 2]
     assert cells == 14 * 256
@@ -124,13 +130,14 @@ def test_global_steps_that_leave_out_dry_blocks_are_the_full_steps_bit_for_bit(
                      "arrival_time"):  # fmt: skip
             assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (t, name)
         if t == 240.0:
-            # before the release, 31 of the 50 blocks step: the reservoir's (rows 1-3,
-            # columns 0-1) and their neighbours (rows 0-4, columns 0-2), the open east
-            # edge's (column 9) and theirs (columns 8-9), the stream's (4, 6) and
-            # its neighbours (rows 3-4, columns 5-7)
-            assert b.cell_updates * 50 == a.cell_updates * 31
+            # before the release, 21 of the 50 blocks step: the reservoir's (rows 1-3,
+            # columns 0-1) and their neighbours (rows 0-4, columns 0-2), the stream's
+            # (4, 6) and its neighbours (rows 3-4, columns 5-7); the open east edge
+            # is dry and lets nothing out
+            assert b.cell_updates * 50 == a.cell_updates * 21
     assert b.steps == a.steps == b.lts_global_steps
     assert b.cell_updates < 0.9 * a.cell_updates
     la, lb = a.ledger(), b.ledger()
     assert abs(lb["error_rel"]) < (1e-13 if dtype == np.float64 else 1e-6)
+    assert la["boundary_out"] > 1.0  # the water reached the outlet: its faces were computed
     assert lb["boundary_out"] == pytest.approx(la["boundary_out"], rel=1e-12, abs=1e-9)

@@ -3,7 +3,8 @@
 The grid is cut into blocks of ``B x B`` cells. A block is *dry* when all its
 depths are below the dry depth (exactly 0 under infiltration, which would
 otherwise take from them) and it is not *hot*: holding an inflow cell, or on a
-grid edge whose boundary is not closed. A dry block whose eight neighbours are
+grid edge with a water-level boundary (an open edge lets out only what a cell
+deeper than the dry depth holds, and a closed one nothing). A dry block whose eight neighbours are
 dry too is *skipped*. For the next ``B`` global steps, without rain, a skipped
 block's cells keep their depths and every face around them stays 0, so a step
 that leaves them out gives the state of the step that computes them, bit for
@@ -76,14 +77,15 @@ class DryWindows:
 
 
 def hot_blocks(shape: tuple[int, int], B: int, rows: np.ndarray, cols: np.ndarray,
-               open_sides: tuple[bool, bool, bool, bool]) -> np.ndarray:  # fmt: skip
+               level_sides: tuple[bool, bool, bool, bool]) -> np.ndarray:  # fmt: skip
     """uint8 flags of the blocks never skipped: those holding a cell of (*rows*, *cols*)
-    (the inflow cells) and those on a side (north, south, west, east) that is open."""
+    (the inflow cells) and those on a side (north, south, west, east) with a water-level
+    boundary."""
     nr, nc = shape
     hot = np.zeros((-(-nr // B), -(-nc // B)), np.uint8)
     if len(rows):
         hot[np.asarray(rows) // B, np.asarray(cols) // B] = 1
-    n, s, w, e = open_sides
+    n, s, w, e = level_sides
     if n:
         hot[0, :] = 1
     if s:
@@ -138,8 +140,8 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, zero):
                 for r in range(bi * B, min(bi * B + B, nr)):
                     for j in range(bj * B, min(bj * B + B, nc)):
                         hskip = max(hskip, float(h[r, j]))
-                        if qx[r, j] != 0.0:
-                            qx[r, j] = 0.0
+                        if qx[r, j] != 0.0:  # (-0.0 on the west edge, as the step writes)
+                            qx[r, j] = -0.0 if j == 0 else 0.0
                         if qx[r, j + 1] != 0.0:
                             qx[r, j + 1] = 0.0
                         if qy[r, j] != 0.0:

@@ -686,7 +686,7 @@ class FloodModel:
         key = (tuple(self._bct), self._in_rows.size)
         if self._dry is None or self._dry_key != key:
             hot = _dry.hot_blocks((self.nrows, self.ncols), DRY_BLOCK, self._in_rows,
-                                  self._in_cols, tuple(bool(k != _nb.BC_CLOSED) for k in self._bct))
+                                  self._in_cols, tuple(bool(k == _nb.BC_LEVEL) for k in self._bct))
             self._dry = _dry.DryWindows((self.nrows, self.ncols), DRY_BLOCK, hot,
                                         numba.get_num_threads(), self._chunk_scratch)
             self._dry_key = key
