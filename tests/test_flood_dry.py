@@ -117,8 +117,8 @@ def test_global_steps_that_leave_out_dry_blocks_are_the_full_steps_bit_for_bit(
     """Local stepping with an lts_cost so high that every macro step is made of global
     steps, which leave out the dry blocks: the state and records are those of global
     stepping bit for bit, through the release, the stream starting, the rain (the
-    skipping stops, and starts again after it) and infiltration; and far fewer cells
-    were computed."""
+    skipping stops, and starts again after it) and infiltration; and fewer cells were
+    computed (before the release, the hand count)."""
     a = _valley("global", dtype, infiltration)
     b = _valley("local", dtype, infiltration, lts_cost=1e9)
     for m in (a, b):
