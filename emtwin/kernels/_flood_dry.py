@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from emtwin.kernels import _flood_numba as _nb
+
 __all__ = ["DryWindows", "balance", "dry_windows", "hot_blocks", "row_counts"]
 
 
@@ -42,17 +44,18 @@ class DryWindows:
     makes the windows, which hold for the next *B* steps (:attr:`left`).
     """
 
-    def __init__(self, shape: tuple[int, int], B: int, hot: np.ndarray, parts: int,
-                 scratch) -> None:  # fmt: skip
-        """*scratch(n)* makes the per-chunk scratch arrays of n chunks of the step;
-        *parts* is the number of groups of windows (one per thread)."""
+    def __init__(self, ncols: int, B: int, hot: np.ndarray, parts: int, dtype) -> None:
+        """For a grid of *ncols* columns and state *dtype*; *hot* (uint8) flags the
+        blocks never skipped; *parts* is the number of groups of windows (one per
+        thread)."""
         nbr, nbc = hot.shape
         nw = nbr * nbc + parts  # at most one window per block, and the cuts of balance()
         self.B = B
         self.hot = hot
         self.skip = np.zeros((nbr, nbc), np.uint8)
         self.win = np.zeros((nw, 5), np.int64)
-        self.scratch = scratch(nw)
+        self.ncols, self.dtype = ncols, dtype
+        self.scratch = _nb.scratch(16, ncols, dtype)  # grid-wide rows per window: grown as needed
         self.rowneg = np.zeros(nw * B, np.int64)  # the windows' rows, see balance()
         self.gs = np.zeros(parts + 1, np.int64)
         #: Steps the windows still hold for (0: none are held).
@@ -72,6 +75,9 @@ class DryWindows:
         self.left = 0
         if zero:
             self.n = int(balance(self.win, n, self.gs.size - 1, self.gs))
+            if self.n > self.scratch[0].shape[0]:
+                self.scratch = _nb.scratch(max(self.n, 2 * self.scratch[0].shape[0]), self.ncols,
+                                           self.dtype)  # fmt: skip
             self.cells, self.hskip, self.left = int(cells), float(hskip), self.B
         return int(cells)
 

@@ -606,6 +606,16 @@ def _chunk(k, win, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, 
     chacc[k, 3] = hmax + nonfinite
 
 
+def scratch(nch: int, nc: int, dtype) -> tuple:
+    """The scratch arrays of *nch* chunks of :func:`step` on a grid of *nc* columns:
+    old qy (the row above, two rows below), old h (above, below), old qx (above, below),
+    the new qy of the current face row, the row work (h_f, n^2 h_f^-7/3, dS, q_t, speed)
+    and the per-chunk sums (in, out, infiltration, h_max)."""
+    return (np.zeros((nch, 3, nc), dtype), np.zeros((nch, 2, nc), dtype),
+            np.zeros((nch, 2, nc + 1), dtype), np.zeros((nch, nc), dtype),
+            np.zeros((nch, 5, nc + 1), dtype), np.zeros((nch, 4)))  # fmt: skip
+
+
 @njit(cache=True, error_model="numpy")
 def _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p):
     """Copy what each chunk needs from its neighbours; the N/S boundary faces.

@@ -687,8 +687,8 @@ class FloodModel:
         if self._dry is None or self._dry_key != key:
             hot = _dry.hot_blocks((self.nrows, self.ncols), DRY_BLOCK, self._in_rows,
                                   self._in_cols, tuple(bool(k == _nb.BC_LEVEL) for k in self._bct))
-            self._dry = _dry.DryWindows((self.nrows, self.ncols), DRY_BLOCK, hot,
-                                        numba.get_num_threads(), self._chunk_scratch)
+            self._dry = _dry.DryWindows(self.ncols, DRY_BLOCK, hot, numba.get_num_threads(),
+                                        self.dtype)
             self._dry_key = key
         full = self._full[0]
         max_rows = max(DRY_BLOCK, int((full[:, 1] - full[:, 0]).max()))  # a whole-row chunk's
@@ -1015,20 +1015,10 @@ class FloodModel:
         starts = np.linspace(0, nr, nch + 1).round().astype(np.int64)
         win = np.zeros((nch, 5), np.int64)  # chunks (a, b, c0, c1, o): whole rows a..b-1
         win[:, 0], win[:, 1], win[:, 3], win[:, 4] = starts[:-1], starts[1:], nc, starts[:-1]
-        self._full = (win, *self._chunk_scratch(nch))
+        self._full = (win, *_nb.scratch(nch, nc, self.dtype))
         self._full_gs = np.arange(nch + 1, dtype=np.int64)  # one chunk per parallel task
         self._dry: _dry.DryWindows | None = None  # made by _dry_windows when needed
         self._dry_key: tuple = ()
-
-    def _chunk_scratch(self, nch: int) -> tuple:
-        """Scratch of *nch* chunks of the step (:func:`_flood_numba.step`)."""
-        nc, dtype = self.ncols, self.dtype
-        return (np.zeros((nch, 3, nc), dtype),  # old qy: row above, two rows below
-                np.zeros((nch, 2, nc), dtype),  # old h: row above, row below
-                np.zeros((nch, 2, nc + 1), dtype),  # old qx: row above, row below
-                np.zeros((nch, nc), dtype),  # new qy of the current face row
-                np.zeros((nch, 5, nc + 1), dtype),  # row work: h_f, n^2 h_f^-7/3, dS, q_t, speed
-                np.zeros((nch, 4)))  # per chunk: in, out, infiltration, h_max  # fmt: skip
 
     def _cells(self, label: str, rows, cols) -> tuple[np.ndarray, np.ndarray]:
         r = np.atleast_1d(np.asarray(rows))
