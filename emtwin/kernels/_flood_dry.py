@@ -4,8 +4,9 @@ The grid is cut into blocks of ``B x B`` cells. A block is *dry* when all its
 depths are below the dry depth (exactly 0 under infiltration, which would
 otherwise take from them) and it is not *hot*: holding an inflow cell, or on a
 grid edge with a water-level boundary (an open edge lets out only what a cell
-deeper than the dry depth holds, and a closed one nothing). A dry block whose eight neighbours are
-dry too is *skipped*. For the next ``B`` global steps, without rain, a skipped
+deeper than the dry depth holds, and a closed one nothing). A dry block whose
+eight neighbours are dry too is *skipped*. For the next ``B`` global steps,
+without rain, a skipped
 block's cells keep their depths and every face around them stays 0, so a step
 that leaves them out gives the state of the step that computes them, bit for
 bit:
