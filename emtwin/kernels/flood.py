@@ -661,8 +661,6 @@ class FloodModel:
         *until* (s); returns their number. With *dry*, the steps without rain leave
         out the dry blocks (:meth:`_dry_windows`), with the same results bit for bit."""
         n = 0
-        if self._dry is not None:
-            self._dry.left = 0
         while self.t < until:
             released = self._release_due()
             dt, t_new = self._next_dt(t_end)
@@ -674,7 +672,7 @@ class FloodModel:
                     self._dry_windows()
             self._one_step(dt, t_new)
             n += 1
-        if self._dry is not None:
+        if self._dry is not None:  # the windows hold within one call only
             self._dry.left = 0
         return n
 
