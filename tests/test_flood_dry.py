@@ -190,8 +190,8 @@ def _random_case(seed, ts, **kw):
     for _ in range(int(rng.integers(0, 3))):
         r, c = inside[rng.integers(0, len(inside))]
         t0 = float(rng.uniform(0, 600))
-        m.add_inflow([r], [c], [t0, t0 + 1, t0 + 300, t0 + 301],
-                     [0.0, float(rng.uniform(0.5, 10)), float(rng.uniform(0, 10)), 0.0])  # fmt: skip
+        q = [0.0, float(rng.uniform(0.5, 10)), float(rng.uniform(0, 10)), 0.0]
+        m.add_inflow([r], [c], [t0, t0 + 1, t0 + 300, t0 + 301], q)
     if rng.random() < 0.4:
         r, c = inside[rng.integers(0, len(inside))]
         sel = np.zeros((nr, nc), bool)
