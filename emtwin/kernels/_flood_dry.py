@@ -25,7 +25,10 @@ bit:
 :func:`dry_windows` finds the skipped blocks and sets the faces around their
 cells to 0, which is what the next step would set them to (no other face that
 reads them carries water), and cuts what is left into windows (rows ``a..b-1``,
-columns ``c0..c1-1``) for :func:`emtwin.kernels._flood_numba.step`.
+columns ``c0..c1-1``) for :func:`emtwin.kernels._flood_numba.step`. A block
+skipped at the last find and still skipped, with only steps on the windows run
+since, is as that find left it: its faces are not looked at again and its
+deepest depth is kept (:attr:`DryWindows.kept`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ class DryWindows:
         self.B = B
         self.hot = hot
         self.skip = np.zeros((nbr, nbc), np.uint8)
+        self.test = np.zeros((nbr, nbc), np.uint8)  # the flags of a find(zero=False)
+        self.bmax = np.zeros((nbr, nbc))  # deepest depth of each skipped block, m
+        #: The blocks of :attr:`skip` are still as the last find left them: their depths
+        #: unchanged and the faces around their cells 0 (only steps on the windows have
+        #: run since). False until a find; :meth:`stale` sets it False.
+        self.kept = False
         self.win = np.zeros((nw, 5), np.int64)
         self.ncols, self.dtype = ncols, dtype
         self.scratch = _nb.scratch(16, ncols, dtype)  # grid-wide rows per window: grown as needed
@@ -70,17 +79,28 @@ class DryWindows:
              zero: bool = True) -> int:  # fmt: skip
         """Find the skipped blocks and make the windows (:func:`dry_windows`, then
         :func:`balance`); returns the cells in the windows. With ``zero=False`` only
-        that number: nothing else is written, and no windows are held."""
-        n, cells, hskip = dry_windows(h, qx, qy, self.B, dry, zero_only, self.hot, max_rows,
-                                      self.skip, self.win, zero)  # fmt: skip
+        that number: nothing else is written, and no windows are held. Blocks that
+        were skipped at the last find and still are need no new look at their faces
+        and depths while :attr:`kept` holds."""
         self.left = 0
-        if zero:
-            self.n = int(balance(self.win, n, self.gs.size - 1, self.gs))
-            if self.n > self.scratch[0].shape[0]:
-                self.scratch = _nb.scratch(max(self.n, 2 * self.scratch[0].shape[0]), self.ncols,
-                                           self.dtype)  # fmt: skip
-            self.cells, self.hskip, self.left = int(cells), float(hskip), self.B
+        if not zero:
+            return int(dry_windows(h, qx, qy, self.B, dry, zero_only, self.hot, max_rows,
+                                   self.test, self.win, self.bmax, False, False)[1])  # fmt: skip
+        n, cells, hskip = dry_windows(h, qx, qy, self.B, dry, zero_only, self.hot, max_rows,
+                                      self.skip, self.win, self.bmax, True, self.kept)  # fmt: skip
+        self.n = int(balance(self.win, n, self.gs.size - 1, self.gs))
+        if self.n > self.scratch[0].shape[0]:
+            self.scratch = _nb.scratch(max(self.n, 2 * self.scratch[0].shape[0]), self.ncols,
+                                       self.dtype)  # fmt: skip
+        self.cells, self.hskip, self.left = int(cells), float(hskip), self.B
+        self.kept = True
         return int(cells)
+
+    def stale(self) -> None:
+        """Say that something other than a step on the windows has changed the state (a
+        full step, a local macro step, water added): the next find looks at every
+        skipped block's faces and depths."""
+        self.kept = False
 
 
 def hot_blocks(shape: tuple[int, int], B: int, rows: np.ndarray, cols: np.ndarray,
@@ -105,7 +125,7 @@ def hot_blocks(shape: tuple[int, int], B: int, rows: np.ndarray, cols: np.ndarra
 
 
 @njit(cache=True, error_model="numpy")
-def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, zero):
+def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, bmax, zero, kept):
     """Mark the skipped blocks in *skip*, zero the faces of their cells (with *zero*;
     without, nothing but *skip* and *win* is written), cut the rest into windows in *win*.
 
@@ -116,7 +136,11 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, zero):
     ``(a, b, c0, c1)``: rows a..b-1, columns c0..c1-1 (:func:`balance` then cuts
     them and sets the fifth column). Blocks in a band of B rows
     that are not skipped and touch form one window; a window of the same
-    columns as one just above it extends that one, up to *max_rows*.
+    columns as one just above it extends that one, up to *max_rows*. With
+    *zero*, *bmax* (float64, one per block) receives each skipped block's
+    deepest depth (m); with *kept*, a block that *skip* already flags (skipped at
+    the last find, and nothing but steps on the windows since) keeps its *bmax*
+    and its faces are not looked at again: they are 0 and its depths unchanged.
 
     Returns (number of windows, cells in them, the deepest skipped depth m; with *zero*
     only).
@@ -142,11 +166,15 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, zero):
                 for b in range(max(bj - 1, 0), min(bj + 2, nbc)):
                     if wet[a, b] or hot[a, b]:
                         s = 0
+            old = skip[bi, bj]
             skip[bi, bj] = s
-            if s and zero:
+            if not (s and zero):
+                continue
+            if not (kept and old):
+                hb = 0.0
                 for r in range(bi * B, min(bi * B + B, nr)):
                     for j in range(bj * B, min(bj * B + B, nc)):
-                        hskip = max(hskip, float(h[r, j]))
+                        hb = max(hb, float(h[r, j]))
                         if qx[r, j] != 0.0:  # (-0.0 on the west edge, as the step writes)
                             qx[r, j] = -0.0 if j == 0 else 0.0
                         if qx[r, j + 1] != 0.0:
@@ -155,6 +183,8 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, zero):
                             qy[r, j] = 0.0
                         if qy[r + 1, j] != 0.0:
                             qy[r + 1, j] = 0.0
+                bmax[bi, bj] = hb
+            hskip = max(hskip, bmax[bi, bj])
     n = 0
     cells = 0
     above = np.full(nbc, -1, np.int64)  # the window of the band above that starts at a block

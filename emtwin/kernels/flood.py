@@ -600,6 +600,8 @@ class FloodModel:
         old = self._h[r, c].astype(np.float64)
         new = np.maximum(old, np.maximum(float(level_m) - z, 0.0))
         self._h[r, c] = new
+        if getattr(self, "_dry", None) is not None:  # (a checkpoint of an earlier version has none)
+            self._dry.stale()
         added = float((self._h[r, c].astype(np.float64) - old).sum()) * self.dx * self.dx
         self._led["initial"] += added
         self._maxd[r, c] = np.maximum(self._maxd[r, c], self._h[r, c])
@@ -682,7 +684,7 @@ class FloodModel:
         the number of cells in the windows. With ``zero=False`` only that number: the
         state is not touched and the next step does not use the windows."""
         key = (tuple(self._bct), self._in_rows.size)
-        if self._dry is None or self._dry_key != key:
+        if self._dry is None or self._dry_key != key or not hasattr(self._dry, "kept"):
             hot = _dry.hot_blocks((self.nrows, self.ncols), DRY_BLOCK, self._in_rows,
                                   self._in_cols, tuple(bool(k == _nb.BC_LEVEL) for k in self._bct))
             self._dry = _dry.DryWindows(self.ncols, DRY_BLOCK, hot, numba.get_num_threads(),
@@ -749,6 +751,8 @@ class FloodModel:
             sq, sh, sqx, qbot, wk, chacc = d.scratch
             win, gs, rowneg = d.win[: d.n], d.gs, d.rowneg
         else:
+            if d is not None:
+                d.stale()
             win, sq, sh, sqx, qbot, wk, chacc = self._full
             gs = self._full_gs
             rowneg = self._rowneg
@@ -938,6 +942,8 @@ class FloodModel:
         # (the bands of tiles go to the threads in equal contiguous shares: Numba ignores a
         # parallel chunk size here, and balancing the shares by work gained nothing,
         # docs/flood.md, *Dry blocks in the global steps*)
+        if self._dry is not None:
+            self._dry.stale()
         hmax, vin, vout, vinf, lost, cells, nrep = self._lts_call(q, pdl, tks, ddk, bcvk)
         if not math.isfinite(hmax):
             _fail(f"the flood became unstable in the macro step from t = {t:.3f} s to "
