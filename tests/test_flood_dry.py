@@ -88,8 +88,8 @@ def test_hot_blocks_and_their_neighbours_are_never_skipped():
     m.set_boundary("west", "open")
     m.set_boundary("east", "level", times_s=[0.0], level_m=[0.5])
     m._dry_windows(zero=False)
-    expect = np.zeros((4, 5), np.uint8)
-    expect[:, 4] = 1  # the level edge's blocks; the open west edge keeps none
+    expect = np.zeros((8, 10), np.uint8)  # blocks of the model's 8 x 8 cells
+    expect[:, 9] = 1  # the level edge's blocks; the open west edge keeps none
     assert np.array_equal(m._dry.hot, expect)
     skip, win, cells, _ = _windows(h, hot=hot)
     assert skip.sum() == 6 and skip[:, 0].all() and skip[3, 1] and skip[3, 2]
@@ -156,11 +156,11 @@ def test_global_steps_that_leave_out_dry_blocks_are_the_full_steps_bit_for_bit(
                      "arrival_time"):  # fmt: skip
             assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (t, name)
         if t == 240.0:
-            # before the release, 21 of the 50 blocks step: the reservoir's (rows 1-3,
-            # columns 0-1) and their neighbours (rows 0-4, columns 0-2), the stream's
-            # (4, 6) and its neighbours (rows 3-4, columns 5-7); the open east edge
-            # is dry and lets nothing out
-            assert b.cell_updates * 50 == a.cell_updates * 21
+            # before the release, 33 of the 200 blocks of 8 x 8 cells step: the
+            # reservoir's (rows 3-6, columns 0-2) and their neighbours (rows 2-7,
+            # columns 0-3), the stream's (8, 12) and its neighbours (rows 7-9, columns
+            # 11-13); the open east edge is dry and lets nothing out
+            assert b.cell_updates * 200 == a.cell_updates * 33
     assert b.steps == a.steps == b.lts_global_steps
     assert b.cell_updates < 0.9 * a.cell_updates
     la, lb = a.ledger(), b.ledger()

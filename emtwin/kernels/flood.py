@@ -55,7 +55,7 @@ STEEP_BETA = 0.4
 #: Under local stepping, the global steps of a macro step that would not pay leave out
 #: dry blocks of ``DRY_BLOCK x DRY_BLOCK`` cells with dry neighbours, bit for bit
 #: (:mod:`emtwin.kernels._flood_dry`); the blocks are found again every ``DRY_BLOCK`` steps.
-DRY_BLOCK = 16
+DRY_BLOCK = 8
 
 
 def _fail(msg: str) -> None:
