@@ -19,8 +19,8 @@ def _windows(h, qx=None, qy=None, *, hot=None, zero_only=False, max_rows=1000):
     hot = np.zeros((nbr, nbc), np.uint8) if hot is None else hot
     skip = np.zeros((nbr, nbc), np.uint8)
     win = np.zeros((nbr * nbc + 4, 5), np.int64)
-    n, cells, hskip = dry.dry_windows(h, qx, qy, B, 1e-3, zero_only, hot, max_rows, skip, win,
-                                      np.zeros((nbr, nbc)), True, False)  # fmt: skip
+    n, cells, hskip = dry.dry_windows(h, qx, qy, B, 1e-3, zero_only, hot, max_rows, skip, skip,
+                                      win, np.zeros((nbr, nbc)), True, False)  # fmt: skip
     return skip, win[:n, :4], cells, hskip
 
 
@@ -51,21 +51,23 @@ def test_a_block_is_skipped_only_when_it_and_its_eight_neighbours_are_dry():
 
 
 def test_a_find_looks_again_only_at_blocks_newly_skipped_until_the_state_is_stale():
-    """Blocks skipped at the last find and still skipped (nothing but steps on the windows
-    having run since) keep their deepest depth and their faces are not looked at
-    again; a newly skipped block's stale discharge is set to 0 and its depth counts;
-    after stale() (a full or local step ran) every skipped block is looked at again."""
+    """Blocks skipped at the last find (nothing but steps on the windows having run
+    since, which leave them as they are) are not looked at again: they stay skipped,
+    keep their deepest depth, and their faces are not read; a newly skipped block's
+    stale discharge is set to 0 and its depth counts; after stale() (a full or local
+    step ran, or water was added) every block is looked at again."""
     h = np.zeros((64, 80))
     h[20, 40] = 0.3  # block (1, 2) wet: rows 0-2, columns 1-3 kept
     h[60, 5] = 5e-4  # in block (3, 0), skipped
     qx, qy = np.zeros((64, 81)), np.zeros((65, 80))
     d = dry.DryWindows(80, B, np.zeros((4, 5), np.uint8), 2, np.float64)
     assert d.find(h, qx, qy, 1e-3, False, 64) == 9 * 256 and d.hskip == 5e-4
-    h[20, 40], h[20, 8] = 0.0, 0.3  # the water moves to block (1, 0): rows 0-2, columns 0-1
-    h[30, 40] = 8e-4  # in block (1, 2), now skipped for the first time
-    qx[20, 50] = 0.02  # a stale discharge in block (1, 3), newly skipped
+    # steps on the windows move the water to block (1, 1): rows 0-2, columns 0-2 kept
+    h[20, 40], h[20, 24] = 0.0, 0.3
+    h[20, 50] = 8e-4  # in block (1, 3), now skipped for the first time
+    qx[20, 50] = 0.02  # and a stale discharge there
     qx[60, 70] = 0.01  # one in block (3, 4), skipped both times (cannot happen: see below)
-    assert d.find(h, qx, qy, 1e-3, False, 64) == 6 * 256
+    assert d.find(h, qx, qy, 1e-3, False, 64) == 9 * 256
     assert d.hskip == 8e-4 and qx[20, 50] == 0.0
     assert qx[60, 70] == 0.01  # not looked at: it was set to 0 at the first find
     h[60, 5] = 9e-4  # a full step could have changed it

@@ -79,15 +79,17 @@ class DryWindows:
              zero: bool = True) -> int:  # fmt: skip
         """Find the skipped blocks and make the windows (:func:`dry_windows`, then
         :func:`balance`); returns the cells in the windows. With ``zero=False`` only
-        that number: nothing else is written, and no windows are held. Blocks that
-        were skipped at the last find and still are need no new look at their faces
-        and depths while :attr:`kept` holds."""
+        that number: nothing else is written, and no windows are held. While
+        :attr:`kept` holds, the blocks skipped at the last find are not looked at again:
+        they are still dry, their faces 0."""
         self.left = 0
         if not zero:
             return int(dry_windows(h, qx, qy, self.B, dry, zero_only, self.hot, max_rows,
-                                   self.test, self.win, self.bmax, False, False)[1])  # fmt: skip
+                                   self.skip, self.test, self.win, self.bmax, False,
+                                   self.kept)[1])  # fmt: skip
         n, cells, hskip = dry_windows(h, qx, qy, self.B, dry, zero_only, self.hot, max_rows,
-                                      self.skip, self.win, self.bmax, True, self.kept)  # fmt: skip
+                                      self.skip, self.skip, self.win, self.bmax, True,
+                                      self.kept)  # fmt: skip
         self.n = int(balance(self.win, n, self.gs.size - 1, self.gs))
         if self.n > self.scratch[0].shape[0]:
             self.scratch = _nb.scratch(max(self.n, 2 * self.scratch[0].shape[0]), self.ncols,
@@ -125,7 +127,8 @@ def hot_blocks(shape: tuple[int, int], B: int, rows: np.ndarray, cols: np.ndarra
 
 
 @njit(cache=True, error_model="numpy")
-def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, bmax, zero, kept):
+def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, prev, skip, win, bmax, zero,
+                kept):  # fmt: skip
     """Mark the skipped blocks in *skip*, zero the faces of their cells (with *zero*;
     without, nothing but *skip* and *win* is written), cut the rest into windows in *win*.
 
@@ -138,9 +141,10 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, bmax, ze
     that are not skipped and touch form one window; a window of the same
     columns as one just above it extends that one, up to *max_rows*. With
     *zero*, *bmax* (float64, one per block) receives each skipped block's
-    deepest depth (m); with *kept*, a block that *skip* already flags (skipped at
-    the last find, and nothing but steps on the windows since) keeps its *bmax*
-    and its faces are not looked at again: they are 0 and its depths unchanged.
+    deepest depth (m). *prev* (uint8, one per block; may be *skip* itself) flags
+    the blocks skipped at the last find with *zero*; with *kept* (nothing but
+    steps on the windows since), such a block is not looked at again: its depths
+    are unchanged, so it is still dry, its faces are 0 and its *bmax* holds.
 
     Returns (number of windows, cells in them, the deepest skipped depth m; with *zero*
     only).
@@ -151,7 +155,7 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, bmax, ze
     for bi in range(nbr):
         for r in range(bi * B, min(bi * B + B, nr)):
             for bj in range(nbc):
-                if wet[bi, bj]:
+                if wet[bi, bj] or (kept and prev[bi, bj]):
                     continue
                 for j in range(bj * B, min(bj * B + B, nc)):
                     d = h[r, j]
@@ -166,7 +170,7 @@ def dry_windows(h, qx, qy, B, dry, zero_only, hot, max_rows, skip, win, bmax, ze
                 for b in range(max(bj - 1, 0), min(bj + 2, nbc)):
                     if wet[a, b] or hot[a, b]:
                         s = 0
-            old = skip[bi, bj]
+            old = prev[bi, bj]
             skip[bi, bj] = s
             if not (s and zero):
                 continue

@@ -493,6 +493,8 @@ class FloodModel:
         if not (np.isfinite(rate_mm_h) and rate_mm_h >= 0):
             _fail(f"set_infiltration: rate must be >= 0 mm/h, got {rate_mm_h!r}")
         self._inf = float(rate_mm_h) * _MM_H
+        if getattr(self, "_dry", None) is not None:  # (what counts as dry changes with it)
+            self._dry.stale()
 
     def add_inflow(self, rows, cols, times_s, q_m3_s, name: str = "") -> None:
         """Add a discharge hydrograph spread evenly over cells (point or line source).
