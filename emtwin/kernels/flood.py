@@ -646,7 +646,7 @@ class FloodModel:
                   f"got {t_end_s!r}")  # fmt: skip
         t0 = time.perf_counter()
         n = 0
-        if not hasattr(self, "_full"):  # a checkpoint of an earlier version
+        if not hasattr(self, "_dry_rows"):  # a checkpoint of an earlier version
             self._set_chunks(self._nch, parallel=self._parallel, reverse=self._reverse)
         if self.time_stepping == "local" and self.backend == "cpu":
             while self.t < t_end:
@@ -686,16 +686,14 @@ class FloodModel:
         the number of cells in the windows. With ``zero=False`` only that number: the
         state is not touched and the next step does not use the windows."""
         key = (tuple(self._bct), self._in_rows.size)
-        if self._dry is None or self._dry_key != key or not hasattr(self._dry, "kept"):
+        if self._dry is None or self._dry_key != key:
             hot = _dry.hot_blocks((self.nrows, self.ncols), DRY_BLOCK, self._in_rows,
                                   self._in_cols, tuple(bool(k == _nb.BC_LEVEL) for k in self._bct))
             self._dry = _dry.DryWindows(self.ncols, DRY_BLOCK, hot, numba.get_num_threads(),
                                         self.dtype)
             self._dry_key = key
-        full = self._full[0]
-        max_rows = max(DRY_BLOCK, int((full[:, 1] - full[:, 0]).max()))  # a whole-row chunk's
         return self._dry.find(self._h, self._qx, self._qy, self.dry_tol, self._inf > 0.0,
-                              max_rows, zero=zero)  # fmt: skip
+                              self._dry_rows, zero=zero)  # fmt: skip
 
     def _one_step(self, dt: float, t_new: float) -> None:
         area = self.dx * self.dx
@@ -1023,6 +1021,8 @@ class FloodModel:
         win[:, 0], win[:, 1], win[:, 3], win[:, 4] = starts[:-1], starts[1:], nc, starts[:-1]
         self._full = (win, *_nb.scratch(nch, nc, self.dtype))
         self._full_gs = np.arange(nch + 1, dtype=np.int64)  # one chunk per parallel task
+        # the tallest dry-block window: a whole-row chunk's height, at least a block
+        self._dry_rows = max(DRY_BLOCK, int(np.diff(starts).max()))
         self._dry: _dry.DryWindows | None = None  # made by _dry_windows when needed
         self._dry_key: tuple = ()
 
