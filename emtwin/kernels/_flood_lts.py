@@ -28,16 +28,14 @@ Sub-step ``k`` (0 <= k < N):
 Tiles that are dry with dry neighbours are skipped (level :data:`SKIP`); a
 face to a skipped tile carries nothing.
 
-Level-0 runs (most of the work) do both phases in one pass over their rows
-(:func:`_fused0`), as the global step does, instead of writing new
-discharges to ``qxn``/``qyn`` and reading them back. Since they change ``h``,
-``qx`` and ``qy`` while their neighbours still need the old values, a
-sub-step goes: (1) phase A of the coarser runs whose step begins, and copies
-of the old values around each level-0 run (:func:`_halo0`); (2) the level-0
-runs, each reading what lies outside it from its copies (a face between two
-level-0 runs is computed by both, from the same values, and written by its
-owner); (3) phase C of the coarser runs. The numbers are those of phases A
-and C run apart, bit for bit.
+Every level takes the two phases, level 0 included: a sub-step goes (1)
+phase A of the runs whose step begins, (2) the copies of their faces and
+phase C of the runs whose step ends. A one-pass variant for the level-0 runs
+(the global step's row order, faces and continuity together, with copies of
+the old values around each run) and one for tiles of any level with no finer
+neighbour gave the same numbers bit for bit but were 5-10 % slower on the
+drills (2026-12-07, docs/flood.md): with a band of B rows the faces phase A
+writes are still in cache when phase C reads them.
 """
 
 from __future__ import annotations
@@ -561,8 +559,7 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
 
     Row loops of the global step over the whole run; on a face to a finer
     tile the discharge is the accumulated ``q dt`` of the finer side over this
-    step divided by the step (in float64 work rows). Coarser tiles only (L >= 1):
-    level-0 runs go through :func:`_fused0`.
+    step divided by the step (in float64 work rows).
     """
     nr, nc = h.shape
     ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
@@ -633,271 +630,6 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
     return (r1 - r0) * n
 
 
-# Rows of the level-0 runs' halo array (old values next to a run, copied before any
-# run of the sub-step changes them; a row holds a run's columns in "ext" order, the
-# cell or face of column c at index c - c0 + 1).
-H_NH, H_NQY, H_NQX, H_SH, H_SQY0, H_SQY1, H_SQX = range(7)  # rows r0 - 1 and r1 (r1 + 1)
-H_WH, H_WQX, H_WQY, H_EH, H_EQX, H_EQX2, H_EQY = range(7, 14)  # columns c0 - 1, c1 (c1 + 1)
-N_HALO = 14
-# Rows of the level-0 runs' work array.
-(Z_HX, Z_QXO, Z_QXP, Z_PY0, Z_PY1, Z_QB0, Z_QB1, Z_XQ0, Z_XQ1, Z_HFB, Z_PW, Z_DS, Z_QT,
- Z_SP) = range(14)  # fmt: skip
-N_WORK0 = 14
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _halo0(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, bct, bcvk, tlev, B, acc, q, hal):
-    """Before a sub-step's level-0 runs change anything: copy the old values around the
-    run of *m* level-0 tiles at *t* into *hal*, and put its grid-edge faces' new
-    discharges into ``qxn``/``qyn`` (their inflow and outflow into the accumulator,
-    summed as :func:`_phase_a` sums them)."""
-    nr, nc = h.shape
-    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
-    n = c1 - c0
-    o = t * (B + 4)
-    dt = q[Q_DT0]
-    dx = q[Q_DX]
-    dry = q[Q_DRY]
-    gdt = G * dt
-    inv_dx = 1.0 / dx
-    bcv = bcvk[k]
-    if r0 > 0:
-        for j in range(n):
-            hal[H_NH, o + 1 + j] = h[r0 - 1, c0 + j]
-            hal[H_NQY, o + 1 + j] = qy[r0 - 1, c0 + j]
-        for j in range(n + 1):
-            hal[H_NQX, o + 1 + j] = qx[r0 - 1, c0 + j]
-    if r1 < nr:
-        for j in range(n):
-            hal[H_SH, o + 1 + j] = h[r1, c0 + j]
-            hal[H_SQY0, o + 1 + j] = qy[r1, c0 + j]
-            hal[H_SQY1, o + 1 + j] = qy[r1 + 1, c0 + j]
-        for j in range(n + 1):
-            hal[H_SQX, o + 1 + j] = qx[r1, c0 + j]
-    if c0 > 0:
-        for r in range(r0, r1):
-            hal[H_WH, o + r - r0] = h[r, c0 - 1]
-            hal[H_WQX, o + r - r0] = qx[r, c0 - 1]
-        for f in range(r0, r1 + 1):
-            hal[H_WQY, o + f - r0] = qy[f, c0 - 1]
-    if c1 < nc:
-        for r in range(r0, r1):
-            hal[H_EH, o + r - r0] = h[r, c1]
-            hal[H_EQX, o + r - r0] = qx[r, c1]
-            hal[H_EQX2, o + r - r0] = qx[r, c1 + 1]
-        for f in range(r0, r1 + 1):
-            hal[H_EQY, o + f - r0] = qy[f, c1]
-    vin = 0.0
-    vout = 0.0
-    for f in (r0, r1):
-        if f != 0 and f != nr:
-            continue
-        for u in range(ta, tb):  # tile by tile, as _phase_a
-            a = 0.0
-            b = 0.0
-            for j in range(u * B, min(u * B + B, nc)):
-                qout, sgn = _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx)
-                if qout > 0.0:
-                    b += qout * dx * dt
-                else:
-                    a -= qout * dx * dt
-                qyn[f, j] = sgn * qout
-            vin += a
-            vout += b
-    for r in range(r0, r1):
-        for j in (0, nc):
-            if j != c0 and j != c1:
-                continue
-            a, b = _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx,
-                           dt)  # fmt: skip
-            vin += a
-            vout += b
-    acc[t, A_VIN] += vin
-    acc[t, A_VOUT] += vout
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _fused0(t, m, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, maxd, maxs,
-            maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, hal, wz):  # fmt: skip
-    """One base step of a run of *m* level-0 tiles from tile *t* in one pass over its rows,
-    as the global step's chunk makes it: per row, the new discharges of its y-faces and
-    x-faces, then continuity and records of the row before. Values next to the run come
-    from the copies :func:`_halo0` made (its neighbours may be changing them), the
-    grid-edge faces from ``qxn``/``qyn``. The same numbers as :func:`_phase_a` then
-    :func:`_phase_c`: the same row loops on the same old values. Faces to a coarser tile
-    also go into ``qxn``/``qyn`` (that tile's records read them) and their ``q dt`` into
-    ``vx``/``vy``; faces to a skipped tile carry nothing. Returns the cells updated."""
-    nr, nc = h.shape
-    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
-    n = c1 - c0
-    dt = q[Q_DT0]
-    dx = q[Q_DX]
-    dtdx = dt / dx
-    rain_dt = q[Q_RAIN] * dt
-    inf_dt = q[Q_INF] * dt
-    pd = pdl[0]
-    n2 = pd[D_N2] if nsc else pd[D_ONE]
-    half = pd[D_HALF]
-    quarter = pd[D_QUARTER]
-    neg = pd[D_ZERO] - pd[D_ONE]
-    dry_d = pd[D_DRY]
-    zero = pd[D_ZERO]
-    o = t * (B + 4)
-    w = m * (B + 4)
-    hx, py0, py1 = wz[Z_HX, o : o + w], wz[Z_PY0, o : o + w], wz[Z_PY1, o : o + w]
-    qxo, qxp = wz[Z_QXO, o : o + w], wz[Z_QXP, o : o + w]
-    qbp, qbc = wz[Z_QB0, o : o + w], wz[Z_QB1, o : o + w]
-    xqp, xqc = wz[Z_XQ0, o : o + w], wz[Z_XQ1, o : o + w]
-    hfb, pw, ds, qt, sp = (wz[Z_HFB, o : o + w], wz[Z_PW, o : o + w], wz[Z_DS, o : o + w],
-                           wz[Z_QT, o : o + w], wz[Z_SP, o : o + w])  # fmt: skip
-    hN_, qlN, qxN = hal[H_NH, o + 1 : o + 1 + n], hal[H_NQY, o + 1 : o + 1 + n], \
-        hal[H_NQX, o + 1 : o + 2 + n]
-    hS_, qoS, qrS, qxS = hal[H_SH, o + 1 : o + 1 + n], hal[H_SQY0, o + 1 : o + 1 + n], \
-        hal[H_SQY1, o + 1 : o + 1 + n], hal[H_SQX, o + 1 : o + 2 + n]
-    lw = _lev(tlev, ti, ta - 1)
-    le = _lev(tlev, ti, tb)
-    xa = max(c0, 1)
-    xb = min(c1 + 1, nc)
-    e0 = xa - c0
-    mm = xb - xa + 1
-    own_e = c1 == nc or le > 0
-    infil = 0.0
-    hmax = 0.0
-    bad = 0.0
-    nneg = 0
-    for f in range(r0, r1 + 1):
-        i = f - r0
-        row = f < r1
-        # old qx of cell row f, faces c0 - 1 .. c1 + 1
-        if row:
-            if c0 > 0:
-                qxo[0] = hal[H_WQX, o + i]
-            for j in range(n):
-                qxo[1 + j] = qx[f, c0 + j]
-            if c1 < nc:
-                qxo[n + 1] = hal[H_EQX, o + i]
-                qxo[n + 2] = hal[H_EQX2, o + i]
-            else:
-                qxo[n + 1] = qx[f, nc]
-        # ---- y-faces of face row f, new into qbc
-        if f == 0 or f == nr:
-            for j in range(n):
-                qbc[1 + j] = qyn[f, c0 + j]
-            qo = qy[f, c0:c1]
-        else:
-            zN, zS = z[f - 1, c0:c1], z[f, c0:c1]
-            hN = hN_ if f == r0 else h[f - 1, c0:c1]
-            hS = hS_ if f == r1 else h[f, c0:c1]
-            qo = qoS if f == r1 else qy[f, c0:c1]
-            ql = qlN if f == r0 else py0[1 : 1 + n]
-            if f == r1:
-                qr = qrS
-            elif f + 1 == r1 and r1 < nr:
-                qr = qoS
-            else:
-                qr = qy[f + 1, c0:c1]
-            _y_hf(zN, hN, zS, hS, grp[f - 1, c0:c1], grp[f, c0:c1], neg, hfb)
-            _pw(hfb, dry_d, n2, 0, n, pw)
-            if not nsc:
-                _n2_y(nman[f - 1, c0:c1], nman[f, c0:c1], half, pw)
-            _y_ds(zN, hN, zS, hS, ds)
-            _y_qt(qxN if f == r0 else qxp[1 : n + 2], qxS if f == r1 else qxo[1 : n + 2],
-                  quarter, n, qt)  # fmt: skip
-            _y_q(hfb, pw, ds, qt, qo, ql, qr, pd, qbc[1 : 1 + n])
-            if f in (r0, r1):  # faces to the tiles across
-                for u in range(ta, tb):
-                    other = _lev(tlev, ti - 1, u) if f == r0 else _lev(tlev, ti + 1, u)
-                    if other == 0:
-                        continue
-                    for j in range(u * B, min(u * B + B, nc)):
-                        if other == SKIP:
-                            qbc[1 + j - c0] = zero
-                        else:
-                            vy[f, j] += float(qbc[1 + j - c0]) * dt
-                        qyn[f, j] = qbc[1 + j - c0]
-        if row:
-            # old qy of face row f (columns c0 - 1 .. c1), then the new one in place
-            if c0 > 0:
-                py0[0] = hal[H_WQY, o + i]
-            for j in range(n):
-                py0[1 + j] = qo[j]
-            if c1 < nc:
-                py0[n + 1] = hal[H_EQY, o + i]
-        if f < r1 or f == nr:
-            for j in range(n):
-                qy[f, c0 + j] = qbc[1 + j]
-        else:  # the band's last face row: the faces this run owns
-            for u in range(ta, tb):
-                if _lev(tlev, ti + 1, u) != 0:
-                    for j in range(u * B, min(u * B + B, nc)):
-                        qy[f, j] = qbc[1 + j - c0]
-        # ---- x-faces of cell row f, new into xqc (faces c0 .. c1 at 1 .. n + 1)
-        if row:
-            if c0 > 0:
-                hx[0] = hal[H_WH, o + i]
-                py1[0] = hal[H_WQY, o + i + 1]
-            for j in range(n):
-                hx[1 + j] = h[f, c0 + j]
-            src = qoS if (f + 1 == r1 and r1 < nr) else qy[f + 1, c0:c1]
-            for j in range(n):
-                py1[1 + j] = src[j]
-            if c1 < nc:
-                hx[n + 1] = hal[H_EH, o + i]
-                py1[n + 1] = hal[H_EQY, o + i + 1]
-            if xb > xa:
-                zr = z[f, xa - 1 : xb]
-                hr_ = hx[e0 : e0 + mm]
-                _x_hf(zr, hr_, grp[f, xa - 1 : xb], neg, hfb)
-                _pw(hfb, dry_d, n2, 1, mm, pw)
-                if not nsc:
-                    _n2_x(nman[f, xa - 1 : xb], half, pw)
-                _x_ds(zr, hr_, ds)
-                _x_qt(py0[e0 : e0 + mm], py1[e0 : e0 + mm], quarter, qt)
-                _x_q(hfb, pw, ds, qt, qxo[e0 : e0 + mm + 1], pd, xqc[e0 : e0 + mm + 1])
-            if c0 == 0:
-                xqc[1] = qxn[f, 0]
-            elif lw != 0:
-                if lw == SKIP:
-                    xqc[1] = zero
-                else:
-                    vx[f, c0] += float(xqc[1]) * dt
-                qxn[f, c0] = xqc[1]
-            if c1 == nc:
-                xqc[n + 1] = qxn[f, nc]
-            elif le != 0:
-                if le == SKIP:
-                    xqc[n + 1] = zero
-                else:
-                    vx[f, c1] += float(xqc[n + 1]) * dt
-                qxn[f, c1] = xqc[n + 1]
-            for j in range(n):
-                qx[f, c0 + j] = xqc[1 + j]
-            if own_e:
-                qx[f, c1] = xqc[n + 1]
-        # ---- continuity and records of cell row f - 1
-        if f > r0:
-            r = f - 1
-            hr_, gr = h[r, c0:c1], grp[r, c0:c1]
-            rrow = rmult[0] if rsc else rmult[r, c0:c1]
-            qxr, qyN, qyS = xqp[1 : n + 2], qbp[1 : n + 1], qbc[1 : n + 1]
-            if inf_dt > 0.0:
-                infil += _infil(hr_, gr, rain_dt, rrow, rsc, inf_dt)
-            _cont(hr_, gr, qxr, qyN, qyS, rain_dt, rrow, rsc, inf_dt, dtdx)
-            hm, nn = _records(r, c0, c1, hr_, qxr, qyN, qyS, pd, sp, maxd, maxs, maxhr, maxa,
-                              arr, q[Q_ARRIVAL], t_end)  # fmt: skip
-            hmax = max(hmax, hm)
-            bad += hm - hm
-            nneg += nn
-        qbp, qbc = qbc, qbp
-        xqp, xqc = xqc, xqp
-        qxp, qxo = qxo, qxp
-    acc[t, A_INF] += infil
-    acc[t, A_HMAX] = hmax
-    acc[t, A_BAD] += bad
-    acc[t, A_NNEG] = nneg
-    return (r1 - r0) * n
-
-
 @njit(cache=True, error_model="numpy")
 def runs(tlev, maxrun, rt, rn):
     """Cut each band of tiles into runs: consecutive active tiles at one level, at most
@@ -923,44 +655,24 @@ def runs(tlev, maxrun, rt, rn):
 
 @njit(cache=True, error_model="numpy")
 def _lists(k, tlev, rt, nrun, la, lc, ofs):
-    """The runs at work in sub-step k: the coarser runs doing phase A (indices into *la*);
-    into *lc* the level-0 runs, then the coarser runs doing phase A or C. Each list is in
-    band order; ``ofs[0|1|2, ti]`` is where band ti starts in *la*, in the level-0 part
-    of *lc* and in its coarser part. Returns (number in *la*, number of level-0 runs,
-    number in *lc*)."""
+    """The runs at work in sub-step k: those doing phase A (indices into *la*), those
+    doing phase A or C (into *lc*), each in band order; ``ofs[0|1, ti]`` is where band
+    ti starts in *la* and in *lc*. Returns (number in *la*, number in *lc*)."""
     ntc = tlev.shape[1]
     ntr = tlev.shape[0]
     na = 0
     nc_ = 0
     b = 0
+    ofs[0, 0] = 0
     ofs[1, 0] = 0
     for i in range(nrun):
         t = rt[i]
         ti = t // ntc
         while b < ti:
             b += 1
-            ofs[1, b] = nc_
-        if tlev[ti, t % ntc] == 0:
-            lc[nc_] = i
-            nc_ += 1
-    while b < ntr:
-        b += 1
-        ofs[1, b] = nc_
-    n0 = nc_
-    b = 0
-    ofs[0, 0] = 0
-    ofs[2, 0] = nc_
-    for i in range(nrun):
-        t = rt[i]
-        ti = t // ntc
-        while b < ti:
-            b += 1
             ofs[0, b] = na
-            ofs[2, b] = nc_
-        L = tlev[ti, t % ntc]
-        if L == 0:
-            continue
-        m = (1 << L) - 1
+            ofs[1, b] = nc_
+        m = (1 << tlev[ti, t % ntc]) - 1
         a = (k & m) == 0
         e = ((k + 1) & m) == 0
         if a:
@@ -972,8 +684,8 @@ def _lists(k, tlev, rt, nrun, la, lc, ofs):
     while b < ntr:
         b += 1
         ofs[0, b] = na
-        ofs[2, b] = nc_
-    return na, n0, nc_
+        ofs[1, b] = nc_
+    return na, nc_
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1176,38 +888,42 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
     return bcorr, lost
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr,
+            maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk, wf):  # fmt: skip
+    """Second half of sub-step k for run ``lc[i]``: copy its new faces where its step
+    began, continuity and records where it ends (both at level 0). Returns the cells
+    updated."""
+    t = rt[lc[i]]
+    m = rn[lc[i]]
+    e, a = _ends(k, t, tlev)
+    if a:
+        _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
+        acc[t, A_NNEG] = 0
+    if e:
+        return _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
+                        maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
+    return 0
+
+
 @njit(cache=True, error_model="numpy")
 def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                     maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn,
-                    la, lc, na, n0, nlc, wk, wf, hal, wz):  # fmt: skip
+                    la, lc, na, nlc, wk, wf):  # fmt: skip
     for i in range(na):
         _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
                  bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
-    for i in range(n0):
-        _halo0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, bct, bcvk, tlev,
-               B, acc, q, hal)  # fmt: skip
     n = 0
-    for i in range(n0):
-        n += _fused0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
-                     vx, vy, maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, hal,
-                     wz)  # fmt: skip
-    for i in range(n0, nlc):
-        t = rt[lc[i]]
-        m = rn[lc[i]]
-        e, a = _ends(k, t, tlev)
-        if a:
-            _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
-            acc[t, A_NNEG] = 0
-        else:
-            n += _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
-                          maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
+    for i in range(nlc):
+        n += _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
+                     maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk, wf)  # fmt: skip
     return n
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                       maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt,
-                      rn, la, lc, ofs, nlc, cnt, wk, wf, hal, wz):  # fmt: skip
+                      rn, la, lc, ofs, nlc, cnt, wk, wf):  # fmt: skip
     """As :func:`_substep_serial`, a band of tiles per thread at a time: runs side by
     side in a band share cache lines at their ends (rows run on across them), and
     threads writing both would pass those lines back and forth."""
@@ -1216,27 +932,11 @@ def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
         for i in range(ofs[0, b], ofs[0, b + 1]):
             _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy,
                      bct, bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
-        for i in range(ofs[1, b], ofs[1, b + 1]):
-            _halo0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, bct, bcvk,
-                   tlev, B, acc, q, hal)  # fmt: skip
     for b in prange(ntr):
         for i in range(ofs[1, b], ofs[1, b + 1]):
-            cnt[i] = _fused0(rt[lc[i]], rn[lc[i]], k, h, z, grp, nman, nsc, rmult, rsc, qx, qy,
-                             qxn, qyn, vx, vy, maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q,
-                             pdl, t_end, hal, wz)  # fmt: skip
-    for b in prange(ntr):
-        for i in range(ofs[2, b], ofs[2, b + 1]):
-            t = rt[lc[i]]
-            m = rn[lc[i]]
-            e, a = _ends(k, t, tlev)
-            if a:
-                _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
-                cnt[i] = 0
-                acc[t, A_NNEG] = 0
-            else:
-                cnt[i] = _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx,
-                                  vcy, maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end,
-                                  wk, wf)  # fmt: skip
+            cnt[i] = _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
+                             maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk,
+                             wf)  # fmt: skip
     n = 0
     for i in range(nlc):
         n += cnt[i]
@@ -1252,7 +952,7 @@ def _add_inflow(h, rows, cols, dd):
 @njit(cache=True, error_model="numpy")
 def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
           maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, tks, in_rows, in_cols, ddk,
-          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, hal, wz, par):  # fmt: skip
+          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, par):  # fmt: skip
     """One macro step of N = len(tks) - 1 base steps; see the module docstring.
 
     *par*: spread the tiles of each phase over threads. Returns (h_max m (NaN
@@ -1267,21 +967,21 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     cells = 0
     nrep = 0
     nrun = runs(tlev, maxrun, rt, rn)
-    ofs = np.zeros((3, tlev.shape[0] + 1), np.int64)
+    ofs = np.zeros((2, tlev.shape[0] + 1), np.int64)
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
-        na, n0, nlc = _lists(k, tlev, rt, nrun, la, lc, ofs)
+        na, nlc = _lists(k, tlev, rt, nrun, la, lc, ofs)
         if par:
             cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
                                        vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
                                        tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs,
-                                       nlc, cnt, wk, wf, hal, wz)
+                                       nlc, cnt, wk, wf)
         else:
             cells += _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
                                      vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev,
-                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, n0, nlc, wk,
-                                     wf, hal, wz)
+                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, nlc, wk,
+                                     wf)
         neg = 0
         for i in range(nlc):
             neg += acc[rt[lc[i]], A_NNEG]

@@ -841,10 +841,8 @@ class FloodModel:
         self._lwf = np.zeros((3, nt * (B + 1)))  # float64 face rows, B + 1 per tile
         self._lstack = np.zeros(2 * nr * nc, np.int64)  # the repair's cells, see fix_negative_lts
         self._linstack = np.zeros(nr * nc, np.uint8)
-        self._lhal = np.zeros((_lts.N_HALO, nt * (B + 4)), self.dtype)  # level-0 runs' halos
         self._tcap = np.zeros((-(-nr // B), -(-nc // B)))  # each tile's longest step, s
         _lts.step_caps(self._z, self._grp, B, self.dx, STEEP_BETA, self._tcap)
-        self._lwz = np.zeros((_lts.N_WORK0, nt * (B + 4)), self.dtype)  # and their row work
 
     def _lts_macro(self, t_end: float) -> int:
         """One macro step of local time stepping, ending on a forcing change or *t_end*.
@@ -971,8 +969,8 @@ class FloodModel:
             self._maxs, self._maxhr, self._maxa, self._arr, self._bct, bcvk, self._tlev,
             self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
             max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
-            self._cnt, self._lstack, self._linstack, self._lwk, self._lwf, self._lhal,
-            self._lwz, self._parallel)  # fmt: skip
+            self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
+            self._parallel)  # fmt: skip
 
     def _level_depth(self, t: float) -> float:
         d = 0.0
