@@ -906,40 +906,78 @@ def _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, 
     return 0
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _a_band(b, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc, q,
+            pdl, rt, rn, la, ofs, wk):  # fmt: skip
+    """Phase A of the runs of band *b* whose step begins at sub-step k."""
+    for i in range(ofs[0, b], ofs[0, b + 1]):
+        _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
+                 bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _bands(b0, b1, pre, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
+           maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn, la, lc,
+           ofs, wk, wf):  # fmt: skip
+    """Sub-step k for bands b0..b1-1, band by band: phase A of band b + 1, then the second
+    half (:func:`_step_c`) of band b, so that what phase A wrote is still in cache when
+    it is read. The order keeps every read of the old values before they change: phase
+    A of a band reads the rows next to it, which only the second half of those bands
+    changes. With *pre*, phase A of bands b0 and b1 - 1 was done already (before any
+    band of a neighbouring range changed anything). Returns the cells updated."""
+    if not pre:
+        _a_band(b0, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
+                q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+    n = 0
+    for b in range(b0, b1):
+        if b + 1 < b1 and not (pre and b + 1 == b1 - 1):
+            _a_band(b + 1, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev,
+                    B, acc, q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+        for i in range(ofs[1, b], ofs[1, b + 1]):
+            n += _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
+                         maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk,
+                         wf)  # fmt: skip
+    return n
+
+
 @njit(cache=True, error_model="numpy")
 def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                     maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn,
-                    la, lc, na, nlc, wk, wf):  # fmt: skip
-    for i in range(na):
-        _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
-                 bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
-    n = 0
-    for i in range(nlc):
-        n += _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
-                     maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk, wf)  # fmt: skip
-    return n
+                    la, lc, ofs, wk, wf):  # fmt: skip
+    return _bands(0, tlev.shape[0], False, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn,
+                  qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q,
+                  pdl, t_end, rt, rn, la, lc, ofs, wk, wf)  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                       maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt,
-                      rn, la, lc, ofs, nlc, cnt, wk, wf):  # fmt: skip
-    """As :func:`_substep_serial`, a band of tiles per thread at a time: runs side by
-    side in a band share cache lines at their ends (rows run on across them), and
-    threads writing both would pass those lines back and forth."""
+                      rn, la, lc, ofs, cnt, wk, wf, nth):  # fmt: skip
+    """As :func:`_substep_serial`, the bands cut into one contiguous range per thread:
+    first phase A of each range's first and last band (their neighbours across the
+    range's edges are in other ranges), then each range as :func:`_bands`. A range of
+    whole bands, not runs: runs side by side in a band share cache lines at their ends
+    (rows run on across them), and threads writing both would pass those lines back
+    and forth. *nth*: the number of threads."""
     ntr = tlev.shape[0]
-    for b in prange(ntr):
-        for i in range(ofs[0, b], ofs[0, b + 1]):
-            _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy,
-                     bct, bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
-    for b in prange(ntr):
-        for i in range(ofs[1, b], ofs[1, b + 1]):
-            cnt[i] = _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
-                             maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk,
-                             wf)  # fmt: skip
+    nt = min(nth, ntr)
+    for c in prange(nt):
+        b0 = c * ntr // nt
+        b1 = (c + 1) * ntr // nt
+        _a_band(b0, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
+                q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+        if b1 - 1 > b0:
+            _a_band(b1 - 1, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev,
+                    B, acc, q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+    for c in prange(nt):
+        b0 = c * ntr // nt
+        b1 = (c + 1) * ntr // nt
+        cnt[c] = _bands(b0, b1, True, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
+                        vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q,
+                        pdl, t_end, rt, rn, la, lc, ofs, wk, wf)  # fmt: skip
     n = 0
-    for i in range(nlc):
-        n += cnt[i]
+    for c in range(nt):
+        n += cnt[c]
     return n
 
 
@@ -955,10 +993,10 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
           maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, par):  # fmt: skip
     """One macro step of N = len(tks) - 1 base steps; see the module docstring.
 
-    *par*: spread the tiles of each phase over threads. Returns (h_max m (NaN
-    or inf when a depth is not finite), boundary inflow m3, boundary outflow
-    m3, infiltration m3, volume not placed by the negative-depth repair m3,
-    cell updates, base steps that needed the negative-depth repair).
+    *par*: the number of threads to spread the bands of tiles over (0 or 1: none).
+    Returns (h_max m (NaN or inf when a depth is not finite), boundary inflow m3,
+    boundary outflow m3, infiltration m3, volume not placed by the negative-depth
+    repair m3, cell updates, base steps that needed the negative-depth repair).
     """
     nk = tks.shape[0] - 1
     acc[:, :] = 0.0
@@ -971,17 +1009,16 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
-        na, nlc = _lists(k, tlev, rt, nrun, la, lc, ofs)
-        if par:
+        _, nlc = _lists(k, tlev, rt, nrun, la, lc, ofs)
+        if par > 1:
             cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
                                        vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
                                        tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs,
-                                       nlc, cnt, wk, wf)
+                                       cnt, wk, wf, par)
         else:
             cells += _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
                                      vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev,
-                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, na, nlc, wk,
-                                     wf)
+                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs, wk, wf)
         neg = 0
         for i in range(nlc):
             neg += acc[rt[lc[i]], A_NNEG]

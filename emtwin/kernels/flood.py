@@ -970,7 +970,7 @@ class FloodModel:
             self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
             max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
             self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
-            self._parallel)  # fmt: skip
+            numba.get_num_threads() if self._parallel else 1)  # fmt: skip
 
     def _level_depth(self, t: float) -> float:
         d = 0.0
