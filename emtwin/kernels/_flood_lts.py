@@ -28,14 +28,13 @@ Sub-step ``k`` (0 <= k < N):
 Tiles that are dry with dry neighbours are skipped (level :data:`SKIP`); a
 face to a skipped tile carries nothing.
 
-Every level takes the two phases, level 0 included: a sub-step goes (1)
-phase A of the runs whose step begins, (2) the copies of their faces and
-phase C of the runs whose step ends. A one-pass variant for the level-0 runs
-(the global step's row order, faces and continuity together, with copies of
-the old values around each run) and one for tiles of any level with no finer
-neighbour gave the same numbers bit for bit but were 5-10 % slower on the
-drills (2026-12-07, docs/flood.md): with a band of B rows the faces phase A
-writes are still in cache when phase C reads them.
+Every level takes the two phases, level 0 included, band by band: phase A
+of band b + 1, then phase C of band b (:func:`_bands`), so that the faces
+phase A wrote are still in cache when phase C reads them. A one-pass variant
+for the level-0 runs (the global step's row order, faces and continuity
+together, with copies of the old values around each run) and one for tiles
+of any level with no finer neighbour gave the same numbers but were 5-12 %
+slower on the drills (2026-12-07, docs/flood.md, *One pass or two*).
 """
 
 from __future__ import annotations
