@@ -970,7 +970,15 @@ class FloodModel:
             self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
             max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
             self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
-            numba.get_num_threads() if self._parallel else 1)  # fmt: skip
+            self._lts_ranges())  # fmt: skip
+
+    def _lts_ranges(self) -> int:
+        """Ranges of bands of tiles a local sub-step spreads over threads: one per Numba
+        thread, 1 (no parallel region) on one thread. The results do not depend on it;
+        ``_lts_threads``, where set, overrides it (tests)."""
+        if not self._parallel:
+            return 1
+        return getattr(self, "_lts_threads", None) or numba.get_num_threads()
 
     def _level_depth(self, t: float) -> float:
         d = 0.0
