@@ -656,7 +656,7 @@ def runs(tlev, maxrun, rt, rn):
 def _lists(k, tlev, rt, nrun, la, lc, ofs):
     """The runs at work in sub-step k: those doing phase A (indices into *la*), those
     doing phase A or C (into *lc*), each in band order; ``ofs[0|1, ti]`` is where band
-    ti starts in *la* and in *lc*. Returns (number in *la*, number in *lc*)."""
+    ti starts in *la* and in *lc*. Returns the number in *lc*."""
     ntc = tlev.shape[1]
     ntr = tlev.shape[0]
     na = 0
@@ -684,7 +684,7 @@ def _lists(k, tlev, rt, nrun, la, lc, ofs):
         b += 1
         ofs[0, b] = na
         ofs[1, b] = nc_
-    return na, nc_
+    return nc_
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -939,20 +939,11 @@ def _bands(b0, b1, pre, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, v
     return n
 
 
-@njit(cache=True, error_model="numpy")
-def _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
-                    maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn,
-                    la, lc, ofs, wk, wf):  # fmt: skip
-    return _bands(0, tlev.shape[0], False, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn,
-                  qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q,
-                  pdl, t_end, rt, rn, la, lc, ofs, wk, wf)  # fmt: skip
-
-
 @njit(parallel=True, cache=True, error_model="numpy")
 def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                       maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt,
                       rn, la, lc, ofs, cnt, wk, wf, nth):  # fmt: skip
-    """As :func:`_substep_serial`, the bands cut into one contiguous range per thread:
+    """Sub-step k (:func:`_bands`) with the bands cut into one contiguous range per thread:
     first phase A of each range's first and last band (their neighbours across the
     range's edges are in other ranges), then each range as :func:`_bands`. A range of
     whole bands, not runs: runs side by side in a band share cache lines at their ends
@@ -989,10 +980,10 @@ def _add_inflow(h, rows, cols, dd):
 @njit(cache=True, error_model="numpy")
 def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
           maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, tks, in_rows, in_cols, ddk,
-          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, par):  # fmt: skip
+          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, nth):  # fmt: skip
     """One macro step of N = len(tks) - 1 base steps; see the module docstring.
 
-    *par*: the number of threads to spread the bands of tiles over (0 or 1: none).
+    *nth*: the number of threads to spread the bands of tiles over (0 or 1: none).
     Returns (h_max m (NaN or inf when a depth is not finite), boundary inflow m3,
     boundary outflow m3, infiltration m3, volume not placed by the negative-depth
     repair m3, cell updates, base steps that needed the negative-depth repair).
@@ -1008,16 +999,16 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
-        _, nlc = _lists(k, tlev, rt, nrun, la, lc, ofs)
-        if par > 1:
+        nlc = _lists(k, tlev, rt, nrun, la, lc, ofs)
+        if nth > 1:
             cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
                                        vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
                                        tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs,
-                                       cnt, wk, wf, par)
+                                       cnt, wk, wf, nth)
         else:
-            cells += _substep_serial(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
-                                     vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev,
-                                     B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs, wk, wf)
+            cells += _bands(0, tlev.shape[0], False, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy,
+                            qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
+                            tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs, wk, wf)
         neg = 0
         for i in range(nlc):
             neg += acc[rt[lc[i]], A_NNEG]
