@@ -83,6 +83,43 @@ def case_reservoir(cls, dtype):
     return m
 
 
+#: Local time stepping in the cases below: tiles of 2 x 2 cells, levels 0 and 1, always
+#: local (no macro step turned into global steps).
+LTS = {"time_stepping": "local", "lts_tile": 2, "lts_levels": 1, "lts_cost": None}
+
+
+def case_levels(cls, dtype):
+    """A 1 m deep strip on the west (level 0), a 3 cm sheet beside it (level 1 where
+    the deep water is more than a tile away) and dry ground on the east (skipped
+    tiles), an inflow, infiltration and an open south edge; 8 x 12 cells of 5 m."""
+    nr, nc = 8, 12
+    z = np.random.default_rng(2).uniform(0, 0.01, (nr, nc))
+    h0 = np.zeros((nr, nc))
+    h0[:, :2] = 1.0
+    h0[:, 2:6] = 0.03
+    h0[3, 4] = 0.0
+    m = cls(z, None, 5.0, manning=0.03, h0=h0, dtype=dtype, **LTS)
+    m.set_boundary("south", "open")
+    m.set_infiltration(20.0)
+    m.add_inflow([7], [1], [0, 20], [0.5, 0.2])
+    return m
+
+
+def case_sheet(cls, dtype):
+    """A thin sheet on a gentle slope beside a deep pool, with strong infiltration:
+    tiles at both levels, and depths that the repair must lift back to zero; 8 x 8
+    cells of 2 m, open east edge."""
+    rng = np.random.default_rng(0)
+    _, x = np.mgrid[0:8, 0:8]
+    z = -0.005 * x + rng.uniform(0, 0.05, x.shape)
+    h0 = np.full(x.shape, 0.005)
+    h0[:3, :2] = 1.5
+    m = cls(z, None, 2.0, manning=0.02, h0=h0, dtype=dtype, **LTS)
+    m.set_boundary("east", "open")
+    m.set_infiltration(30)
+    return m
+
+
 RECORDS = ("h", "max_depth", "max_speed", "max_hr", "arrival_time")
 
 
@@ -188,6 +225,7 @@ def child_sim() -> dict:
     except KernelError as exc:
         res["bad_dtype"] = str(exc)
     res["checkpoint"] = _checkpoints(FloodModel, CudaFloodModel)
+    res["lts"] = _local(FloodModel, CudaFloodModel)
     res["wall_s"] = time.perf_counter() - t0
     res["steps"] = {k: v["steps"][1] for k, v in res.items()
                     if isinstance(v, dict) and "steps" in v}  # fmt: skip
@@ -225,6 +263,50 @@ def _checkpoints(cpu_cls, gpu_cls) -> dict:
         "cpu_error_rel": cpu.ledger()["error_rel"],
         "cpu_h": cpu.h.tolist(), "cpu_steps": cpu.steps,
     }  # fmt: skip
+
+
+def _local(cpu_cls, gpu_cls) -> dict:
+    """Local time stepping on the device against the CPU's: the same tile levels at
+    every macro step, the same updates and repairs; a device model pickled at 12 s goes
+    on as the original."""
+    import pickle
+
+    out: dict = {}
+    for dtype, t_end in (("float64", 24.0), ("float32", 12.0)):
+        a = case_levels(cpu_cls, np.float64)
+        b = case_levels(gpu_cls, dtype)
+        levels: set[int] = set()
+        same = True
+        resumed = None
+        for t in np.arange(3.0, t_end + 1.0, 3.0):
+            a.advance(t)
+            b.advance(t)
+            if resumed is not None:  # (with the same stops: a stop ends a macro step)
+                resumed.advance(t)
+            levels |= {int(v) for v in np.unique(a._tlev)}
+            same = same and bool(np.array_equal(a._tlev, b._tlev))
+            if t == 12.0 and dtype == "float64":
+                resumed = pickle.loads(pickle.dumps(b))
+        out[dtype] = _compare(a, b) | {
+            "levels": sorted(levels), "same_levels": same,
+            "updates": [a.cell_updates, b.cell_updates, a.nrows * a.ncols * a.steps],
+            "global_steps": [a.lts_global_steps, b.lts_global_steps],
+            "time_stepping": b.time_stepping}  # fmt: skip
+        if resumed is not None:
+            out["resumed"] = {"h": float(np.abs(resumed.h - b.h).max()),
+                              "steps": [resumed.steps, b.steps],
+                              "max_depth": float(np.abs(resumed.max_depth - b.max_depth).max())}
+    a = case_sheet(cpu_cls, np.float64)
+    b = case_sheet(gpu_cls, np.float64)
+    levels = set()
+    for t in (6.0, 12.0):
+        a.advance(t)
+        b.advance(t)
+        levels |= {int(v) for v in np.unique(a._tlev)}
+    out["sheet"] = _compare(a, b) | {"repairs": [a._lts_repairs, b._lts_repairs],
+                                     "levels": sorted(levels),
+                                     "unplaced": [a._unplaced, b.unplaced_m3]}  # fmt: skip
+    return out
 
 
 def child_unpickle() -> dict:
@@ -288,6 +370,7 @@ def child_ptx() -> dict:
         cc8 = pytypes.SimpleNamespace(compute_capability=(8, 0))
         dispatcher.get_current_device = lambda: cc8
     from emtwin.kernels import _flood_cuda as k
+    from emtwin.kernels import _flood_cuda_lts as kl
     from emtwin.kernels import _probe_cuda as pk
 
     out = {}
@@ -316,6 +399,24 @@ def child_ptx() -> dict:
         # the face kernel a real GPU runs (the power through libdevice's cbrt)
         ptx, _ = cuda.compile_ptx(k.FACES[str(f)].py_func, sigs["faces"], cc=(8, 0))
         out[f"FACES_{f}"] = ".entry" in ptx
+        # local time stepping
+        i64, b1, i2, d2 = nt.int64, nt.boolean, nt.int64[:, ::1], nt.float64[:, ::1]
+        v1 = nt.int64[::1]
+        lsigs = {
+            "tile_raw": (a2, a2, u8, i64, f64, f64, i64, f64, f64, nt.int8[:, ::1], acc, b1, f64,
+                         d2, i2, nt.int8[:, ::1]),
+            "faces_lts": (i64, a2, a2, u8, a2, b1, a2, a2, a2, a2, d2, d2, f[::1], f[::1], f64,
+                          v1, f64, f64, f64, f64, f64, f64, i2, i64, acc),
+            "cells_lts": (i64, b1, a2, u8, a2, b1, a2, a2, a2, a2, d2, d2, d2, d2, a2, a2, a2,
+                          nt.int8[:, ::1], d2, f[::1]) + (f64,) * 6 + (i2, i64, i2, d2, acc, acc),
+            "repair_lts": (i64, a2, a2, a2, a2, a2, d2, d2, d2, d2, i2, i64, f64, f64, v1, v1,
+                           i64, v1, d2, v1, nt.uint8[::1], acc, acc),
+        }  # fmt: skip
+        for name, sig in lsigs.items():
+            ptx, _ = cuda.compile_ptx(getattr(kl, name).py_func, sig, cc=(8, 0))
+            out[f"{name}_{f}"] = ".entry" in ptx
+        ptx, _ = cuda.compile_ptx(kl.FACES_LTS[str(f)].py_func, lsigs["faces_lts"], cc=(8, 0))
+        out[f"FACES_LTS_{f}"] = ".entry" in ptx
     return out
 
 
@@ -332,7 +433,7 @@ def _start(which: str, *, sim: bool) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def _wait(p: subprocess.Popen, timeout: float = 150.0) -> tuple[dict, str]:
+def _wait(p: subprocess.Popen, timeout: float = 600.0) -> tuple[dict, str]:
     stdout, stderr = p.communicate(timeout=timeout)
     assert p.returncode == 0, stderr[-4000:]
     return json.loads(stdout.strip().splitlines()[-1]), stderr
@@ -358,7 +459,7 @@ def test_kernels_compile_for_the_gpu(children: dict) -> None:
     r = children["ptx"]
     if "skip" in r:
         pytest.skip(r["skip"])
-    assert len(r) == 16 and all(r.values()), r
+    assert len(r) == 26 and all(r.values()), r
 
 
 def _rel(d: dict) -> float:
@@ -410,6 +511,51 @@ def test_float32_on_the_device_is_close_to_float64_on_the_cpu(sim: dict) -> None
     assert r["arrival_time"]["nan_same"] and r["arrival_time"]["abs"] < 1e-3
     assert r["aidr_equal"]
     assert abs(r["ledger_gpu"]["error_rel"]) < 1e-7
+
+
+def test_local_stepping_on_the_device_matches_the_cpu(sim: dict) -> None:
+    """The device's local steps are the CPU's: the same tile levels in every macro step
+    (levels 0, 1 and skipped tiles all occur), the same cell updates (fewer than global
+    steps would make), and states equal to float64 round-off (measured 4e-16 m)."""
+    r = sim["lts"]["float64"]
+    assert r["time_stepping"] == "local" and r["global_steps"] == [0, 0]
+    assert r["levels"] == [0, 1, 127] and r["same_levels"]
+    assert r["steps"][0] == r["steps"][1] >= 20
+    cpu_updates, gpu_updates, global_updates = r["updates"]
+    assert cpu_updates == gpu_updates < 0.9 * global_updates
+    for name in RECORDS:
+        assert r[name]["nan_same"], name
+        assert r[name]["abs"] < 1e-12 * max(r[name]["scale"], 1.0), (name, r[name])
+    assert r["aidr_equal"] and r["aidr_max"] >= 2
+    cpu, gpu = r["ledger_cpu"], r["ledger_gpu"]
+    assert cpu["inflow_in"] > 0 and cpu["boundary_out"] > 0 and cpu["infiltration"] > 0
+    assert abs(gpu["error_rel"]) < 1e-12
+    for k in ("boundary_out", "infiltration", "stored"):
+        assert gpu[k] == pytest.approx(cpu[k], rel=1e-12), k
+
+
+def test_local_stepping_in_float32_and_from_a_checkpoint(sim: dict) -> None:
+    """float32 on the device is close to float64 on the CPU (same bounds as the global
+    step's); a device model pickled mid-run goes on bit for bit."""
+    r = sim["lts"]["float32"]
+    assert r["same_levels"] and r["levels"] == [0, 1, 127]
+    assert r["h"]["abs"] < 1e-5 and r["max_depth"]["abs"] < 1e-5
+    assert r["max_speed"]["abs"] < 1e-4 and r["aidr_equal"]
+    assert abs(r["ledger_gpu"]["error_rel"]) < 1e-7
+    res = sim["lts"]["resumed"]
+    assert res["steps"][0] == res["steps"][1]
+    assert res["h"] == 0.0 and res["max_depth"] == 0.0
+
+
+def test_local_repair_runs_on_the_device(sim: dict) -> None:
+    """The negative-depth repair of local stepping runs on the device in the CPU's order:
+    as many sub-steps repaired, the same depths, none negative, the ledger closed."""
+    r = sim["lts"]["sheet"]
+    cpu_rep, gpu_rep = r["repairs"]
+    assert cpu_rep == gpu_rep > 10 and r["levels"][:2] == [0, 1]
+    assert r["h_min_gpu"] >= 0.0 and r["unplaced"] == [0.0, 0.0]
+    assert r["h"]["abs"] < 1e-12 and r["max_depth"]["abs"] < 1e-12
+    assert abs(r["ledger_gpu"]["error_rel"]) < 1e-12
 
 
 def test_negative_depth_repair_runs_on_the_device(sim: dict) -> None:

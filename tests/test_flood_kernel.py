@@ -593,7 +593,8 @@ def test_local_repair_does_not_bounce_a_deficit_across_a_level_interface():
     stack = np.zeros(2 * h.size, np.int64)
     instack = np.zeros(h.size, np.uint8)
     bcorr, lost = lts.fix_negative_lts(1, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, 1, 1.0,
-                                       1.0, rt, rn, lc, 2, acc, stack, instack)  # fmt: skip
+                                       1.0, rt, rn, lc, 2, acc, stack, instack, np.zeros(4),
+                                       np.zeros(4, np.int64))  # fmt: skip
     assert bcorr == 0.0 and lost == 0.0
     assert float(h.min()) >= 0.0
     assert abs(float(h.sum()) - (W - D)) < 1e-15

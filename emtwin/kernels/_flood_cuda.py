@@ -157,6 +157,68 @@ def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt):
     return num / den
 
 
+@cuda.jit(device=True)
+def x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvw, bve, dt, dx, dry):
+    """New discharge of x-face j of row i (west of cell j; 0 and ncols on the grid edges)
+    from the old state, with the boundary inflow and outflow volumes over *dt* (m3):
+    ``(q m2/s, in, out)``. ``gdt`` = g dt in the state dtype; ``bvw``, ``bve`` the values
+    of the west and east boundaries; ``dt`` s, ``dx`` m, ``dry`` m in float64."""
+    nc = h.shape[1]
+    if j == 0 or j == nc:
+        west = j == 0
+        c = 0 if west else nc - 1
+        kind = bct[2] if west else bct[3]
+        qout = 0.0
+        if kind != BC_CLOSED and grp[i, c] == 1:
+            ci = 1 if west else nc - 2
+            has_in = ci >= 0 and ci < nc and grp[i, ci] != 0
+            eta_in = float(z[i, ci]) + float(h[i, ci]) if has_in else 0.0
+            sgn = -1.0 if west else 1.0
+            nn = nman[0, 0] if nsc else nman[i, c]
+            qout = _bnd_q(sgn * float(qx[i, j]), kind, bvw if west else bve, float(h[i, c]),
+                          float(z[i, c]), eta_in, has_in, float(nn * nn), G * dt, dry,
+                          1.0 / dx)  # fmt: skip
+        if qout > 0.0:
+            return (-qout if west else qout), 0.0, qout * dx * dt
+        return (-qout if west else qout), -(qout * dx * dt), 0.0
+    qt = pd[C_QUARTER] * ((qy[i, j - 1] + qy[i, j]) + (qy[i + 1, j - 1] + qy[i + 1, j]))
+    q = _face_q(z[i, j - 1] + h[i, j - 1], z[i, j] + h[i, j], z[i, j - 1], z[i, j],
+                grp[i, j - 1], grp[i, j], nman[i, j - 1] if not nsc else pd[C_ZERO],
+                nman[i, j] if not nsc else pd[C_ZERO], nsc, qx[i, j], qx[i, j - 1],
+                qx[i, j + 1], qt, pd, gdt)  # fmt: skip
+    return float(q), 0.0, 0.0
+
+
+@cuda.jit(device=True)
+def y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvn, bvs, dt, dx, dry):
+    """New discharge of y-face row i (north of cell row i; 0 and nrows on the grid edges)
+    at column j, with the boundary volumes: as :func:`x_face`."""
+    nr = h.shape[0]
+    if i == 0 or i == nr:
+        north = i == 0
+        r = 0 if north else nr - 1
+        kind = bct[0] if north else bct[1]
+        qout = 0.0
+        if kind != BC_CLOSED and grp[r, j] == 1:
+            ri = 1 if north else nr - 2
+            has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
+            eta_in = float(z[ri, j]) + float(h[ri, j]) if has_in else 0.0
+            sgn = -1.0 if north else 1.0
+            nn = nman[0, 0] if nsc else nman[r, j]
+            qout = _bnd_q(sgn * float(qy[i, j]), kind, bvn if north else bvs, float(h[r, j]),
+                          float(z[r, j]), eta_in, has_in, float(nn * nn), G * dt, dry,
+                          1.0 / dx)  # fmt: skip
+        if qout > 0.0:
+            return (-qout if north else qout), 0.0, qout * dx * dt
+        return (-qout if north else qout), -(qout * dx * dt), 0.0
+    qt = pd[C_QUARTER] * ((qx[i - 1, j] + qx[i - 1, j + 1]) + (qx[i, j] + qx[i, j + 1]))
+    q = _face_q(z[i - 1, j] + h[i - 1, j], z[i, j] + h[i, j], z[i - 1, j], z[i, j],
+                grp[i - 1, j], grp[i, j], nman[i - 1, j] if not nsc else pd[C_ZERO],
+                nman[i, j] if not nsc else pd[C_ZERO], nsc, qy[i, j], qy[i - 1, j],
+                qy[i + 1, j], qt, pd, gdt)  # fmt: skip
+    return float(q), 0.0, 0.0
+
+
 @cuda.jit
 def faces(h, z, grp, nman, nsc, qx, qy, qxn, qyn, pd, gdt, bct, bv0, bv1, bv2, bv3, dt, dx,
           dry, acc, stepbuf, rowneg):  # fmt: skip
@@ -175,68 +237,81 @@ def faces(h, z, grp, nman, nsc, qx, qy, qxn, qyn, pd, gdt, bct, bv0, bv1, bv2, b
         stepbuf[S_NNEG] = 0.0
     if j == 0 and i < nr:
         rowneg[i] = 0
-    gdt64 = G * dt
-    inv_dx = 1.0 / dx
     vin = 0.0
     vout = 0.0
-    # ---- x-face j of row i (west of cell j)
     if i < nr and j <= nc:
-        if j == 0 or j == nc:
-            west = j == 0
-            c = 0 if west else nc - 1
-            kind = bct[2] if west else bct[3]
-            qout = 0.0
-            if kind != BC_CLOSED and grp[i, c] == 1:
-                ci = 1 if west else nc - 2
-                has_in = ci >= 0 and ci < nc and grp[i, ci] != 0
-                eta_in = float(z[i, ci]) + float(h[i, ci]) if has_in else 0.0
-                sgn = -1.0 if west else 1.0
-                nn = nman[0, 0] if nsc else nman[i, c]
-                qout = _bnd_q(sgn * float(qx[i, j]), kind, bv2 if west else bv3,
-                              float(h[i, c]), float(z[i, c]), eta_in, has_in, float(nn * nn),
-                              gdt64, dry, inv_dx)  # fmt: skip
-                if qout > 0.0:
-                    vout += qout * dx * dt
-                else:
-                    vin -= qout * dx * dt
-            qxn[i, j] = -qout if west else qout
-        else:
-            qt = pd[C_QUARTER] * ((qy[i, j - 1] + qy[i, j]) + (qy[i + 1, j - 1] + qy[i + 1, j]))
-            qxn[i, j] = _face_q(z[i, j - 1] + h[i, j - 1], z[i, j] + h[i, j], z[i, j - 1],
-                                z[i, j], grp[i, j - 1], grp[i, j], nman[i, j - 1] if not nsc
-                                else pd[C_ZERO], nman[i, j] if not nsc else pd[C_ZERO], nsc,
-                                qx[i, j], qx[i, j - 1], qx[i, j + 1], qt, pd, gdt)  # fmt: skip
-    # ---- y-face row i (north of cell row i) at column j
+        q, a, b = x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bv2, bv3, dt, dx, dry)
+        qxn[i, j] = q
+        vin += a
+        vout += b
     if j < nc and i <= nr:
-        if i == 0 or i == nr:
-            north = i == 0
-            r = 0 if north else nr - 1
-            kind = bct[0] if north else bct[1]
-            qout = 0.0
-            if kind != BC_CLOSED and grp[r, j] == 1:
-                ri = 1 if north else nr - 2
-                has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
-                eta_in = float(z[ri, j]) + float(h[ri, j]) if has_in else 0.0
-                sgn = -1.0 if north else 1.0
-                nn = nman[0, 0] if nsc else nman[r, j]
-                qout = _bnd_q(sgn * float(qy[i, j]), kind, bv0 if north else bv1,
-                              float(h[r, j]), float(z[r, j]), eta_in, has_in, float(nn * nn),
-                              gdt64, dry, inv_dx)  # fmt: skip
-                if qout > 0.0:
-                    vout += qout * dx * dt
-                else:
-                    vin -= qout * dx * dt
-            qyn[i, j] = -qout if north else qout
-        else:
-            qt = pd[C_QUARTER] * ((qx[i - 1, j] + qx[i - 1, j + 1]) + (qx[i, j] + qx[i, j + 1]))
-            qyn[i, j] = _face_q(z[i - 1, j] + h[i - 1, j], z[i, j] + h[i, j], z[i - 1, j],
-                                z[i, j], grp[i - 1, j], grp[i, j], nman[i - 1, j] if not nsc
-                                else pd[C_ZERO], nman[i, j] if not nsc else pd[C_ZERO], nsc,
-                                qy[i, j], qy[i - 1, j], qy[i + 1, j], qt, pd, gdt)  # fmt: skip
+        q, a, b = y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bv0, bv1, dt, dx, dry)
+        qyn[i, j] = q
+        vin += a
+        vout += b
     if vin != 0.0:
         cuda.atomic.add(acc, A_IN, vin)
     if vout != 0.0:
         cuda.atomic.add(acc, A_OUT, vout)
+
+
+@cuda.jit(device=True)
+def records(i, j, d, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, t_new, arr_depth):
+    """The running records of cell (i, j) at its new depth *d* (state dtype), its speed
+    from the discharges of its four faces in ``qx``, ``qy``: max depth, max speed, max
+    FD2320 HR, max AIDR class, and the arrival time *t_new* (s) at *arr_depth* (m)."""
+    zero = pd[C_ZERO]
+    if d > maxd[i, j]:
+        maxd[i, j] = d
+    if d >= pd[C_DRY]:
+        u2 = qx[i, j] + qx[i, j + 1]
+        v2 = qy[i, j] + qy[i + 1, j]
+        v = pd[C_HALF] * math.sqrt(u2 * u2 + v2 * v2) / d
+        if v > maxs[i, j]:
+            maxs[i, j] = v
+        hz = d * (v + pd[C_HALF]) + (pd[C_DEBRIS] if d >= pd[C_QUARTER] else zero)
+        if hz > maxhr[i, j]:
+            maxhr[i, j] = hz
+        dv = d * v
+        c = 1
+        if not ((dv <= pd[C_03]) and (d <= pd[C_03]) and (v <= pd[C_2])):
+            c += 1
+        if not ((dv <= pd[C_06]) and (d <= pd[C_HALF]) and (v <= pd[C_2])):
+            c += 1
+        if not ((dv <= pd[C_06]) and (d <= pd[C_12]) and (v <= pd[C_2])):
+            c += 1
+        if not ((dv <= pd[C_ONE]) and (d <= pd[C_2]) and (v <= pd[C_2])):
+            c += 1
+        if not ((dv <= pd[C_4]) and (d <= pd[C_4]) and (v <= pd[C_4])):
+            c += 1
+        if c > maxa[i, j]:
+            maxa[i, j] = c
+    if math.isnan(arr[i, j]) and d >= arr_depth:
+        arr[i, j] = t_new
+
+
+@cuda.jit(device=True)
+def reduce_block(s_sum, s_max, loss, hm, acc, i_sum, scale, buf, i_max):
+    """Sum *loss* and take the max of *hm* over the threads of a block (shared arrays
+    *s_sum*, *s_max*; a power-of-two block), then add ``sum * scale`` to ``acc[i_sum]``
+    and the max to ``buf[i_max]`` with one atomic each. Every thread of the block must
+    call it."""
+    tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    nt = cuda.blockDim.x * cuda.blockDim.y
+    s_sum[tid] = loss
+    s_max[tid] = hm
+    cuda.syncthreads()
+    k = nt // 2
+    while k > 0:
+        if tid < k:
+            s_sum[tid] += s_sum[tid + k]
+            s_max[tid] = _max(s_max[tid], s_max[tid + k])
+        cuda.syncthreads()
+        k //= 2
+    if tid == 0:
+        if s_sum[0] != 0.0:
+            cuda.atomic.add(acc, i_sum, s_sum[0] * scale)
+        cuda.atomic.max(buf, i_max, s_max[0])
 
 
 @cuda.jit
@@ -246,15 +321,13 @@ def continuity(h, grp, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, rai
 
     ``h+ = h + rain - min(inf, h + rain) + dt/dx (q_in - q_out)`` in float64
     (``rain_dt``, ``inf_dt`` m over the step; ``rmult`` the per-cell rain
-    factor unless ``rsc``); then max depth, max speed, max FD2320 HR, max
-    AIDR class and the arrival time (``t_new`` s, at ``arr_depth`` m).
-    Infiltration (m3, times ``area`` m2) and h_max are reduced per block.
-    Launch on at least nc x nr threads with blocks of a power-of-two size.
+    factor unless ``rsc``); then the records (:func:`records`; ``t_new`` s,
+    ``arr_depth`` m). Infiltration (m3, times ``area`` m2) and h_max are
+    reduced per block. Launch on at least nc x nr threads with blocks of a
+    power-of-two size.
     """
     j, i = cuda.grid(2)
     nr, nc = h.shape
-    tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
-    nt = cuda.blockDim.x * cuda.blockDim.y
     s_inf = cuda.shared.array(MAX_THREADS, float64)
     s_max = cuda.shared.array(MAX_THREADS, float64)
     loss = 0.0
@@ -268,53 +341,11 @@ def continuity(h, grp, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, rai
                                                + (float(qy[i, j]) - float(qy[i + 1, j])))
         d = h[i, j]  # back in the state dtype
         hm = _max(float(d), 0.0) if d == d else math.inf  # NaN: make the step's max inf
-        zero = pd[C_ZERO]
-        if d < zero:
+        if d < pd[C_ZERO]:
             cuda.atomic.add(rowneg, i, 1)
             cuda.atomic.add(stepbuf, S_NNEG, 1.0)
-        if d > maxd[i, j]:
-            maxd[i, j] = d
-        wet = d >= pd[C_DRY]
-        v = zero
-        if wet:
-            u2 = qx[i, j] + qx[i, j + 1]
-            v2 = qy[i, j] + qy[i + 1, j]
-            v = pd[C_HALF] * math.sqrt(u2 * u2 + v2 * v2) / d
-            if v > maxs[i, j]:
-                maxs[i, j] = v
-            hz = d * (v + pd[C_HALF]) + (pd[C_DEBRIS] if d >= pd[C_QUARTER] else zero)
-            if hz > maxhr[i, j]:
-                maxhr[i, j] = hz
-            dv = d * v
-            c = 1
-            if not ((dv <= pd[C_03]) and (d <= pd[C_03]) and (v <= pd[C_2])):
-                c += 1
-            if not ((dv <= pd[C_06]) and (d <= pd[C_HALF]) and (v <= pd[C_2])):
-                c += 1
-            if not ((dv <= pd[C_06]) and (d <= pd[C_12]) and (v <= pd[C_2])):
-                c += 1
-            if not ((dv <= pd[C_ONE]) and (d <= pd[C_2]) and (v <= pd[C_2])):
-                c += 1
-            if not ((dv <= pd[C_4]) and (d <= pd[C_4]) and (v <= pd[C_4])):
-                c += 1
-            if c > maxa[i, j]:
-                maxa[i, j] = c
-        if math.isnan(arr[i, j]) and d >= arr_depth:
-            arr[i, j] = t_new
-    s_inf[tid] = loss
-    s_max[tid] = hm
-    cuda.syncthreads()
-    k = nt // 2
-    while k > 0:
-        if tid < k:
-            s_inf[tid] += s_inf[tid + k]
-            s_max[tid] = _max(s_max[tid], s_max[tid + k])
-        cuda.syncthreads()
-        k //= 2
-    if tid == 0:
-        if s_inf[0] != 0.0:
-            cuda.atomic.add(acc, A_INF, s_inf[0] * area)
-        cuda.atomic.max(stepbuf, S_HMAX, s_max[0])
+        records(i, j, d, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, t_new, arr_depth)
+    reduce_block(s_inf, s_max, loss, hm, acc, A_INF, area, stepbuf, S_HMAX)
 
 
 @cuda.jit
@@ -353,13 +384,19 @@ def _rebind(fn, name: str, **names):
     return types.FunctionType(py.__code__, {**py.__globals__, **names}, name)
 
 
-def _face_kernel(m73, suffix: str):
-    """:func:`faces` compiled with ``h_f^(-7/3)`` from the device function *m73*."""
+def face_kernel(kernel, m73, suffix: str):
+    """The face kernel *kernel* (:func:`faces`, or one that calls :func:`x_face` and
+    :func:`y_face` the same way) compiled with ``h_f^(-7/3)`` from the device function
+    *m73*."""
     face_q = cuda.jit(device=True)(_rebind(_face_q, f"_face_q_{suffix}", _m73=m73))
-    return cuda.jit(_rebind(faces, f"faces_{suffix}", _face_q=face_q))
+    xf = cuda.jit(device=True)(_rebind(x_face, f"x_face_{suffix}", _face_q=face_q))
+    yf = cuda.jit(device=True)(_rebind(y_face, f"y_face_{suffix}", _face_q=face_q))
+    name = kernel.py_func.__name__
+    return cuda.jit(_rebind(kernel, f"{name}_{suffix}", x_face=xf, y_face=yf))
 
 
 #: The face kernel a real GPU runs, by state dtype name: the power through
 #: libdevice's cube root. :func:`faces` itself (a plain power) is what the
 #: simulator runs, since it has no libdevice.
-FACES = {"float32": _face_kernel(_m73_f32, "f32"), "float64": _face_kernel(_m73_f64, "f64")}
+FACES = {"float32": face_kernel(faces, _m73_f32, "f32"),
+         "float64": face_kernel(faces, _m73_f64, "f64")}

@@ -238,6 +238,16 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
                 lev += 1
             tlev[ti, tj] = 0 if inflow_tile[ti, tj] != 0 else lev
+    return smooth_levels(tlev, tdry, rain_on)
+
+
+@njit(cache=True, error_model="numpy")
+def smooth_levels(tlev, tdry, rain_on):
+    """The last part of :func:`tile_levels`, in place in *tlev* (each tile's level from its
+    own depths and slope, *tdry* whether it is dry): without rain, a dry tile with dry
+    neighbours is skipped (SKIP); then neighbouring tiles (8-connected) are made to differ
+    by at most one level. Returns the number of active tiles."""
+    ntr, ntc = tlev.shape
     if not rain_on:
         for ti in range(ntr):
             for tj in range(ntc):
@@ -751,7 +761,7 @@ def _from_neighbours(h, r, j, d, reach):
 
 @njit(cache=True, error_model="numpy")
 def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx, rt, rn, lc,
-                     nlc, acc, stack, instack):  # fmt: skip
+                     nlc, acc, stack, instack, a, lf):  # fmt: skip
     """Remove negative depths left by the cells that ended a step (as ``fix_negative``).
 
     A cell of level Lc left at -D < 0 has its outflow over its step scaled by
@@ -775,7 +785,9 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
     deficit larger than the cell's whole outflow of the step (a finer cell
     that gave back water it had already passed on). *stack* holds 2 x cells: the
     cells to do from the front, those scaled from the back; *instack* holds
-    per cell 1 (to do) + 2 x the number of scalings.
+    per cell 1 (to do) + 2 x the number of scalings. *a* (float64) and *lf*
+    (int64), 4 each, are work arrays (so that the same source compiles for a
+    GPU thread, :mod:`emtwin.kernels._flood_cuda_lts`).
     """
     nr, nc = h.shape
     ntc = tlev.shape[1]
@@ -817,8 +829,6 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
         Lc = tlev[r // B, j // B]
         dt = dt0 * (1 << Lc)
         dtdx = dt / dx
-        a = np.zeros(4)
-        lf = np.zeros(4, np.int64)
         for side in range(4):
             lfs, _ = _face_lf(tlev, B, r, j, side, Lc)
             lf[side] = lfs
@@ -996,6 +1006,8 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     nrep = 0
     nrun = runs(tlev, maxrun, rt, rn)
     ofs = np.zeros((2, tlev.shape[0] + 1), np.int64)
+    fa = np.zeros(4)
+    fl = np.zeros(4, np.int64)
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
@@ -1014,7 +1026,7 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
             neg += acc[rt[lc[i]], A_NNEG]
         if neg:
             b, lo = fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, q[Q_DT0],
-                                     q[Q_DX], rt, rn, lc, nlc, acc, stack, instack)
+                                     q[Q_DX], rt, rn, lc, nlc, acc, stack, instack, fa, fl)
             bcorr += b
             lost += lo
             nrep += 1

@@ -169,6 +169,9 @@ class FloodModel:
 
     #: Where the step runs ("cpu" here; :class:`~emtwin.kernels.flood_cuda.CudaFloodModel`: "cuda").
     backend = "cpu"
+    #: Whether global steps may leave out the dry blocks (the CPU cores; a GPU subclass
+    #: steps every cell, and its host copy of the state is not current).
+    _dry_steps = True
 
     def __init__(self, z, mask, dx: float, *, manning=MANNING_N, h0=None, theta: float = 0.8,
                  alpha: float = 0.5, dtype=np.float64, dry_tol: float = 0.001,
@@ -318,8 +321,7 @@ class FloodModel:
             ("rain_in", "inflow_in", "boundary_in", "boundary_out", "infiltration"), 0.0)
         self._led["initial"] = float(self._h.sum(dtype=np.float64)) * area
         self._unplaced = 0.0
-        # local time stepping runs on the CPU cores only (a GPU subclass steps globally)
-        lts = "local" if time_stepping == "local" and self.backend == "cpu" else "global"
+        lts = time_stepping
         if lts == "local":
             self._lts_init()
         key = (dtype.name, self._parallel, lts)
@@ -648,7 +650,7 @@ class FloodModel:
         n = 0
         if not hasattr(self, "_dry_rows"):  # a checkpoint of an earlier version
             self._set_chunks(self._nch, parallel=self._parallel, reverse=self._reverse)
-        if self.time_stepping == "local" and self.backend == "cpu":
+        if self.time_stepping == "local":
             while self.t < t_end:
                 self._release_due()
                 n += self._lts_macro(t_end)
@@ -897,22 +899,20 @@ class FloodModel:
         tin[:] = 0
         if nin:
             tin[self._in_rows // self.lts_tile, self._in_cols // self.lts_tile] = 1
-        _lts.tile_levels(self._h, self._z, self._grp, self.lts_tile, c, dt0, lm,
-                         DT_DEPTH_FLOOR_M, rain_rate * self._rmult_max * (t_new - t), tin, edge,
-                         rain_rate > 0.0, self._inf > 0.0, self.dry_tol, self._tcap,
-                         self._tlev, self._tdry)  # fmt: skip
+        self._lts_tile_levels(c, dt0, lm, rain_rate * self._rmult_max * (t_new - t), edge,
+                              rain_rate > 0.0)  # fmt: skip
         cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
         share = None if cost is None else _lts.update_share(self._tlev, self.lts_tile,
                                                             self.nrows, self.ncols)  # fmt: skip
         # the share of the cells that global steps would compute (all of them under rain)
         g = 1.0
-        if share is not None and rain_rate == 0.0:
+        if share is not None and rain_rate == 0.0 and self._dry_steps:
             g = self._dry_windows(zero=False) / self._h.size
         if share is not None and cost * share > g:
             # local steps would cost more than global ones that leave out the dry blocks:
             # global steps over the macro step's span, each as advance() makes them (so a
             # run of them is the global run bit for bit)
-            n = self._global_steps(t_new, t_end, dry=True)
+            n = self._global_steps(t_new, t_end, dry=self._dry_steps)
             self._lts_global += n
             return n
         n = 2**lm
@@ -960,6 +960,17 @@ class FloodModel:
         self.cell_updates += int(cells)
         self._lts_repairs += int(nrep)
         return n
+
+    def _lts_tile_levels(self, c: float, dt0: float, lm: int, grow: float, edge: np.ndarray,
+                         rain_on: bool) -> None:
+        """Each tile's level for the next macro step into ``_tlev`` (see
+        :func:`emtwin.kernels._flood_lts.tile_levels`; *c* = alpha dx / sqrt(g) (m s^-1/2),
+        *dt0* the base step (s), *lm* the macro step's level, *grow* the depth rain may add
+        over it (m), *edge* the highest level of each level boundary over it (m, -inf for
+        none))."""
+        _lts.tile_levels(self._h, self._z, self._grp, self.lts_tile, c, dt0, lm,
+                         DT_DEPTH_FLOOR_M, grow, self._tin, edge, rain_on, self._inf > 0.0,
+                         self.dry_tol, self._tcap, self._tlev, self._tdry)  # fmt: skip
 
     def _lts_call(self, q, pdl, tks, ddk, bcvk):
         """One call of the macro step's Numba core (see :meth:`_lts_macro`)."""
@@ -1103,7 +1114,8 @@ def _warm_up(dtype: np.dtype, parallel: bool, time_stepping: str = "global") -> 
     if time_stepping == "local":
         _lts.fix_negative_lts(0, m._h, m._qx, m._qy, m._qxn, m._qyn, m._vx, m._vy, m._vcx,
                               m._vcy, m._tlev, m.lts_tile, 1.0, m.dx, m._rt, m._rn, m._lc, 0,
-                              m._tacc, m._lstack, m._linstack)  # fmt: skip
+                              m._tacc, m._lstack, m._linstack, np.zeros(4),
+                              np.zeros(4, np.int64))  # fmt: skip
         m.set_boundary("north", "closed")
         m._dry_windows()
         _dry.row_counts(m._dry.win[: m._dry.n], m._dry.rowneg, m._rowneg)

@@ -23,10 +23,12 @@ from numba import cuda
 
 from emtwin.errors import KernelError
 from emtwin.kernels import _flood_cuda as _k
+from emtwin.kernels import _flood_cuda_lts as _kl
+from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels import _probe_cuda as _probe
 from emtwin.kernels._flood_numba import G
 from emtwin.kernels.backend import cuda_available, simulator_enabled
-from emtwin.kernels.flood import FloodModel
+from emtwin.kernels.flood import DT_DEPTH_FLOOR_M, FloodModel
 from emtwin.kernels.road_state import edge_max_depth
 
 __all__ = ["CudaFloodModel"]
@@ -37,7 +39,8 @@ _STATE = {"h": "_h", "qx": "_qx", "qy": "_qy", "maxd": "_maxd", "maxs": "_maxs",
 _WARM: set[str] = set()
 #: Attributes that live on (or point to) the device: left out of a checkpoint.
 _DEVICE_ATTRS = ("_dev", "_sb", "_faces", "_stale", "_push_state", "_push_rmult", "_n_in",
-                 "_probe", "_block", "_grid_f", "_grid_c")  # fmt: skip
+                 "_probe", "_block", "_grid_f", "_grid_c", "_faces_lts", "_grid_t",
+                 "_lb")  # fmt: skip
 log = logging.getLogger(__name__)
 
 
@@ -58,6 +61,7 @@ class CudaFloodModel(FloodModel):
     """
 
     backend = "cuda"
+    _dry_steps = False
 
     def __init__(self, z, mask, dx: float, *, dtype=np.float32, **kwargs) -> None:
         if not cuda_available():
@@ -65,11 +69,11 @@ class CudaFloodModel(FloodModel):
                               "simulator, NUMBA_ENABLE_CUDASIM=1); use FloodModel on the CPU")
         super().__init__(z, mask, dx, dtype=dtype, **kwargs)
         self._upload(np.zeros(4))
-        key = self.dtype.name
+        key = f"{self.dtype.name} {self.time_stepping}"
         if key not in _WARM and not simulator_enabled():
             _WARM.add(key)
             try:
-                _cuda_warm_up(self.dtype)
+                _cuda_warm_up(self.dtype, self.time_stepping)
             except KernelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. no NVVM/libdevice for the JIT
@@ -113,6 +117,36 @@ class CudaFloodModel(FloodModel):
         self._push_rmult = True
         self._n_in = -1  # inflow cells on the device
         self._probe: dict = {}  # coupling-read indices on the device (see _cached)
+        if self.time_stepping == "local":
+            self._upload_lts()
+
+    def _upload_lts(self) -> None:
+        """The device arrays of local time stepping (:mod:`emtwin.kernels._flood_cuda_lts`):
+        face accumulators (zero between macro steps), tile levels and caps, runs, and the
+        negative-depth repair's stack."""
+        d = self._dev
+        ntr, ntc = self._tlev.shape
+        nt = ntr * ntc
+        bx, by = self._block
+        self._grid_t = (math.ceil(ntc / bx), math.ceil(ntr / by))
+        self._faces_lts = (_kl.faces_lts if simulator_enabled()
+                           else _kl.FACES_LTS[self.dtype.name])  # fmt: skip
+        for name, like in (("vx", self._qx), ("vcx", self._qx), ("vy", self._qy),
+                           ("vcy", self._qy)):  # fmt: skip
+            d[name] = cuda.to_device(np.zeros(like.shape))
+        d["tlev"] = cuda.to_device(self._tlev)
+        d["tdry"] = cuda.to_device(self._tdry)
+        d["tin"] = cuda.to_device(self._tin)
+        d["tcap"] = cuda.to_device(self._tcap)
+        d["edge"] = cuda.to_device(np.zeros(4))
+        for name in ("rt", "rn", "lc"):
+            d[name] = cuda.to_device(np.zeros(nt, np.int64))
+        d["head"] = cuda.to_device(np.zeros((ntr, ntc), np.int64))
+        d["tacc"] = cuda.to_device(np.zeros((nt, _lts.N_ACC)))
+        d["lbuf"] = cuda.to_device(np.zeros(3))
+        d["stack"] = cuda.to_device(np.zeros(2 * self._h.size, np.int64))
+        d["instack"] = cuda.to_device(np.zeros(self._h.size, np.uint8))
+        self._lb = cuda.pinned_array(3, np.float64)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -242,6 +276,79 @@ class CudaFloodModel(FloodModel):
             _k.fix_negative_kernel[1, 1](d["h"], d["qx"], d["qy"], d["rowneg"], d["stack"],
                                          d["instack"], float(dt), self.dx, d["acc"])  # fmt: skip
         return hmax, 0.0, 0.0, 0.0
+
+    # ------------------------------------------------------------------ local time stepping
+
+    def _lts_tile_levels(self, c: float, dt0: float, lm: int, grow: float, edge: np.ndarray,
+                         rain_on: bool) -> None:  # noqa: D102
+        d = self._dev
+        d["tin"].copy_to_device(self._tin)
+        d["edge"].copy_to_device(np.asarray(edge, np.float64))
+        _kl.tile_raw[self._grid_t, self._block](
+            d["h"], d["z"], d["grp"], self.lts_tile, c, dt0, lm, DT_DEPTH_FLOOR_M, grow,
+            d["tin"], d["edge"], self._inf > 0.0, self.dry_tol, d["tcap"], d["tlev"], d["tdry"])
+        d["tlev"].copy_to_host(self._tlev)
+        d["tdry"].copy_to_host(self._tdry)
+        _lts.smooth_levels(self._tlev, self._tdry, rain_on)
+
+    _lts_tile_levels.__doc__ = FloodModel._lts_tile_levels.__doc__
+
+    def _lts_call(self, q, pdl, tks, ddk, bcvk):
+        """One macro step on the device (:mod:`emtwin.kernels._flood_cuda_lts`): three
+        launches per base step and one read-back at the end. Returns what
+        :func:`emtwin.kernels._flood_lts.macro` returns, with the volumes left on the
+        device (0 here; :meth:`ledger` adds them)."""
+        d = self._dev
+        B = self.lts_tile
+        tlev = self._tlev
+        d["tlev"].copy_to_device(tlev)
+        nrun = _lts.runs(tlev, max(1, _lts.RUN_CELLS // B), self._rt, self._rn)
+        rt, rn = self._rt[:nrun], self._rn[:nrun]
+        head = np.zeros(tlev.size, np.int64)
+        head[np.repeat(rt, rn) + np.arange(int(rn.sum())) - np.repeat(np.cumsum(rn) - rn, rn)] \
+            = np.repeat(rt, rn)  # fmt: skip
+        d["rt"].copy_to_device(self._rt)
+        d["rn"].copy_to_device(self._rn)
+        d["head"].copy_to_device(head.reshape(tlev.shape))
+        d["lbuf"].copy_to_device(np.zeros(3))
+        n = len(tks) - 1
+        dt0 = float(q[_lts.Q_DT0])
+        lm = int(np.log2(n))
+        gdtl = np.array([G * dt0 * 2**lev for lev in range(lm + 1)], self.dtype)
+        d_gdt = cuda.to_device(gdtl)
+        tlev_d = d["tlev"]
+        nin = self._n_in
+        if nin:
+            d_dd = cuda.to_device(np.ascontiguousarray(ddk, self.dtype))
+        for k in range(n):
+            if nin:
+                _k.add_depth[math.ceil(nin / 64), 64](d["h"], d["in_rows"], d["in_cols"],
+                                                      d_dd[k])  # fmt: skip
+            b = bcvk[k]
+            self._faces_lts[self._grid_f, self._block](
+                k, d["h"], d["z"], d["grp"], d["n"], self._nsc, d["qx"], d["qy"], d["qxn"],
+                d["qyn"], d["vx"], d["vy"], d["pd"], d_gdt, dt0, d["bct"], float(b[0]),
+                float(b[1]), float(b[2]), float(b[3]), self.dx, self.dry_tol, tlev_d, B,
+                d["acc"])  # fmt: skip
+            _kl.cells_lts[self._grid_c, self._block](
+                k, k == n - 1, d["h"], d["grp"], d["rmult"], self._rsc, d["qx"], d["qy"],
+                d["qxn"], d["qyn"], d["vx"], d["vy"], d["vcx"], d["vcy"], d["maxd"], d["maxs"],
+                d["maxhr"], d["maxa"], d["arr"], d["pd"], float(q[_lts.Q_RAIN]),
+                float(q[_lts.Q_INF]), dt0, self.dx, float(tks[k + 1]), self.arrival_depth,
+                tlev_d, B, d["head"], d["tacc"], d["acc"], d["lbuf"])  # fmt: skip
+            _kl.repair_lts[1, 1](
+                k, d["h"], d["qx"], d["qy"], d["qxn"], d["qyn"], d["vx"], d["vy"], d["vcx"],
+                d["vcy"], tlev_d, B, dt0, self.dx, d["rt"], d["rn"], nrun, d["lc"], d["tacc"],
+                d["stack"], d["instack"], d["acc"], d["lbuf"])  # fmt: skip
+        d["lbuf"].copy_to_host(self._lb)
+        self._stale.update(_STATE)
+        # cell updates: a tile of level L updates its cells n / 2^L times
+        rows = np.minimum(B, self.nrows - B * np.arange(tlev.shape[0]))
+        cols = np.minimum(B, self.ncols - B * np.arange(tlev.shape[1]))
+        on = tlev != _lts.SKIP
+        cells = int((np.outer(rows, cols)[on] * (n >> tlev[on])).sum())
+        return (float(self._lb[_kl.L_HMAX]), 0.0, 0.0, 0.0, 0.0, cells,
+                int(self._lb[_kl.L_REPAIRS]))  # fmt: skip
 
     # ------------------------------------------------------------------ views
 
@@ -398,13 +505,15 @@ class CudaFloodModel(FloodModel):
     depth_stats.__doc__ = FloodModel.depth_stats.__doc__
 
 
-def _cuda_warm_up(dtype: np.dtype) -> None:
-    """Compile the kernels for *dtype* on a tiny grid (once per process and dtype).
+def _cuda_warm_up(dtype: np.dtype, time_stepping: str = "global") -> None:
+    """Compile the kernels for *dtype* on a tiny grid (once per process, dtype and kind of
+    time stepping).
 
     So that :attr:`FloodModel.wall_s` never includes the CUDA JIT.
     """
     z = np.add.outer(np.arange(4.0), np.arange(5.0)) * 0.1
-    m = CudaFloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype)
+    m = CudaFloodModel(z, None, 10.0, manning=np.full(z.shape, 0.03), h0=0.01, dtype=dtype,
+                       time_stepping=time_stepping, lts_levels=1, lts_tile=2, lts_cost=None)
     m.set_rain([0.0, 1.0], [100.0, 0.0], multiplier=np.ones(z.shape))
     m.set_infiltration(1.0)
     m.add_inflow([1], [1], [0.0, 2.0], [0.1, 0.0])

@@ -650,7 +650,7 @@ class FloodComponent(Component):
             "flooded_depth_threshold_m": FLOODED_DEPTH_M,
             "precision": self.precision,
             "backend": self.model.backend,
-            "time_stepping": self.model.time_stepping if self.model.backend == "cpu" else "global",
+            "time_stepping": self.model.time_stepping,
             "cell_updates": int(self.model.cell_updates),
             "lts_global_steps": self.model.lts_global_steps,
         }
