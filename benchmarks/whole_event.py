@@ -32,6 +32,7 @@ lighter timer than cProfile) and prints the 1M-vehicle figure;
     python benchmarks/whole_event.py --drills surge --duration 30min
     python benchmarks/whole_event.py --drills cloudburst typhoon   # any built-in drill
     python benchmarks/whole_event.py --drills typhoon --noise      # and the reference's noise
+    python benchmarks/whole_event.py --backend cuda  # both kinds of stepping on a GPU
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ DRILLS = ("surge", "dam-break", "riverside")
 WET_M = 0.05
 
 
-def _flood_only(name: str, duration_s: float, stepping: str):
+def _flood_only(name: str, duration_s: float, stepping: str, backend: str = "cpu"):
     sc = load_scenario(name)
     sc.duration = duration_s
     sc.evacuation = None
@@ -65,12 +66,13 @@ def _flood_only(name: str, duration_s: float, stepping: str):
             h.evacuation_warning = None
     flood = next(h for h in sc.hazards if h.type == "flood")  # typhoon: after the storm
     flood.time_stepping = stepping
-    flood.backend = "cpu"
+    flood.backend = backend
     return sc
 
 
-def _run_drill(name: str, duration_s: float, stepping: str, world=None, alpha_factor=1.0):
-    sc = _flood_only(name, duration_s, stepping)
+def _run_drill(name: str, duration_s: float, stepping: str, world=None, alpha_factor=1.0,
+               backend: str = "cpu"):  # fmt: skip
+    sc = _flood_only(name, duration_s, stepping, backend)
     if alpha_factor != 1.0:
         flood = next(h for h in sc.hazards if h.type == "flood")
         flood.alpha *= alpha_factor
@@ -108,17 +110,18 @@ def agreement(g, loc, mask: np.ndarray, duration_s: float) -> tuple[float, float
     return p99, rmse, share
 
 
-def drill_row(name: str, duration_s: float, noise: bool = False) -> dict:
+def drill_row(name: str, duration_s: float, noise: bool = False, backend: str = "cpu") -> dict:
     """Run *name* with global then local stepping; the figures of the table. With
     *noise*, also global stepping with a step 10 % shorter (``alpha`` x 0.9) against
     the first: how far the reference itself moves with its step."""
-    world, g, _ = _run_drill(name, duration_s, "global")
-    _, loc, _ = _run_drill(name, duration_s, "local", world=world)
+    world, g, _ = _run_drill(name, duration_s, "global", backend=backend)
+    _, loc, _ = _run_drill(name, duration_s, "local", world=world, backend=backend)
     mask = world.terrain.mask
     p99, rmse, share = agreement(g, loc, mask, duration_s)
     extra = {}
     if noise:
-        _, g2, _ = _run_drill(name, duration_s, "global", world=world, alpha_factor=0.9)
+        _, g2, _ = _run_drill(name, duration_s, "global", world=world, alpha_factor=0.9,
+                              backend=backend)  # fmt: skip
         n99, nrmse, nshare = agreement(g, g2, mask, duration_s)
         extra = {"noise_p99_cm": 100 * n99, "noise_rmse_cm": 100 * nrmse,
                  "noise_arrival_ok": 100 * nshare}  # fmt: skip
@@ -211,20 +214,30 @@ def main() -> None:
                     help="also run each drill's global stepping with a step 10 %% shorter "
                          "(alpha x 0.9) and print its agreement with the first: the "
                          "reference's own sensitivity to its step")  # fmt: skip
+    ap.add_argument("--backend", choices=("cpu", "cuda"), default="cpu",
+                    help="where the drills' flood steps (cuda: the GPU, both kinds of "
+                         "stepping on it; exits when Numba finds none)")  # fmt: skip
     ap.add_argument("--city", action="store_true", help="also run the whole city")
     ap.add_argument("--city-duration", default="6h")
     ap.add_argument("--city-scale", type=float, default=8.0)
     args = ap.parse_args()
     dur = parse_duration(args.duration)
+    if args.backend == "cuda":
+        from emtwin.kernels.backend import cuda_available
+
+        if not cuda_available():
+            print("--backend cuda: Numba finds no CUDA GPU here; nothing to measure")
+            return
     if args.drills:
-        print(f"flood only, {dur / 3600:g} h simulated, global vs local time stepping (same run)")
+        print(f"flood only, {dur / 3600:g} h simulated, global vs local time stepping (same run), "
+              f"backend {args.backend}")
         head = (f"{'drill':<10} {'cells':>8} {'global s':>9} {'local s':>8} {'ratio':>6} "
                 f"{'updates':>8} {'p99 |dmax| cm':>13} {'gauge RMSE cm':>13} "
                 f"{'arrival ok %':>12} {'mass global':>11} {'mass local':>10} "
                 f"{'as global %':>11}")  # fmt: skip
         rows = []
         for name in args.drills:
-            r = drill_row(name, dur, args.noise)
+            r = drill_row(name, dur, args.noise, args.backend)
             rows.append(r)
             if len(rows) == 1:
                 print(head)
