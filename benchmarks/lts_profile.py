@@ -11,8 +11,11 @@ and the script prints:
 - the cost of one cell update, ns of CPU, under each, and their ratio;
 - the tiles by level, averaged over the coupling times (share of tiles at
   level 0 .. Lm, and skipped as dry);
-- the least share of updates the slope cap (``STEEP_BETA``) leaves, were every
-  tile wet (as under rain) and at the longest step its slope allows;
+- the least share of updates the slope cap (``STEEP_BETA``) would leave, were
+  every tile wet (as under rain), capped and at the longest step its slope
+  allows: the floor of the scheme before 2026-12-07, when every tile was
+  capped (now only tiles on open or level grid edges are; the others take the
+  friction implicitly beyond the cap, docs/flood.md, *Implicit friction*);
 - the share of cell updates that other level rules would leave, computed from
   the global run's depths at each coupling time (a level is the largest L with
   ``2^L <= sqrt(h_max / h)``, h the deepest water over the neighbourhood the
@@ -209,7 +212,8 @@ def main() -> None:
         print("  tiles by level (mean over coupling times): "
               + ", ".join(f"L{i} {100 * v:.0f} %" for i, v in enumerate(lev[:-1]))
               + f", skipped {100 * lev[-1]:.0f} %")
-        print(f"  the slope cap alone (every tile wet, at its longest step): at least "
+        print(f"  the slope cap, were it on every tile (every tile wet, at its longest step): "
+              f"at least "
               f"{loc['cap']:.3f} of the updates (mean over coupling times)")
         print("  updates left under other level rules (from the global run's depths): "
               + ", ".join(f"{k} {v:.3f}" for k, v in g["rules"].items()))

@@ -37,6 +37,7 @@ import types
 from numba import cuda, float64
 from numba.cuda import libdevice
 
+from emtwin.kernels._flood_lts import _fric as _lts_fric
 from emtwin.kernels._flood_numba import BC_CLOSED, BC_LEVEL, G, fix_negative
 
 #: Threads per block of the 2-D kernels (x along columns, y along rows); the
@@ -136,13 +137,21 @@ def _bnd_q(q_out, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx)
     return (q0 + gdt * hf * s) / (1.0 + fr)
 
 
+# The implicit friction of local steps at levels >= 1, the CPU's Python source (with
+# math's square root for NumPy's, which the CUDA target does not type on scalars).
+_fric = cuda.jit(device=True)(types.FunctionType(
+    _lts_fric.py_func.__code__, {**_lts_fric.py_func.__globals__, "np": math}, "_fric_dev"))
+
+
 @cuda.jit(device=True)
-def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt):
+def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt, imp):
     """New discharge on an interior face between cells 0 and 1 (state dtype), m2/s.
 
     ``q+ = (theta q + (1-theta)/2 (q_l + q_r) - g h_f dt (eta1 - eta0)/dx)
     / (1 + g dt n^2 sqrt(q^2 + q_t^2) / h_f^(7/3))``; 0 where the face is
-    closed (group codes differ or 0) or ``h_f <= dry_tol``.
+    closed (group codes differ or 0) or ``h_f <= dry_tol``. With *imp* the
+    friction takes the new discharge's magnitude instead of the old
+    (:func:`emtwin.kernels._flood_lts._fric`; local steps of level >= 1).
     """
     hf = _max(e0, e1) - _max(z0, z1)
     if g0 == 0 or g0 != g1 or not hf > pd[C_DRY]:
@@ -153,16 +162,19 @@ def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt):
         nf = pd[C_HALF] * (n0 + n1)
         pw = (pd[C_ONE] * _m73(hf, pd)) * (nf * nf)
     num = pd[C_THETA] * q + pd[C_C1] * (ql + qr) - gdt * hf * (e1 - e0) * pd[C_INVDX]
+    if imp:
+        return _fric(num, qt, gdt * pw, pd[C_ONE])
     den = pd[C_ONE] + gdt * math.sqrt(q * q + qt * qt) * pw
     return num / den
 
 
 @cuda.jit(device=True)
-def x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvw, bve, dt, dx, dry):
+def x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvw, bve, dt, dx, dry, imp):
     """New discharge of x-face j of row i (west of cell j; 0 and ncols on the grid edges)
     from the old state, with the boundary inflow and outflow volumes over *dt* (m3):
     ``(q m2/s, in, out)``. ``gdt`` = g dt in the state dtype; ``bvw``, ``bve`` the values
-    of the west and east boundaries; ``dt`` s, ``dx`` m, ``dry`` m in float64."""
+    of the west and east boundaries; ``dt`` s, ``dx`` m, ``dry`` m in float64; *imp*:
+    interior faces with implicit friction (see :func:`_face_q`)."""
     nc = h.shape[1]
     if j == 0 or j == nc:
         west = j == 0
@@ -185,12 +197,12 @@ def x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvw, bve, dt, dx, d
     q = _face_q(z[i, j - 1] + h[i, j - 1], z[i, j] + h[i, j], z[i, j - 1], z[i, j],
                 grp[i, j - 1], grp[i, j], nman[i, j - 1] if not nsc else pd[C_ZERO],
                 nman[i, j] if not nsc else pd[C_ZERO], nsc, qx[i, j], qx[i, j - 1],
-                qx[i, j + 1], qt, pd, gdt)  # fmt: skip
+                qx[i, j + 1], qt, pd, gdt, imp)  # fmt: skip
     return float(q), 0.0, 0.0
 
 
 @cuda.jit(device=True)
-def y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvn, bvs, dt, dx, dry):
+def y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvn, bvs, dt, dx, dry, imp):
     """New discharge of y-face row i (north of cell row i; 0 and nrows on the grid edges)
     at column j, with the boundary volumes: as :func:`x_face`."""
     nr = h.shape[0]
@@ -215,7 +227,7 @@ def y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvn, bvs, dt, dx, d
     q = _face_q(z[i - 1, j] + h[i - 1, j], z[i, j] + h[i, j], z[i - 1, j], z[i, j],
                 grp[i - 1, j], grp[i, j], nman[i - 1, j] if not nsc else pd[C_ZERO],
                 nman[i, j] if not nsc else pd[C_ZERO], nsc, qy[i, j], qy[i - 1, j],
-                qy[i + 1, j], qt, pd, gdt)  # fmt: skip
+                qy[i + 1, j], qt, pd, gdt, imp)  # fmt: skip
     return float(q), 0.0, 0.0
 
 
@@ -240,12 +252,14 @@ def faces(h, z, grp, nman, nsc, qx, qy, qxn, qyn, pd, gdt, bct, bv0, bv1, bv2, b
     vin = 0.0
     vout = 0.0
     if i < nr and j <= nc:
-        q, a, b = x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bv2, bv3, dt, dx, dry)
+        q, a, b = x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bv2, bv3, dt, dx, dry,
+                         False)  # fmt: skip
         qxn[i, j] = q
         vin += a
         vout += b
     if j < nc and i <= nr:
-        q, a, b = y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bv0, bv1, dt, dx, dry)
+        q, a, b = y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bv0, bv1, dt, dx, dry,
+                         False)  # fmt: skip
         qyn[i, j] = q
         vin += a
         vout += b

@@ -74,6 +74,8 @@ L_HMAX, L_NNEG, L_REPAIRS = range(3)
 # built-in max/min bound to the device versions (see _flood_cuda).
 _lev = cuda.jit(device=True)(_rebind(_lts._lev, "_lev_dev"))
 _on_edge = cuda.jit(device=True)(_rebind(_lts._on_edge, "_on_edge_dev"))
+_implicit = cuda.jit(device=True)(_rebind(_lts.implicit, "_implicit_dev"))
+_capped = cuda.jit(device=True)(_rebind(_lts._capped, "_capped_dev", _on_edge=_on_edge))
 _edge_depth = cuda.jit(device=True)(_rebind(_lts._edge_depth, "_edge_depth_dev", min=_min))
 _face_lf = cuda.jit(device=True)(_rebind(_lts._face_lf, "_face_lf_dev", _lev=_lev))
 _from_neighbours = cuda.jit(device=True)(
@@ -89,15 +91,17 @@ _fix_negative_lts = cuda.jit(device=True)(_rebind(
 
 
 @cuda.jit
-def tile_raw(h, z, grp, B, c, dt0, lm, floor, grow, tin, edge, inf_on, dry, tcap, tlev, tdry):
+def tile_raw(h, z, grp, B, c, dt0, lm, floor, grow, tin, edge, inf_on, dry, tcap, bopen, tlev,
+             tdry):  # fmt: skip
     """Each tile's level before smoothing into *tlev*, and whether it is dry into *tdry*.
 
     One thread per tile (x = tile column, y = tile row). The level is the
     largest L <= *lm* with ``dt0 2^L`` no longer than ``c / sqrt(h)`` (h the
     deepest water over the tile and ``2^lm`` cells around it, or the level
     boundary over the lowest edge bed where that window reaches such an edge
-    (*edge*, m, -inf for none), plus *grow*, at least *floor*) nor than the
-    tile's cap *tcap* (s); 0 for tiles with inflow cells (*tin*). As the CPU's
+    (*edge*, m, -inf for none), plus *grow*, at least *floor*) nor, on a grid
+    edge whose boundary is not closed (bits of *bopen*), than the tile's cap
+    *tcap* (s); 0 for tiles with inflow cells (*tin*). As the CPU's
     :func:`~emtwin.kernels._flood_lts.tile_levels` (maxima are exact in any order).
     """
     tj, ti = cuda.grid(2)
@@ -133,7 +137,9 @@ def tile_raw(h, z, grp, B, c, dt0, lm, floor, grow, tin, edge, inf_on, dry, tcap
         if lv != -math.inf and _on_edge(side, w0, w1, v0, v1, nr, nc):
             hm = _max(hm, _edge_depth(side, w0, w1, v0, v1, z, grp, lv))
     hh = _max(hm + grow, floor)
-    dtb = _min(c / math.sqrt(hh), tcap[ti, tj])
+    dtb = c / math.sqrt(hh)
+    if _capped(bopen, r0, r1, c0, c1, nr, nc):
+        dtb = _min(dtb, tcap[ti, tj])
     lev = 0
     while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
         lev += 1
@@ -148,50 +154,54 @@ def _begins(k, lv):
 
 @cuda.jit(device=True)
 def _x_levels(tlev, B, i, j, nc):
-    """(level of x-face j of row i, level of the other tile) where the face lies between
-    two tiles; a grid-edge face has its tile's level and SKIP across."""
+    """(level of x-face j of row i, level of the other tile, column of the tile that owns
+    it: the finer, the east one on a tie); a grid-edge face has its tile's level and
+    SKIP across."""
     ti = i // B
     if j == 0:
-        return tlev[ti, 0], SKIP
+        return tlev[ti, 0], SKIP, 0
     if j == nc:
-        return tlev[ti, (nc - 1) // B], SKIP
+        return tlev[ti, (nc - 1) // B], SKIP, (nc - 1) // B
     lw = tlev[ti, (j - 1) // B]
     le = tlev[ti, j // B]
-    return _min(lw, le), _max(lw, le)
+    return _min(lw, le), _max(lw, le), (j - 1) // B if lw < le else j // B
 
 
 @cuda.jit(device=True)
 def _y_levels(tlev, B, i, j, nr):
-    """As :func:`_x_levels` for y-face row i at column j."""
+    """As :func:`_x_levels` for y-face row i at column j (the owner's tile row; the south
+    one on a tie)."""
     tj = j // B
     if i == 0:
-        return tlev[0, tj], SKIP
+        return tlev[0, tj], SKIP, 0
     if i == nr:
-        return tlev[(nr - 1) // B, tj], SKIP
+        return tlev[(nr - 1) // B, tj], SKIP, (nr - 1) // B
     ln = tlev[(i - 1) // B, tj]
     ls = tlev[i // B, tj]
-    return _min(ln, ls), _max(ln, ls)
+    return _min(ln, ls), _max(ln, ls), (i - 1) // B if ln < ls else i // B
 
 
 @cuda.jit
 def faces_lts(k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, pd, gdtl, dt0, bct, bv0, bv1,
-              bv2, bv3, dx, dry, tlev, B, acc):  # fmt: skip
+              bv2, bv3, dx, dry, tlev, B, tcap, acc):  # fmt: skip
     """Sub-step k, first half: the new discharge of every face whose step begins at k.
 
     Launch on at least (nc + 1) x (nr + 1) threads, as the global
     :func:`~emtwin.kernels._flood_cuda.faces`. ``gdtl[L]`` = g dt0 2^L in
-    the state dtype; ``dt0`` (s), ``dx`` (m), ``dry`` (m) in float64.
+    the state dtype; ``dt0`` (s), ``dx`` (m), ``dry`` (m) in float64. A face
+    takes the friction implicitly where its owner tile's step exceeds the
+    tile's slope cap *tcap* (:func:`~emtwin.kernels._flood_lts.implicit`).
     """
     j, i = cuda.grid(2)
     nr, nc = h.shape
     vin = 0.0
     vout = 0.0
     if i < nr and j <= nc:
-        lf, lo = _x_levels(tlev, B, i, j, nc)
+        lf, lo, tj = _x_levels(tlev, B, i, j, nc)
         if _begins(k, lf):
             dt = dt0 * (1 << lf)
             q, a, b = x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdtl[lf], bct, bv2, bv3,
-                             dt, dx, dry)  # fmt: skip
+                             dt, dx, dry, _implicit(lf, tcap[i // B, tj], dt0))  # fmt: skip
             if lo == SKIP and j != 0 and j != nc:
                 qxn[i, j] = pd[C_ZERO]
             else:
@@ -201,11 +211,11 @@ def faces_lts(k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, pd, gdtl, dt0, 
             vin += a
             vout += b
     if j < nc and i <= nr:
-        lf, lo = _y_levels(tlev, B, i, j, nr)
+        lf, lo, ti = _y_levels(tlev, B, i, j, nr)
         if _begins(k, lf):
             dt = dt0 * (1 << lf)
             q, a, b = y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdtl[lf], bct, bv0, bv1,
-                             dt, dx, dry)  # fmt: skip
+                             dt, dx, dry, _implicit(lf, tcap[ti, j // B], dt0))  # fmt: skip
             if lo == SKIP and i != 0 and i != nr:
                 qyn[i, j] = pd[C_ZERO]
             else:

@@ -118,6 +118,49 @@ def _powm73_impl(x):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _fric(num, qt, b, one):
+    """New discharge (m2/s, state dtype) with the friction implicit in it.
+
+    The face update ``q+ (1 + b |q|) = num`` (``b = g dt n^2 h_f^(-7/3)``,
+    ``num`` the explicit part) takes ``|q|`` at the new discharge instead of
+    the old: ``u + b u^2 = |num|`` gives ``u = 2 |num| / (1 + sqrt(1 + 4 b
+    |num|))`` along the face, and with the transverse discharge *qt* ``q+ =
+    num / (1 + b sqrt(u^2 + qt^2))`` (exact when qt = 0). With the old
+    ``|q|`` (the global step), ``q -> (q + a) / (1 + b q)`` converges on
+    Manning's discharge with the factor ``(1 - x) / (1 + x)``, x = b q*, which
+    tends to -1 as the step grows: thin sheets on slopes then ring from step
+    to step and break into spurious roll waves; with the new ``|q|`` the factor
+    tends to 0 (docs/flood.md, *Implicit friction*).
+    """
+    a = abs(num)
+    ba = b * a
+    u = (a + a) / (one + np.sqrt(one + (ba + ba) + (ba + ba)))
+    return num / (one + b * np.sqrt(u * u + qt * qt))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _y_qi(hfb, pw, ds, qt, qo, ql, qr, pd, qn):
+    """As the global ``_y_q`` with the friction implicit in the new discharge (:func:`_fric`)."""
+    theta, c1, gdt, inv_dx = pd[_nb.D_THETA], pd[_nb.D_C1], pd[_nb.D_GDT], pd[_nb.D_INVDX]
+    dry, zero, one = pd[D_DRY], pd[D_ZERO], pd[D_ONE]
+    for j in range(qo.shape[0]):
+        hf = hfb[j]
+        num = theta * qo[j] + c1 * (ql[j] + qr[j]) - gdt * hf * ds[j] * inv_dx
+        qn[j] = _fric(num, qt[j], gdt * pw[j], one) if hf > dry else zero
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _x_qi(hfb, pw, ds, qt, qo, pd, qn):
+    """As the global ``_x_q`` with the friction implicit in the new discharge (:func:`_fric`)."""
+    theta, c1, gdt, inv_dx = pd[_nb.D_THETA], pd[_nb.D_C1], pd[_nb.D_GDT], pd[_nb.D_INVDX]
+    dry, zero, one = pd[D_DRY], pd[D_ZERO], pd[D_ONE]
+    for j in range(1, qo.shape[0] - 1):
+        hf = hfb[j]
+        num = theta * qo[j] + c1 * (qo[j - 1] + qo[j + 1]) - gdt * hf * ds[j] * inv_dx
+        qn[j] = _fric(num, qt[j], gdt * pw[j], one) if hf > dry else zero
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _lev(tlev, ti, tj):
     """Level of tile (ti, tj); SKIP outside the tile grid."""
     if ti < 0 or tj < 0 or ti >= tlev.shape[0] or tj >= tlev.shape[1]:
@@ -130,6 +173,17 @@ def _on_edge(side, r0, r1, c0, c1, nr, nc):
     """Whether rows [r0, r1) x columns [c0, c1) touch grid edge *side* (N, S, W, E)."""
     return (side == 0 and r0 == 0) or (side == 1 and r1 == nr) or \
         (side == 2 and c0 == 0) or (side == 3 and c1 == nc)  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _capped(bopen, r0, r1, c0, c1, nr, nc):
+    """Whether rows [r0, r1) x columns [c0, c1) touch a grid edge whose boundary is not
+    closed (bit ``1 << side`` of *bopen*): its faces there keep the global step's
+    friction, so its step keeps the slope cap (:func:`step_caps`)."""
+    for side in range(4):  # noqa: SIM110 - (a generator does not compile for the GPU)
+        if (bopen >> side) & 1 and _on_edge(side, r0, r1, c0, c1, nr, nc):
+            return True
+    return False
 
 
 @njit(cache=True, error_model="numpy")
@@ -153,7 +207,7 @@ def _edge_depth(side, r0, r1, c0, c1, z, grp, level):
 
 @njit(cache=True, error_model="numpy")
 def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, rain_on,
-                inf_on, dry, tcap, tlev, tdry):  # fmt: skip
+                inf_on, dry, tcap, bopen, tlev, tdry):  # fmt: skip
     """Choose the level of every tile for the next macro step, in place in *tlev*.
 
     Level L is the largest with ``dt0 2^L <= c / sqrt(h)``, h the deepest
@@ -161,7 +215,8 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
     of the macro step (plus *grow*, at least *floor*; where the halo reaches a
     grid edge with a level boundary, the boundary level over the lowest edge
     bed there: ``edge_level[side]``, -inf for none), at most *lm*;
-    0 for tiles holding inflow cells, and no longer than the tile's cap *tcap*
+    0 for tiles holding inflow cells, and, on a grid edge whose boundary is
+    not closed (bit ``1 << side`` of *bopen*), no longer than the tile's cap *tcap*
     (s, :func:`step_caps`). Neighbouring tiles (8-connected) then
     differ by at most one level. Without rain, a tile that is dry (all depths
     <= *dry*, or all exactly 0 under infiltration) with its eight neighbours
@@ -234,7 +289,8 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             hh = max(hm + grow, floor)
             dtb = c / np.sqrt(hh)
             lev = 0
-            dtb = min(dtb, tcap[ti, tj])
+            if _capped(bopen, ti * B, min(ti * B + B, nr), tj * B, min(tj * B + B, nc), nr, nc):
+                dtb = min(dtb, tcap[ti, tj])
             while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
                 lev += 1
             tlev[ti, tj] = 0 if inflow_tile[ti, tj] != 0 else lev
@@ -285,12 +341,16 @@ def smooth_levels(tlev, tdry, rain_on):
 def step_caps(z, grp, B, dx, beta, tcap):
     """The longest step, s, each tile may take on its slope, into *tcap*.
 
-    Thin sheets of water on a slope S break into spurious roll waves when a
-    step exceeds about ``beta sqrt(dx / (g S))`` (measured, docs/flood.md),
-    whatever their depth, so the sqrt(g h) limit alone lets a tile of rain on
-    a hillside step too long. S is the steepest bed slope of the faces between
-    two active cells of the same group that touch the tile's cells; inf where
-    the tile is flat.
+    With the global step's friction (the old ``|q|``), thin sheets of water on
+    a slope S break into spurious roll waves when a step exceeds about ``beta
+    sqrt(dx / (g S))`` (measured, docs/flood.md), whatever their depth, so the
+    sqrt(g h) limit alone would let a tile of rain on a hillside step too
+    long. Local steps of level >= 1 take the friction implicitly (:func:`_fric`)
+    on interior faces, which removes that limit; the cap is kept for tiles on
+    an open or level grid edge (:func:`tile_levels`), whose boundary faces keep
+    the global friction. S is the steepest bed slope of the faces between two
+    active cells of the same group that touch the tile's cells; inf where the
+    tile is flat.
     """
     nr, nc = z.shape
     ntr, ntc = tcap.shape
@@ -385,10 +445,11 @@ def _y_owned(f, r0, r1, nr, other, L):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _y_row(f, ca, cb, other, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv, pd, n2, half,
-           quarter, neg, dry_d, dt, gdt, dry, dx, inv_dx, hfb, pw, ds, qt):  # fmt: skip
-    """New discharges of y-faces (f, ca..cb-1) at level L; (inflow, outflow) m3 when f is a
-    grid edge. Where the tile across (level *other*) is coarser, ``q dt`` goes into ``vy``;
-    where it is skipped, the faces carry nothing."""
+           quarter, neg, dry_d, dt, gdt, dry, dx, inv_dx, hfb, pw, ds, qt, imp):  # fmt: skip
+    """New discharges of y-faces (f, ca..cb-1) at level L (with *imp*, the friction implicit:
+    :func:`_fric`); (inflow, outflow) m3 when f is a grid edge. Where the tile across
+    (level *other*) is coarser, ``q dt`` goes into ``vy``; where it is skipped, the faces
+    carry nothing."""
     nr = h.shape[0]
     vin = 0.0
     vout = 0.0
@@ -409,7 +470,12 @@ def _y_row(f, ca, cb, other, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv,
         _n2_y(nman[f - 1, ca:cb], nman[f, ca:cb], half, pw)
     _y_ds(zN, hN, zS, hS, ds)
     _y_qt(qx[f - 1, ca : cb + 1], qx[f, ca : cb + 1], quarter, n, qt)
-    _y_q(hfb, pw, ds, qt, qy[f, ca:cb], qy[f - 1, ca:cb], qy[f + 1, ca:cb], pd, qyn[f, ca:cb])
+    if imp:
+        _y_qi(hfb, pw, ds, qt, qy[f, ca:cb], qy[f - 1, ca:cb], qy[f + 1, ca:cb], pd,
+              qyn[f, ca:cb])  # fmt: skip
+    else:
+        _y_q(hfb, pw, ds, qt, qy[f, ca:cb], qy[f - 1, ca:cb], qy[f + 1, ca:cb], pd,
+             qyn[f, ca:cb])  # fmt: skip
     if other == SKIP:
         for j in range(ca, cb):
             qyn[f, j] = pd[D_ZERO]
@@ -433,7 +499,7 @@ def _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx,
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
-             q, pdl, wk):  # fmt: skip
+             q, pdl, wk, tcap):  # fmt: skip
     """New discharges of the faces a run of *m* tiles from tile *t* owns, at its level.
 
     The faces are computed a row at a time over the whole run (rows of
@@ -459,6 +525,7 @@ def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk,
     w = m * (B + 2)
     hfb, pw, ds, qt = wk[0, o : o + w], wk[1, o : o + w], wk[2, o : o + w], wk[3, o : o + w]
     ja, jb = _x_owned(tlev, ti, ta, tb, L, c0, c1, nc)
+    imp = implicit(L, tcap[ti, ta], q[Q_DT0])  # (the same for every tile of the run: runs)
     lw = _lev(tlev, ti, ta - 1)
     le = _lev(tlev, ti, tb)
     vin = 0.0
@@ -472,12 +539,12 @@ def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk,
                     continue
                 a, b = _y_row(f, u * B, min(u * B + B, nc), other, L, h, z, grp, nman, nsc, qx,
                               qy, qyn, vy, bct, bcv, pd, n2, half, quarter, neg, dry_d, dt, gdt,
-                              dry, dx, inv_dx, hfb, pw, ds, qt)  # fmt: skip
+                              dry, dx, inv_dx, hfb, pw, ds, qt, imp)  # fmt: skip
                 vin += a
                 vout += b
         else:
             _y_row(f, c0, c1, L, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv, pd, n2, half,
-                   quarter, neg, dry_d, dt, gdt, dry, dx, inv_dx, hfb, pw, ds, qt)  # fmt: skip
+                   quarter, neg, dry_d, dt, gdt, dry, dx, inv_dx, hfb, pw, ds, qt, imp)  # fmt: skip
     # x-faces: the interior ones xa..xb-1 a row at a time, then the grid edges
     xa = max(ja, 1)
     xb = min(jb, nc)
@@ -491,7 +558,10 @@ def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk,
                 _n2_x(nman[r, xa - 1 : xb], half, pw)
             _x_ds(zr, hr_, ds)
             _x_qt(qy[r, xa - 1 : xb], qy[r + 1, xa - 1 : xb], quarter, qt)
-            _x_q(hfb, pw, ds, qt, qx[r, xa - 1 : xb + 1], pd, qxn[r, xa - 1 : xb + 1])
+            if imp:
+                _x_qi(hfb, pw, ds, qt, qx[r, xa - 1 : xb + 1], pd, qxn[r, xa - 1 : xb + 1])
+            else:
+                _x_q(hfb, pw, ds, qt, qx[r, xa - 1 : xb + 1], pd, qxn[r, xa - 1 : xb + 1])
         for j in (c0, c1):
             if j < ja or j >= jb or j == 0 or j == nc:
                 continue
@@ -639,10 +709,21 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
     return (r1 - r0) * n
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def implicit(L, cap, dt0):
+    """Whether a tile at level L with slope cap *cap* (s) takes the friction implicitly
+    (:func:`_fric`): where its step ``dt0 2^L`` (s) exceeds the cap, beyond which the
+    global step's friction would ring (:func:`step_caps`). Elsewhere local steps use
+    the global step's face formula unchanged."""
+    return dt0 * (1 << L) > cap
+
+
 @njit(cache=True, error_model="numpy")
-def runs(tlev, maxrun, rt, rn):
+def runs(tlev, maxrun, rt, rn, tcap, dt0):
     """Cut each band of tiles into runs: consecutive active tiles at one level, at most
-    *maxrun* long. First tiles into *rt*, lengths into *rn*; returns the number of runs."""
+    *maxrun* long, whose steps (``dt0 2^L``, s) all exceed their slope caps *tcap* or all
+    do not (:func:`implicit`). First tiles into *rt*, lengths into *rn*; returns the
+    number of runs."""
     ntr, ntc = tlev.shape
     nrun = 0
     for ti in range(ntr):
@@ -653,7 +734,9 @@ def runs(tlev, maxrun, rt, rn):
                 tj += 1
                 continue
             te = tj + 1
-            while te < ntc and te - tj < maxrun and tlev[ti, te] == L:
+            imp = implicit(L, tcap[ti, tj], dt0)
+            while (te < ntc and te - tj < maxrun and tlev[ti, te] == L
+                   and implicit(L, tcap[ti, te], dt0) == imp):  # fmt: skip
                 te += 1
             rt[nrun] = ti * ntc + tj
             rn[nrun] = te - tj
@@ -917,17 +1000,17 @@ def _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _a_band(b, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc, q,
-            pdl, rt, rn, la, ofs, wk):  # fmt: skip
+            pdl, rt, rn, la, ofs, wk, tcap):  # fmt: skip
     """Phase A of the runs of band *b* whose step begins at sub-step k."""
     for i in range(ofs[0, b], ofs[0, b + 1]):
         _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
-                 bcvk, tlev, B, acc, q, pdl, wk)  # fmt: skip
+                 bcvk, tlev, B, acc, q, pdl, wk, tcap)  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _bands(b0, b1, pre, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
            maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn, la, lc,
-           ofs, wk, wf):  # fmt: skip
+           ofs, wk, wf, tcap):  # fmt: skip
     """Sub-step k for bands b0..b1-1, band by band: phase A of band b + 1, then the second
     half (:func:`_step_c`) of band b, so that what phase A wrote is still in cache when
     it is read. The order keeps every read of the old values before they change: phase
@@ -936,12 +1019,12 @@ def _bands(b0, b1, pre, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, v
     band of a neighbouring range changed anything). Returns the cells updated."""
     if not pre:
         _a_band(b0, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
-                q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+                q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
     n = 0
     for b in range(b0, b1):
         if b + 1 < b1 and not (pre and b + 1 == b1 - 1):
             _a_band(b + 1, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev,
-                    B, acc, q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+                    B, acc, q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
         for i in range(ofs[1, b], ofs[1, b + 1]):
             n += _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
                          maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk,
@@ -952,7 +1035,7 @@ def _bands(b0, b1, pre, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, v
 @njit(parallel=True, cache=True, error_model="numpy")
 def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                       maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt,
-                      rn, la, lc, ofs, cnt, wk, wf, nth):  # fmt: skip
+                      rn, la, lc, ofs, cnt, wk, wf, nth, tcap):  # fmt: skip
     """Sub-step k (:func:`_bands`) with the bands cut into one contiguous range per thread:
     first phase A of each range's first and last band (their neighbours across the
     range's edges are in other ranges), then each range as :func:`_bands`. A range of
@@ -965,16 +1048,16 @@ def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
         b0 = c * ntr // nt
         b1 = (c + 1) * ntr // nt
         _a_band(b0, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
-                q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+                q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
         if b1 - 1 > b0:
             _a_band(b1 - 1, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev,
-                    B, acc, q, pdl, rt, rn, la, ofs, wk)  # fmt: skip
+                    B, acc, q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
     for c in prange(nt):
         b0 = c * ntr // nt
         b1 = (c + 1) * ntr // nt
         cnt[c] = _bands(b0, b1, True, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
                         vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q,
-                        pdl, t_end, rt, rn, la, lc, ofs, wk, wf)  # fmt: skip
+                        pdl, t_end, rt, rn, la, lc, ofs, wk, wf, tcap)  # fmt: skip
     n = 0
     for c in range(nt):
         n += cnt[c]
@@ -990,7 +1073,7 @@ def _add_inflow(h, rows, cols, dd):
 @njit(cache=True, error_model="numpy")
 def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
           maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, tks, in_rows, in_cols, ddk,
-          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, nth):  # fmt: skip
+          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, nth, tcap):  # fmt: skip
     """One macro step of N = len(tks) - 1 base steps; see the module docstring.
 
     *nth*: the number of threads to spread the bands of tiles over (0 or 1: none).
@@ -1004,7 +1087,7 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     lost = 0.0
     cells = 0
     nrep = 0
-    nrun = runs(tlev, maxrun, rt, rn)
+    nrun = runs(tlev, maxrun, rt, rn, tcap, q[Q_DT0])
     ofs = np.zeros((2, tlev.shape[0] + 1), np.int64)
     fa = np.zeros(4)
     fl = np.zeros(4, np.int64)
@@ -1016,11 +1099,11 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
             cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
                                        vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
                                        tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs,
-                                       cnt, wk, wf, nth)
+                                       cnt, wk, wf, nth, tcap)
         else:
             cells += _bands(0, tlev.shape[0], False, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy,
                             qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
-                            tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs, wk, wf)
+                            tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs, wk, wf, tcap)
         neg = 0
         for i in range(nlc):
             neg += acc[rt[lc[i]], A_NNEG]

@@ -48,9 +48,12 @@ TIME_STEPPING = ("global", "local")
 #: when it decides whether a macro step pays (``FloodModel(lts_cost=...)``; measured
 #: 1.2-2.7 on the built-in drills and the whole city, docs/flood.md).
 LTS_COST = 2.0
-#: Under local stepping a tile steps at most ``STEEP_BETA sqrt(dx / (g S))`` seconds,
-#: S its steepest bed slope: longer steps turn thin sheets on slopes into spurious
-#: roll waves (``benchmarks/steep_sheet.py``; docs/flood.md, *Steep slopes*).
+#: Under local stepping a tile on an open or level grid edge steps at most
+#: ``STEEP_BETA sqrt(dx / (g S))`` seconds, S its steepest bed slope: with the global
+#: step's friction, which its boundary faces keep, longer steps turn thin sheets on
+#: slopes into spurious roll waves (``benchmarks/steep_sheet.py``; docs/flood.md,
+#: *Steep slopes* and *Implicit friction*). Interior faces at levels >= 1 take the
+#: friction implicitly and need no cap.
 STEEP_BETA = 0.4
 #: Under local stepping, the global steps of a macro step that would not pay leave out
 #: dry blocks of ``DRY_BLOCK x DRY_BLOCK`` cells with dry neighbours, bit for bit
@@ -970,7 +973,13 @@ class FloodModel:
         none))."""
         _lts.tile_levels(self._h, self._z, self._grp, self.lts_tile, c, dt0, lm,
                          DT_DEPTH_FLOOR_M, grow, self._tin, edge, rain_on, self._inf > 0.0,
-                         self.dry_tol, self._tcap, self._tlev, self._tdry)  # fmt: skip
+                         self.dry_tol, self._tcap, self._bopen(), self._tlev,
+                         self._tdry)  # fmt: skip
+
+    def _bopen(self) -> int:
+        """The grid edges whose boundary is not closed, as bits ``1 << side`` (north,
+        south, west, east)."""
+        return sum(1 << s for s in range(4) if self._bct[s] != _nb.BC_CLOSED)
 
     def _lts_call(self, q, pdl, tks, ddk, bcvk):
         """One call of the macro step's Numba core (see :meth:`_lts_macro`)."""
@@ -981,7 +990,7 @@ class FloodModel:
             self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
             max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
             self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
-            self._lts_ranges())  # fmt: skip
+            self._lts_ranges(), self._tcap)  # fmt: skip
 
     def _lts_ranges(self) -> int:
         """Ranges of bands of tiles a local sub-step spreads over threads: one per Numba

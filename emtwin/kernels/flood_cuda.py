@@ -286,7 +286,8 @@ class CudaFloodModel(FloodModel):
         d["edge"].copy_to_device(np.asarray(edge, np.float64))
         _kl.tile_raw[self._grid_t, self._block](
             d["h"], d["z"], d["grp"], self.lts_tile, c, dt0, lm, DT_DEPTH_FLOOR_M, grow,
-            d["tin"], d["edge"], self._inf > 0.0, self.dry_tol, d["tcap"], d["tlev"], d["tdry"])
+            d["tin"], d["edge"], self._inf > 0.0, self.dry_tol, d["tcap"], self._bopen(),
+            d["tlev"], d["tdry"])  # fmt: skip
         d["tlev"].copy_to_host(self._tlev)
         d["tdry"].copy_to_host(self._tdry)
         _lts.smooth_levels(self._tlev, self._tdry, rain_on)
@@ -302,7 +303,8 @@ class CudaFloodModel(FloodModel):
         B = self.lts_tile
         tlev = self._tlev
         d["tlev"].copy_to_device(tlev)
-        nrun = _lts.runs(tlev, max(1, _lts.RUN_CELLS // B), self._rt, self._rn)
+        dt0 = float(q[_lts.Q_DT0])
+        nrun = _lts.runs(tlev, max(1, _lts.RUN_CELLS // B), self._rt, self._rn, self._tcap, dt0)
         rt, rn = self._rt[:nrun], self._rn[:nrun]
         head = np.zeros(tlev.size, np.int64)
         head[np.repeat(rt, rn) + np.arange(int(rn.sum())) - np.repeat(np.cumsum(rn) - rn, rn)] \
@@ -312,7 +314,6 @@ class CudaFloodModel(FloodModel):
         d["head"].copy_to_device(head.reshape(tlev.shape))
         d["lbuf"].copy_to_device(np.zeros(3))
         n = len(tks) - 1
-        dt0 = float(q[_lts.Q_DT0])
         lm = int(np.log2(n))
         gdtl = np.array([G * dt0 * 2**lev for lev in range(lm + 1)], self.dtype)
         d_gdt = cuda.to_device(gdtl)
@@ -329,7 +330,7 @@ class CudaFloodModel(FloodModel):
                 k, d["h"], d["z"], d["grp"], d["n"], self._nsc, d["qx"], d["qy"], d["qxn"],
                 d["qyn"], d["vx"], d["vy"], d["pd"], d_gdt, dt0, d["bct"], float(b[0]),
                 float(b[1]), float(b[2]), float(b[3]), self.dx, self.dry_tol, tlev_d, B,
-                d["acc"])  # fmt: skip
+                d["tcap"], d["acc"])  # fmt: skip
             _kl.cells_lts[self._grid_c, self._block](
                 k, k == n - 1, d["h"], d["grp"], d["rmult"], self._rsc, d["qx"], d["qy"],
                 d["qxn"], d["qyn"], d["vx"], d["vy"], d["vcx"], d["vcy"], d["maxd"], d["maxs"],
