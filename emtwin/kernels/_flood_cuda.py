@@ -169,6 +169,30 @@ def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt, imp):
 
 
 @cuda.jit(device=True)
+def _edge(qf, kind, bv, sgn, hc, zc, gc, eta_in, has_in, nn, dt, dx, dry):
+    """A grid-edge face: ``(q m2/s, in m3, out m3)`` over *dt*, from the old discharge
+    *qf* (+ east or south), the boundary *kind* and value *bv*, *sgn* -1 on the west or
+    north edge, the edge cell's depth, bed and group code, the water level of the cell
+    inside it (*eta_in*, where *has_in*) and its Manning n *nn*."""
+    qout = 0.0
+    if kind != BC_CLOSED and gc == 1:
+        qout = _bnd_q(sgn * qf, kind, bv, hc, zc, eta_in, has_in, float(nn * nn), G * dt, dry,
+                      1.0 / dx)  # fmt: skip
+    if qout > 0.0:
+        return sgn * qout, 0.0, qout * dx * dt
+    return sgn * qout, -(qout * dx * dt), 0.0
+
+
+@cuda.jit(device=True)
+def add_volumes(acc, vin, vout):
+    """Add a thread's boundary inflow and outflow (m3) to the ledger accumulators."""
+    if vin != 0.0:
+        cuda.atomic.add(acc, A_IN, vin)
+    if vout != 0.0:
+        cuda.atomic.add(acc, A_OUT, vout)
+
+
+@cuda.jit(device=True)
 def x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvw, bve, dt, dx, dry, imp):
     """New discharge of x-face j of row i (west of cell j; 0 and ncols on the grid edges)
     from the old state, with the boundary inflow and outflow volumes over *dt* (m3):
@@ -179,20 +203,12 @@ def x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvw, bve, dt, dx, d
     if j == 0 or j == nc:
         west = j == 0
         c = 0 if west else nc - 1
-        kind = bct[2] if west else bct[3]
-        qout = 0.0
-        if kind != BC_CLOSED and grp[i, c] == 1:
-            ci = 1 if west else nc - 2
-            has_in = ci >= 0 and ci < nc and grp[i, ci] != 0
-            eta_in = float(z[i, ci]) + float(h[i, ci]) if has_in else 0.0
-            sgn = -1.0 if west else 1.0
-            nn = nman[0, 0] if nsc else nman[i, c]
-            qout = _bnd_q(sgn * float(qx[i, j]), kind, bvw if west else bve, float(h[i, c]),
-                          float(z[i, c]), eta_in, has_in, float(nn * nn), G * dt, dry,
-                          1.0 / dx)  # fmt: skip
-        if qout > 0.0:
-            return (-qout if west else qout), 0.0, qout * dx * dt
-        return (-qout if west else qout), -(qout * dx * dt), 0.0
+        ci = 1 if west else nc - 2
+        has_in = ci >= 0 and ci < nc and grp[i, ci] != 0
+        return _edge(float(qx[i, j]), bct[2] if west else bct[3], bvw if west else bve,
+                     -1.0 if west else 1.0, float(h[i, c]), float(z[i, c]), grp[i, c],
+                     float(z[i, ci]) + float(h[i, ci]) if has_in else 0.0, has_in,
+                     nman[0, 0] if nsc else nman[i, c], dt, dx, dry)  # fmt: skip
     qt = pd[C_QUARTER] * ((qy[i, j - 1] + qy[i, j]) + (qy[i + 1, j - 1] + qy[i + 1, j]))
     q = _face_q(z[i, j - 1] + h[i, j - 1], z[i, j] + h[i, j], z[i, j - 1], z[i, j],
                 grp[i, j - 1], grp[i, j], nman[i, j - 1] if not nsc else pd[C_ZERO],
@@ -209,20 +225,12 @@ def y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvn, bvs, dt, dx, d
     if i == 0 or i == nr:
         north = i == 0
         r = 0 if north else nr - 1
-        kind = bct[0] if north else bct[1]
-        qout = 0.0
-        if kind != BC_CLOSED and grp[r, j] == 1:
-            ri = 1 if north else nr - 2
-            has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
-            eta_in = float(z[ri, j]) + float(h[ri, j]) if has_in else 0.0
-            sgn = -1.0 if north else 1.0
-            nn = nman[0, 0] if nsc else nman[r, j]
-            qout = _bnd_q(sgn * float(qy[i, j]), kind, bvn if north else bvs, float(h[r, j]),
-                          float(z[r, j]), eta_in, has_in, float(nn * nn), G * dt, dry,
-                          1.0 / dx)  # fmt: skip
-        if qout > 0.0:
-            return (-qout if north else qout), 0.0, qout * dx * dt
-        return (-qout if north else qout), -(qout * dx * dt), 0.0
+        ri = 1 if north else nr - 2
+        has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
+        return _edge(float(qy[i, j]), bct[0] if north else bct[1], bvn if north else bvs,
+                     -1.0 if north else 1.0, float(h[r, j]), float(z[r, j]), grp[r, j],
+                     float(z[ri, j]) + float(h[ri, j]) if has_in else 0.0, has_in,
+                     nman[0, 0] if nsc else nman[r, j], dt, dx, dry)  # fmt: skip
     qt = pd[C_QUARTER] * ((qx[i - 1, j] + qx[i - 1, j + 1]) + (qx[i, j] + qx[i, j + 1]))
     q = _face_q(z[i - 1, j] + h[i - 1, j], z[i, j] + h[i, j], z[i - 1, j], z[i, j],
                 grp[i - 1, j], grp[i, j], nman[i - 1, j] if not nsc else pd[C_ZERO],
@@ -263,10 +271,7 @@ def faces(h, z, grp, nman, nsc, qx, qy, qxn, qyn, pd, gdt, bct, bv0, bv1, bv2, b
         qyn[i, j] = q
         vin += a
         vout += b
-    if vin != 0.0:
-        cuda.atomic.add(acc, A_IN, vin)
-    if vout != 0.0:
-        cuda.atomic.add(acc, A_OUT, vout)
+    add_volumes(acc, vin, vout)
 
 
 @cuda.jit(device=True)

@@ -20,7 +20,8 @@ Per sub-step k, three launches and nothing read back:
 
 1. :func:`faces_lts`: every face whose level L has ``k % 2^L == 0`` gets its
    new discharge in ``qxn``/``qyn`` from the old state (the same face
-   functions as the global step, with ``g dt`` of its level); ``q dt`` into
+   functions as the global step, with ``g dt`` of its level, and the friction
+   implicit where the owner tile steps beyond its slope cap); ``q dt`` into
    ``vx``/``vy`` where the tile across is coarser; boundary volumes into the
    ledger accumulators.
 2. :func:`cells_lts`: every face that began its step at k is copied to
@@ -49,7 +50,7 @@ from numba import cuda, float64, int64
 from emtwin.kernels import _flood_cuda as _k
 from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels._flood_cuda import (
-    A_IN,
+    A_IN,  # noqa: F401 - (read by add_volumes, given this module's globals below)
     A_INF,
     A_LOST,
     A_OUT,
@@ -80,11 +81,14 @@ _edge_depth = cuda.jit(device=True)(_rebind(_lts._edge_depth, "_edge_depth_dev",
 _face_lf = cuda.jit(device=True)(_rebind(_lts._face_lf, "_face_lf_dev", _lev=_lev))
 _from_neighbours = cuda.jit(device=True)(
     _rebind(_lts._from_neighbours, "_from_neighbours_dev", max=_max, min=_min))
-# The block reduction uses the cuda module, which the simulator swaps for its own in the
-# globals of the running kernel's module only (and, per call, in a device function's
-# own module, which its threads would then race on): so it gets this module's globals.
+# The block reduction and the ledger's atomics use the cuda module, which the simulator
+# swaps for its own in the globals of the running kernel's module only (and, per call,
+# in a device function's own module, which its threads would then race on): so they
+# get this module's globals.
 reduce_block = cuda.jit(device=True)(
     types.FunctionType(_k.reduce_block.py_func.__code__, globals(), "reduce_block"))
+add_volumes = cuda.jit(device=True)(
+    types.FunctionType(_k.add_volumes.py_func.__code__, globals(), "add_volumes"))
 _fix_negative_lts = cuda.jit(device=True)(_rebind(
     _lts.fix_negative_lts, "fix_negative_lts_dev", max=_max, min=_min, _face_lf=_face_lf,
     _from_neighbours=_from_neighbours))  # fmt: skip
@@ -202,12 +206,7 @@ def faces_lts(k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, pd, gdtl, dt0, 
             dt = dt0 * (1 << lf)
             q, a, b = x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdtl[lf], bct, bv2, bv3,
                              dt, dx, dry, _implicit(lf, tcap[i // B, tj], dt0))  # fmt: skip
-            if lo == SKIP and j != 0 and j != nc:
-                qxn[i, j] = pd[C_ZERO]
-            else:
-                qxn[i, j] = q
-                if lo != lf and lo != SKIP:
-                    vx[i, j] += float(qxn[i, j]) * dt
+            _store(qxn, vx, i, j, q, lf, lo, j == 0 or j == nc, dt, pd[C_ZERO])
             vin += a
             vout += b
     if j < nc and i <= nr:
@@ -216,18 +215,23 @@ def faces_lts(k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, pd, gdtl, dt0, 
             dt = dt0 * (1 << lf)
             q, a, b = y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdtl[lf], bct, bv0, bv1,
                              dt, dx, dry, _implicit(lf, tcap[ti, j // B], dt0))  # fmt: skip
-            if lo == SKIP and i != 0 and i != nr:
-                qyn[i, j] = pd[C_ZERO]
-            else:
-                qyn[i, j] = q
-                if lo != lf and lo != SKIP:
-                    vy[i, j] += float(qyn[i, j]) * dt
+            _store(qyn, vy, i, j, q, lf, lo, i == 0 or i == nr, dt, pd[C_ZERO])
             vin += a
             vout += b
-    if vin != 0.0:
-        cuda.atomic.add(acc, A_IN, vin)
-    if vout != 0.0:
-        cuda.atomic.add(acc, A_OUT, vout)
+    add_volumes(acc, vin, vout)
+
+
+@cuda.jit(device=True)
+def _store(qn, v, i, j, q, lf, lo, edge, dt, zero):
+    """Store face (i, j)'s new discharge *q* (level *lf*; *lo* the level across): nothing
+    flows to a skipped tile (but a grid edge's face is its own); ``q dt`` goes into the
+    face accumulator *v* where the tile across is coarser."""
+    if lo == SKIP and not edge:
+        qn[i, j] = zero
+    else:
+        qn[i, j] = q
+        if lo != lf and lo != SKIP:
+            v[i, j] += float(qn[i, j]) * dt
 
 
 @cuda.jit(device=True)

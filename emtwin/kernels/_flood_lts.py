@@ -28,6 +28,10 @@ Sub-step ``k`` (0 <= k < N):
 Tiles that are dry with dry neighbours are skipped (level :data:`SKIP`); a
 face to a skipped tile carries nothing.
 
+A tile whose step exceeds its slope cap (:func:`step_caps`), where the
+global step's friction would ring, takes the friction implicitly
+(:func:`_fric`, :func:`implicit`); runs of tiles split where that changes.
+
 Every level takes the two phases, level 0 included, band by band: phase A
 of band b + 1, then phase C of band b (:func:`_bands`), so that the faces
 phase A wrote are still in cache when phase C reads them. A one-pass variant
@@ -713,9 +717,10 @@ def _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, ma
 def implicit(L, cap, dt0):
     """Whether a tile at level L with slope cap *cap* (s) takes the friction implicitly
     (:func:`_fric`): where its step ``dt0 2^L`` (s) exceeds the cap, beyond which the
-    global step's friction would ring (:func:`step_caps`). Elsewhere local steps use
-    the global step's face formula unchanged."""
-    return dt0 * (1 << L) > cap
+    global step's friction would ring (:func:`step_caps`), and L >= 1. Elsewhere local
+    steps use the global step's face formula unchanged; at level 0, whose step is the
+    global one, always (the reference, bit for bit)."""
+    return L > 0 and dt0 * (1 << L) > cap
 
 
 @njit(cache=True, error_model="numpy")
