@@ -152,9 +152,10 @@ class FloodModel:
     time_stepping
         "global": one step for the whole grid, set by the deepest water (the
         reference). "local": tiles of *lts_tile* x *lts_tile* cells step with
-        ``dt0 2^L``, L <= *lts_levels*, from their own depth and slope
-        (:data:`STEEP_BETA`), and dry tiles with dry neighbours are skipped
-        (docs/flood.md, Local time stepping).
+        ``dt0 2^L``, L <= *lts_levels*, from their own depth (and, on an open
+        or level grid edge, their slope: :data:`STEEP_BETA`; a tile stepping
+        beyond its slope's cap takes the friction implicitly), and dry tiles
+        with dry neighbours are skipped (docs/flood.md, Local time stepping).
     lts_levels
         Largest level L of local stepping (a macro step is ``2^lts_levels``
         base steps, and a tile's level is set by the water within as many
