@@ -78,6 +78,11 @@ _on_edge = cuda.jit(device=True)(_rebind(_lts._on_edge, "_on_edge_dev"))
 _implicit = cuda.jit(device=True)(_rebind(_lts.implicit, "_implicit_dev"))
 _capped = cuda.jit(device=True)(_rebind(_lts._capped, "_capped_dev", _on_edge=_on_edge))
 _edge_depth = cuda.jit(device=True)(_rebind(_lts._edge_depth, "_edge_depth_dev", min=_min))
+_tile_dry = cuda.jit(device=True)(_rebind(_lts._tile_dry, "_tile_dry_dev", _on_edge=_on_edge,
+                                           _edge_depth=_edge_depth))  # fmt: skip
+_tile_level = cuda.jit(device=True)(_rebind(
+    _lts._tile_level, "_tile_level_dev", np=math, max=_max, min=_min, _on_edge=_on_edge,
+    _edge_depth=_edge_depth))  # fmt: skip
 _face_lf = cuda.jit(device=True)(_rebind(_lts._face_lf, "_face_lf_dev", _lev=_lev))
 _from_neighbours = cuda.jit(device=True)(
     _rebind(_lts._from_neighbours, "_from_neighbours_dev", max=_max, min=_min))
@@ -122,12 +127,7 @@ def tile_raw(h, z, grp, B, c, dt0, lm, floor, grow, tin, edge, inf_on, dry, tcap
     for r in range(r0, r1):
         for j in range(c0, c1):
             tm = _max(tm, float(h[r, j]))
-    fx = tin[ti, tj] != 0
-    for side in range(4):
-        if edge[side] != -math.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
-            fx = fx or _edge_depth(side, r0, r1, c0, c1, z, grp, 0.0) > -math.inf
-    isdry = tm <= dry and (not inf_on or tm <= 0.0)
-    tdry[ti, tj] = 1 if (isdry and not fx) else 0
+    tdry[ti, tj] = _tile_dry(tm, tin[ti, tj] != 0, edge, r0, r1, c0, c1, z, grp, dry, inf_on)
     w0 = _max(r0 - halo, 0)
     w1 = _min(r0 + B + halo, nr)
     v0 = _max(c0 - halo, 0)
@@ -136,17 +136,8 @@ def tile_raw(h, z, grp, B, c, dt0, lm, floor, grow, tin, edge, inf_on, dry, tcap
     for r in range(w0, w1):
         for j in range(v0, v1):
             hm = _max(hm, float(h[r, j]))
-    for side in range(4):
-        lv = edge[side]
-        if lv != -math.inf and _on_edge(side, w0, w1, v0, v1, nr, nc):
-            hm = _max(hm, _edge_depth(side, w0, w1, v0, v1, z, grp, lv))
-    hh = _max(hm + grow, floor)
-    dtb = c / math.sqrt(hh)
-    if _capped(bopen, r0, r1, c0, c1, nr, nc):
-        dtb = _min(dtb, tcap[ti, tj])
-    lev = 0
-    while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
-        lev += 1
+    cap = tcap[ti, tj] if _capped(bopen, r0, r1, c0, c1, nr, nc) else math.inf
+    lev = _tile_level(hm, edge, w0, w1, v0, v1, z, grp, grow, floor, c, cap, dt0, lm)
     tlev[ti, tj] = 0 if tin[ti, tj] != 0 else lev
 
 

@@ -209,6 +209,41 @@ def _edge_depth(side, r0, r1, c0, c1, z, grp, level):
     return level - zmin if zmin < np.inf else -np.inf
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _tile_dry(tm, fixed, edge_level, r0, r1, c0, c1, z, grp, dry, inf_on):
+    """1 if the tile of rows [r0, r1) x columns [c0, c1), its deepest water *tm* (m), is
+    dry (<= *dry*; exactly 0 under infiltration) and not held wet (*fixed*: it holds
+    inflow cells; or it lies on a grid edge with a level boundary, *edge_level*), else 0
+    (the CPU's :func:`tile_levels` and the GPU's ``tile_raw``)."""
+    nr, nc = z.shape
+    fx = fixed
+    for side in range(4):
+        if edge_level[side] != -np.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
+            fx = fx or _edge_depth(side, r0, r1, c0, c1, z, grp, 0.0) > -np.inf
+    isdry = tm <= dry and (not inf_on or tm <= 0.0)
+    return 1 if (isdry and not fx) else 0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _tile_level(hm, edge_level, w0, w1, v0, v1, z, grp, grow, floor, c, cap, dt0, lm):
+    """The largest level L <= *lm* with ``dt0 2^L`` (s) no longer than ``c / sqrt(h)`` nor
+    than *cap* (s): h the deepest water *hm* (m) over the window rows [w0, w1) x columns
+    [v0, v1), or a level boundary over the lowest bed of a grid edge the window reaches
+    (*edge_level*), plus *grow*, at least *floor* (the CPU's :func:`tile_levels` and the
+    GPU's ``tile_raw``)."""
+    nr, nc = z.shape
+    for side in range(4):
+        lv = edge_level[side]
+        if lv != -np.inf and _on_edge(side, w0, w1, v0, v1, nr, nc):
+            hm = max(hm, _edge_depth(side, w0, w1, v0, v1, z, grp, lv))
+    hh = max(hm + grow, floor)
+    dtb = min(c / np.sqrt(hh), cap)
+    lev = 0
+    while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
+        lev += 1
+    return lev
+
+
 @njit(cache=True, error_model="numpy")
 def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, rain_on,
                 inf_on, dry, tcap, bopen, tlev, tdry):  # fmt: skip
@@ -269,12 +304,8 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             tm = 0.0
             for r in range(r0, r1):
                 tm = max(tm, own[r, tj])
-            fx = inflow_tile[ti, tj] != 0
-            for side in range(4):
-                if edge_level[side] != -np.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
-                    fx = fx or _edge_depth(side, r0, r1, c0, c1, z, grp, 0.0) > -np.inf
-            isdry = tm <= dry and (not inf_on or tm <= 0.0)
-            tdry[ti, tj] = 1 if (isdry and not fx) else 0
+            tdry[ti, tj] = _tile_dry(tm, inflow_tile[ti, tj] != 0, edge_level, r0, r1, c0, c1,
+                                     z, grp, dry, inf_on)  # fmt: skip
     # the depth that can reach a tile within the macro step: information moves
     # at most one cell per base step, and the macro step has 2^lm of them
     for ti in range(ntr):
@@ -286,17 +317,10 @@ def tile_levels(h, z, grp, B, c, dt0, lm, floor, grow, inflow_tile, edge_level, 
             hm = 0.0
             for r in range(r0, r1):
                 hm = max(hm, win[r, tj])
-            for side in range(4):
-                lv = edge_level[side]
-                if lv != -np.inf and _on_edge(side, r0, r1, c0, c1, nr, nc):
-                    hm = max(hm, _edge_depth(side, r0, r1, c0, c1, z, grp, lv))
-            hh = max(hm + grow, floor)
-            dtb = c / np.sqrt(hh)
-            lev = 0
-            if _capped(bopen, ti * B, min(ti * B + B, nr), tj * B, min(tj * B + B, nc), nr, nc):
-                dtb = min(dtb, tcap[ti, tj])
-            while lev < lm and dt0 * (1 << (lev + 1)) <= dtb:
-                lev += 1
+            capped = _capped(bopen, ti * B, min(ti * B + B, nr), tj * B, min(tj * B + B, nc),
+                             nr, nc)  # fmt: skip
+            lev = _tile_level(hm, edge_level, r0, r1, c0, c1, z, grp, grow, floor, c,
+                              tcap[ti, tj] if capped else np.inf, dt0, lm)  # fmt: skip
             tlev[ti, tj] = 0 if inflow_tile[ti, tj] != 0 else lev
     return smooth_levels(tlev, tdry, rain_on)
 

@@ -325,13 +325,12 @@ class FloodModel:
             ("rain_in", "inflow_in", "boundary_in", "boundary_out", "infiltration"), 0.0)
         self._led["initial"] = float(self._h.sum(dtype=np.float64)) * area
         self._unplaced = 0.0
-        lts = time_stepping
-        if lts == "local":
+        if time_stepping == "local":
             self._lts_init()
-        key = (dtype.name, self._parallel, lts)
+        key = (dtype.name, self._parallel, time_stepping)
         if key not in _WARM:
             _WARM.add(key)
-            _warm_up(dtype, self._parallel, lts)
+            _warm_up(dtype, self._parallel, time_stepping)
 
     # ------------------------------------------------------------------ views
 
