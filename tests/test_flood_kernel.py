@@ -16,6 +16,7 @@ from emtwin.errors import KernelError
 from emtwin.kernels import FloodModel
 from emtwin.kernels import _flood_lts as lts
 from emtwin.kernels import _flood_numba as nb
+from emtwin.kernels import flood as flood_mod
 
 #: Local time stepping with small tiles and up to 3 levels, so that even the
 #: small grids of these tests run with tiles of mixed levels (docs/flood.md).
@@ -637,7 +638,8 @@ def test_local_makes_global_steps_where_local_ones_would_not_pay():
     steps, bit for bit; with lts_cost = 1 the estuary's macro steps are local except
     where the share reaches 1; with lts_cost = 1.25 (local pays below a share of 0.8)
     they mix, as the rain wets the floodplain and the share grows from about 0.6 to
-    0.9."""
+    0.9. (The first macro step is made of global steps whatever the cost: see
+    test_local_makes_global_steps_while_the_deepest_water_moves.)"""
     a = _estuary("global")
     b = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1e9)
     c = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1.0)
@@ -649,11 +651,67 @@ def test_local_makes_global_steps_where_local_ones_would_not_pay():
                      "arrival_time"):  # fmt: skip
             assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (t, name)
     assert b.lts_global_steps == b.steps == a.steps
-    assert c.lts_global_steps == 0 and c.cell_updates < 0.9 * a.cell_updates
+    first = _estuary("local", lts_tile=8, lts_levels=3, lts_cost=1.0)._lts_macro(1800.0)
+    assert c.lts_global_steps == first and c.cell_updates < 0.9 * a.cell_updates
     assert 0 < d.lts_global_steps < d.steps
     assert a.lts_global_steps == 0
     for m in (b, c, d):
         assert abs(m.ledger()["error_rel"]) < 1e-13
+
+
+def _basin(ts, **kw):
+    """A dry basin 6 m deep behind a beach (columns 30-36) and land, filled from t = 0
+    through a sea level boundary (0.3 m) on its east edge."""
+    x = np.arange(96.0)[None, :].repeat(16, 0)
+    z = np.clip(3.0 - 1.5 * (x - 30.0), -6.0, 3.0)
+    m = FloodModel(z, None, 10.0, manning=0.02, time_stepping=ts, **kw)
+    m.set_boundary("east", "level", times_s=[0, 600], level_m=[0.3, 0.3])
+    return m
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_local_makes_global_steps_while_the_deepest_water_moves(watch, monkeypatch):
+    """A macro step's base step is set by the deepest water at its start. In the basin,
+    that is the boundary's 6.3 m until the bore reaches the beach (about 90 s), then
+    it piles up to 10 m within 25 s: a local macro step then ends with a Courant
+    number (dt0 sqrt(g h_max) / dx, at the depth it ended with) above alpha. After a
+    macro step in which the deepest water rose by more than LTS_WATCH (2 %) of its
+    depth, and for the first, the span is made of global steps, which follow it step
+    by step. Only the first local macro step of the rise then ends above 1.01 alpha
+    (1.10: it cannot be foreseen); without the rule (LTS_WATCH = inf), four more do."""
+    if not watch:
+        monkeypatch.setattr(flood_mod, "LTS_WATCH", np.inf)
+    m = _basin("local", lts_tile=8, lts_levels=3, lts_cost=1.0)
+    ends, moved = [], []
+    call, macro = m._lts_call, m._lts_macro
+
+    def spy_call(q, pdl, tks, ddk, bcvk):
+        out = call(q, pdl, tks, ddk, bcvk)
+        ends.append((tks[1] - tks[0]) * np.sqrt(nb.G * out[0]) / (m.alpha * m.dx))
+        return out
+
+    def spy_macro(t_end):
+        t, h, g = m.t, m._hmax, m.lts_global_steps
+        n = macro(t_end)
+        rose = t == 0.0 or h - h_prev[0] > flood_mod.LTS_WATCH * h_prev[0]
+        moved.append((rose, m.lts_global_steps > g))
+        h_prev[0] = h
+        return n
+
+    h_prev = [0.0]
+    m._lts_call, m._lts_macro = spy_call, spy_macro
+    for t in range(30, 301, 30):
+        m.advance(float(t))
+    assert float(m.max_depth.max()) > 9.5  # the bore piled up on the beach (6.3 m at sea)
+    over = [c for c in ends if c > 1.01]
+    if watch:
+        assert [g for mv, g in moved if mv] == [True] * sum(mv for mv, _ in moved)
+        assert sum(mv for mv, _ in moved) >= 5
+        assert len(over) == 1 and over[0] > 1.05
+        assert len(ends) > 30  # the rest is local
+    else:
+        assert len(over) >= 5
+    assert abs(m.ledger()["error_rel"]) < 1e-13
 
 
 def test_time_stepping_is_checked():

@@ -48,6 +48,12 @@ TIME_STEPPING = ("global", "local")
 #: when it decides whether a macro step pays (``FloodModel(lts_cost=...)``; measured
 #: 1.2-2.7 on the built-in drills and the whole city, docs/flood.md).
 LTS_COST = 2.0
+#: Local stepping makes a macro step's span of global steps where the deepest water rose
+#: by more than this share of its depth over the macro step before (or it is the run's
+#: first): rising water, which a base step set at the macro step's start may not allow
+#: for by its end (a rise of 2 % puts the Courant number 1 % above alpha; docs/flood.md,
+#: *Water on the move*). ``lts_cost=None`` overrides it.
+LTS_WATCH = 0.02
 #: Under local stepping a tile on an open or level grid edge steps at most
 #: ``STEEP_BETA sqrt(dx / (g S))`` seconds, S its steepest bed slope: with the global
 #: step's friction, which its boundary faces keep, longer steps turn thin sheets on
@@ -856,11 +862,18 @@ class FloodModel:
         deepest water, raised by what rain, inflows and levels add over the
         macro step); a macro step is ``2^L`` of them, L <= ``lts_levels``
         (fewer when it is cut at a forcing change or *t_end*, with dt0 then
-        shortened so that they fit exactly). Returns the number of base steps.
+        shortened so that they fit exactly). Its span is made of global steps
+        instead where local ones would not pay (``lts_cost``) and where the
+        deepest water rose over the macro step before (:data:`LTS_WATCH`).
+        Returns the number of base steps.
         """
         c = self.alpha * self.dx / math.sqrt(_nb.G)
         t = self.t
         lm = self.lts_levels
+        # how far the deepest water rose over the last macro step (None: the first)
+        t_w, h_w = getattr(self, "_lts_watch", (None, 0.0))  # (an older checkpoint)
+        moving = t_w is None or self._hmax - h_w > LTS_WATCH * max(h_w, DT_DEPTH_FLOOR_M)
+        self._lts_watch = (t, self._hmax)
         h = max(self._hmax, DT_DEPTH_FLOOR_M, self._level_depth(t))
         dt0 = c / math.sqrt(h)
         span = dt0 * 2**lm
@@ -897,6 +910,11 @@ class FloodModel:
         if not hasattr(self, "_tcap"):  # a checkpoint of an earlier version
             self._lts_scratch()
             self._lts_global = 0
+        cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
+        if moving and cost is not None:
+            # rising water (a bore filling a basin): it may rise within the macro step
+            # past what dt0 allows, where global steps follow it step by step
+            return self._lts_as_global(t_new, t_end)
         nin = len(self._in_rows)
         tin = self._tin
         tin[:] = 0
@@ -904,7 +922,6 @@ class FloodModel:
             tin[self._in_rows // self.lts_tile, self._in_cols // self.lts_tile] = 1
         self._lts_tile_levels(c, dt0, lm, rain_rate * self._rmult_max * (t_new - t), edge,
                               rain_rate > 0.0)  # fmt: skip
-        cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
         share = None if cost is None else _lts.update_share(self._tlev, self.lts_tile,
                                                             self.nrows, self.ncols)  # fmt: skip
         # the share of the cells that global steps would compute (all of them under rain)
@@ -912,12 +929,8 @@ class FloodModel:
         if share is not None and rain_rate == 0.0 and self._dry_steps:
             g = self._dry_windows(zero=False) / self._h.size
         if share is not None and cost * share > g:
-            # local steps would cost more than global ones that leave out the dry blocks:
-            # global steps over the macro step's span, each as advance() makes them (so a
-            # run of them is the global run bit for bit)
-            n = self._global_steps(t_new, t_end, dry=self._dry_steps)
-            self._lts_global += n
-            return n
+            # local steps would cost more than global ones that leave out the dry blocks
+            return self._lts_as_global(t_new, t_end)
         n = 2**lm
         tks = t + dt0 * np.arange(n + 1.0)
         tks[-1] = t_new
@@ -962,6 +975,14 @@ class FloodModel:
         self.steps += n
         self.cell_updates += int(cells)
         self._lts_repairs += int(nrep)
+        return n
+
+    def _lts_as_global(self, t_new: float, t_end: float) -> int:
+        """Global steps over a macro step's span, to *t_new* (s), each as :meth:`advance`
+        makes them (so a run of them is the global run bit for bit), leaving out the dry
+        blocks; returns their number."""
+        n = self._global_steps(t_new, t_end, dry=self._dry_steps)
+        self._lts_global += n
         return n
 
     def _lts_tile_levels(self, c: float, dt0: float, lm: int, grow: float, edge: np.ndarray,
