@@ -659,7 +659,7 @@ def test_local_makes_global_steps_where_local_ones_would_not_pay():
         assert abs(m.ledger()["error_rel"]) < 1e-13
 
 
-def _basin(ts, **kw):
+def _sea_basin(ts, **kw):
     """A dry basin 6 m deep behind a beach (columns 30-36) and land, filled from t = 0
     through a sea level boundary (0.3 m) on its east edge."""
     x = np.arange(96.0)[None, :].repeat(16, 0)
@@ -681,7 +681,7 @@ def test_local_makes_global_steps_while_the_deepest_water_moves(watch, monkeypat
     (1.10: it cannot be foreseen); without the rule (LTS_WATCH = inf), four more do."""
     if not watch:
         monkeypatch.setattr(flood_mod, "LTS_WATCH", np.inf)
-    m = _basin("local", lts_tile=8, lts_levels=3, lts_cost=1.0)
+    m = _sea_basin("local", lts_tile=8, lts_levels=3, lts_cost=1.0)
     ends, moved = [], []
     call, macro = m._lts_call, m._lts_macro
 
@@ -712,6 +712,18 @@ def test_local_makes_global_steps_while_the_deepest_water_moves(watch, monkeypat
     else:
         assert len(over) >= 5
     assert abs(m.ledger()["error_rel"]) < 1e-13
+
+
+def test_the_rise_watched_leaves_out_the_inflow_cells():
+    """The base step allows for what an inflow adds over a step, so the watch reads the
+    deepest water outside the inflow cells: 2 m in a pool, not the 3 m inflow cell;
+    the grid's maximum where no inflow cell holds it."""
+    m = FloodModel(np.zeros((4, 6)), None, 10.0, h0=np.full((4, 6), 0.5))
+    m.add_inflow([1, 2], [0, 0], [0, 600], [5.0, 5.0], name="river")
+    m._h[1, 0], m._h[2, 4] = 3.0, 2.0
+    assert m._off_inflow() == 2.0
+    m._h[3, 3] = 4.0
+    assert m._off_inflow() == 4.0
 
 
 def test_time_stepping_is_checked():

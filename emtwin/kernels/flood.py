@@ -870,9 +870,11 @@ class FloodModel:
         c = self.alpha * self.dx / math.sqrt(_nb.G)
         t = self.t
         lm = self.lts_levels
-        # how far the deepest water rose over the last macro step (None: the first)
+        # how far the deepest water rose over the last macro step (None: the first),
+        # outside the inflow cells, whose rise over a base step dt0 allows for
         t_w, h_w = getattr(self, "_lts_watch", (None, 0.0))  # (an older checkpoint)
-        moving = t_w is None or self._hmax - h_w > LTS_WATCH * max(h_w, DT_DEPTH_FLOOR_M)
+        rise = LTS_WATCH * max(h_w, DT_DEPTH_FLOOR_M)
+        moving = t_w is None or (self._hmax - h_w > rise and self._off_inflow() - h_w > rise)
         self._lts_watch = (t, self._hmax)
         h = max(self._hmax, DT_DEPTH_FLOOR_M, self._level_depth(t))
         dt0 = c / math.sqrt(h)
@@ -976,6 +978,17 @@ class FloodModel:
         self.cell_updates += int(cells)
         self._lts_repairs += int(nrep)
         return n
+
+    def _off_inflow(self) -> float:
+        """The deepest water outside the inflow cells, m (the base step allows for what
+        inflows add there over a step; on a GPU this reads the depths back)."""
+        h = self.h
+        m = float(h.max())
+        if not self._in_rows.size or m > float(h[self._in_rows, self._in_cols].max()):
+            return m
+        off = np.ones(h.shape, bool)
+        off[self._in_rows, self._in_cols] = False
+        return float(h[off].max()) if off.any() else 0.0
 
     def _lts_as_global(self, t_new: float, t_end: float) -> int:
         """Global steps over a macro step's span, to *t_new* (s), each as :meth:`advance`
