@@ -780,7 +780,9 @@ def test_local_on_a_steep_rain_fed_slope_agrees_with_global():
         call = m._lts_call
 
         def counted(q, *args):
-            beyond.append(int((q[lts.Q_DT0] * 2.0 ** m._tlev > m._tcap).sum()))
+            on = (m._tlev != lts.SKIP) & (m._tlev > 0)  # (level 0 keeps the global friction)
+            beyond.append(int((q[lts.Q_DT0] * 2.0 ** np.where(on, m._tlev, 0) > m._tcap)[on]
+                              .sum()))  # fmt: skip
             return call(q, *args)
 
         m._lts_call = counted

@@ -325,8 +325,6 @@ def repair_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx, rt, r
     lbuf[L_REPAIRS] += 1.0
 
 
-
-
 #: :func:`faces_lts` as a real GPU runs it, by state dtype name (the power through
 #: libdevice's cube root, as ``_flood_cuda.FACES``); the simulator runs :func:`faces_lts`.
 FACES_LTS = {"float32": face_kernel(faces_lts, _m73_f32, "f32"),

@@ -870,12 +870,15 @@ class FloodModel:
         c = self.alpha * self.dx / math.sqrt(_nb.G)
         t = self.t
         lm = self.lts_levels
-        # how far the deepest water rose over the last macro step (None: the first),
+        cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
+        # whether the deepest water rose over the last macro step (or this is the first),
         # outside the inflow cells, whose rise over a base step dt0 allows for
-        t_w, h_w = getattr(self, "_lts_watch", (None, 0.0))  # (an older checkpoint)
-        rise = LTS_WATCH * max(h_w, DT_DEPTH_FLOOR_M)
-        moving = t_w is None or (self._hmax - h_w > rise and self._off_inflow() - h_w > rise)
-        self._lts_watch = (t, self._hmax)
+        h_w = getattr(self, "_lts_h_prev", None)  # (None: the first, or an older checkpoint)
+        rising = False
+        if cost is not None:
+            rise = LTS_WATCH * max(h_w or 0.0, DT_DEPTH_FLOOR_M)
+            rising = h_w is None or (self._hmax - h_w > rise and self._off_inflow() - h_w > rise)
+        self._lts_h_prev = self._hmax
         h = max(self._hmax, DT_DEPTH_FLOOR_M, self._level_depth(t))
         dt0 = c / math.sqrt(h)
         span = dt0 * 2**lm
@@ -912,8 +915,7 @@ class FloodModel:
         if not hasattr(self, "_tcap"):  # a checkpoint of an earlier version
             self._lts_scratch()
             self._lts_global = 0
-        cost = getattr(self, "lts_cost", LTS_COST)  # (a checkpoint of an earlier version)
-        if moving and cost is not None:
+        if rising:
             # rising water (a bore filling a basin): it may rise within the macro step
             # past what dt0 allows, where global steps follow it step by step
             return self._lts_as_global(t_new, t_end)
