@@ -32,6 +32,7 @@ lighter timer than cProfile) and prints the 1M-vehicle figure;
     python benchmarks/whole_event.py --drills surge --duration 30min
     python benchmarks/whole_event.py --drills cloudburst typhoon   # any built-in drill
     python benchmarks/whole_event.py --drills typhoon --noise      # and the reference's noise
+    python benchmarks/whole_event.py --drills riverside --scale 8  # the whole city's flood
     python benchmarks/whole_event.py --backend cuda  # both kinds of stepping on a GPU
 """
 
@@ -54,9 +55,14 @@ DRILLS = ("surge", "dam-break", "riverside")
 WET_M = 0.05
 
 
-def _flood_only(name: str, duration_s: float, stepping: str, backend: str = "cpu"):
+def _flood_only(name: str, duration_s: float, stepping: str, backend: str = "cpu",
+                scale: float | None = None):  # fmt: skip
     sc = load_scenario(name)
     sc.duration = duration_s
+    if scale is not None:
+        if sc.world.terrain.builtin is None:
+            raise SystemExit(f"--scale: drill {name!r} has no built-in terrain to scale")
+        sc.world.terrain.scale = scale
     sc.evacuation = None
     sc.response = None
     sc.actions = []
@@ -71,8 +77,8 @@ def _flood_only(name: str, duration_s: float, stepping: str, backend: str = "cpu
 
 
 def _run_drill(name: str, duration_s: float, stepping: str, world=None, alpha_factor=1.0,
-               backend: str = "cpu"):  # fmt: skip
-    sc = _flood_only(name, duration_s, stepping, backend)
+               backend: str = "cpu", scale: float | None = None):  # fmt: skip
+    sc = _flood_only(name, duration_s, stepping, backend, scale)
     if alpha_factor != 1.0:
         flood = next(h for h in sc.hazards if h.type == "flood")
         flood.alpha *= alpha_factor
@@ -110,18 +116,20 @@ def agreement(g, loc, mask: np.ndarray, duration_s: float) -> tuple[float, float
     return p99, rmse, share
 
 
-def drill_row(name: str, duration_s: float, noise: bool = False, backend: str = "cpu") -> dict:
+def drill_row(name: str, duration_s: float, noise: bool = False, backend: str = "cpu",
+              scale: float | None = None) -> dict:  # fmt: skip
     """Run *name* with global then local stepping; the figures of the table. With
     *noise*, also global stepping with a step 10 % shorter (``alpha`` x 0.9) against
-    the first: how far the reference itself moves with its step."""
-    world, g, _ = _run_drill(name, duration_s, "global", backend=backend)
-    _, loc, _ = _run_drill(name, duration_s, "local", world=world, backend=backend)
+    the first: how far the reference itself moves with its step. *scale*: the
+    terrain scale (None: the drill's own)."""
+    world, g, _ = _run_drill(name, duration_s, "global", backend=backend, scale=scale)
+    _, loc, _ = _run_drill(name, duration_s, "local", world=world, backend=backend, scale=scale)
     mask = world.terrain.mask
     p99, rmse, share = agreement(g, loc, mask, duration_s)
     extra = {}
     if noise:
         _, g2, _ = _run_drill(name, duration_s, "global", world=world, alpha_factor=0.9,
-                              backend=backend)  # fmt: skip
+                              backend=backend, scale=scale)  # fmt: skip
         n99, nrmse, nshare = agreement(g, g2, mask, duration_s)
         extra = {"noise_p99_cm": 100 * n99, "noise_rmse_cm": 100 * nrmse,
                  "noise_arrival_ok": 100 * nshare}  # fmt: skip
@@ -217,6 +225,9 @@ def main() -> None:
     ap.add_argument("--backend", choices=("cpu", "cuda"), default="cpu",
                     help="where the drills' flood steps (cuda: the GPU, both kinds of "
                          "stepping on it; exits when Numba finds none)")  # fmt: skip
+    ap.add_argument("--scale", type=float, default=None,
+                    help="terrain scale of the drills (default: each drill's own); "
+                         "'--drills riverside --scale 8' is the whole city's flood")  # fmt: skip
     ap.add_argument("--city", action="store_true", help="also run the whole city")
     ap.add_argument("--city-duration", default="6h")
     ap.add_argument("--city-scale", type=float, default=8.0)
@@ -237,7 +248,7 @@ def main() -> None:
                 f"{'as global %':>11}")  # fmt: skip
         rows = []
         for name in args.drills:
-            r = drill_row(name, dur, args.noise, args.backend)
+            r = drill_row(name, dur, args.noise, args.backend, args.scale)
             rows.append(r)
             if len(rows) == 1:
                 print(head)
