@@ -553,6 +553,46 @@ def test_local_gives_the_same_numbers_on_any_number_of_threads():
     assert {0, 1, 2, lts.SKIP} <= seen, seen
 
 
+def _next_to_level_0(tlev: np.ndarray, level: int) -> bool:
+    """Whether a tile at *level* has a level-0 tile among its eight neighbours."""
+    z = np.pad(tlev == 0, 1)
+    near = np.zeros(tlev.shape, bool)
+    for a in range(3):
+        for b in range(3):
+            near |= z[a : a + tlev.shape[0], b : b + tlev.shape[1]]
+    return bool((near & (tlev == level)).any())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_alternating_level_0_faces_give_the_copied_numbers(dtype):
+    """Level-0 tiles keep their new faces in whichever buffer the sub-step's parity
+    names instead of copying them into place; the numbers must be those of the copy,
+    bit for bit. Between macro steps the second buffer holds nothing: it is filled with
+    NaN before every advance, which any read of a stale face would carry into the
+    state. The case must reach the readings that need care: skipped tiles and level-1
+    tiles next to level-0 ones (whose faces are read in odd sub-steps), and the
+    negative-depth repair."""
+    alt = _estuary("local", dtype=dtype, lts_tile=8, lts_levels=3)
+    ref = _estuary("local", dtype=dtype, lts_tile=8, lts_levels=3)
+    ref._lts_copy = True
+    skip_near = level1_near = False
+    for t in range(60, 1801, 60):
+        for m in (alt, ref):
+            m._qxn[:] = np.nan
+            m._qyn[:] = np.nan
+            m.advance(float(t))
+        skip_near = skip_near or _next_to_level_0(alt._tlev, lts.SKIP)
+        level1_near = level1_near or _next_to_level_0(alt._tlev, 1)
+        for name in ("h", "qx", "qy", "max_depth", "max_speed", "max_hr", "max_aidr",
+                     "arrival_time"):  # fmt: skip
+            assert np.array_equal(getattr(alt, name), getattr(ref, name), equal_nan=True), (
+                t, name)  # fmt: skip
+        assert alt.ledger() == ref.ledger()
+    assert skip_near and level1_near
+    assert alt._lts_repairs > 0
+    assert np.isfinite(alt.h).all()
+
+
 @pytest.mark.parametrize(("col", "expected"), [(13, [0, 0, 1, 2]), (11, [0, 1, 2, 2])])
 def test_local_level_is_set_by_the_water_within_a_macro_step_of_cells(col, expected):
     """A tile's level comes from the deepest water within 2^lm cells of it (the cells a

@@ -25,6 +25,14 @@ Sub-step ``k`` (0 <= k < N):
   see the same volume: mass is conserved to round-off. Records follow as in
   the global step.
 
+Level-0 tiles, which compute their faces in every sub-step, copy nothing:
+in odd sub-steps (where only level 0 computes faces) they read ``qxn``/``qyn``
+and write ``qx``/``qy``; every other level's faces hold the same value in
+both buffers between the copy and their next update, so the reads find the
+current values; over the even number of sub-steps of a macro step the faces
+end in ``qx``/``qy`` (docs/flood.md, *Level-0 faces in two buffers*). A
+macro step of one sub-step copies every level.
+
 Tiles that are dry with dry neighbours are skipped (level :data:`SKIP`); a
 face to a skipped tile carries nothing.
 
@@ -636,6 +644,24 @@ def _commit(t, m, h, qx, qy, qxn, qyn, tlev, B):
             qx[r, j] = qxn[r, j]
 
 
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _finer_faces(t, m, h, qx, qy, qxn, qyn, tlev, B):
+    """Copy into ``qxn``/``qyn`` the faces a run of tiles at level 1 shares with tiles at
+    level 0, from ``qx``/``qy``, where those tiles wrote them in an odd sub-step
+    (:func:`macro`)."""
+    nr, nc = h.shape
+    ti, ta, tb, L, r0, r1, c0, c1 = _run(t, m, tlev, B, nr, nc)
+    for j in (c0, c1):
+        if _lev(tlev, ti, ta - 1 if j == c0 else tb) == 0:
+            for r in range(r0, r1):
+                qxn[r, j] = qx[r, j]
+    for u in range(ta, tb):
+        for f in (r0, r1):
+            if _lev(tlev, ti - 1 if f == r0 else ti + 1, u) == 0:
+                for j in range(u * B, min(u * B + B, nc)):
+                    qyn[f, j] = qy[f, j]
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _take_y(f, ca, cb, vy, vcy, dt, dst, off):
     """Volumes of a finer tile over y-faces (f, ca..cb-1) as discharges into dst[off:]; reset."""
@@ -1010,36 +1036,53 @@ def fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, dt0, dx,
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr,
-            maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk, wf):  # fmt: skip
-    """Second half of sub-step k for run ``lc[i]``: copy its new faces where its step
-    began, continuity and records where it ends (both at level 0). Returns the cells
-    updated."""
-    t = rt[lc[i]]
-    m = rn[lc[i]]
+def _step_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr,
+            maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf, pp):  # fmt: skip
+    """Second half of sub-step k for the run of *m* tiles from tile *t*: copy its new
+    faces where its step began, continuity and records where it ends (both at level
+    0). With *pp*, the level-0 faces alternate between the two buffers instead of
+    being copied (:func:`macro`). Returns the cells updated. (At most 30 arguments:
+    a call with more is compiled as a call with ``*args``, which Numba does not
+    inline.)"""
     e, a = _ends(k, t, tlev)
+    ntc = tlev.shape[1]
+    L = tlev[t // ntc, t % ntc]
     if a:
-        _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
+        if not (pp and L == 0):
+            _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
         acc[t, A_NNEG] = 0
+    n = 0
     if e:
-        return _phase_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
-                        maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
-    return 0
+        odd = pp and (k & 1) == 1
+        if odd and L == 1:  # its records read the level-0 faces on its edges from qxn/qyn
+            _finer_faces(t, m, h, qx, qy, qxn, qyn, tlev, B)
+        sw = odd and L == 0  # its new faces are in qx/qy
+        n = _phase_c(t, m, k, h, grp, rmult, rsc, qxn if sw else qx, qyn if sw else qy,
+                     qx if sw else qxn, qy if sw else qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr,
+                     maxa, arr, tlev, B, acc, q, pdl, t_end, wk, wf)  # fmt: skip
+    return n
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _a_band(b, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc, q,
-            pdl, rt, rn, la, ofs, wk, tcap):  # fmt: skip
-    """Phase A of the runs of band *b* whose step begins at sub-step k."""
+            pdl, rt, rn, la, ofs, wk, tcap, pp):  # fmt: skip
+    """Phase A of the runs of band *b* whose step begins at sub-step k. With *pp*, in odd
+    sub-steps (where only level 0 runs) from ``qxn``/``qyn`` into ``qx``/``qy``
+    (:func:`macro`)."""
+    swap = pp and (k & 1) == 1
     for i in range(ofs[0, b], ofs[0, b + 1]):
-        _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct,
-                 bcvk, tlev, B, acc, q, pdl, wk, tcap)  # fmt: skip
+        if swap:
+            _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qxn, qyn, qx, qy, vx, vy,
+                     bct, bcvk, tlev, B, acc, q, pdl, wk, tcap)  # fmt: skip
+        else:
+            _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy,
+                     bct, bcvk, tlev, B, acc, q, pdl, wk, tcap)  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _bands(b0, b1, pre, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
            maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt, rn, la, lc,
-           ofs, wk, wf, tcap):  # fmt: skip
+           ofs, wk, wf, tcap, pp):  # fmt: skip
     """Sub-step k for bands b0..b1-1, band by band: phase A of band b + 1, then the second
     half (:func:`_step_c`) of band b, so that what phase A wrote is still in cache when
     it is read. The order keeps every read of the old values before they change: phase
@@ -1048,23 +1091,23 @@ def _bands(b0, b1, pre, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, v
     band of a neighbouring range changed anything). Returns the cells updated."""
     if not pre:
         _a_band(b0, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
-                q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
+                q, pdl, rt, rn, la, ofs, wk, tcap, pp)  # fmt: skip
     n = 0
     for b in range(b0, b1):
         if b + 1 < b1 and not (pre and b + 1 == b1 - 1):
             _a_band(b + 1, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev,
-                    B, acc, q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
+                    B, acc, q, pdl, rt, rn, la, ofs, wk, tcap, pp)  # fmt: skip
         for i in range(ofs[1, b], ofs[1, b + 1]):
-            n += _step_c(i, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd,
-                         maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, rt, rn, lc, wk,
-                         wf)  # fmt: skip
+            n += _step_c(rt[lc[i]], rn[lc[i]], k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy,
+                         vcx, vcy, maxd, maxs, maxhr, maxa, arr, tlev, B, acc, q, pdl, t_end, wk,
+                         wf, pp)  # fmt: skip
     return n
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy,
                       maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, t_end, rt,
-                      rn, la, lc, ofs, cnt, wk, wf, nth, tcap):  # fmt: skip
+                      rn, la, lc, ofs, cnt, wk, wf, nth, tcap, pp):  # fmt: skip
     """Sub-step k (:func:`_bands`) with the bands cut into one contiguous range per thread:
     first phase A of each range's first and last band (their neighbours across the
     range's edges are in other ranges), then each range as :func:`_bands`. A range of
@@ -1077,16 +1120,16 @@ def _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
         b0 = c * ntr // nt
         b1 = (c + 1) * ntr // nt
         _a_band(b0, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev, B, acc,
-                q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
+                q, pdl, rt, rn, la, ofs, wk, tcap, pp)  # fmt: skip
         if b1 - 1 > b0:
             _a_band(b1 - 1, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tlev,
-                    B, acc, q, pdl, rt, rn, la, ofs, wk, tcap)  # fmt: skip
+                    B, acc, q, pdl, rt, rn, la, ofs, wk, tcap, pp)  # fmt: skip
     for c in prange(nt):
         b0 = c * ntr // nt
         b1 = (c + 1) * ntr // nt
         cnt[c] = _bands(b0, b1, True, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx,
                         vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q,
-                        pdl, t_end, rt, rn, la, lc, ofs, wk, wf, tcap)  # fmt: skip
+                        pdl, t_end, rt, rn, la, lc, ofs, wk, wf, tcap, pp)  # fmt: skip
     n = 0
     for c in range(nt):
         n += cnt[c]
@@ -1102,10 +1145,12 @@ def _add_inflow(h, rows, cols, dd):
 @njit(cache=True, error_model="numpy")
 def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, maxd, maxs,
           maxhr, maxa, arr, bct, bcvk, tlev, B, acc, q, pdl, tks, in_rows, in_cols, ddk,
-          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, nth, tcap):  # fmt: skip
+          maxrun, rt, rn, la, lc, cnt, stack, instack, wk, wf, nth, tcap, alt):  # fmt: skip
     """One macro step of N = len(tks) - 1 base steps; see the module docstring.
 
     *nth*: the number of threads to spread the bands of tiles over (0 or 1: none).
+    *alt*: whether the level-0 faces alternate between the buffers (when N is even)
+    instead of being copied; the numbers are the same either way.
     Returns (h_max m (NaN or inf when a depth is not finite), boundary inflow m3,
     boundary outflow m3, infiltration m3, volume not placed by the negative-depth
     repair m3, cell updates, base steps that needed the negative-depth repair).
@@ -1120,6 +1165,10 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
     ofs = np.zeros((2, tlev.shape[0] + 1), np.int64)
     fa = np.zeros(4)
     fl = np.zeros(4, np.int64)
+    # level-0 faces alternate between the buffers (even sub-steps read qx/qy and write
+    # qxn/qyn, odd ones the other way) instead of being copied: over an even number of
+    # sub-steps they end in qx/qy (see the module docstring)
+    pp = alt and nk % 2 == 0
     for k in range(nk):
         if in_rows.shape[0] > 0:
             _add_inflow(h, in_rows, in_cols, ddk[k])
@@ -1128,17 +1177,24 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
             cells += _substep_parallel(k, h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn,
                                        vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
                                        tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs,
-                                       cnt, wk, wf, nth, tcap)
+                                       cnt, wk, wf, nth, tcap, pp)
         else:
             cells += _bands(0, tlev.shape[0], False, k, h, z, grp, nman, nsc, rmult, rsc, qx, qy,
                             qxn, qyn, vx, vy, vcx, vcy, maxd, maxs, maxhr, maxa, arr, bct, bcvk,
-                            tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs, wk, wf, tcap)
+                            tlev, B, acc, q, pdl, tks[k + 1], rt, rn, la, lc, ofs, wk, wf, tcap,
+                            pp)
         neg = 0
         for i in range(nlc):
             neg += acc[rt[lc[i]], A_NNEG]
         if neg:
-            b, lo = fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B, q[Q_DT0],
-                                     q[Q_DX], rt, rn, lc, nlc, acc, stack, instack, fa, fl)
+            if pp and (k & 1) == 0:  # only level 0 ends here, its new faces in qxn/qyn
+                b, lo = fix_negative_lts(k, h, qxn, qyn, qx, qy, vx, vy, vcx, vcy, tlev, B,
+                                         q[Q_DT0], q[Q_DX], rt, rn, lc, nlc, acc, stack, instack,
+                                         fa, fl)  # fmt: skip
+            else:
+                b, lo = fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B,
+                                         q[Q_DT0], q[Q_DX], rt, rn, lc, nlc, acc, stack, instack,
+                                         fa, fl)  # fmt: skip
             bcorr += b
             lost += lo
             nrep += 1

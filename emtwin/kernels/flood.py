@@ -1026,7 +1026,8 @@ class FloodModel:
             self.lts_tile, self._tacc, q, pdl, tks, self._in_rows, self._in_cols, ddk,
             max(1, _lts.RUN_CELLS // self.lts_tile), self._rt, self._rn, self._la, self._lc,
             self._cnt, self._lstack, self._linstack, self._lwk, self._lwf,
-            self._lts_ranges(), self._tcap)  # fmt: skip
+            self._lts_ranges(), self._tcap,
+            not getattr(self, "_lts_copy", False))  # fmt: skip
 
     def _lts_ranges(self) -> int:
         """Ranges of bands of tiles a local sub-step spreads over threads: one per Numba
