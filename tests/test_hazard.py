@@ -310,7 +310,7 @@ def test_time_stepping_is_local_by_default_and_global_on_request(dip: Path) -> N
     """The scenario key reaches the kernel: ``local`` unless the file says ``global``.
     On the dip (2 tiles) every tile is within a macro step's reach of the channel, so
     every tile would take the base step: local steps would cost more than global ones
-    (share 1 x lts_cost 2 > 1), every base step is made as a global one, and the run
+    (share 1 x lts_cost 1.5 > 1), every base step is made as a global one, and the run
     must be the global run bit for bit."""
     runs = {}
     for key in (None, "global"):

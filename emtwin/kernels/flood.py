@@ -46,8 +46,9 @@ _WARM: set[tuple[str, bool, str]] = set()
 TIME_STEPPING = ("global", "local")
 #: Cost of a local cell update relative to a global one that local stepping assumes
 #: when it decides whether a macro step pays (``FloodModel(lts_cost=...)``; measured
-#: 1.2-2.7 on the built-in drills and the whole city, docs/flood.md).
-LTS_COST = 2.0
+#: 1.3-1.5 on the built-in drills and the whole city since 2026-12-07, 2.0 until then,
+#: docs/flood.md, *`lts_cost` 1.5*).
+LTS_COST = 1.5
 #: Local stepping makes a macro step's span of global steps where the deepest water rose
 #: by more than this share of its depth over the macro step before (or it is the run's
 #: first): rising water, which a base step set at the macro step's start may not allow
