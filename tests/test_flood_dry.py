@@ -265,3 +265,30 @@ def test_dry_blocks_give_the_full_steps_bit_for_bit_on_random_cases():
             assert b.steps == a.steps, seed
         skipped += b.cell_updates < a.cell_updates
     assert skipped >= 8  # most cases left blocks out
+
+
+@pytest.mark.parametrize("dry_max", [0.5, 1.0])
+def test_windows_keeping_most_cells_give_way_to_full_steps(dry_max, monkeypatch):
+    """A lake over the west 48 of 64 columns, a dry bank east of it: the blocks of 8 x 8
+    cells left out are the bank's last column of blocks (the one beside the lake is a
+    neighbour of wet blocks), so the windows keep 56 / 64 of the cells. Above DRY_MAX
+    (0.5) the global steps are full ones (every cell counted); with DRY_MAX = 1 the
+    windows are used and count 56 / 64 of the cells per step (the hand count). The
+    state is the global run's bit for bit either way."""
+    import emtwin.kernels.flood as fl
+
+    monkeypatch.setattr(fl, "DRY_MAX", dry_max)
+    nr = nc = 64
+    z = np.where(np.arange(nc)[None, :] < 48, 0.0, 5.0) * np.ones((nr, 1))
+    h0 = np.where(z == 0.0, 1.0, 0.0)
+    models = [FloodModel(z, None, 10.0, manning=0.03, h0=h0, time_stepping=ts, **kw)
+              for ts, kw in (("global", {}), ("local", {"lts_cost": 1e9}))]  # fmt: skip
+    for m in models:
+        m.add_inflow([32], [4], [0.0, 600.0], [2.0, 2.0])
+        m.advance(600.0)
+    a, b = models
+    for name in ("h", "qx", "qy", "max_depth", "max_speed", "arrival_time"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+    assert b.steps == a.steps == b.lts_global_steps > 0
+    kept = 1.0 if dry_max < 56 / 64 else 56 / 64
+    assert b.cell_updates == round(kept * a.cell_updates)
