@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from emtwin.kernels import _flood_dry as dry
+from emtwin.kernels import flood as flood_mod
 from emtwin.kernels.flood import FloodModel
 
 B = 16
@@ -275,9 +276,7 @@ def test_windows_keeping_most_cells_give_way_to_full_steps(dry_max, monkeypatch)
     (0.5) the global steps are full ones (every cell counted); with DRY_MAX = 1 the
     windows are used and count 56 / 64 of the cells per step (the hand count). The
     state is the global run's bit for bit either way."""
-    import emtwin.kernels.flood as fl
-
-    monkeypatch.setattr(fl, "DRY_MAX", dry_max)
+    monkeypatch.setattr(flood_mod, "DRY_MAX", dry_max)
     nr = nc = 64
     z = np.where(np.arange(nc)[None, :] < 48, 0.0, 5.0) * np.ones((nr, 1))
     h0 = np.where(z == 0.0, 1.0, 0.0)

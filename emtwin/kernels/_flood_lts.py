@@ -1045,8 +1045,7 @@ def _step_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, max
     a call with more is compiled as a call with ``*args``, which Numba does not
     inline.)"""
     e, a = _ends(k, t, tlev)
-    ntc = tlev.shape[1]
-    L = tlev[t // ntc, t % ntc]
+    L = tlev[t // tlev.shape[1], t % tlev.shape[1]]
     if a:
         if not (pp and L == 0):
             _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
@@ -1069,14 +1068,11 @@ def _a_band(b, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk, tle
     """Phase A of the runs of band *b* whose step begins at sub-step k. With *pp*, in odd
     sub-steps (where only level 0 runs) from ``qxn``/``qyn`` into ``qx``/``qy``
     (:func:`macro`)."""
-    swap = pp and (k & 1) == 1
+    sw = pp and (k & 1) == 1
     for i in range(ofs[0, b], ofs[0, b + 1]):
-        if swap:
-            _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qxn, qyn, qx, qy, vx, vy,
-                     bct, bcvk, tlev, B, acc, q, pdl, wk, tcap)  # fmt: skip
-        else:
-            _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy,
-                     bct, bcvk, tlev, B, acc, q, pdl, wk, tcap)  # fmt: skip
+        _phase_a(rt[la[i]], rn[la[i]], k, h, z, grp, nman, nsc, qxn if sw else qx,
+                 qyn if sw else qy, qx if sw else qxn, qy if sw else qyn, vx, vy, bct, bcvk,
+                 tlev, B, acc, q, pdl, wk, tcap)  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -1187,14 +1183,11 @@ def macro(h, z, grp, nman, nsc, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, 
         for i in range(nlc):
             neg += acc[rt[lc[i]], A_NNEG]
         if neg:
-            if pp and (k & 1) == 0:  # only level 0 ends here, its new faces in qxn/qyn
-                b, lo = fix_negative_lts(k, h, qxn, qyn, qx, qy, vx, vy, vcx, vcy, tlev, B,
-                                         q[Q_DT0], q[Q_DX], rt, rn, lc, nlc, acc, stack, instack,
-                                         fa, fl)  # fmt: skip
-            else:
-                b, lo = fix_negative_lts(k, h, qx, qy, qxn, qyn, vx, vy, vcx, vcy, tlev, B,
-                                         q[Q_DT0], q[Q_DX], rt, rn, lc, nlc, acc, stack, instack,
-                                         fa, fl)  # fmt: skip
+            sw = pp and (k & 1) == 0  # only level 0 ends here, its new faces in qxn/qyn
+            b, lo = fix_negative_lts(k, h, qxn if sw else qx, qyn if sw else qy,
+                                     qx if sw else qxn, qy if sw else qyn, vx, vy, vcx, vcy,
+                                     tlev, B, q[Q_DT0], q[Q_DX], rt, rn, lc, nlc, acc, stack,
+                                     instack, fa, fl)  # fmt: skip
             bcorr += b
             lost += lo
             nrep += 1
