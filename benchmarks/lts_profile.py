@@ -28,6 +28,12 @@ and the script prints:
   of whole tiles would give), ``own cell`` a level per cell from its own
   depth and its eight neighbours (the lower bound of any local stepping with
   these levels), and the same with up to 10 levels;
+- where no rain falls (at the coupling times without rain, at the last macro
+  step's levels): the share of cell updates the levels give, the part of it
+  on cells wet or next to a wet cell (the rest is dry cells with dry
+  neighbours inside active tiles, which compute nothing), and the part left
+  if each tile skipped its rows holding no such cell: what skipping dry cells
+  inside tiles could save;
 - what would be needed: the speed-up at the measured share if a local update
   cost what a global one does (``1 / share``), and the share that a 3x
   speed-up needs at the measured cost ratio (``1 / (3 cost ratio)``).
@@ -132,6 +138,23 @@ def cap_share(m: FloodModel) -> float:
     return float((np.outer(rows, cols) * 2.0**-lev).sum() / (nr * nc))
 
 
+def dry_inside(m: FloodModel) -> tuple[float, float, float]:
+    """At the levels of *m*'s last macro step: the share of the global cell updates they
+    give, the part on cells wet (deeper than ``dry_tol``) or next to a wet cell (8
+    neighbours), and the part in tile rows holding such a cell."""
+    h = np.asarray(m.h, np.float64)
+    nr, nc, b = m.nrows, m.ncols, m.lts_tile
+    tl = m._tlev  # noqa: SLF001
+    lev = np.kron(tl, np.ones((b, b), np.int64))[:nr, :nc]
+    act = lev != SKIP
+    w = np.where(act, 2.0 ** -np.where(act, lev, 0), 0.0)
+    near = maximum_filter((h > m.dry_tol).astype(np.uint8), size=3, mode="constant") > 0
+    hp = np.pad(near, ((0, -nr % b), (0, -nc % b)))
+    rows = hp.reshape(hp.shape[0], hp.shape[1] // b, b).any(axis=2)
+    rows = np.repeat(rows, b, axis=1)[:nr, :nc]
+    return float(w.mean()), float((w * near).mean()), float((w * rows).mean())
+
+
 def run(name: str, duration_s: float, stepping: str, world: Any = None,
         lts_cost: Any = "default") -> dict[str, Any]:  # fmt: skip
     """One flood-only run of drill *name*; its kernel figures and per-coupling records.
@@ -149,6 +172,7 @@ def run(name: str, duration_s: float, stepping: str, world: Any = None,
     rows: list[dict[str, float]] = []
     levels: list[np.ndarray] = []
     caps: list[float] = []
+    dry: list[tuple[float, float, float]] = []
     sim = Simulation(sc, world=world)
     model = sim.component("flood").model
     if lts_cost != "default":
@@ -163,6 +187,8 @@ def run(name: str, duration_s: float, stepping: str, world: Any = None,
             counts = [(tl == lev).mean() for lev in range(m.lts_levels + 1)]
             levels.append(np.array([*counts, (tl == SKIP).mean()]))
             caps.append(cap_share(m))
+            if m._rain_rate(m.t) == 0.0:  # noqa: SLF001
+                dry.append(dry_inside(m))
 
     with KernelClock() as clock:
         clock.after = after
@@ -174,6 +200,7 @@ def run(name: str, duration_s: float, stepping: str, world: Any = None,
         "cap": float(np.mean(caps)) if caps else None,
         "tile": model.lts_tile, "steps": model.steps,
         "global_steps": getattr(model, "_lts_global", 0),
+        "dry": (np.mean(dry, axis=0), len(dry), len(levels)) if dry else None,
     }  # fmt: skip
 
 
@@ -215,6 +242,11 @@ def main() -> None:
         print(f"  the slope cap, were it on every tile (every tile wet, at its longest step): "
               f"at least "
               f"{loc['cap']:.3f} of the updates (mean over coupling times)")
+        if loc["dry"] is not None:
+            (sh, near, rows), nd, nt = loc["dry"]
+            print(f"  without rain ({nd} of {nt} coupling times): the levels give {sh:.3f} of "
+                  f"the updates, {near:.3f} on cells wet or next to one; skipping the tiles' "
+                  f"rows without such a cell would leave {rows:.3f}")
         print("  updates left under other level rules (from the global run's depths): "
               + ", ".join(f"{k} {v:.3f}" for k, v in g["rules"].items()))
         print(f"  needed: at this share, a local update as cheap as a global one gives "
