@@ -838,13 +838,6 @@ def _lists(k, tlev, rt, nrun, la, lc, ofs):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _ends(k, t, tlev):
-    ntc = tlev.shape[1]
-    L = tlev[t // ntc, t % ntc]
-    return ((k + 1) & ((1 << L) - 1)) == 0, (k & ((1 << L) - 1)) == 0
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def _face_lf(tlev, B, r, j, side, Lc):
     """Level of a face of cell (r, j) in a tile at level Lc: Lc, or the finer neighbour's."""
     ti = r // B
@@ -1046,8 +1039,10 @@ def _step_c(t, m, k, h, grp, rmult, rsc, qx, qy, qxn, qyn, vx, vy, vcx, vcy, max
     being copied (:func:`macro`). Returns the cells updated. (At most 30 arguments:
     a call with more is compiled as a call with ``*args``, which Numba does not
     inline.)"""
-    e, a = _ends(k, t, tlev)
     L = tlev[t // tlev.shape[1], t % tlev.shape[1]]
+    msk = (1 << L) - 1
+    a = (k & msk) == 0  # its step begins at k
+    e = ((k + 1) & msk) == 0  # ... ends at k
     if a:
         if not (pp and L == 0):
             _commit(t, m, h, qx, qy, qxn, qyn, tlev, B)
