@@ -678,17 +678,20 @@ class FloodModel:
         self.wall_s += time.perf_counter() - t0
         return n
 
-    def _global_steps(self, until: float, t_end: float, *, dry: bool = False) -> int:
+    def _global_steps(self, until: float, t_end: float, *, dry: bool = False,
+                      full: int = 0) -> int:  # fmt: skip
         """Global steps, each set for an advance to *t_end* (s), until the clock reaches
         *until* (s); returns their number. With *dry*, the steps without rain leave
-        out the dry blocks (:meth:`_dry_windows`), with the same results bit for bit."""
+        out the dry blocks (:meth:`_dry_windows`), with the same results bit for bit;
+        *full*: full steps to make before looking for them (the caller found, on this
+        state, windows that would not pay)."""
         n = 0
-        full = 0  # full steps to make before looking for dry blocks again
         while self.t < until:
             released = self._release_due()
             dt, t_new = self._next_dt(t_end)
             if dry:
                 if released or self._rain_rate(self.t) > 0.0:
+                    full = 0  # (the state the caller looked at has changed)
                     if self._dry is not None:
                         self._dry.left = 0
                 elif full > 0:
@@ -942,13 +945,15 @@ class FloodModel:
                                                             self.nrows, self.ncols)  # fmt: skip
         # the share of the cells that global steps would compute (all of them under rain)
         g = 1.0
+        full = 0
         if share is not None and rain_rate == 0.0 and self._dry_steps:
             g = self._dry_windows(zero=False) / self._h.size
-            if g > DRY_MAX:  # (the global steps would be full ones)
-                g = 1.0
+            if g > DRY_MAX:  # the global steps would be full ones, the next DRY_BLOCK of
+                g = 1.0  # them without looking for dry blocks again
+                full = DRY_BLOCK
         if share is not None and cost * share > g:
             # local steps would cost more than global ones that leave out the dry blocks
-            return self._lts_as_global(t_new, t_end)
+            return self._lts_as_global(t_new, t_end, full=full)
         n = 2**lm
         tks = t + dt0 * np.arange(n + 1.0)
         tks[-1] = t_new
@@ -1006,11 +1011,12 @@ class FloodModel:
         off[self._in_rows, self._in_cols] = False
         return float(h[off].max()) if off.any() else 0.0
 
-    def _lts_as_global(self, t_new: float, t_end: float) -> int:
+    def _lts_as_global(self, t_new: float, t_end: float, *, full: int = 0) -> int:
         """Global steps over a macro step's span, to *t_new* (s), each as :meth:`advance`
         makes them (so a run of them is the global run bit for bit), leaving out the dry
-        blocks; returns their number."""
-        n = self._global_steps(t_new, t_end, dry=self._dry_steps)
+        blocks (after *full* full steps, see :meth:`_global_steps`); returns their
+        number."""
+        n = self._global_steps(t_new, t_end, dry=self._dry_steps, full=full)
         self._lts_global += n
         return n
 
