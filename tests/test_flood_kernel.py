@@ -137,6 +137,30 @@ def test_ledger_closes_with_open_and_level_boundaries(ts):
     assert float(m.h.min()) >= 0.0
 
 
+@STEPPING
+@pytest.mark.parametrize("side", ["west", "north", "east", "south"])
+def test_strip_one_cell_wide_follows_a_level_edge(ts, side):
+    """A strip one cell wide along a level edge, walled on its inner side (as an apron
+    strip of a reprojected DEM's coast can be), at 1 m cells.
+
+    Its water can only follow the sea level: the independent number is the level
+    itself. Without the theta weighting on the edge face, the strip rang at the grid
+    scale and, with the step set by its own depth, grew: 5.5 m of water under a 3 m
+    sea at the end of a 1 h rise.
+    """
+    z = np.full((24, 24), 6.0)
+    edge = {"west": (slice(None), 0), "east": (slice(None), -1),
+            "north": (0, slice(None)), "south": (-1, slice(None))}[side]  # fmt: skip
+    z[edge] = 0.0
+    m = FloodModel(z, None, 1.0, manning=0.035, **ts)
+    m.set_boundary(side, "level", times_s=[0.0, 1200.0], level_m=[0.3, 3.0])
+    m.advance(1800.0)
+    strip = m.max_depth[edge]
+    assert float(strip.max()) < 3.0 + 0.02, float(strip.max())
+    assert np.allclose(m.h[edge], 3.0, atol=0.01), m.h[edge]
+    assert abs(m.ledger()["error_rel"]) < 1e-12
+
+
 def test_negative_depth_repair_keeps_mass(monkeypatch):
     """A thin film draining off a steep rough slope: cells would go below 0."""
     calls = []

@@ -107,10 +107,12 @@ _m73 = _m73_pow
 
 
 @cuda.jit(device=True)
-def _bnd_q(q_out, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx):
+def _bnd_q(q_out, q_in, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx, theta):
     """New outward unit discharge on a domain-edge face, m2/s (as the CPU ``_bnd_q``).
 
-    Everything in float64; ``kind`` BC_LEVEL: ghost level ``val`` (m);
+    Everything in float64; ``kind`` BC_LEVEL: ghost level ``val`` (m), with
+    ``q_out`` weighted ``(1 + theta) / 2`` and the old outward discharge of the
+    edge cell's inner face ``q_in`` ``(1 - theta) / 2``;
     BC_OPEN: free outflow with friction slope ``val`` when > 0, else the
     extrapolated water-surface slope, floored at 0.
     """
@@ -122,7 +124,8 @@ def _bnd_q(q_out, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx)
         if hf <= dry_tol:
             return 0.0
         fr = gdt * n2 * abs(q_out) * hf ** (-7.0 / 3.0)
-        return (q_out - gdt * hf * (val - eta_c) * inv_dx) / (1.0 + fr)
+        qw = 0.5 * (1.0 + theta) * q_out + 0.5 * (1.0 - theta) * q_in
+        return (qw - gdt * hf * (val - eta_c) * inv_dx) / (1.0 + fr)
     hf = h_c
     if hf <= dry_tol:
         return 0.0
@@ -169,15 +172,16 @@ def _face_q(e0, e1, z0, z1, g0, g1, n0, n1, nsc, q, ql, qr, qt, pd, gdt, imp):
 
 
 @cuda.jit(device=True)
-def _edge(qf, kind, bv, sgn, hc, zc, gc, eta_in, has_in, nn, dt, dx, dry):
+def _edge(qf, qi, kind, bv, sgn, hc, zc, gc, eta_in, has_in, nn, dt, dx, dry, theta):
     """A grid-edge face: ``(q m2/s, in m3, out m3)`` over *dt*, from the old discharge
-    *qf* (+ east or south), the boundary *kind* and value *bv*, *sgn* -1 on the west or
-    north edge, the edge cell's depth, bed and group code, the water level of the cell
-    inside it (*eta_in*, where *has_in*) and its Manning n *nn*."""
+    *qf* (+ east or south) and that of the edge cell's inner face *qi*, the boundary
+    *kind* and value *bv*, *sgn* -1 on the west or north edge, the edge cell's depth, bed
+    and group code, the water level of the cell inside it (*eta_in*, where *has_in*), its
+    Manning n *nn* and the theta weighting."""
     qout = 0.0
     if kind != BC_CLOSED and gc == 1:
-        qout = _bnd_q(sgn * qf, kind, bv, hc, zc, eta_in, has_in, float(nn * nn), G * dt, dry,
-                      1.0 / dx)  # fmt: skip
+        qout = _bnd_q(sgn * qf, sgn * qi, kind, bv, hc, zc, eta_in, has_in, float(nn * nn),
+                      G * dt, dry, 1.0 / dx, theta)  # fmt: skip
     if qout > 0.0:
         return sgn * qout, 0.0, qout * dx * dt
     return sgn * qout, -(qout * dx * dt), 0.0
@@ -205,10 +209,12 @@ def x_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvw, bve, dt, dx, d
         c = 0 if west else nc - 1
         ci = 1 if west else nc - 2
         has_in = ci >= 0 and ci < nc and grp[i, ci] != 0
-        return _edge(float(qx[i, j]), bct[2] if west else bct[3], bvw if west else bve,
+        return _edge(float(qx[i, j]), float(qx[i, 1 if west else nc - 1]),
+                     bct[2] if west else bct[3], bvw if west else bve,
                      -1.0 if west else 1.0, float(h[i, c]), float(z[i, c]), grp[i, c],
                      float(z[i, ci]) + float(h[i, ci]) if has_in else 0.0, has_in,
-                     nman[0, 0] if nsc else nman[i, c], dt, dx, dry)  # fmt: skip
+                     nman[0, 0] if nsc else nman[i, c], dt, dx, dry,
+                     float(pd[C_THETA]))  # fmt: skip
     qt = pd[C_QUARTER] * ((qy[i, j - 1] + qy[i, j]) + (qy[i + 1, j - 1] + qy[i + 1, j]))
     q = _face_q(z[i, j - 1] + h[i, j - 1], z[i, j] + h[i, j], z[i, j - 1], z[i, j],
                 grp[i, j - 1], grp[i, j], nman[i, j - 1] if not nsc else pd[C_ZERO],
@@ -227,10 +233,12 @@ def y_face(i, j, h, z, grp, nman, nsc, qx, qy, pd, gdt, bct, bvn, bvs, dt, dx, d
         r = 0 if north else nr - 1
         ri = 1 if north else nr - 2
         has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
-        return _edge(float(qy[i, j]), bct[0] if north else bct[1], bvn if north else bvs,
+        return _edge(float(qy[i, j]), float(qy[1 if north else nr - 1, j]),
+                     bct[0] if north else bct[1], bvn if north else bvs,
                      -1.0 if north else 1.0, float(h[r, j]), float(z[r, j]), grp[r, j],
                      float(z[ri, j]) + float(h[ri, j]) if has_in else 0.0, has_in,
-                     nman[0, 0] if nsc else nman[r, j], dt, dx, dry)  # fmt: skip
+                     nman[0, 0] if nsc else nman[r, j], dt, dx, dry,
+                     float(pd[C_THETA]))  # fmt: skip
     qt = pd[C_QUARTER] * ((qx[i - 1, j] + qx[i - 1, j + 1]) + (qx[i, j] + qx[i, j + 1]))
     q = _face_q(z[i - 1, j] + h[i - 1, j], z[i, j] + h[i, j], z[i - 1, j], z[i, j],
                 grp[i - 1, j], grp[i, j], nman[i - 1, j] if not nsc else pd[C_ZERO],

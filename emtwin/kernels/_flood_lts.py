@@ -63,6 +63,7 @@ from emtwin.kernels._flood_numba import (
     D_N2,
     D_ONE,
     D_QUARTER,
+    D_THETA,
     D_ZERO,
     G,
     _bnd_q,
@@ -432,7 +433,7 @@ def update_share(tlev, B, nr, nc):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx):
+def _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx, theta):
     """New outward discharge on the boundary y-face (f, j), f = 0 or nr (as ``_ybound``)."""
     nr = h.shape[0]
     side = 0 if f == 0 else 1
@@ -445,8 +446,9 @@ def _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx):
     has_in = ri >= 0 and ri < nr and grp[ri, j] != 0
     eta_in = float(z[ri, j]) + h[ri, j] if has_in else 0.0
     nc_ = nman[0, 0] if nsc else nman[r, j]
-    qout = _bnd_q(sgn * qy[f, j], kind, bcv[side], float(h[r, j]), float(z[r, j]),
-                  eta_in, has_in, nc_ * nc_, gdt, dry, inv_dx)  # fmt: skip
+    qout = _bnd_q(sgn * qy[f, j], sgn * qy[1 if side == 0 else r, j], kind, bcv[side],
+                  float(h[r, j]), float(z[r, j]), eta_in, has_in, nc_ * nc_, gdt, dry, inv_dx,
+                  theta)  # fmt: skip
     return qout, sgn
 
 
@@ -493,7 +495,8 @@ def _y_row(f, ca, cb, other, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv,
     vout = 0.0
     if f == 0 or f == nr:
         for j in range(ca, cb):
-            qout, sgn = _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx)
+            qout, sgn = _y_bound(f, j, h, z, grp, nman, nsc, qy, bct, bcv, gdt, dry, inv_dx,
+                                 float(pd[D_THETA]))  # fmt: skip
             if qout > 0.0:
                 vout += qout * dx * dt
             else:
@@ -524,11 +527,11 @@ def _y_row(f, ca, cb, other, L, h, z, grp, nman, nsc, qx, qy, qyn, vy, bct, bcv,
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx, dt):
+def _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx, dt, theta):
     """New discharge of the grid-edge x-face *j* (0 or ncols) of row *r* into ``qxn``;
     returns (inflow, outflow) over the step *dt* (s), m3."""
     qout = _xbound(r, 2 if j == 0 else 3, h[r], z[r], grp[r], nman, nsc, qx[r], bct, bcv, gdt,
-                   dry, inv_dx, 0)  # fmt: skip
+                   dry, inv_dx, 0, theta)  # fmt: skip
     qxn[r, j] = -qout if j == 0 else qout
     if qout > 0.0:
         return 0.0, qout * dx * dt
@@ -612,7 +615,7 @@ def _phase_a(t, m, k, h, z, grp, nman, nsc, qx, qy, qxn, qyn, vx, vy, bct, bcvk,
             if j < ja or j >= jb:
                 continue
             a, b = _x_edge(r, j, h, z, grp, nman, nsc, qx, qxn, bct, bcv, gdt, dry, inv_dx, dx,
-                           dt)  # fmt: skip
+                           dt, float(pd[D_THETA]))  # fmt: skip
             vin += a
             vout += b
     acc[t, A_VIN] += vin

@@ -388,11 +388,18 @@ def _rec_arrival(hr, arr, arr_depth, t_new):
 
 
 @njit(cache=True, error_model="numpy")
-def _bnd_q(q_out, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx):
+def _bnd_q(q_out, q_in, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx, theta):
     """New outward unit discharge on a domain-edge face (positive = leaving).
 
     ``kind`` BC_LEVEL: ghost cell one dx outside with water level ``val`` (m)
-    and the bed of the edge cell; same momentum equation, flow either way.
+    and the bed of the edge cell; same momentum equation, flow either way, with
+    the theta weighting of the interior faces extended to the edge: the face
+    beyond the ghost cell is taken to carry the edge face's own discharge, so
+    ``q_out`` is weighted ``(1 + theta) / 2`` and the old outward discharge on
+    the edge cell's inner face, ``q_in``, ``(1 - theta) / 2``. (Without it, a
+    strip one cell wide along a level edge, walled on its inner side, rings
+    undamped at the grid scale and, with the step set by its own depth, grows:
+    docs/flood.md, *Forcing and boundaries*.)
     ``kind`` BC_OPEN: free outflow; ghost water level lower by ``s * dx``
     with ``s = val`` when ``val > 0`` (a friction slope), else the water-surface
     slope from the inward neighbour to the edge cell, extrapolated (zero
@@ -407,7 +414,8 @@ def _bnd_q(q_out, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx)
         if hf <= dry_tol:
             return 0.0
         fr = gdt * n2 * abs(q_out) * pow_m73(hf)
-        return (q_out - gdt * hf * (val - eta_c) * inv_dx) / (1.0 + fr)
+        qw = 0.5 * (1.0 + theta) * q_out + 0.5 * (1.0 - theta) * q_in
+        return (qw - gdt * hf * (val - eta_c) * inv_dx) / (1.0 + fr)
     hf = h_c
     if hf <= dry_tol:
         return 0.0
@@ -423,7 +431,7 @@ def _bnd_q(q_out, kind, val, h_c, z_c, eta_in, has_in, n2, gdt, dry_tol, inv_dx)
 
 
 @njit(cache=True, error_model="numpy")
-def _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p):
+def _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p, pd):
     """New discharge on the northern and southern boundary face rows into ``qyb``.
 
     Returns (inflow, outflow) volumes over the step, m3.
@@ -434,6 +442,7 @@ def _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p):
     gdt = G * dt
     inv_dx = 1.0 / dx
     dry = p[P_DRY]
+    theta = float(pd[D_THETA])
     vin = 0.0
     vout = 0.0
     for side in range(2):
@@ -449,8 +458,9 @@ def _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p):
                 eta_in = float(z[ri, j]) + h[ri, j] if has_in else 0.0
                 nc_ = nman[0, 0] if nsc else nman[r, j]
                 qout = _bnd_q(
-                    sgn * qy[f, j], kind, bcv[side], float(h[r, j]), float(z[r, j]),
-                    eta_in, has_in, nc_ * nc_, gdt, dry, inv_dx,
+                    sgn * qy[f, j], sgn * qy[ri if side == 0 else r, j], kind, bcv[side],
+                    float(h[r, j]), float(z[r, j]), eta_in, has_in, nc_ * nc_, gdt, dry,
+                    inv_dx, theta,
                 )  # fmt: skip
                 if qout > 0.0:
                     vout += qout * dx * dt
@@ -462,11 +472,11 @@ def _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p):
 
 
 @njit(cache=True, error_model="numpy")
-def _xbound(r, side, hr_, zr, gr, nman, nsc, qxr, bct, bcv, gdt, dry, inv_dx, c0):
+def _xbound(r, side, hr_, zr, gr, nman, nsc, qxr, bct, bcv, gdt, dry, inv_dx, c0, theta):
     """New outward discharge on the west (side 2) or east (side 3) face of row r.
 
-    ``hr_``, ``zr``, ``gr`` and ``qxr`` hold the row from column *c0* on (to the
-    grid's east edge for side 3).
+    ``hr_``, ``zr``, ``gr`` and ``qxr`` (old discharges) hold the row from column
+    *c0* on (to the grid's east edge for side 3); *theta* as :func:`_bnd_q`.
     """
     nc = hr_.shape[0]
     kind = bct[side]
@@ -480,8 +490,8 @@ def _xbound(r, side, hr_, zr, gr, nman, nsc, qxr, bct, bcv, gdt, dry, inv_dx, c0
     f = 0 if side == 2 else nc
     n_ = nman[0, 0] if nsc else nman[r, c0 + c]
     return _bnd_q(
-        sgn * qxr[f], kind, bcv[side], float(hr_[c]), float(zr[c]), eta_in, has_in,
-        n_ * n_, gdt, dry, inv_dx,
+        sgn * qxr[f], sgn * qxr[1 if side == 2 else nc - 1], kind, bcv[side], float(hr_[c]),
+        float(zr[c]), eta_in, has_in, n_ * n_, gdt, dry, inv_dx, theta,
     )  # fmt: skip
 
 
@@ -511,6 +521,7 @@ def _chunk(k, win, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, 
     gdt = G * dt
     inv_dx = 1.0 / dx
     dtdx = dt / dx
+    theta = float(pd[D_THETA])
     n2 = pd[D_N2] if nsc else pd[D_ONE]
     half = pd[D_HALF]
     quarter = pd[D_QUARTER]
@@ -567,7 +578,7 @@ def _chunk(k, win, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, 
                 if not (edge_w if side == 2 else edge_e):
                     continue
                 qout = _xbound(r, side, hr_, zr, gr, nman, nsc, qxo, bct, bcv, gdt, dry, inv_dx,
-                               c0)  # fmt: skip
+                               c0, theta)  # fmt: skip
                 if qout > 0.0:
                     vout += qout * dx * dt
                 else:
@@ -617,7 +628,7 @@ def scratch(nch: int, nc: int, dtype) -> tuple:
 
 
 @njit(cache=True, error_model="numpy")
-def _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p):
+def _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p, pd):
     """Copy what each chunk needs from its neighbours; the N/S boundary faces.
 
     Returns the (inflow, outflow) through the northern and southern edges, m3.
@@ -635,7 +646,7 @@ def _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p):
             _copy(h[b, c0:c1], n, sh[k, 1])
             _copy(qy[b + 1, c0:c1], n, sq[k, 2])
             _copy(qx[b, c0 : c1 + 1], n + 1, sqx[k, 1])
-    return _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p)
+    return _ybound(h, z, grp, nman, nsc, qy, bct, bcv, qyb, p, pd)
 
 
 @njit(cache=True, error_model="numpy")
@@ -667,7 +678,7 @@ def step(h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa, arr,
     m, boundary inflow m3, boundary outflow m3, infiltration m3, number of
     cells left with negative depth for :func:`fix_negative`).
     """
-    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p)
+    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p, pd)
     nch = win.shape[0]
     for i in range(nch):
         k = nch - 1 - i if reverse else i
@@ -684,7 +695,7 @@ def step_parallel(h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, m
     iterations into equal contiguous shares, one per thread, so the groups should be
     of about equal work).
     """
-    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p)
+    vin, vout = _prepare(h, z, grp, nman, nsc, qx, qy, bct, bcv, win, sq, sh, sqx, qyb, p, pd)
     for g in prange(gs.shape[0] - 1):
         for k in range(gs[g], gs[g + 1]):
             _chunk(k, win, h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, maxa,
