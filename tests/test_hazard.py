@@ -219,6 +219,49 @@ def test_level_boundary_reaches_a_domain_that_stops_short_of_the_grid_edge(
     assert fl["mass_error_rel"] < 1e-12
 
 
+@pytest.mark.parametrize("stepping", ["global", "local"])
+def test_the_sea_starts_at_its_level_and_stays_off_the_shore(tmp_path: Path,
+                                                              stepping: str) -> None:  # fmt: skip
+    """A sea bed 6 m deep on the east, a shore rising west from 1 m; a 0.5 m sea level.
+
+    The sea connected to the level edge starts at rest at 0.5 m, so nothing moves
+    and no land gets wet. Before, the level edge filled a dry sea bed: the bore ran
+    up the shore above the sea level in the first minutes. Independent numbers: the
+    level, and the sea's volume by hand (cells x 6.5 m x 100 m2), which the ledger
+    counts as initial storage.
+    """
+    n, sea_cols = 20, 10
+    z = np.empty((n, 30))
+    z[:, 30 - sea_cols :] = -6.0
+    z[:, : 30 - sea_cols] = 1.0 + 0.1 * np.arange(30 - sea_cols)[::-1]  # 1 m at the shore
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n, width=30, count=1,
+                       dtype="float64", crs="EPSG:32633",
+                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
+        dst.write(z, 1)
+    (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
+        name: coast
+        duration: 20min
+        crs: EPSG:32633
+        world:
+          terrain: {{dem: dem.tif, manning: 0.02}}
+        hazards:
+          - type: flood
+            time_stepping: {stepping}
+            boundary:
+              east: {{level: [[0, 0.5]]}}
+            gauges:
+              - {{name: sea, at: [{X0 + 255}, {Y0 - 105}]}}
+        outputs: {{every: 5min}}
+        """))
+    res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
+    fl = res.summary["flood"]
+    assert fl["ledger_m3"]["initial"] == pytest.approx(n * sea_cols * 6.5 * DX * DX, rel=1e-12)
+    assert fl["peak_flooded_area_m2"] == 0.0 and fl["max_depth_m"] == 0.0
+    g = res.tables["gauges"]
+    assert np.allclose(g.depth_m, 6.5, atol=1e-6), g
+    assert abs(fl["mass_error_rel"]) < 1e-12
+
+
 def test_flooded_land_leaves_out_a_lake_at_rest(tmp_path: Path) -> None:
     """A lake held at rest plus a pit filled by an inflow: only the pit is flooded land.
 

@@ -146,10 +146,16 @@ class FloodComponent(Component):
         model_cls, self.precision = self._backend()
         z, mask, manning = self._domain()
         self._bed, self._model_mask = z, mask  # with the aprons, for the sea at rest
+        # the sea at rest starts at its level (else the level edge would fill a dry sea
+        # bed with a bore that runs up the shore in the first minutes)
+        sea, sea_level = self._sea_start()
+        h0 = np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth else None
+        if sea.any():
+            h0 = np.zeros(z.shape) if h0 is None else h0
+            h0 = np.where(sea, np.maximum(h0, sea_level - z), h0)
         kwargs = {
             "manning": manning,
-            "h0": np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth
-            else None,
+            "h0": h0,
             "theta": self.spec.theta,
             "alpha": self.spec.alpha,
             "time_stepping": self.spec.time_stepping,
@@ -225,17 +231,18 @@ class FloodComponent(Component):
         self._wet_land_cells = wet
         self._wet_land_ref = self.h_init.reshape(-1)[wet] + FLOODED_DEPTH_M
 
-    def _sea_at_rest(self) -> np.ndarray:
-        """Cells under the sea at its starting level: water at rest, not flooded land.
+    def _sea_start(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sea at its starting level, on the model's grid (aprons included).
 
         For each side with a ``level`` boundary, the cells whose bed lies below
         that side's level at time 0 and that connect (4-neighbours, through such
-        cells) to that side's edge of the grid.
+        cells) to that side's edge of the grid. Returns that mask and each cell's
+        level, m (the highest of the sides it connects to; -inf elsewhere).
         """
         from scipy.ndimage import label
 
         z, domain = np.asarray(self._bed), np.asarray(self._model_mask, dtype=bool)
-        sea = np.zeros(self.domain.shape, dtype=bool)
+        level = np.full(z.shape, -np.inf)
         edges = {"north": (0, slice(None)), "south": (-1, slice(None)),
                  "west": (slice(None), 0), "east": (slice(None), -1)}  # fmt: skip
         for side, spec in self.spec.boundary.items():
@@ -243,11 +250,15 @@ class FloodComponent(Component):
                 continue
             t, lv = zip(*spec.level, strict=True)
             level0 = float(np.interp(0.0, np.array(t, float), np.array(lv, float)))
-            below = domain & (z < level0)
-            parts, _ = label(below)
+            parts, _ = label(domain & (z < level0))
             ids = np.unique(parts[edges[side]])
-            sea |= np.isin(parts, ids[ids > 0])
-        return sea & self.domain
+            level = np.where(np.isin(parts, ids[ids > 0]), np.maximum(level, level0), level)
+        return np.isfinite(level), level
+
+    def _sea_at_rest(self) -> np.ndarray:
+        """Cells under the sea at its starting level (:meth:`_sea_start`) on the terrain's
+        own cells: water at rest, not flooded land."""
+        return self._sea_start()[0] & self.domain
 
     def _land_flooded_cells(self) -> int:
         """Cells of land now at least FLOODED_DEPTH_M above their initial depth."""
