@@ -182,11 +182,7 @@ def test_level_boundary_reaches_a_domain_that_stops_short_of_the_grid_edge(
     n, c = 21, 10
     r_, c_ = np.mgrid[0:n, 0:n]
     inside = (np.abs(r_ - c) + np.abs(c_ - c)) <= 9
-    z = np.where(inside, 0.0, -9999.0)
-    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n, width=n, count=1,
-                       dtype="float64", crs="EPSG:32633", nodata=-9999.0,
-                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
-        dst.write(z, 1)
+    _write_dem(tmp_path / "dem.tif", np.where(inside, 0.0, -9999.0), nodata=-9999.0)
     (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
         name: diamond
         duration: 2h
@@ -219,6 +215,14 @@ def test_level_boundary_reaches_a_domain_that_stops_short_of_the_grid_edge(
     assert fl["mass_error_rel"] < 1e-12
 
 
+def _write_dem(path: Path, z: np.ndarray, nodata: float | None = None) -> None:
+    """A float64 GeoTIFF of *z* in UTM 33N, DX m cells, north-west corner (X0, Y0)."""
+    with rasterio.open(path, "w", driver="GTiff", height=z.shape[0], width=z.shape[1],
+                       count=1, dtype="float64", crs="EPSG:32633", nodata=nodata,
+                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
+        dst.write(z, 1)
+
+
 @pytest.mark.parametrize("stepping", ["global", "local"])
 def test_the_sea_starts_at_its_level_and_stays_off_the_shore(tmp_path: Path,
                                                               stepping: str) -> None:  # fmt: skip
@@ -234,10 +238,7 @@ def test_the_sea_starts_at_its_level_and_stays_off_the_shore(tmp_path: Path,
     z = np.empty((n, 30))
     z[:, 30 - sea_cols :] = -6.0
     z[:, : 30 - sea_cols] = 1.0 + 0.1 * np.arange(30 - sea_cols)[::-1]  # 1 m at the shore
-    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n, width=30, count=1,
-                       dtype="float64", crs="EPSG:32633",
-                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
-        dst.write(z, 1)
+    _write_dem(tmp_path / "dem.tif", z)
     (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
         name: coast
         duration: 20min
@@ -275,10 +276,7 @@ def test_flooded_land_leaves_out_a_lake_at_rest(tmp_path: Path) -> None:
     z = np.full((n, n), 10.0)
     z[2:12, 2:12] = 7.0  # lake basin, rows/cols 2-11
     z[15:20, 15:20] = 9.0  # pit, rows/cols 15-19
-    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n, width=n, count=1,
-                       dtype="float64", crs="EPSG:32633",
-                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
-        dst.write(z, 1)
+    _write_dem(tmp_path / "dem.tif", z)
     lx0, ly0, lx1, ly1 = X0 + 20, Y0 - 120, X0 + 120, Y0 - 20
     px, py = X0 + 175, Y0 - 175  # the pit's centre cell (17, 17)
     (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
@@ -323,10 +321,7 @@ def test_the_sea_at_its_starting_level_is_not_flooded_land(tmp_path: Path) -> No
     """
     n_rows, n_cols = 6, 20
     z = np.tile(3.0 - 0.25 * np.arange(n_cols), (n_rows, 1))
-    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n_rows, width=n_cols,
-                       count=1, dtype="float64", crs="EPSG:32633",
-                       transform=from_origin(X0, Y0, DX, DX)) as dst:  # fmt: skip
-        dst.write(z, 1)
+    _write_dem(tmp_path / "dem.tif", z)
     (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
         name: beach
         duration: 1h
