@@ -223,16 +223,18 @@ def _write_dem(path: Path, z: np.ndarray, nodata: float | None = None) -> None:
         dst.write(z, 1)
 
 
-@pytest.mark.parametrize("stepping", ["global", "local"])
-def test_the_sea_starts_at_its_level_and_stays_off_the_shore(tmp_path: Path,
-                                                              stepping: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(("stepping", "at_rest"),
+                         [("global", True), ("local", True), ("global", False)])
+def test_the_sea_starts_at_its_level_and_stays_off_the_shore(tmp_path: Path, stepping: str,
+                                                              at_rest: bool) -> None:  # fmt: skip
     """A sea bed 6 m deep on the east, a shore rising west from 1 m; a 0.5 m sea level.
 
     The sea connected to the level edge starts at rest at 0.5 m, so nothing moves
     and no land gets wet. Before, the level edge filled a dry sea bed: the bore ran
     up the shore above the sea level in the first minutes. Independent numbers: the
     level, and the sea's volume by hand (cells x 6.5 m x 100 m2), which the ledger
-    counts as initial storage.
+    counts as initial storage. With ``start_at_rest: false`` the sea bed starts dry
+    (nothing stored at the start) and the level edge fills it to about the level.
     """
     n, sea_cols = 20, 10
     z = np.empty((n, 30))
@@ -249,18 +251,23 @@ def test_the_sea_starts_at_its_level_and_stays_off_the_shore(tmp_path: Path,
           - type: flood
             time_stepping: {stepping}
             boundary:
-              east: {{level: [[0, 0.5]]}}
+              east: {{level: [[0, 0.5]], start_at_rest: {str(at_rest).lower()}}}
             gauges:
               - {{name: sea, at: [{X0 + 255}, {Y0 - 105}]}}
         outputs: {{every: 5min}}
         """))
     res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
     fl = res.summary["flood"]
+    g = res.tables["gauges"]
+    assert abs(fl["mass_error_rel"]) < 1e-12
+    if not at_rest:
+        assert fl["ledger_m3"]["initial"] == 0.0
+        assert g.depth_m.iloc[0] == 0.0  # dry at the start, then filled (with a seiche)
+        assert np.allclose(g.depth_m.iloc[1:], 6.5, atol=0.3), g
+        return
     assert fl["ledger_m3"]["initial"] == pytest.approx(n * sea_cols * 6.5 * DX * DX, rel=1e-12)
     assert fl["peak_flooded_area_m2"] == 0.0 and fl["max_depth_m"] == 0.0
-    g = res.tables["gauges"]
     assert np.allclose(g.depth_m, 6.5, atol=1e-6), g
-    assert abs(fl["mass_error_rel"]) < 1e-12
 
 
 def test_flooded_land_leaves_out_a_lake_at_rest(tmp_path: Path) -> None:

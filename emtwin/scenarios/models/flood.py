@@ -34,6 +34,11 @@ class LevelBoundary(_Model):
     """A water level series on one side of the DEM, m (tide, surge, river stage)."""
 
     level: Series
+    start_at_rest: bool = Field(
+        True,
+        description="the water connected to this side below its level at time 0 (the sea "
+        "at rest) starts at that level; false: it starts dry and the level edge fills it",
+    )
 
 
 _HYDROGRAPH_POINTS = (

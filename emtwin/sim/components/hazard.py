@@ -148,7 +148,7 @@ class FloodComponent(Component):
         self._bed, self._model_mask = z, mask  # with the aprons, for the sea at rest
         # the sea at rest starts at its level (else the level edge would fill a dry sea
         # bed with a bore that runs up the shore in the first minutes)
-        sea, sea_level = self._sea_start()
+        sea, sea_level = self._sea_start(filled=True)
         h0 = np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth else None
         if sea.any():
             h0 = np.zeros(z.shape) if h0 is None else h0
@@ -231,10 +231,11 @@ class FloodComponent(Component):
         self._wet_land_cells = wet
         self._wet_land_ref = self.h_init.reshape(-1)[wet] + FLOODED_DEPTH_M
 
-    def _sea_start(self) -> tuple[np.ndarray, np.ndarray]:
+    def _sea_start(self, *, filled: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """The sea at its starting level, on the model's grid (aprons included).
 
-        For each side with a ``level`` boundary, the cells whose bed lies below
+        For each side with a ``level`` boundary (with *filled*, only those that
+        start the sea at rest: ``start_at_rest``), the cells whose bed lies below
         that side's level at time 0 and that connect (4-neighbours, through such
         cells) to that side's edge of the grid. Returns that mask and each cell's
         level, m (the highest of the sides it connects to; -inf elsewhere).
@@ -246,7 +247,7 @@ class FloodComponent(Component):
         edges = {"north": (0, slice(None)), "south": (-1, slice(None)),
                  "west": (slice(None), 0), "east": (slice(None), -1)}  # fmt: skip
         for side, spec in self.spec.boundary.items():
-            if isinstance(spec, str):
+            if isinstance(spec, str) or (filled and not spec.start_at_rest):
                 continue
             t, lv = zip(*spec.level, strict=True)
             level0 = float(np.interp(0.0, np.array(t, float), np.array(lv, float)))
