@@ -471,6 +471,14 @@ def test_unit_type_no_call_can_use_is_a_warning(caplog) -> None:
     assert "response.resources.1: no call can use unit type 'hovercraft'" in caplog.text
 
 
+def test_units_for_a_storms_road_clearance_are_not_warned_about(caplog) -> None:
+    """The typhoon drill's crews answer the storm's road clearance calls
+    (``road_clearance: {needs: crew}``), which no incident type lists: no warning."""
+    with caplog.at_level(logging.WARNING):
+        Simulation(load_scenario("typhoon"))
+    assert "no call can use unit type" not in caplog.text
+
+
 def _yaml(tmp_path, response: str) -> Any:
     f = tmp_path / "s.yaml"
     f.write_text("name: t\nworld:\n  terrain: {builtin: riverside}\n" + response)
