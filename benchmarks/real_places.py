@@ -92,10 +92,8 @@ def cases() -> dict[str, str]:
     }
 
 
-def _run(folder: Path, name: str, text: str, duration: str, stepping: str, world=None):
-    path = folder / f"{name}.yaml"
-    path.write_text(f"name: {name}\nduration: {duration}\n"
-                    f"outputs: {{every: 5min, map: false}}\n{text}")  # fmt: skip
+def _run(path: Path, stepping: str, world=None):
+    """Run the scenario file *path* with this flood stepping: (its world, its flood)."""
     sc = load_scenario(path)
     sc.hazards[0].time_stepping = stepping
     sim = Simulation(sc, world=world)
@@ -105,8 +103,11 @@ def _run(folder: Path, name: str, text: str, duration: str, stepping: str, world
 
 def row(folder: Path, name: str, text: str, duration: str) -> dict:
     """Global then local stepping of one case: the figures of the table."""
-    world, g = _run(folder, name, text, duration, "global")
-    _, loc = _run(folder, name, text, duration, "local", world=world)
+    path = folder / f"{name}.yaml"
+    path.write_text(f"name: {name}\nduration: {duration}\n"
+                    f"outputs: {{every: 5min, map: false}}\n{text}")  # fmt: skip
+    world, g = _run(path, "global")
+    _, loc = _run(path, "local", world=world)
     duration_s = parse_duration(duration)
     p99, rmse, share = agreement(g, loc, world.terrain.mask, duration_s)
     over = ""

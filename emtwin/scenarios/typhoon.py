@@ -189,6 +189,14 @@ class TyphoonHazard(StrictModel):
         return [] if w is None else list(w) if isinstance(w, list) else [w]
 
     @property
+    def call_needs(self) -> set[str]:
+        """Unit types that the dispatch calls this hazard raises need (the crews of
+        ``road_clearance``, where blocked roads raise calls); read by the dispatch's
+        check of units no call can use (docs/engine.md, *Hazards*)."""
+        rc = self.road_clearance
+        return {rc.needs} if rc is not None and self.road_blockage else set()
+
+    @property
     def rain_settings(self) -> TyphoonRain | None:
         """The rain settings, or None when the storm's rain is off."""
         return self.rain if isinstance(self.rain, TyphoonRain) else None

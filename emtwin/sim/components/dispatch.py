@@ -166,14 +166,13 @@ class DispatchComponent(Component):
     def _warn_types(self, resp: Any) -> None:
         """Warn about units no call can use, and call types no unit can serve.
 
-        Calls raised by another hazard count too: a storm's road clearance calls
-        (``road_clearance.needs`` of a hazard section, e.g. crews).
+        Calls that a hazard raises itself count too: the unit types its section lists
+        in ``call_needs`` (a storm's road clearance crews).
         """
         inc = resp.incidents
         kinds = list(inc.types) + (list(inc.hazard_types) if inc.from_hazard else [])
         usable = {n for k in kinds for n in k.needs_types}
-        usable |= {rc.needs for h in self.scenario.hazards
-                   if (rc := getattr(h, "road_clearance", None)) is not None}  # fmt: skip
+        usable |= {n for h in self.scenario.hazards for n in getattr(h, "call_needs", ())}
         have = {g.type for g in resp.resources if g.count > 0}
         for i, g in enumerate(resp.resources):
             if g.type not in usable:

@@ -145,14 +145,14 @@ class FloodComponent(Component):
         t = self.world.terrain
         model_cls, self.precision = self._backend()
         z, mask, manning = self._domain()
-        self._bed, self._model_mask = z, mask  # with the aprons, for the sea at rest
-        # the sea at rest starts at its level (else the level edge would fill a dry sea
-        # bed with a bore that runs up the shore in the first minutes)
-        sea, sea_level = self._sea_start(filled=True)
+        # the sea at rest (water, not flooded land) starts at its level: else the level
+        # edge would fill a dry sea bed with a bore that runs up the shore
+        sea, fill = self._sea_start(z, mask)
         h0 = np.where(t.mask, self.spec.initial_depth, 0.0) if self.spec.initial_depth else None
-        if sea.any():
+        filled = np.isfinite(fill)
+        if filled.any():
             h0 = np.zeros(z.shape) if h0 is None else h0
-            h0 = np.where(sea, np.maximum(h0, sea_level - z), h0)
+            h0 = np.where(filled, np.maximum(h0, fill - z), h0)
         kwargs = {
             "manning": manning,
             "h0": h0,
@@ -173,7 +173,7 @@ class FloodComponent(Component):
         self._gauges()
         self._provide()
         self.cell_area = t.dx * t.dx
-        self._land_regions()
+        self._land_regions(sea)
         self.peak_area = 0.0
         self.peak_wet_area = 0.0
         self.peak_volume = float(self._domain_h().sum(dtype=np.float64)) * self.cell_area
@@ -211,8 +211,9 @@ class FloodComponent(Component):
         set_here = "precision" in self.spec.model_fields_set
         return CudaFloodModel, self.spec.precision if set_here else "float32"
 
-    def _land_regions(self) -> None:
-        """Split the land (the domain less the water at rest) by its initial depth.
+    def _land_regions(self, sea: np.ndarray) -> None:
+        """Split the land (the domain less the water at rest: the river, the reservoir bed
+        and the *sea* at rest of :meth:`_sea_start`) by its initial depth.
 
         Land that starts dry is one region for :meth:`FloodModel.depth_stats`
         (one small reduction, on the device on a GPU); land that starts wet
@@ -222,7 +223,7 @@ class FloodComponent(Component):
         t = self.world.terrain
         h0 = np.asarray(self.model.h, dtype=np.float64)
         self.h_init = np.where(self.domain, h0, 0.0)
-        land = self.domain & ~self._sea_at_rest()
+        land = self.domain & ~sea
         if t.water is not None:
             land &= ~np.asarray(t.water, dtype=bool)
         self.land = land
@@ -231,35 +232,34 @@ class FloodComponent(Component):
         self._wet_land_cells = wet
         self._wet_land_ref = self.h_init.reshape(-1)[wet] + FLOODED_DEPTH_M
 
-    def _sea_start(self, *, filled: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """The sea at its starting level, on the model's grid (aprons included).
+    def _sea_start(self, z: np.ndarray, domain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sea at its starting level on the model's grid (bed *z*, m, and *domain*,
+        aprons included): water at rest, not flooded land.
 
-        For each side with a ``level`` boundary (with *filled*, only those that
-        start the sea at rest: ``start_at_rest``), the cells whose bed lies below
+        For each side with a ``level`` boundary, the cells whose bed lies below
         that side's level at time 0 and that connect (4-neighbours, through such
-        cells) to that side's edge of the grid. Returns that mask and each cell's
-        level, m (the highest of the sides it connects to; -inf elsewhere).
+        cells) to that side's edge of the grid. Returns that mask, and the level
+        (m) the water starts at there: the highest of the sides with
+        ``start_at_rest`` that reach the cell, -inf where none does.
         """
         from scipy.ndimage import label
 
-        z, domain = np.asarray(self._bed), np.asarray(self._model_mask, dtype=bool)
-        level = np.full(z.shape, -np.inf)
+        sea = np.zeros(z.shape, dtype=bool)
+        fill = np.full(z.shape, -np.inf)
         edges = {"north": (0, slice(None)), "south": (-1, slice(None)),
                  "west": (slice(None), 0), "east": (slice(None), -1)}  # fmt: skip
         for side, spec in self.spec.boundary.items():
-            if isinstance(spec, str) or (filled and not spec.start_at_rest):
+            if isinstance(spec, str):
                 continue
             t, lv = zip(*spec.level, strict=True)
             level0 = float(np.interp(0.0, np.array(t, float), np.array(lv, float)))
             parts, _ = label(domain & (z < level0))
             ids = np.unique(parts[edges[side]])
-            level = np.where(np.isin(parts, ids[ids > 0]), np.maximum(level, level0), level)
-        return np.isfinite(level), level
-
-    def _sea_at_rest(self) -> np.ndarray:
-        """Cells under the sea at its starting level (:meth:`_sea_start`) on the terrain's
-        own cells: water at rest, not flooded land."""
-        return self._sea_start()[0] & self.domain
+            here = np.isin(parts, ids[ids > 0])
+            sea |= here
+            if spec.start_at_rest:
+                fill = np.where(here, np.maximum(fill, level0), fill)
+        return sea, fill
 
     def _land_flooded_cells(self) -> int:
         """Cells of land now at least FLOODED_DEPTH_M above their initial depth."""
