@@ -38,7 +38,7 @@ from numba import cuda, float64
 from numba.cuda import libdevice
 
 from emtwin.kernels._flood_lts import _fric as _lts_fric
-from emtwin.kernels._flood_numba import BC_CLOSED, BC_LEVEL, G, fix_negative
+from emtwin.kernels._flood_numba import BC_CLOSED, BC_LEVEL, G, _from_neighbours, fix_negative
 
 #: Threads per block of the 2-D kernels (x along columns, y along rows); the
 #: product must be a power of two no larger than :data:`MAX_THREADS`.
@@ -385,9 +385,16 @@ def add_depth(h, rows, cols, dd):
 
 # The CPU's repair, the same Python source compiled for the device, with the
 # built-in max/min it calls bound to the device versions above.
+#: The repair's taking of a deficit from the cells around (a device function).
+from_neighbours_dev = cuda.jit(device=True)(types.FunctionType(
+    _from_neighbours.py_func.__code__,
+    {**_from_neighbours.py_func.__globals__, "max": _max, "min": _min},
+    "from_neighbours_dev",
+))  # fmt: skip
 _fix_negative_dev = cuda.jit(device=True)(types.FunctionType(
     fix_negative.py_func.__code__,
-    {**fix_negative.py_func.__globals__, "max": _max, "min": _min},
+    {**fix_negative.py_func.__globals__, "max": _max, "min": _min,
+     "_from_neighbours": from_neighbours_dev},
     "fix_negative_device",
 ))  # fmt: skip
 

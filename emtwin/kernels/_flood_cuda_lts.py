@@ -84,8 +84,7 @@ _tile_level = cuda.jit(device=True)(_rebind(
     _lts._tile_level, "_tile_level_dev", np=math, max=_max, min=_min, _on_edge=_on_edge,
     _edge_depth=_edge_depth))  # fmt: skip
 _face_lf = cuda.jit(device=True)(_rebind(_lts._face_lf, "_face_lf_dev", _lev=_lev))
-_from_neighbours = cuda.jit(device=True)(
-    _rebind(_lts._from_neighbours, "_from_neighbours_dev", max=_max, min=_min))
+_from_neighbours = _k.from_neighbours_dev
 # The block reduction and the ledger's atomics use the cuda module, which the simulator
 # swaps for its own in the globals of the running kernel's module only (and, per call,
 # in a device function's own module, which its threads would then race on): so they

@@ -65,8 +65,11 @@ from emtwin.kernels._flood_numba import (
     D_QUARTER,
     D_THETA,
     D_ZERO,
+    MAX_SCALINGS,
+    REACH,
     G,
     _bnd_q,
+    _from_neighbours,
     _xbound,
     pow_m73,
     pow_m73_f32,
@@ -104,10 +107,6 @@ overload(_pw, jit_options={"error_model": "numpy"}, inline="always")(_nb._pw_imp
 
 #: Level of a tile that is skipped in this macro step (dry, with dry neighbours).
 SKIP = 127
-#: Cells around a cell the negative-depth repair may take a deficit from (fix_negative_lts).
-REACH = 4
-#: Times the repair scales one cell's outflow in one call before it takes from around it.
-MAX_SCALINGS = 16
 # Indices into the float64 parameter vector of :func:`macro`.
 Q_DX, Q_DRY, Q_ARRIVAL, Q_RAIN, Q_INF, Q_DT0 = range(6)
 N_QPARAMS = 6
@@ -866,33 +865,6 @@ def _nbr(r, j, side):
     if side == 2:
         return r, j - 1
     return r, j + 1
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _from_neighbours(h, r, j, d, reach):
-    """Take depth *d* (m) from the cells within *reach* cells of cell (r, j) (the nearest
-    square ring of them that holds it, or all of them) in proportion to their depths,
-    none below 0; returns the depth that was not there (m)."""
-    nr, nc = h.shape
-    for rad in range(1, reach + 1):
-        r0 = max(r - rad, 0)
-        r1 = min(r + rad + 1, nr)
-        c0 = max(j - rad, 0)
-        c1 = min(j + rad + 1, nc)
-        tot = 0.0
-        for rr in range(r0, r1):
-            for jj in range(c0, c1):
-                tot += max(float(h[rr, jj]), 0.0)
-        if tot >= d or rad == reach:
-            take = min(d, tot)
-            if take > 0.0:
-                for rr in range(r0, r1):
-                    for jj in range(c0, c1):
-                        hv = float(h[rr, jj])
-                        if hv > 0.0:
-                            h[rr, jj] = hv - min(hv, take * (hv / tot))
-            return d - take
-    return d
 
 
 @njit(cache=True, error_model="numpy")

@@ -703,6 +703,43 @@ def step_parallel(h, z, grp, nman, nsc, rmult, rsc, qx, qy, maxd, maxs, maxhr, m
     return _finish(win, chacc, rowneg, vin, vout)
 
 
+#: Cells around a cell the negative-depth repair may take a deficit from (:func:`fix_negative`,
+#: :func:`emtwin.kernels._flood_lts.fix_negative_lts`).
+REACH = 4
+#: Times the repair scales one cell's outflow in one call before it takes from around it.
+MAX_SCALINGS = 16
+#: The global repair takes from around a cell past MAX_SCALINGS only while its deficit is
+#: at most this share of its outflow (scaling alone would take 1 / BOUNCE rounds or more).
+BOUNCE = 1e-3
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _from_neighbours(h, r, j, d, reach):
+    """Take depth *d* (m) from the cells within *reach* cells of cell (r, j) (the nearest
+    square ring of them that holds it, or all of them) in proportion to their depths,
+    none below 0; returns the depth that was not there (m)."""
+    nr, nc = h.shape
+    for rad in range(1, reach + 1):
+        r0 = max(r - rad, 0)
+        r1 = min(r + rad + 1, nr)
+        c0 = max(j - rad, 0)
+        c1 = min(j + rad + 1, nc)
+        tot = 0.0
+        for rr in range(r0, r1):
+            for jj in range(c0, c1):
+                tot += max(float(h[rr, jj]), 0.0)
+        if tot >= d or rad == reach:
+            take = min(d, tot)
+            if take > 0.0:
+                for rr in range(r0, r1):
+                    for jj in range(c0, c1):
+                        hv = float(h[rr, jj])
+                        if hv > 0.0:
+                            h[rr, jj] = hv - min(hv, take * (hv / tot))
+            return d - take
+    return d
+
+
 @njit(cache=True, error_model="numpy")
 def fix_negative(h, qx, qy, rowneg, stack, instack, dt, dx):
     """Remove negative depths by scaling down the outflows of the cells concerned.
@@ -713,6 +750,20 @@ def fix_negative(h, qx, qy, rowneg, stack, instack, dt, dx):
     the water not sent is taken back from the receiving cells (which may then
     need the same treatment) or from the boundary outflow. Fluxes stay equal on
     both sides of every face, so mass is conserved exactly.
+
+    Where the outflows form a loop (water turning round a few nearly empty
+    cells), the deficit taken back goes round it, shrinking each face by D a
+    round: O/D rounds, billions for a round-off deficit on a film of rain. So
+    once a cell has been scaled :data:`MAX_SCALINGS` times in a call, a deficit
+    of at most :data:`BOUNCE` of its outflow (one that would go round for
+    1 / BOUNCE rounds or more) is taken from the water within :data:`REACH`
+    cells of it in proportion to depth (:func:`_from_neighbours`), and only
+    what is not there is scaled again; a larger one is scaled as before (it
+    fades within 1 / BOUNCE rounds). A cell that water was taken from so may
+    end deeper below zero than its whole outflow; the rest of its deficit is
+    taken from around it too. *stack*
+    holds 2 x cells (those to do from the front, those scaled from the back),
+    *instack* per cell 1 (to do) + 2 x its scalings, all 0 again on return.
 
     Returns (boundary outflow removed m3, volume that could not be placed m3;
     the second is 0 unless something is badly wrong and shows in the ledger).
@@ -731,10 +782,12 @@ def fix_negative(h, qx, qy, rowneg, stack, instack, dt, dx):
                 top += 1
     bcorr = 0.0
     lost = 0.0
+    ns = stack.shape[0]
+    nv = 0
     while top > 0:
         top -= 1
         cell = stack[top]
-        instack[cell] = 0
+        instack[cell] &= 254
         r = cell // nc
         j = cell - r * nc
         hc = float(h[r, j])
@@ -746,8 +799,17 @@ def fix_negative(h, qx, qy, rowneg, stack, instack, dt, dx):
         qs = float(qy[r + 1, j])
         out = (max(-qw, 0.0) + max(qe, 0.0) + max(-qn, 0.0) + max(qs, 0.0)) * dtdx
         h[r, j] = 0.0
-        if out <= 0.0:
-            lost -= hc * area
+        if instack[cell] < 2 * MAX_SCALINGS:
+            if instack[cell] == 0:
+                stack[ns - 1 - nv] = cell
+                nv += 1
+            instack[cell] += 2
+        elif -hc <= BOUNCE * out:  # going round a loop: from the cells around it
+            hc = -_from_neighbours(h, r, j, -hc, REACH)
+            if hc >= 0.0:
+                continue  # (what was not there is scaled as before)
+        if out <= 0.0:  # (no outflow to scale: from the cells around it)
+            lost += _from_neighbours(h, r, j, -hc, REACH) * area
             continue
         s = min(max(1.0 + hc / out, 0.0), 1.0)
         cut = 1.0 - s
@@ -780,10 +842,16 @@ def fix_negative(h, qx, qy, rowneg, stack, instack, dt, dx):
                 continue
             h[rr, jj] -= red
             nb = rr * nc + jj
-            if h[rr, jj] < 0.0 and instack[nb] == 0:
+            if h[rr, jj] < 0.0 and (instack[nb] & 1) == 0:
                 stack[top] = nb
-                instack[nb] = 1
+                instack[nb] |= 1
                 top += 1
+        if -hc > out:
+            # deeper below zero than all its outflow: water taken from it by a neighbour's
+            # repair above; the rest of the deficit is with the cells around it
+            lost += _from_neighbours(h, r, j, -hc - out, REACH) * area
+    for i in range(nv):
+        instack[stack[ns - 1 - i]] = 0
     return bcorr, lost
 
 

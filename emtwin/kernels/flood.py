@@ -791,8 +791,9 @@ class FloodModel:
         else:
             hmax, vin, vout, vinf, nneg = _nb.step(*state, *work, self._reverse)
         if nneg:
-            if self._stack is None:
-                self._stack = np.zeros(self._h.size, np.int64)
+            if self._stack is None or self._stack.size < 2 * self._h.size:  # (or a checkpoint
+                # of an earlier version, whose stack was half as long)
+                self._stack = np.zeros(2 * self._h.size, np.int64)  # see fix_negative
                 self._instack = np.zeros(self._h.size, np.uint8)
             if dry:  # the windows' counts per row
                 _dry.row_counts(win, rowneg, self._rowneg)
@@ -1186,7 +1187,7 @@ def _warm_up(dtype: np.dtype, parallel: bool, time_stepping: str = "global") -> 
         m._dry_windows()
         _dry.row_counts(m._dry.win[: m._dry.n], m._dry.rowneg, m._rowneg)
         m._dry_windows(zero=False)
-    m._stack = np.zeros(z.size, np.int64)
+    m._stack = np.zeros(2 * z.size, np.int64)
     m._instack = np.zeros(z.size, np.uint8)
     _nb.fix_negative(m._h, m._qx, m._qy, m._rowneg, m._stack, m._instack, 1.0, m.dx)
     m.ledger()

@@ -271,7 +271,7 @@ class CudaFloodModel(FloodModel):
         hmax, nneg = float(self._sb[_k.S_HMAX]), float(self._sb[_k.S_NNEG])
         if nneg:
             if "stack" not in d:
-                d["stack"] = cuda.to_device(np.zeros(self._h.size, np.int64))
+                d["stack"] = cuda.to_device(np.zeros(2 * self._h.size, np.int64))
                 d["instack"] = cuda.to_device(np.zeros(self._h.size, np.uint8))
             _k.fix_negative_kernel[1, 1](d["h"], d["qx"], d["qy"], d["rowneg"], d["stack"],
                                          d["instack"], float(dt), self.dx, d["acc"])  # fmt: skip
@@ -522,7 +522,7 @@ def _cuda_warm_up(dtype: np.dtype, time_stepping: str = "global") -> None:
     m.set_boundary("north", "level", times_s=[0.0], level_m=[0.5])
     m.advance(2.0)
     d = m._dev
-    d["stack"] = cuda.to_device(np.zeros(z.size, np.int64))
+    d["stack"] = cuda.to_device(np.zeros(2 * z.size, np.int64))
     d["instack"] = cuda.to_device(np.zeros(z.size, np.uint8))
     _k.fix_negative_kernel[1, 1](d["h"], d["qx"], d["qy"], d["rowneg"], d["stack"],
                                  d["instack"], 1.0, m.dx, d["acc"])  # fmt: skip
