@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emtwin.kernels._flood_numba import FROUDE_MAX, G
 from emtwin.kernels.cell_speed import cell_speed, cell_speed_at
 from emtwin.kernels.flood import FloodModel
 
@@ -15,7 +16,10 @@ def _numpy_speed(h: np.ndarray, qx: np.ndarray, qy: np.ndarray, dry: float) -> n
     inv = np.divide(1.0, h, out=np.zeros_like(h), where=h >= dry)
     u = 0.5 * (qx[:, :-1] + qx[:, 1:]) * inv
     v = -0.5 * (qy[:-1, :] + qy[1:, :]) * inv
-    return np.hypot(u, v)
+    s = np.hypot(u, v)
+    cap = np.sqrt(FROUDE_MAX**2 * G * h)
+    k = np.divide(cap, s, out=np.ones_like(s), where=s > cap)
+    return np.hypot(u * k, v * k)
 
 
 def test_hand_computed_two_by_two():
@@ -31,6 +35,23 @@ def test_hand_computed_two_by_two():
     assert s.dtype == np.float64
     np.testing.assert_allclose(cell_speed_at(h, qx, qy, 1e-3, np.array([0, 1, 2])),
                                [np.sqrt(5.0), 1.0, 0.0], rtol=1e-15)  # fmt: skip
+
+
+def test_speed_over_a_film_is_held_to_froude_three():
+    """Cell (0, 0): 1 cm of water with 0.2 m2/s through each x-face (q / h = 20 m/s,
+    Froude 64): the speed reported is FROUDE_MAX sqrt(g h) = 3 sqrt(0.0981) = 0.9396
+    m/s, in the direction of the flow (the velocity's components scaled alike). Cell
+    (0, 1): 1 m with faces of 0.2 and 3 m2/s (1.6 m/s, Froude 0.51) keeps q / h."""
+    h = np.array([[0.01, 1.0]])
+    qx = np.array([[0.2, 0.2, 3.0]])
+    qy = np.array([[0.0, 0.0], [0.0, 0.0]])
+    cap = 3.0 * np.sqrt(9.81 * 0.01)
+    np.testing.assert_allclose(cell_speed(h, qx, qy, 1e-3), [[cap, 1.6]], rtol=1e-12)
+    m = FloodModel(np.zeros((1, 2)), None, 1.0, h0=h)
+    m._qx[:] = qx
+    u, v = m.velocity()
+    np.testing.assert_allclose(u, [[cap, 1.6]], rtol=1e-12)
+    assert v.tolist() == [[0.0, 0.0]]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -38,7 +38,14 @@ from numba import cuda, float64
 from numba.cuda import libdevice
 
 from emtwin.kernels._flood_lts import _fric as _lts_fric
-from emtwin.kernels._flood_numba import BC_CLOSED, BC_LEVEL, G, _from_neighbours, fix_negative
+from emtwin.kernels._flood_numba import (
+    BC_CLOSED,
+    BC_LEVEL,
+    FROUDE_MAX,
+    G,
+    _from_neighbours,
+    fix_negative,
+)
 
 #: Threads per block of the 2-D kernels (x along columns, y along rows); the
 #: product must be a power of two no larger than :data:`MAX_THREADS`.
@@ -47,8 +54,8 @@ MAX_THREADS = 256
 
 # Indices into the state-dtype constant vector ``pd`` (see :func:`device_params`).
 (C_THETA, C_C1, C_INVDX, C_DRY, C_N2, C_ZERO, C_ONE, C_HALF, C_QUARTER, C_M73, C_DEBRIS,
- C_03, C_06, C_12, C_2, C_4) = range(16)  # fmt: skip
-N_CONST = 16
+ C_03, C_06, C_12, C_2, C_4, C_FR2G) = range(17)  # fmt: skip
+N_CONST = 17
 # Indices into the float64 accumulators ``acc`` and the per-step buffer ``stepbuf``.
 A_IN, A_OUT, A_INF, A_LOST = range(4)
 S_HMAX, S_NNEG = range(2)
@@ -58,7 +65,8 @@ def device_params(theta: float, dx: float, dry_tol: float, n_scalar: float,
                   debris: float) -> tuple[float, ...]:  # fmt: skip
     """The values of ``pd`` (to be stored in the state dtype): see the ``C_*`` indices."""
     return (theta, 0.5 * (1.0 - theta), 1.0 / dx, dry_tol, n_scalar * n_scalar, 0.0, 1.0,
-            0.5, 0.25, -7.0 / 3.0, debris, 0.3, 0.6, 1.2, 2.0, 4.0)  # fmt: skip
+            0.5, 0.25, -7.0 / 3.0, debris, 0.3, 0.6, 1.2, 2.0, 4.0,
+            FROUDE_MAX * FROUDE_MAX * G)  # fmt: skip
 
 
 # The built-in max/min of two numbers do not compile for the CUDA target of
@@ -285,7 +293,8 @@ def faces(h, z, grp, nman, nsc, qx, qy, qxn, qyn, pd, gdt, bct, bv0, bv1, bv2, b
 @cuda.jit(device=True)
 def records(i, j, d, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, t_new, arr_depth):
     """The running records of cell (i, j) at its new depth *d* (state dtype), its speed
-    from the discharges of its four faces in ``qx``, ``qy``: max depth, max speed, max
+    from the discharges of its four faces in ``qx``, ``qy`` (at most FROUDE_MAX
+    sqrt(g d)): max depth, max speed, max
     FD2320 HR, max AIDR class, and the arrival time *t_new* (s) at *arr_depth* (m)."""
     zero = pd[C_ZERO]
     if d > maxd[i, j]:
@@ -294,6 +303,9 @@ def records(i, j, d, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, t_new, arr_depth)
         u2 = qx[i, j] + qx[i, j + 1]
         v2 = qy[i, j] + qy[i + 1, j]
         v = pd[C_HALF] * math.sqrt(u2 * u2 + v2 * v2) / d
+        cap = math.sqrt(pd[C_FR2G] * d)  # (FROUDE_MAX, as the CPU's records)
+        if v > cap:
+            v = cap
         if v > maxs[i, j]:
             maxs[i, j] = v
         hz = d * (v + pd[C_HALF]) + (pd[C_DEBRIS] if d >= pd[C_QUARTER] else zero)

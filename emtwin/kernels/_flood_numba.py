@@ -51,15 +51,23 @@ N_PARAMS = 9
 # runs in the state precision (float32 loads then need no conversion), so its
 # constants come typed. Set by :func:`face_params`.
 D_THETA, D_C1, D_GDT, D_INVDX, D_DRY, D_N2, D_ZERO, D_ONE, D_HALF, D_QUARTER = range(10)
-# ... and of the records: the FD2320 debris factor and the AIDR 7-3 limits
-D_DEBRIS, D_03, D_06, D_12, D_2, D_4 = range(10, 16)
-N_DPARAMS = 16
+# ... and of the records: the FD2320 debris factor and the AIDR 7-3 limits, and
+# FROUDE_MAX^2 g of the speed limit
+D_DEBRIS, D_03, D_06, D_12, D_2, D_4, D_FR2G = range(10, 17)
+N_DPARAMS = 17
+#: The largest Froude number a reported speed takes: cell speeds (records, coupling
+#: reads) are at most ``FROUDE_MAX sqrt(g h)``. The local inertial scheme is for
+#: gradually varied subcritical flow; beyond this a speed is an artefact of a face
+#: discharge over a cell just wetted or just drained (hundreds of m/s over a film of a
+#: millimetre, which made the AIDR class of such a cell H6). The dynamics do not use it.
+FROUDE_MAX = 3.0
 
 
 def face_params(pd, theta, dt, dx, dry_tol, n_scalar, debris):
     """Fill the state-dtype constants of the face momentum and records (plain Python)."""
     pd[:] = (theta, 0.5 * (1.0 - theta), G * dt, 1.0 / dx, dry_tol, n_scalar * n_scalar,
-             0.0, 1.0, 0.5, 0.25, debris, 0.3, 0.6, 1.2, 2.0, 4.0)  # fmt: skip
+             0.0, 1.0, 0.5, 0.25, debris, 0.3, 0.6, 1.2, 2.0, 4.0,
+             FROUDE_MAX * FROUDE_MAX * G)  # fmt: skip
 
 
 @intrinsic
@@ -338,13 +346,16 @@ def _rec_depth(hr, maxd):
 
 @njit(cache=True, error_model="numpy")
 def _rec_speed(hr, qxr, qyN, qyS, pd, sp, maxs):
-    """Cell speed |mean face q| / h (0 where h < dry) into sp; running max into maxs."""
-    half, dry, zero = pd[D_HALF], pd[D_DRY], pd[D_ZERO]
+    """Cell speed |mean face q| / h, at most FROUDE_MAX sqrt(g h) (0 where h < dry), into
+    sp; running max into maxs."""
+    half, dry, zero, fr2g = pd[D_HALF], pd[D_DRY], pd[D_ZERO], pd[D_FR2G]
     for j in range(hr.shape[0]):
         h = hr[j]
         u2 = qxr[j] + qxr[j + 1]
         v2 = qyN[j] + qyS[j]
         s = half * np.sqrt(u2 * u2 + v2 * v2) / h
+        cap = np.sqrt(fr2g * h)
+        s = s if s <= cap else cap
         s = s if h >= dry else zero
         sp[j] = s
         m = maxs[j]

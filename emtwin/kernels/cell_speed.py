@@ -2,8 +2,10 @@
 
 The speed of a cell is ``sqrt(u^2 + v^2)`` with ``u`` the mean of its two
 x-face unit discharges and ``v`` (north positive) minus the mean of its two
-y-face unit discharges, each divided by the depth; 0 where the depth is below
-the dry tolerance. These loops give the same numbers, bit for bit, as the
+y-face unit discharges, each divided by the depth, both scaled down where their
+speed would exceed ``FROUDE_MAX sqrt(g h)``
+(:data:`emtwin.kernels._flood_numba.FROUDE_MAX`, as the kernel's records); 0
+where the depth is below the dry tolerance. These loops give the same numbers, bit for bit, as the
 NumPy expression of :meth:`emtwin.kernels.flood.FloodModel.velocity` followed
 by ``np.hypot`` (the same operations in the same order and precision: the
 face sums and halves in the discharge dtype, the rest in float64), without
@@ -15,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from emtwin.kernels._flood_numba import FROUDE_MAX, G
+
 __all__ = ["cell_speed", "cell_speed_at"]
+
+#: FROUDE_MAX^2 g, m s^-2: a speed is at most sqrt(FR2G h).
+FR2G = FROUDE_MAX * FROUDE_MAX * G
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -26,7 +33,12 @@ def _one(h, qx, qy, r, c, dry, half, nhalf):
     v = (nhalf * (qy[r, c] + qy[r + 1, c])) * inv
     if u == 0.0 and v == 0.0:  # hypot(+-0, +-0) is +0: spares the call on dry cells
         return 0.0
-    return np.hypot(u, v)
+    s = np.hypot(u, v)
+    cap = np.sqrt(FR2G * hh)
+    if s > cap:  # (as velocity(): both components scaled, then their hypot)
+        k = cap / s
+        return np.hypot(u * k, v * k)
+    return s
 
 
 @njit(cache=True, error_model="numpy")

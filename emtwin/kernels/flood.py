@@ -23,7 +23,7 @@ from emtwin.errors import KernelError
 from emtwin.kernels import _flood_dry as _dry
 from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels import _flood_numba as _nb
-from emtwin.kernels.cell_speed import cell_speed, cell_speed_at
+from emtwin.kernels.cell_speed import FR2G, cell_speed, cell_speed_at
 from emtwin.kernels.hazard_rating import aidr_class, hazard_rating
 from emtwin.kernels.road_state import edge_max_depth
 
@@ -407,14 +407,23 @@ class FloodModel:
     def velocity(self) -> tuple[np.ndarray, np.ndarray]:
         """Cell-centre velocity (u east, v north), m/s, each shape (nrows, ncols).
 
-        The mean of the two face discharges divided by the depth; 0 where the
-        depth is below ``dry_tol``.
+        The mean of the two face discharges divided by the depth, both scaled
+        down where their speed would exceed ``FROUDE_MAX sqrt(g h)``
+        (:data:`emtwin.kernels._flood_numba.FROUDE_MAX`: beyond it a speed is an
+        artefact of a cell just wetted or drained); 0 where the depth is below
+        ``dry_tol``.
         """
         h = self._h.astype(np.float64)
         wet = h >= self.dry_tol
         inv = np.divide(1.0, h, out=np.zeros_like(h), where=wet)
         u = 0.5 * (self._qx[:, :-1] + self._qx[:, 1:]) * inv
         v = -0.5 * (self._qy[:-1, :] + self._qy[1:, :]) * inv
+        s = np.hypot(u, v)
+        cap = np.sqrt(FR2G * h)
+        over = s > cap
+        if over.any():
+            k = np.divide(cap, s, out=np.ones_like(s), where=over)
+            u, v = u * k, v * k
         return u, v
 
     def speed(self) -> np.ndarray:
