@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
-from emtwin.kernels.backend import select_backend
-from emtwin.kernels.flood import FloodModel
-from emtwin.kernels.hazard_rating import (
+from emtwin.kernels._numba_cache import use_keyed_cache
+
+use_keyed_cache()  # before any kernel module defines its cached functions
+
+from emtwin.kernels.backend import select_backend  # noqa: E402
+from emtwin.kernels.flood import FloodModel  # noqa: E402
+from emtwin.kernels.hazard_rating import (  # noqa: E402
     AIDR_CLASS_NAMES,
     DEBRIS_PASTURE,
     DEBRIS_URBAN,
@@ -26,7 +30,7 @@ from emtwin.kernels.hazard_rating import (
     pregnolato_speed_factor,
     pregnolato_speed_factor_nb,
 )
-from emtwin.kernels.road_state import edge_max_depth
+from emtwin.kernels.road_state import edge_max_depth  # noqa: E402
 
 __all__ = [
     "FloodModel",
