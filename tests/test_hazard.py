@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import textwrap
 from pathlib import Path
@@ -73,6 +74,24 @@ def test_road_closes_above_closure_depth_and_reopens_as_it_drains(dip: Path) -> 
     assert w < 300.0
     expected = (0.0009 * w**2 - 0.5529 * w + 86.9448) / 86.9448
     assert sim.roads.flood_factor[0] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("key", "value", "warned"), [
+    ("alpha", 0.7, "hazards.0.alpha: 0.7 is above 0.5"),
+    ("theta", 1.0, "hazards.0.theta: 1 leaves the discharge almost undamped"),
+    ("alpha", 0.5, None),
+])  # fmt: skip
+def test_settings_measured_to_ring_are_warned_about(dip: Path, caplog, key: str, value: float,
+                                                     warned: str | None) -> None:  # fmt: skip
+    """alpha above 0.5 and theta near 1 let deep, smooth water ring (docs/flood.md,
+    Stability): the run is built, with one warning naming the key."""
+    sc = load_scenario(dip)
+    setattr(sc.hazards[0], key, value)
+    with caplog.at_level(logging.WARNING):
+        Simulation(sc)
+    found = [r.getMessage() for r in caplog.records if "hazards.0." in r.getMessage()]
+    assert found == ([] if warned is None else [m for m in found if m.startswith(warned)])
+    assert len(found) == (0 if warned is None else 1)
 
 
 def test_outputs_of_a_flood_run(dip: Path, tmp_path: Path) -> None:

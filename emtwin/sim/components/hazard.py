@@ -53,6 +53,11 @@ from emtwin.sim.results import Frames
 __all__ = ["FloodComponent", "HazardComponent", "line_cells", "polygon_cells"]
 
 log = logging.getLogger(__name__)
+#: The largest Courant factor and theta measured stable in deep, smooth water (a dam
+#: break in a closed basin of 10 m cells, docs/flood.md, *Stability*); above them the
+#: component warns.
+ALPHA_TESTED = 0.5
+THETA_TESTED = 0.9
 
 #: Depth above which a cell counts as flooded in the time series and summary, m.
 FLOODED_DEPTH_M = 0.05
@@ -153,6 +158,7 @@ class FloodComponent(Component):
         if filled.any():
             h0 = np.zeros(z.shape) if h0 is None else h0
             h0 = np.where(filled, np.maximum(h0, fill - z), h0)
+        self._warn_settings()
         kwargs = {
             "manning": manning,
             "h0": h0,
@@ -193,6 +199,24 @@ class FloodComponent(Component):
         self._sea_prev: float | None = None
         self._level_sides = [side for side, spec in self.spec.boundary.items()
                              if not isinstance(spec, str)]  # fmt: skip
+
+    def _warn_settings(self) -> None:
+        """Warn about a Courant factor or a theta measured to let deep, smooth water ring
+        (docs/flood.md, *Stability*): the run goes on, since shallow floodplains take
+        them, but a sea, a reservoir or a deep channel may grow checkerboard
+        oscillations that no ledger shows."""
+        i = next((k for k, h in enumerate(self.scenario.hazards) if h is self.spec), 0)
+        if self.spec.alpha > ALPHA_TESTED:
+            log.warning("hazards.%d.alpha: %g is above %g; in deep, smooth water (a sea, a "
+                        "reservoir, a deep channel) steps this long were measured to grow "
+                        "checkerboard oscillations (docs/flood.md, Stability): check the max "
+                        "depth for water standing far above its source", i, self.spec.alpha,
+                        ALPHA_TESTED)  # fmt: skip
+        if self.spec.theta > THETA_TESTED:
+            log.warning("hazards.%d.theta: %g leaves the discharge almost undamped (1 is Bates "
+                        "et al. 2010); deep, smooth water was measured to oscillate with it at "
+                        "any alpha (docs/flood.md, Stability); 0.7-0.8 damps it", i,
+                        self.spec.theta)  # fmt: skip
 
     def _backend(self) -> tuple[type[FloodModel], str]:
         """The model class for ``hazards[0].backend`` and the precision it runs in.
