@@ -302,10 +302,9 @@ def records(i, j, d, qx, qy, maxd, maxs, maxhr, maxa, arr, pd, t_new, arr_depth)
     if d >= pd[C_DRY]:
         u2 = qx[i, j] + qx[i, j + 1]
         v2 = qy[i, j] + qy[i + 1, j]
-        v = pd[C_HALF] * math.sqrt(u2 * u2 + v2 * v2) / d
-        cap = math.sqrt(pd[C_FR2G] * d)  # (FROUDE_MAX, as the CPU's records)
-        if v > cap:
-            v = cap
+        w = pd[C_QUARTER] * (u2 * u2 + v2 * v2)  # (FROUDE_MAX, as the CPU's records)
+        lim = pd[C_FR2G] * d * d * d
+        v = math.sqrt(w if w <= lim else lim) / d
         if v > maxs[i, j]:
             maxs[i, j] = v
         hz = d * (v + pd[C_HALF]) + (pd[C_DEBRIS] if d >= pd[C_QUARTER] else zero)
