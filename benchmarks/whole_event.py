@@ -88,14 +88,21 @@ def _run_drill(name: str, duration_s: float, stepping: str, world=None, alpha_fa
     return sim.world, comp, res
 
 
+def max_depth_p99(mg: np.ndarray, ml: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """The 99th percentile of |max depth difference| (m) over the cells (of *mask*) wet,
+    max depth >= WET_M, in either of the max-depth grids *mg* and *ml*; 0 where none is."""
+    mg, ml = mg.astype(np.float64), ml.astype(np.float64)
+    wet = (mg >= WET_M) | (ml >= WET_M)
+    if mask is not None:
+        wet &= mask
+    return float(np.percentile(np.abs(mg - ml)[wet], 99)) if wet.any() else 0.0
+
+
 def agreement(g, loc, mask: np.ndarray, duration_s: float) -> tuple[float, float, float]:
     """p99 of |max depth difference| over wet cells (m), gauge RMSE (m) and the share of
     reached cells whose arrival times agree within one output step, of two flood
     components *g* (the reference) and *loc* over the same world."""
-    mg = g.model.max_depth.astype(np.float64)
-    ml = loc.model.max_depth.astype(np.float64)
-    wet = mask & ((mg >= WET_M) | (ml >= WET_M))
-    p99 = float(np.percentile(np.abs(mg - ml)[wet], 99)) if wet.any() else 0.0
+    p99 = max_depth_p99(g.model.max_depth, loc.model.max_depth, mask)
     cols = ["time_s", "gauge", "depth_m"]
     gg = g.gauge_table()[cols].set_index(["time_s", "gauge"]).depth_m
     gl = loc.gauge_table()[cols].set_index(["time_s", "gauge"]).depth_m

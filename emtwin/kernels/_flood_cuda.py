@@ -41,7 +41,7 @@ from emtwin.kernels._flood_lts import _fric as _lts_fric
 from emtwin.kernels._flood_numba import (
     BC_CLOSED,
     BC_LEVEL,
-    FROUDE_MAX,
+    FR2G,
     G,
     _from_neighbours,
     fix_negative,
@@ -65,8 +65,7 @@ def device_params(theta: float, dx: float, dry_tol: float, n_scalar: float,
                   debris: float) -> tuple[float, ...]:  # fmt: skip
     """The values of ``pd`` (to be stored in the state dtype): see the ``C_*`` indices."""
     return (theta, 0.5 * (1.0 - theta), 1.0 / dx, dry_tol, n_scalar * n_scalar, 0.0, 1.0,
-            0.5, 0.25, -7.0 / 3.0, debris, 0.3, 0.6, 1.2, 2.0, 4.0,
-            FROUDE_MAX * FROUDE_MAX * G)  # fmt: skip
+            0.5, 0.25, -7.0 / 3.0, debris, 0.3, 0.6, 1.2, 2.0, 4.0, FR2G)  # fmt: skip
 
 
 # The built-in max/min of two numbers do not compile for the CUDA target of

@@ -61,13 +61,14 @@ N_DPARAMS = 17
 #: discharge over a cell just wetted or just drained (hundreds of m/s over a film of a
 #: millimetre, which made the AIDR class of such a cell H6). The dynamics do not use it.
 FROUDE_MAX = 3.0
+#: FROUDE_MAX^2 g, m s^-2: a reported speed is at most sqrt(FR2G h).
+FR2G = FROUDE_MAX * FROUDE_MAX * G
 
 
 def face_params(pd, theta, dt, dx, dry_tol, n_scalar, debris):
     """Fill the state-dtype constants of the face momentum and records (plain Python)."""
     pd[:] = (theta, 0.5 * (1.0 - theta), G * dt, 1.0 / dx, dry_tol, n_scalar * n_scalar,
-             0.0, 1.0, 0.5, 0.25, debris, 0.3, 0.6, 1.2, 2.0, 4.0,
-             FROUDE_MAX * FROUDE_MAX * G)  # fmt: skip
+             0.0, 1.0, 0.5, 0.25, debris, 0.3, 0.6, 1.2, 2.0, 4.0, FR2G)  # fmt: skip
 
 
 @intrinsic

@@ -17,12 +17,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from emtwin.kernels._flood_numba import FROUDE_MAX, G
+from emtwin.kernels._flood_numba import FR2G
 
 __all__ = ["cell_speed", "cell_speed_at"]
-
-#: FROUDE_MAX^2 g, m s^-2: a speed is at most sqrt(FR2G h).
-FR2G = FROUDE_MAX * FROUDE_MAX * G
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -23,7 +23,7 @@ from emtwin.errors import KernelError
 from emtwin.kernels import _flood_dry as _dry
 from emtwin.kernels import _flood_lts as _lts
 from emtwin.kernels import _flood_numba as _nb
-from emtwin.kernels.cell_speed import FR2G, cell_speed, cell_speed_at
+from emtwin.kernels.cell_speed import cell_speed, cell_speed_at
 from emtwin.kernels.hazard_rating import aidr_class, hazard_rating
 from emtwin.kernels.road_state import edge_max_depth
 
@@ -419,7 +419,7 @@ class FloodModel:
         u = 0.5 * (self._qx[:, :-1] + self._qx[:, 1:]) * inv
         v = -0.5 * (self._qy[:-1, :] + self._qy[1:, :]) * inv
         s = np.hypot(u, v)
-        cap = np.sqrt(FR2G * h)
+        cap = np.sqrt(_nb.FR2G * h)
         over = s > cap
         if over.any():
             k = np.divide(cap, s, out=np.ones_like(s), where=over)
